@@ -83,3 +83,7 @@ class IngestStats:
         self.interfaces.extend(other.interfaces)
         self.comments.extend(other.comments)
         self.non_first_fragments += other.non_first_fragments
+
+
+# Re-exported entry points; imported last because the reader's modules use the names defined above.
+from netreset.ingest.reader import iter_capture, read_capture, read_capture_files  # noqa: E402
