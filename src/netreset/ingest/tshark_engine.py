@@ -69,7 +69,8 @@ TUNNEL_LAYERS = {
     "ayiya": ENCAP_AYIYA, "teredo": ENCAP_TEREDO,
 }
 
-#: TCP option kind → p0f-style letter of the option signature (interned on SYN and SYN-ACK rows).
+#: TCP option kind → p0f-style letter of the option signature (interned on SYN and SYN-ACK rows that
+#: carry options), the same letters as :mod:`netreset.ingest.tcp`; other kinds are written "?<kind>".
 OPTION_LETTERS = {0: "E", 1: "N", 2: "M", 3: "W", 4: "S", 5: "K", 8: "T"}
 
 _ROOT_WARNING = 'Running as user "root"'
@@ -142,20 +143,19 @@ class Layers:
         self.names = protocols.split(":")
         self.ip_at: list[int] = []  # indices of "ip"/"ipv6" names
         self.ordinal: dict[int, int] = {}  # layer index → position among layers of the same kind
-        seen = {"ip": 0, "ipv6": 0}
+        seen = {"ip": 0, "ipv6": 0, "tcp": 0}
         for i, name in enumerate(self.names):
             if name in seen:
-                self.ip_at.append(i)
                 self.ordinal[i] = seen[name]
                 seen[name] += 1
+                if name != "tcp":
+                    self.ip_at.append(i)
+        self.tcp_count = seen["tcp"]
         self.fraghdr_count = self.names.count("ipv6.fraghdr")
 
-    def last(self, name: str) -> int:
-        """Index of the last layer called ``name``; -1 when absent."""
-        for i in range(len(self.names) - 1, -1, -1):
-            if self.names[i] == name:
-                return i
-        return -1
+    def first(self, name: str) -> int:
+        """Index of the first layer called ``name``; -1 when absent."""
+        return self.names.index(name) if name in self.names else -1
 
     def ip_before(self, index: int) -> int:
         """Index of the nearest IP layer before layer ``index``; -1 when none."""
@@ -216,33 +216,50 @@ def _non_first_fragment(values: list[str], layers: Layers, at: int) -> bool:
     return layers.fraghdr_count == 1 and _int(values[_I["ipv6.fraghdr.offset"]], 0) > 0
 
 
-def _tcp_columns(values: list[str], layers: Layers, ip: dict, book: AddressBook) -> dict:
-    """TCP header columns of a frame; payload length from tcp.len, else from the IP length (fragments)."""
-    tcp_len, hdr_len = _nth(values[_I["tcp.len"]], -1), _int(_nth(values[_I["tcp.hdr_len"]], -1), 20)
-    if tcp_len:
-        payload = int(tcp_len)
-    elif ip["ip_version"] == 4:
-        payload = ip["ip_len"] - _int(_nth(values[_I["ip.hdr_len"]], -1), 20) - hdr_len
+def _payload_len(values: list[str], layers: Layers, inner: int, ip: dict, k: int) -> int:
+    """TCP payload bytes from the IP length, as the column is defined (tshark's tcp.len instead trusts
+    a shorter length of an outer layer such as PPPoE, and is empty on a first IP fragment)."""
+    hdr_len = _int(_nth(values[_I["tcp.hdr_len"]], k), 20)
+    if ip["ip_version"] == 4:
+        payload = ip["ip_len"] - _int(_nth(values[_I["ip.hdr_len"]], layers.ordinal[inner]), 20) - hdr_len
+    elif _nth(values[_I["tcp.len"]], k):
+        payload = int(_nth(values[_I["tcp.len"]], k))
     else:  # IPv6 first fragment: only the fragment header's 8 bytes are known to sit before TCP
         payload = ip["ip_len"] - 40 - 8 * layers.fraghdr_count - hdr_len
-    payload = max(payload, 0)
-    missing = _int(values[_I["frame.len"]], 0) - _int(values[_I["frame.cap_len"]], 0)
-    flags = _int(_nth(values[_I["tcp.flags"]], -1)) & 0x1FF
+    return max(payload, 0)
+
+
+def _option_kinds(values: list[str], layers: Layers) -> list[int]:
+    """Option kinds of the row's TCP header, up to the first End-of-List (tshark lists every EOL
+    padding byte; a TCP stack stops reading at the first). Empty when several TCP headers share the
+    frame, as tshark's list does not say where one header's options end."""
+    if layers.tcp_count != 1:
+        return []
     kinds = [int(k) for k in values[_I["tcp.option_kind"]].split(",") if k]
-    seq = values[_I["tcp.seq_raw"]] or values[_I["tcp.seq"]]
+    return kinds[:kinds.index(0) + 1] if 0 in kinds else kinds
+
+
+def _tcp_columns(values: list[str], layers: Layers, tcp_at: int, ip: dict, book: AddressBook) -> dict:
+    """TCP header columns of the TCP layer at ``tcp_at`` (the k-th TCP header of the frame)."""
+    k = layers.ordinal[tcp_at]
+    payload = _payload_len(values, layers, layers.ip_before(tcp_at), ip, k)
+    missing = _int(values[_I["frame.len"]], 0) - _int(values[_I["frame.cap_len"]], 0)
+    flags = _int(_nth(values[_I["tcp.flags"]], k)) & 0x1FF
+    kinds = _option_kinds(values, layers)
     row = {
-        "proto": PROTO_TCP, "sport": _int(_nth(values[_I["tcp.srcport"]], -1), 0),
-        "dport": _int(_nth(values[_I["tcp.dstport"]], -1), 0), "flags": flags, "seq": _int(_nth(seq, -1), 0),
-        "ack": _int(_nth(values[_I["tcp.ack_raw"]], -1), 0),
-        "win": _int(_nth(values[_I["tcp.window_size_value"]], -1), 0),
+        "proto": PROTO_TCP, "sport": _int(_nth(values[_I["tcp.srcport"]], k), 0),
+        "dport": _int(_nth(values[_I["tcp.dstport"]], k), 0), "flags": flags,
+        "seq": _int(_nth(values[_I["tcp.seq_raw"]] or values[_I["tcp.seq"]], k), 0),
+        "ack": _int(_nth(values[_I["tcp.ack_raw"]], k), 0),
+        "win": _int(_nth(values[_I["tcp.window_size_value"]], k), 0),
         "payload_len": payload, "captured_payload": max(payload - max(missing, 0), 0),
-        "mss": _int(_nth(values[_I["tcp.options.mss_val"]], -1)),
-        "wscale": _int(_nth(values[_I["tcp.options.wscale.shift"]], -1)), "sack_perm": 4 in kinds,
-        "ts_val": _int(_nth(values[_I["tcp.options.timestamp.tsval"]], -1)),
-        "ts_ecr": _int(_nth(values[_I["tcp.options.timestamp.tsecr"]], -1)),
+        "mss": _int(_nth(values[_I["tcp.options.mss_val"]], k)),
+        "wscale": _int(_nth(values[_I["tcp.options.wscale.shift"]], k)), "sack_perm": 4 in kinds,
+        "ts_val": _int(_nth(values[_I["tcp.options.timestamp.tsval"]], k)),
+        "ts_ecr": _int(_nth(values[_I["tcp.options.timestamp.tsecr"]], k)),
     }
-    if flags & SYN:
-        row["options_sig"] = book.intern_signature(",".join(OPTION_LETTERS.get(k, str(k)) for k in kinds))
+    if flags & SYN and kinds:
+        row["options_sig"] = book.intern_signature(",".join(OPTION_LETTERS.get(k) or f"?{k}" for k in kinds))
     return row
 
 
@@ -257,8 +274,8 @@ def _icmp_columns(values: list[str], layers: Layers, quoted_at: int, book: Addre
     return {
         "proto": PROTO_ICMP6 if v6 else PROTO_ICMP, "icmp_type": icmp_type, "icmp_code": code,
         "q_src": quoted["src"], "q_dst": quoted["dst"], "q_ttl": quoted["ttl"],
-        "q_sport": _int(_nth(values[_I["tcp.srcport"]], -1)), "q_dport": _int(_nth(values[_I["tcp.dstport"]], -1)),
-        "q_seq": _int(_nth(values[_I["tcp.seq"]], -1)),
+        "q_sport": _int(_nth(values[_I["tcp.srcport"]], 0)), "q_dport": _int(_nth(values[_I["tcp.dstport"]], 0)),
+        "q_seq": _int(_nth(values[_I["tcp.seq"]], 0)),
     }
 
 
@@ -284,7 +301,7 @@ def _other_name(layers: Layers) -> str:
 def classify_frame(values: list[str], book: AddressBook) -> tuple[str, dict | str]:
     """One frame's fields → ("tcp"|"icmp", row columns) or ("other"|"problem"|"fragment", name)."""
     layers = Layers(values[_I["frame.protocols"]])
-    tcp_at = layers.last("tcp")
+    tcp_at = layers.first("tcp")
     inner = layers.ip_before(tcp_at) if tcp_at >= 0 else -1
     if inner < 0:
         if layers.ip_at and _non_first_fragment(values, layers, layers.ip_at[-1]):
@@ -299,10 +316,10 @@ def classify_frame(values: list[str], book: AddressBook) -> tuple[str, dict | st
             return "other", layers.names[inner - 1]
         return "icmp", {**_ip_columns(values, layers, carrier, book), **_tunnel(values, layers, carrier, book),
                         **error}
-    if not values[_I["tcp.flags"]] or not values[_I["tcp.srcport"]]:
+    if not _nth(values[_I["tcp.flags"]], layers.ordinal[tcp_at]) or not values[_I["tcp.srcport"]]:
         return "problem", "truncated-tcp"
     ip = _ip_columns(values, layers, inner, book)
-    return "tcp", {**ip, **_tunnel(values, layers, inner, book), **_tcp_columns(values, layers, ip, book)}
+    return "tcp", {**ip, **_tunnel(values, layers, inner, book), **_tcp_columns(values, layers, tcp_at, ip, book)}
 
 
 def _count(stats: IngestStats, kind: str, what: dict | str, builder: PacketTableBuilder) -> None:
