@@ -1,0 +1,106 @@
+"""TTL evidence: does the RST arrive from as far away as the claimed sender's own packets do?
+
+Every router decrements the TTL, so packets from one host along one path arrive with one TTL. A device
+that forges a RST in the sender's name starts from its own initial TTL at its own distance: the RST then
+arrives with a different TTL, often from a different initial-TTL family (a Linux-based firewall's 64
+against a Windows server's 128). A route change can move a host by one hop, so one hop is tolerated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netreset.resets.evidence import Observation, ResetContext
+from netreset.resets.timing_rules import handshake_rtt
+from netreset.resets.verdict import (
+    HOST_REFERENCE_FACTOR,
+    TTL_REWRITE_MIN_RTT_S,
+    TTL_TOLERANCE_HOPS,
+    W_TTL_FAMILY_MISMATCH,
+    W_TTL_MATCH,
+    W_TTL_MISMATCH,
+    W_TTL_ONE_HOP,
+)
+from netreset.ttl import TtlGuess, guess_ttl
+
+
+def reference_ttl(ctx: ResetContext) -> tuple[int | None, np.ndarray, str]:
+    """The TTL the claimed sender's packets arrive with, every value it used, and where they came from.
+
+    Same conversation and direction first (the latest packet before the RST: the current route), then
+    the host's packets in other conversations (its most common TTL), else nothing.
+    """
+    if len(ctx.sender):
+        ttls = ctx.column("ttl", ctx.sender)
+        return int(ttls[-1]), np.unique(ttls), "conversation"
+    if ctx.host.most_common is not None:
+        return ctx.host.most_common, ctx.host.values, "host"
+    return None, np.zeros(0, dtype=np.int16), "none"
+
+
+def _scale(weight: float, source: str) -> float:
+    return weight * (HOST_REFERENCE_FACTOR if source == "host" else 1.0)
+
+
+def _where(source: str, name: str) -> str:
+    if source == "conversation":
+        return f"{name}'s other packets in this conversation"
+    return f"{name}'s packets in other conversations"
+
+
+def _rewritten(ctx: ResetContext, ref: TtlGuess) -> bool:
+    """A remote sender arriving with an untouched default TTL was re-stamped by a device near the capture.
+
+    (0 routers away yet a round trip of several ms.) Then every packet, forged or not, carries the
+    re-stamper's TTL and a match proves nothing.
+    """
+    rtt = handshake_rtt(ctx)
+    return ref.routers_between == 0 and rtt is not None and rtt >= TTL_REWRITE_MIN_RTT_S
+
+
+def _no_reference(ctx: ResetContext, rst: TtlGuess) -> list[Observation]:
+    return [Observation(
+        "ttl_no_reference", rst.observed, None, 0.0,
+        f"{ctx.sender_name} sent no other packet in the capture, so only the RST's own {rst.describe()} "
+        f"is known ({rst.family}); a TTL comparison is impossible.",
+    )]
+
+
+def ttl_observations(ctx: ResetContext) -> list[Observation]:
+    """TTL match / one-hop route change / mismatch, plus initial-TTL family mismatch."""
+    rst = guess_ttl(ctx.value("ttl"), ctx.ttl_table)
+    expected, values, source = reference_ttl(ctx)
+    if expected is None:
+        return _no_reference(ctx, rst)
+    ref = guess_ttl(expected, ctx.ttl_table)
+    gap = int(np.min(np.abs(values.astype(np.int32) - rst.observed)))
+    where = _where(source, ctx.sender_name)
+    if gap > TTL_TOLERANCE_HOPS:
+        found = [Observation(
+            "ttl_mismatch", rst.observed, expected, _scale(W_TTL_MISMATCH, source),
+            f"RST arrived with {rst.describe()} but {where} arrive with {ref.describe()}: "
+            f"{gap} apart, more than the {TTL_TOLERANCE_HOPS}-hop tolerance for route changes.",
+        )]
+        if rst.initial != ref.initial:
+            found.append(Observation(
+                "ttl_family_mismatch", rst.initial, ref.initial, _scale(W_TTL_FAMILY_MISMATCH, source),
+                f"The RST starts from initial TTL {rst.initial} ({rst.family}), {ctx.sender_name} from "
+                f"{ref.initial} ({ref.family}): two different network stacks.",
+            ))
+        return found
+    if _rewritten(ctx, ref):
+        return [Observation(
+            "ttl_rewritten", rst.observed, expected, 0.0,
+            f"{ctx.sender_name} is a round trip of several ms away yet arrives with an untouched default "
+            f"TTL {expected}: a device near the capture re-stamps TTLs, so the RST's matching TTL proves nothing.",
+        )]
+    if gap == 0:
+        return [Observation(
+            "ttl_match", rst.observed, expected, _scale(W_TTL_MATCH, source),
+            f"RST arrived with {rst.describe()}, the same TTL as {where}.",
+        )]
+    return [Observation(
+        "ttl_route_change", rst.observed, expected, _scale(W_TTL_ONE_HOP, source),
+        f"RST arrived with {rst.describe()}, one hop off {where} ({ref.describe()}): within the "
+        f"{TTL_TOLERANCE_HOPS}-hop tolerance for a route change, so consistent with {ctx.sender_name}.",
+    )]

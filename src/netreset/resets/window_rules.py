@@ -1,0 +1,50 @@
+"""TCP header evidence: a window copied from the other side, TCP timestamps suddenly missing.
+
+A forger that builds its RST from the packet it rejects may copy that packet's window into the RST,
+so the RST carries the *receiver's* window instead of the sender's. And a stack that put TCP timestamps
+on every segment (RFC 7323) keeps doing so on a RST sent from the live connection, while most forgers
+send a bare header. The timestamp rule is weak: Linux and Windows answer segments for an already closed
+socket with a stateless RST that has no options either — so after the sender's own FIN it does not count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netreset.packets import FIN, SYN
+from netreset.resets.evidence import Observation, ResetContext
+from netreset.resets.verdict import TIMESTAMPS_MIN_PACKETS, W_TIMESTAMPS_MISSING, W_WINDOW_REFLECTION
+
+
+def window_observations(ctx: ResetContext) -> list[Observation]:
+    """RST window equal to the other side's last window and not to the sender's own."""
+    win = ctx.value("win")
+    if win == 0 or not len(ctx.other):
+        return []
+    theirs = ctx.value("win", int(ctx.other[-1]))
+    own = ctx.value("win", int(ctx.sender[-1])) if len(ctx.sender) else None
+    if win != theirs or win == own:
+        return []
+    return [Observation(
+        "window_reflection", win, own, W_WINDOW_REFLECTION,
+        f"RST window {win} equals the window of {ctx.receiver_name}'s last packet, not {ctx.sender_name}'s own "
+        f"({own if own is not None else 'unknown'}): the RST was built from the other side's packet.",
+    )]
+
+
+def timestamp_observations(ctx: ResetContext) -> list[Observation]:
+    """The sender used TCP timestamps on every segment; the RST has none."""
+    if ctx.value("ts_val") >= 0 or not len(ctx.sender):
+        return []
+    flags = ctx.column("flags", ctx.sender)
+    segments = ctx.sender[(flags & SYN) == 0]
+    if len(segments) < TIMESTAMPS_MIN_PACKETS or np.any(ctx.column("ts_val", segments) < 0):
+        return []
+    closed = bool(np.any(flags & FIN))
+    weight = 0.0 if closed else W_TIMESTAMPS_MISSING
+    why = (" It had already sent its FIN, and a closed socket answers with a bare stateless RST, so this is "
+           "no evidence." if closed else "")
+    return [Observation(
+        "timestamps_missing", "absent", "present", weight,
+        f"{ctx.sender_name} put TCP timestamps on all {len(segments)} of its segments, the RST has none.{why}",
+    )]
