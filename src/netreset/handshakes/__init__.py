@@ -1,0 +1,74 @@
+"""Handshakes and teardowns: connections that never opened, were refused, or never closed cleanly.
+
+For each conversation the analysis answers the questions an on-call engineer asks first: did the SYN
+get an answer — and if not, how often and on which operating system's schedule did the client retry?
+Who refused it, with a RST or an ICMP error, and from which device? Did the client complete the
+handshake? Which side started closing, and did the other side ever answer its FIN? Each answer is a
+frozen :class:`HandshakeFinding` with one sentence to paste into a ticket and a Wireshark filter.
+
+Modules: :mod:`.opening` (3-way handshake rules), :mod:`.closing` (4-way teardown rules),
+:mod:`.schedules` (SYN retransmission schedules, ``data/syn_schedules.toml``), :mod:`.text` (sentences
+and filters), :mod:`.model` (result types and the per-conversation packet view). The rules, their
+order and their constants are documented in ``docs/handshakes.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from netreset.conversations import Conversation
+from netreset.handshakes.closing import closing_findings
+from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, synacks, syns, view
+from netreset.handshakes.opening import final_acks, opening_findings, timing
+from netreset.handshakes.schedules import ScheduleMatch, ScheduleTable, SynSchedule, match_schedule
+from netreset.packets import PacketTable
+
+__all__ = [
+    "HandshakeFinding", "HandshakeTiming", "ScheduleMatch", "ScheduleTable", "SynSchedule",
+    "analyze_handshakes", "handshake_timing", "handshake_timings", "match_schedule",
+]
+
+#: Opening findings after which the teardown is moot (the connection never opened).
+_NEVER_OPENED = ("syn_unanswered", "refused", "synack_unacked")
+
+
+def analyze_handshakes(
+    table: PacketTable,
+    conversations: Sequence[Conversation],
+    resets: Sequence | None = None,
+    schedules: ScheduleTable | None = None,
+) -> list[HandshakeFinding]:
+    """Every incomplete handshake and teardown among ``conversations``, in time order.
+
+    ``resets`` — the verdicts of :func:`netreset.resets.locate_resets` (objects with ``.frame``,
+    ``.verdict``, ``.conversation``) — say whether a refusing or closing RST came from the peer or a
+    middlebox; without them a refusal is described as *claimed* by the peer.
+    """
+    ctx = Context(table, conversations, resets, schedules)
+    findings: list[HandshakeFinding] = []
+    for conv in conversations:
+        v = view(table, conv)
+        if not len(v.rows):
+            continue
+        opening = opening_findings(ctx, v)
+        findings.extend(opening)
+        if not any(f.kind in _NEVER_OPENED for f in opening):
+            findings.extend(closing_findings(ctx, v))
+    findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
+    return findings
+
+
+def handshake_timing(table: PacketTable, conv: Conversation) -> HandshakeTiming | None:
+    """SYN → SYN-ACK and SYN-ACK → ACK at the capture point; None without a SYN and a SYN-ACK."""
+    v = view(table, conv)
+    syn_positions, synack_positions = syns(v), synacks(v)
+    if not len(syn_positions) or not len(synack_positions):
+        return None
+    acks = final_acks(v, int(synack_positions[0]))
+    return timing(v, syn_positions, int(synack_positions[0]), int(acks[0]) if len(acks) else None)
+
+
+def handshake_timings(table: PacketTable, conversations: Sequence[Conversation]) -> list[HandshakeTiming]:
+    """The handshake legs of every conversation whose SYN and SYN-ACK were captured."""
+    found = (handshake_timing(table, c) for c in conversations)
+    return [t for t in found if t is not None]

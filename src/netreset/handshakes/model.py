@@ -1,0 +1,213 @@
+"""The shared vocabulary of the handshake analysis: findings, timings, and one conversation's packets.
+
+:class:`HandshakeFinding` and :class:`HandshakeTiming` are the results; :class:`View` holds one
+conversation's packets as plain numpy arrays (in capture order) so the opening and closing rules read
+like the TCP they describe; :class:`Context` is what every rule may consult besides the conversation
+(ICMP errors, reset verdicts, where each capture ends).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from netreset.conversations import Conversation
+from netreset.handshakes.text import display_filter
+from netreset.packets import ACK, PROTO_TCP, RST, SYN, PacketTable
+
+#: Two copies of one packet closer than this (same seq, flags and IP ID) are one transmission seen
+#: twice (``tcpdump -i any``, a SPAN port mirroring both directions), not a retransmission.
+DUPLICATE_WINDOW_NS = 10_000_000
+#: ICMP errors quoting a SYN count when they arrive at most this long after the last SYN.
+ICMP_WINDOW_NS = 10_000_000_000
+#: ICMP errors a SYN may draw, by (protocol, type, code): (name, whether it rejects the connection —
+#: the client's stack reports "refused"/"prohibited" — rather than only explaining the silence).
+ICMP_ERRORS = {
+    (1, 3, 0): ("network unreachable", False), (1, 3, 1): ("host unreachable", False),
+    (1, 3, 2): ("protocol unreachable", True), (1, 3, 3): ("port unreachable", True),
+    (1, 3, 4): ("fragmentation needed", False), (1, 3, 9): ("network administratively prohibited", True),
+    (1, 3, 10): ("host administratively prohibited", True), (1, 3, 13): ("communication administratively prohibited", True),
+    (1, 11, 0): ("TTL exceeded in transit", False),
+    (58, 1, 0): ("no route to destination", False), (58, 1, 1): ("administratively prohibited", True),
+    (58, 1, 3): ("address unreachable", False), (58, 1, 4): ("port unreachable", True),
+    (58, 1, 5): ("source address failed policy", True), (58, 1, 6): ("reject route to destination", True),
+    (58, 2, 0): ("packet too big", False), (58, 3, 0): ("hop limit exceeded in transit", False),
+}
+
+@dataclass(frozen=True)
+class HandshakeTiming:
+    """Handshake round trips measured at the capture point (the two legs of the 3-way handshake)."""
+
+    conversation: int  #: conversation id
+    syn_frame: int  #: the SYN the SYN-ACK answered (the last one before it)
+    synack_frame: int  #: first SYN-ACK
+    ack_frame: int | None  #: orig's first ACK after the SYN-ACK (None when never sent)
+    syn_to_synack_s: float  #: capture point → responder → capture point, seconds
+    synack_to_ack_s: float | None  #: capture point → originator → capture point, seconds
+    capture_point: str  #: "near_orig", "near_resp", "between" or "unknown"
+
+
+@dataclass(frozen=True)
+class HandshakeFinding:
+    """One incomplete handshake or teardown. Fields that do not apply to a kind are None."""
+
+    kind: str  #: syn_unanswered | refused | synack_unacked | handshake_retransmitted | teardown_incomplete | half_closed
+    conversation: int  #: conversation id
+    tcp_stream: int  #: Wireshark tcp.stream of the conversation
+    file_id: int  #: capture file index
+    ts: float  #: first packet of the finding, seconds since the epoch
+    orig_h: str  #: originator address
+    orig_p: int  #: originator port
+    resp_h: str  #: responder address
+    resp_p: int  #: responder port
+    frames: tuple[int, ...]  #: frame numbers of the packets the finding rests on
+    summary: str  #: one sentence for a ticket
+    display_filter: str  #: Wireshark display filter showing those packets
+    syn_count: int | None = None  #: SYNs orig sent (distinct transmissions)
+    syn_gaps_s: tuple[float, ...] | None = None  #: seconds between them
+    schedule: str | None = None  #: name of the matching OS retransmission schedule ("" when none fits)
+    schedule_error_s: float | None = None  #: mean gap error against that schedule, seconds
+    schedule_also_fits: tuple[str, ...] | None = None  #: schedules with the same gaps that nothing tells apart
+    synack_count: int | None = None  #: SYN-ACKs resp sent (distinct transmissions)
+    syn_to_synack_s: float | None = None  #: handshake leg towards the responder, seconds
+    synack_to_ack_s: float | None = None  #: handshake leg towards the originator, seconds
+    capture_point: str | None = None  #: near_orig | near_resp | between | unknown
+    refused_by: str | None = None  #: address of the RST / ICMP sender
+    refusal: str | None = None  #: "rst" or "icmp"
+    icmp: str | None = None  #: ICMP error ("port unreachable (type 3 code 3)")
+    verdict: str | None = None  #: reset analysis verdict for the refusing / closing RST (peer | middlebox | undetermined)
+    confidence: float | None = None  #: that verdict's confidence
+    closer: str | None = None  #: "orig" or "resp": the side that sent the first FIN
+    fin_answered: bool | None = None  #: the other side sent its own FIN
+    fin_acked: bool | None = None  #: the first FIN was acknowledged
+    reset_after_fin: str | None = None  #: side whose RST followed the FIN ("orig" / "resp")
+    silent_side: str | None = None  #: the side that never answered ("orig" / "resp")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict; tuples become lists, every key always present."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class View:
+    """One conversation's packets as plain arrays, in capture order."""
+
+    conv: Conversation
+    rows: np.ndarray
+    orig: np.ndarray  #: bool: sent by orig
+    flags: np.ndarray
+    ts: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
+    plen: np.ndarray
+    frame: np.ndarray
+    ip_id: np.ndarray
+    ttl: np.ndarray
+
+    def where(self, mask: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(mask)
+
+
+def view(table: PacketTable, conv: Conversation) -> View:
+    rows = np.asarray(conv.rows, dtype=np.int64)
+    tcp = table.proto[rows] == PROTO_TCP
+    rows, orig = rows[tcp], np.asarray(conv.from_orig, dtype=bool)[tcp]
+    col = table.columns
+    return View(conv, rows, orig, col["flags"][rows].astype(np.int64), col["ts_ns"][rows], col["seq"][rows].astype(np.int64),
+                 col["ack"][rows].astype(np.int64), col["payload_len"][rows].astype(np.int64), col["frame"][rows],
+                 col["ip_id"][rows], col["ttl"][rows])
+
+
+def transmissions(v: View, positions: np.ndarray) -> np.ndarray:
+    """``positions`` without capture duplicates (same seq, flags, IP ID within DUPLICATE_WINDOW_NS)."""
+    kept: list[int] = []
+    for p in positions:
+        if kept:
+            q = kept[-1]
+            if (v.ts[p] - v.ts[q] < DUPLICATE_WINDOW_NS and v.seq[p] == v.seq[q]
+                    and v.flags[p] == v.flags[q] and v.ip_id[p] == v.ip_id[q]):
+                continue
+        kept.append(int(p))
+    return np.asarray(kept, dtype=np.int64)
+
+
+def seq_at_or_after(a: np.ndarray | int, b: int) -> np.ndarray:
+    """``a >= b`` in 32-bit sequence space (RFC 9293 modular comparison)."""
+    return ((np.asarray(a, dtype=np.int64) - b) & 0xFFFFFFFF) < 0x80000000
+
+
+def gaps(v: View, positions: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(d) / 1e9 for d in np.diff(v.ts[positions]))
+
+
+class Context:
+    """What every rule may consult besides the conversation: ICMP errors, reset verdicts, capture end."""
+
+    def __init__(self, table: PacketTable, conversations: Sequence[Conversation], resets, schedules) -> None:
+        self.table = table
+        self.schedules = schedules
+        self.verdicts = {(conv_id(r), int(r.frame)): r for r in resets or ()}
+        icmp = np.flatnonzero(table.proto != PROTO_TCP) if len(table) else np.zeros(0, np.int64)
+        self.icmp: dict[tuple, list[int]] = defaultdict(list)
+        for i in icmp:
+            key = (table.book.name(int(table.q_src[i])), table.book.name(int(table.q_dst[i])),
+                   int(table.q_sport[i]), int(table.q_dport[i]))
+            self.icmp[key].append(int(i))
+        self.capture_end = {}
+        if len(table):
+            for fid in np.unique(table.file_id):
+                self.capture_end[int(fid)] = int(table.ts_ns[table.file_id == fid].max())
+        self.stream_sharing = Counter(c.tcp_stream for c in conversations)
+
+    def icmp_for(self, v: View, start_ns: int, end_ns: int) -> list[int]:
+        """ICMP error rows quoting orig → resp of this conversation, between two times."""
+        c = v.conv
+        return [i for i in self.icmp.get((c.orig_h, c.resp_h, c.orig_p, c.resp_p), [])
+                if start_ns <= self.table.ts_ns[i] <= end_ns]
+
+    def verdict(self, v: View, position: int):
+        return self.verdicts.get((v.conv.id, int(v.frame[position])))
+
+
+def conv_id(reset) -> int:
+    conv = reset.conversation
+    return int(getattr(conv, "id", conv))
+
+
+def make_finding(ctx: Context, v: View, kind: str, positions: Iterable[int], summary: str, **fields) -> HandshakeFinding:
+    positions = sorted(set(int(p) for p in positions))
+    frames = [int(v.frame[p]) for p in positions] + list(fields.pop("extra_frames", ()))
+    c = v.conv
+    first_ts = float(v.ts[positions[0]]) / 1e9 if positions else c.ts
+    shared = ctx.stream_sharing[c.tcp_stream] > 1
+    span = (int(v.frame[0]), int(v.frame[-1])) if shared and len(v.frame) else None
+    return HandshakeFinding(
+        kind=kind, conversation=c.id, tcp_stream=c.tcp_stream, file_id=c.file_id, ts=first_ts,
+        orig_h=c.orig_h, orig_p=c.orig_p, resp_h=c.resp_h, resp_p=c.resp_p, frames=tuple(frames),
+        summary=summary, display_filter=display_filter(kind, c.tcp_stream, span, fields.pop("icmp_frames", ())),
+        **fields,
+    )
+
+
+
+
+def syns(v: View) -> np.ndarray:
+    """orig's SYNs (no ACK, no RST), one per transmission."""
+    return transmissions(v, v.where(v.orig & ((v.flags & (SYN | ACK | RST)) == SYN)))
+
+
+def synacks(v: View) -> np.ndarray:
+    """resp's SYN-ACKs, one per transmission."""
+    return transmissions(v, v.where(~v.orig & ((v.flags & (SYN | ACK | RST)) == (SYN | ACK))))
+
+
+def icmp_error(ctx: Context, row: int) -> tuple[str, bool, str]:
+    """(description, rejects the connection, sender address) of one ICMP error row."""
+    t = ctx.table
+    kind = (int(t.proto[row]), int(t.icmp_type[row]), int(t.icmp_code[row]))
+    name, rejects = ICMP_ERRORS.get(kind, ("error", False))
+    label = "ICMPv6" if kind[0] == 58 else "ICMP"
+    return f"{label} {name} (type {kind[1]} code {kind[2]})", rejects, t.book.name(int(t.src[row]))

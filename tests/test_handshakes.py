@@ -1,0 +1,376 @@
+"""Handshake and teardown analysis: one crafted conversation per rule, then real captures.
+
+Crafted packets are packet-table rows (plain dicts); conversations are built by hand (every TCP row of
+one 4-tuple, orig = the first SYN's sender) so these tests do not depend on the conversation builder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import FrozenInstanceError, dataclass
+
+import numpy as np
+import pytest
+
+from netreset.conversations import Conversation
+from netreset.handshakes import analyze_handshakes, handshake_timing, match_schedule
+from netreset.packets import ACK, FIN, PROTO_ICMP, PSH, RST, SYN, PacketTableBuilder
+
+AGENT, SERVICE, FIREWALL = "10.0.0.5", "8.8.8.8", "10.9.9.1"
+SEC = 1_000_000_000
+T0 = 1_700_000_000 * SEC
+
+
+class Capture:
+    """A tiny capture under construction: ``tcp(...)``/``icmp(...)`` append rows in capture order."""
+
+    def __init__(self) -> None:
+        self.builder = PacketTableBuilder()
+        self.ip_id = 100
+
+    def tcp(self, t: float, src: str, dst: str, flags: int, sport: int = 40000, dport: int = 888,
+            seq: int = 1000, ack: int = 0, plen: int = 0, ttl: int = 64, ip_id: int | None = None, ver: int = 4):
+        self.ip_id += 1
+        book = self.builder.book
+        self.builder.append(dict(
+            frame=len(self.builder) + 1, ts_ns=T0 + int(t * SEC), ip_version=ver, src=book.intern(src),
+            dst=book.intern(dst), ttl=ttl, ip_id=self.ip_id if ip_id is None else ip_id, proto=6, sport=sport,
+            dport=dport, flags=flags, seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, payload_len=plen))
+        return self
+
+    def icmp(self, t: float, sender: str, icmp_type: int, code: int, quoted_src: str = AGENT, quoted_dst: str = SERVICE,
+             sport: int = 40000, dport: int = 888, ttl: int = 62):
+        book = self.builder.book
+        self.builder.append(dict(
+            frame=len(self.builder) + 1, ts_ns=T0 + int(t * SEC), ip_version=4, src=book.intern(sender),
+            dst=book.intern(quoted_src), ttl=ttl, proto=PROTO_ICMP, icmp_type=icmp_type, icmp_code=code,
+            q_src=book.intern(quoted_src), q_dst=book.intern(quoted_dst), q_sport=sport, q_dport=dport))
+        return self
+
+    def analyze(self, resets=None, conversations=None):
+        table = self.builder.build()
+        convs = conversations or [conversation(table)]
+        return table, convs, analyze_handshakes(table, convs, resets=resets)
+
+
+def conversation(table, orig=(AGENT, 40000), resp=(SERVICE, 888), cid: int = 0, stream: int = 0,
+                 frames: tuple[int, int] | None = None) -> Conversation:
+    """Every TCP row of the 4-tuple (optionally only frames lo..hi), orig = ``orig``."""
+    src = np.array([table.book.name(int(i)) for i in table.src])
+    dst = np.array([table.book.name(int(i)) for i in table.dst])
+    fwd = (src == orig[0]) & (table.sport == orig[1]) & (dst == resp[0]) & (table.dport == resp[1])
+    rev = (src == resp[0]) & (table.sport == resp[1]) & (dst == orig[0]) & (table.dport == orig[1])
+    mask = (fwd | rev) & (table.proto == 6)
+    if frames is not None:
+        mask &= (table.frame >= frames[0]) & (table.frame <= frames[1])
+    rows = np.flatnonzero(mask)
+    ts = table.ts_ns[rows]
+    return Conversation(
+        id=cid, tcp_stream=stream, orig_h=orig[0], orig_p=orig[1], resp_h=resp[0], resp_p=resp[1],
+        ip_version=int(table.ip_version[rows[0]]), rows=rows, from_orig=fwd[rows], start_ns=int(ts[0]),
+        end_ns=int(ts[-1]), conn_state="", history="", completeness=0, outcome="", partial=False,
+        orig_pkts=int(fwd[rows].sum()), resp_pkts=int((~fwd[rows]).sum()), orig_bytes=0, resp_bytes=0,
+        orig_ip_bytes=0, resp_ip_bytes=0, syn_count=0, syn_gaps_s=(), retransmissions=0)
+
+
+def syns_at(times, ttl: int = 64, **kw) -> Capture:
+    cap = Capture()
+    for t in times:
+        cap.tcp(t, AGENT, SERVICE, SYN, ttl=ttl, **kw)
+    return cap
+
+
+def handshake(cap: Capture, t: float = 0.0, rtt_resp: float = 0.05, rtt_orig: float = 0.0001) -> Capture:
+    """SYN, SYN-ACK, ACK; orig ISN 1000, resp ISN 5000."""
+    cap.tcp(t, AGENT, SERVICE, SYN)
+    cap.tcp(t + rtt_resp, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    cap.tcp(t + rtt_resp + rtt_orig, AGENT, SERVICE, ACK, seq=1001, ack=5001)
+    return cap
+
+
+@dataclass(frozen=True)
+class FakeVerdict:
+    """The fields of netreset.resets.ResetVerdict the handshake analysis reads."""
+
+    frame: int
+    verdict: str
+    conversation: int
+    confidence: float = 0.9
+
+
+# --- SYN with no answer ------------------------------------------------------------------------------
+
+
+def test_unanswered_syns_match_linux_exponential_backoff():
+    _, _, found = syns_at([0, 1.003, 3.006, 7.01]).analyze()
+    (f,) = found
+    assert f.kind == "syn_unanswered" and f.syn_count == 4 and f.silent_side == "resp"
+    assert f.syn_gaps_s == pytest.approx((1.003, 2.003, 4.004), abs=1e-6)
+    assert f.schedule == "linux_exponential" and f.schedule_error_s < 0.01
+    assert f.frames == (1, 2, 3, 4)
+    assert f.summary.startswith("10.0.0.5 sent 4 SYNs to 8.8.8.8:888 over 7.0 s (gaps 1.0, 2.0, 4.0 s — matches Linux exponential")
+    assert "no SYN-ACK and no ICMP error was seen" in f.summary
+    assert f.display_filter == "tcp.stream eq 0 and tcp.flags.syn == 1"
+
+
+def test_linear_then_exponential_gaps_match_linux_6_5_and_name_the_identical_macos_schedule():
+    _, _, (f,) = syns_at([0, 1, 2, 3, 4, 5, 7]).analyze()
+    assert f.schedule == "linux_linear"
+    assert any("macOS" in label for label in f.schedule_also_fits)
+
+
+def test_windows_schedule_needs_three_second_gaps():
+    _, _, (f,) = syns_at([0, 3.0, 9.02], ttl=128).analyze()
+    assert f.schedule == "windows" and "Windows default" in f.summary
+
+
+def test_identical_gaps_are_told_apart_by_the_syn_ttl():
+    assert match_schedule([1.0, 2.0], syn_ttl=128).name == "windows_rto1"
+    assert match_schedule([1.0, 2.0], syn_ttl=64).name == "linux_exponential"
+
+
+def test_more_syns_than_a_schedule_sends_by_default_lose_the_tie():
+    # Windows (1 s RTO) gives up after 3 SYNs: five SYNs at 1/2/4/8 s are Linux even with TTL 128.
+    assert match_schedule([1, 2, 4, 8], syn_ttl=128).name == "linux_exponential"
+
+
+def test_gaps_outside_every_tolerance_match_no_schedule():
+    assert match_schedule([0.3, 0.3]) is None
+    _, _, (f,) = syns_at([0, 0.3, 0.6]).analyze()
+    assert f.schedule == "" and "matches no known OS retransmission schedule" in f.summary
+
+
+def test_a_syn_captured_twice_is_one_transmission_not_a_retransmission():
+    cap = Capture().tcp(0, AGENT, SERVICE, SYN, ip_id=7).tcp(0.000001, AGENT, SERVICE, SYN, ip_id=7)
+    cap.tcp(1.0, AGENT, SERVICE, SYN, ip_id=8)
+    _, _, (f,) = cap.analyze()
+    assert f.syn_count == 2 and f.syn_gaps_s == pytest.approx((1.0,), abs=1e-6)
+
+
+def test_a_capture_that_ends_before_the_next_retry_says_so():
+    cap = syns_at([0]).tcp(0.4, "10.1.1.1", "10.1.1.2", ACK, 1, 2)  # unrelated packet ends the capture
+    _, _, (f,) = cap.analyze()
+    assert f.syn_count == 1 and f.syn_gaps_s == () and f.schedule is None
+    assert "the capture ended 0.40 s after the last SYN, before the next retry was due" in f.summary
+
+
+def test_icmp_host_unreachable_explains_the_silence_without_refusing():
+    cap = syns_at([0, 1]).icmp(1.01, FIREWALL, 3, 1)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "syn_unanswered" and f.icmp == "ICMP host unreachable (type 3 code 1) from 10.9.9.1"
+    assert 3 in f.frames and "frame.number in {3}" in f.display_filter
+
+
+def test_one_sided_capture_where_orig_acks_an_unseen_synack_is_not_a_failure():
+    cap = syns_at([0]).tcp(0.05, AGENT, SERVICE, ACK, seq=1001, ack=5001)
+    cap.tcp(0.06, AGENT, SERVICE, ACK | PSH | FIN, seq=1001, ack=5001, plen=20)
+    assert cap.analyze()[2] == []
+
+
+# --- refusals ----------------------------------------------------------------------------------------
+
+
+def test_rst_answering_the_syn_is_a_refusal_by_the_responder():
+    cap = syns_at([0]).tcp(0.0507, SERVICE, AGENT, RST | ACK, 888, 40000, seq=0, ack=1001, ttl=57)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "refused" and f.refusal == "rst" and f.refused_by == SERVICE
+    assert f.frames == (1, 2) and f.verdict is None
+    assert "8.8.8.8:888 refused the connection from 10.0.0.5" in f.summary
+    assert "TTL 57 (initial 64, 7 routers away" in f.summary and "50.7 ms after the SYN" in f.summary
+    assert f.display_filter == "tcp.stream eq 0 and (tcp.flags.syn == 1 or tcp.flags.reset == 1)"
+
+
+@pytest.mark.parametrize("verdict, words", [
+    ("middlebox", "a device on the path forged it"),
+    ("peer", "8.8.8.8 itself sent it: nothing listens on port 888"),
+    ("undetermined", "is undetermined"),
+])
+def test_refusal_uses_the_reset_verdict_when_given(verdict, words):
+    cap = syns_at([0]).tcp(0.01, SERVICE, AGENT, RST | ACK, 888, 40000, seq=0, ack=1001)
+    _, _, (f,) = cap.analyze(resets=[FakeVerdict(frame=2, verdict=verdict, conversation=0, confidence=0.8)])
+    assert f.verdict == verdict and f.confidence == 0.8 and words in f.summary
+
+
+def test_every_syn_answered_by_a_rst_is_counted():
+    cap = Capture()
+    for t in (0, 0.5, 1.0):
+        cap.tcp(t, AGENT, SERVICE, SYN).tcp(t + 0.05, SERVICE, AGENT, RST | ACK, 888, 40000, seq=0, ack=1001)
+    _, _, (f,) = cap.analyze()
+    assert f.syn_count == 3 and "its 3 SYNs were answered by 3 RSTs" in f.summary
+
+
+def test_icmp_port_unreachable_from_a_firewall_is_a_refusal_by_that_device():
+    cap = syns_at([0]).icmp(0.002, FIREWALL, 3, 3, ttl=62)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "refused" and f.refusal == "icmp" and f.refused_by == FIREWALL
+    assert f.icmp == "ICMP port unreachable (type 3 code 3)" and f.frames == (1, 2)
+    assert "the device at 10.9.9.1 rejects the connection" in f.summary
+    assert "TTL 62 (initial 64, 2 routers away)" in f.summary
+    assert f.display_filter.endswith(" or frame.number in {2}")
+
+
+def test_icmp_quoting_another_connection_is_ignored():
+    cap = syns_at([0, 1]).icmp(0.002, FIREWALL, 3, 3, sport=40001)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "syn_unanswered" and f.icmp is None
+
+
+# --- SYN-ACK without the final ACK, retransmitted handshakes ----------------------------------------
+
+
+def test_synack_never_acknowledged_names_the_silent_originator():
+    cap = syns_at([0]).tcp(0.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    cap.tcp(1.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "synack_unacked" and f.silent_side == "orig" and f.synack_count == 2
+    assert f.syn_to_synack_s == pytest.approx(0.05) and f.synack_to_ack_s is None
+    assert "answered 10.0.0.5's SYN with 2 SYN-ACKs over 1.0 s but 10.0.0.5 never completed the handshake" in f.summary
+
+
+def test_synack_answered_by_a_rst_from_the_originator():
+    cap = syns_at([0]).tcp(0.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    cap.tcp(0.0501, AGENT, SERVICE, RST, seq=1001)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "synack_unacked" and f.frames == (1, 2, 3) and "it answered with a RST" in f.summary
+
+
+def test_synack_lost_after_the_capture_point_makes_orig_retransmit_its_syn():
+    cap = Capture()
+    for t in (0, 1, 3):
+        cap.tcp(t, AGENT, SERVICE, SYN).tcp(t + 0.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "synack_unacked" and "kept retransmitting its SYN" in f.summary
+
+
+def test_handshake_completed_after_syn_retransmission():
+    cap = syns_at([0, 1.0])
+    cap.tcp(1.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001).tcp(1.0501, AGENT, SERVICE, ACK, seq=1001, ack=5001)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "handshake_retransmitted" and f.syn_count == 2 and f.synack_count == 1
+    assert "completed only after 2 SYN(s) and 1 SYN-ACK(s)" in f.summary and "1.1 s after the first SYN" in f.summary
+    assert "lost on the way to 8.8.8.8" in f.summary
+
+
+def test_ack_lost_after_the_capture_point_makes_resp_retransmit_its_synack():
+    cap = handshake(Capture()).tcp(1.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "handshake_retransmitted" and "the ACK is lost between the capture point and 8.8.8.8" in f.summary
+
+
+def test_a_clean_handshake_yields_no_finding():
+    assert handshake(Capture()).analyze()[2] == []
+
+
+@pytest.mark.parametrize("rtt_resp, rtt_orig, point", [
+    (0.050, 0.0001, "near_orig"),
+    (0.0001, 0.050, "near_resp"),
+    (0.020, 0.030, "between"),
+    (0.00002, 0.00001, "unknown"),
+])
+def test_handshake_timing_locates_the_capture_point(rtt_resp, rtt_orig, point):
+    table, (conv,), _ = handshake(Capture(), rtt_resp=rtt_resp, rtt_orig=rtt_orig).analyze()
+    t = handshake_timing(table, conv)
+    assert t.syn_to_synack_s == pytest.approx(rtt_resp, abs=1e-6)
+    assert t.synack_to_ack_s == pytest.approx(rtt_orig, abs=1e-6)
+    assert (t.syn_frame, t.synack_frame, t.ack_frame) == (1, 2, 3) and t.capture_point == point
+
+
+# --- teardowns ---------------------------------------------------------------------------------------
+
+
+def closing(cap: Capture, *steps: tuple) -> Capture:
+    """Append teardown steps after a handshake: (t, 'orig'|'resp', flags[, plen])."""
+    seqs = {"orig": 1001, "resp": 5001}
+    for t, side, flags, *rest in steps:
+        plen = rest[0] if rest else 0
+        other = "resp" if side == "orig" else "orig"
+        src, dst, sp, dp = (AGENT, SERVICE, 40000, 888) if side == "orig" else (SERVICE, AGENT, 888, 40000)
+        cap.tcp(t, src, dst, flags, sp, dp, seq=seqs[side], ack=seqs[other], plen=plen)
+        seqs[side] += plen + (1 if flags & FIN else 0)
+    return cap
+
+
+def test_a_clean_four_way_teardown_yields_no_finding():
+    cap = closing(handshake(Capture()), (1, "orig", FIN | ACK), (1.05, "resp", FIN | ACK), (1.0501, "orig", ACK))
+    assert cap.analyze()[2] == []
+
+
+def test_fin_acknowledged_but_never_answered_is_half_closed():
+    cap = closing(handshake(Capture()), (1, "orig", FIN | ACK), (1.05, "resp", ACK), (2, "resp", PSH | ACK, 300))
+    cap.tcp(5, "10.1.1.1", "10.1.1.2", ACK, 1, 2)  # the capture goes on for 4 more seconds
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "half_closed" and f.closer == "orig" and f.silent_side == "resp"
+    assert f.fin_acked is True and f.fin_answered is False and f.reset_after_fin is None
+    assert "8.8.8.8 acknowledged the FIN but never closed its own side (it sent 300 more bytes) within the 4.0 s" in f.summary
+    assert f.display_filter == "tcp.stream eq 0 and (tcp.flags.fin == 1 or tcp.flags.reset == 1)"
+
+
+def test_fin_never_acknowledged_is_an_incomplete_teardown():
+    cap = closing(handshake(Capture()), (1, "orig", FIN | ACK))
+    cap.tcp(1.3, AGENT, SERVICE, FIN | ACK, seq=1001, ack=5001)  # the FIN retransmitted
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "teardown_incomplete" and f.fin_acked is False and f.silent_side == "resp"
+    assert "(FIN, sent 2 times) but 8.8.8.8 never acknowledged it" in f.summary
+
+
+def test_fin_followed_by_a_rst_from_the_other_side():
+    cap = closing(handshake(Capture()), (1, "orig", FIN | ACK), (1.05, "resp", RST | ACK))
+    _, _, (f,) = cap.analyze(resets=[FakeVerdict(frame=5, verdict="middlebox", conversation=0)])
+    assert f.kind == "teardown_incomplete" and f.reset_after_fin == "resp" and f.frames == (4, 5)
+    assert f.verdict == "middlebox" and "8.8.8.8 answered with a RST instead of its own FIN" in f.summary
+    assert "a middlebox forged that RST" in f.summary
+
+
+def test_last_ack_missing_blames_the_closer():
+    cap = closing(handshake(Capture()), (1, "resp", FIN | ACK), (1.05, "orig", FIN | ACK))
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "teardown_incomplete" and f.closer == "resp" and f.silent_side == "resp"
+    assert f.fin_acked and f.fin_answered and "8.8.8.8 never acknowledged that FIN" in f.summary
+
+
+def test_fin_acknowledgement_across_sequence_wraparound():
+    cap = Capture().tcp(0, AGENT, SERVICE, SYN, seq=0xFFFFFFF0)
+    cap.tcp(0.05, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=0xFFFFFFF1)
+    cap.tcp(0.06, AGENT, SERVICE, ACK | PSH, seq=0xFFFFFFF1, ack=5001, plen=20)
+    cap.tcp(0.07, AGENT, SERVICE, FIN | ACK, seq=0x5, ack=5001)  # 0xFFFFFFF1 + 20 wraps to 5
+    cap.tcp(0.12, SERVICE, AGENT, ACK, 888, 40000, seq=5001, ack=0x6)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "half_closed" and f.fin_acked is True
+
+
+def test_teardown_of_a_one_sided_capture_is_not_judged():
+    cap = Capture().tcp(0, AGENT, SERVICE, ACK | PSH, plen=10).tcp(1, AGENT, SERVICE, FIN | ACK, seq=1010)
+    assert cap.analyze()[2] == []
+
+
+# --- output contract ---------------------------------------------------------------------------------
+
+
+def test_findings_are_frozen_and_serialise_to_json_with_every_key():
+    _, _, (f,) = syns_at([0, 1]).analyze()
+    with pytest.raises(FrozenInstanceError):
+        f.kind = "other"
+    d = f.to_dict()
+    json.dumps(d)
+    assert d["frames"] == [1, 2] and d["syn_gaps_s"] == [1.0] and d["closer"] is None
+    assert {"kind", "conversation", "ts", "summary", "display_filter", "verdict", "confidence"} <= d.keys()
+    assert d["ts"] == pytest.approx(T0 / 1e9)
+
+
+def test_conversations_sharing_a_tcp_stream_get_a_frame_range_in_their_filter():
+    cap = Capture()
+    for t in (0, 0.5):
+        cap.tcp(t, AGENT, SERVICE, SYN).tcp(t + 0.05, SERVICE, AGENT, RST | ACK, 888, 40000, seq=0, ack=1001)
+    table = cap.builder.build()
+    convs = [conversation(table, cid=0, frames=(1, 2)), conversation(table, cid=1, frames=(3, 4))]
+    found = analyze_handshakes(table, convs)
+    assert [f.conversation for f in found] == [0, 1]
+    assert found[1].display_filter.startswith("tcp.stream eq 0 and frame.number >= 3 and frame.number <= 4 and ")
+
+
+def test_ipv6_endpoints_are_bracketed_in_sentences():
+    v6a, v6b = "2001:db8::5", "2001:db8::9"
+    cap = Capture().tcp(0, v6a, v6b, SYN, ver=6, ip_id=-1).tcp(0.01, v6b, v6a, RST | ACK, 888, 40000, seq=0, ack=1001, ver=6, ip_id=-1)
+    table = cap.builder.build()
+    (f,) = analyze_handshakes(table, [conversation(table, orig=(v6a, 40000), resp=(v6b, 888))])
+    assert f.summary.startswith("[2001:db8::9]:888 refused the connection from 2001:db8::5")
