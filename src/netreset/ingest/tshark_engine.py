@@ -77,14 +77,15 @@ _ROOT_WARNING = 'Running as user "root"'
 NOT_FOUND = "tshark not found: install Wireshark's tshark (apt install tshark)"
 
 
-def find_tshark() -> str:
-    """Path of the tshark binary (pyshark's search: its config.ini, then PATH), or CaptureError."""
-    from pyshark.tshark.tshark import TSharkNotFoundException, get_process_path
+def find_tshark(path: str = "tshark") -> str:
+    """Path of the tshark binary (pyshark's search: its config.ini, then PATH), or a CaptureError
+    naming ``path`` (the capture that could not be read without it)."""
+    from pyshark.tshark import tshark as pyshark_tshark
 
     try:
-        return get_process_path()
-    except TSharkNotFoundException:
-        raise CaptureError("tshark", NOT_FOUND) from None
+        return pyshark_tshark.get_process_path()
+    except pyshark_tshark.TSharkNotFoundException:
+        raise CaptureError(path, NOT_FOUND) from None
 
 
 def tshark_command(tshark: str, path: str) -> list[str]:
@@ -392,7 +393,7 @@ def read_capture_tshark(path, *, file_id: int = 0, book: AddressBook | None = No
     """
     path = os.fspath(path)
     _check_path(path)
-    tshark = find_tshark()
+    tshark = find_tshark(path)
     stats = IngestStats(path=path, file_format=sniff_file_format(path))
     builder = PacketTableBuilder(book)
     with tempfile.TemporaryFile() as stderr:
