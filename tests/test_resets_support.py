@@ -22,6 +22,8 @@ BASE_TS = 1_700_000_000.0
 def _options(tcp, book) -> dict:
     row, kinds = {}, []
     for name, value in tcp.options:
+        if name == "EOL":  # padding scapy adds on re-dissection
+            continue
         kinds.append({"MSS": "M", "WScale": "W", "SAckOK": "S", "Timestamp": "T", "NOP": "N"}.get(name, "?"))
         if name == "MSS":
             row["mss"] = value
