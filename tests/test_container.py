@@ -6,6 +6,7 @@ import gzip
 import shutil
 import struct
 import subprocess
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -323,11 +324,32 @@ def test_malformed_options_are_ignored_with_a_warning(tmp_path):
     assert source.warnings == ["1 blocks have a malformed option list; their options ignored"]
 
 
-def test_corrupt_gzip_tail_keeps_the_frames_before_it(tmp_path):
+def test_cut_gzip_keeps_every_frame_that_could_be_inflated(tmp_path):
     packed = gzip.compress(pcap_bytes([(1, 0, frame_bytes(i, 3000)) for i in range(200)]), compresslevel=1)
-    frames, source = read_all(write(tmp_path, packed[: len(packed) * 2 // 3]))
-    assert 0 < len(frames) < 200 and [f.frame for f in frames] == list(range(1, len(frames) + 1))
-    assert len(source.warnings) == 1 and source.warnings[0].startswith(f"stopped reading after frame {len(frames)}")
+    cut = packed[: len(packed) * 2 // 3]
+    inflatable = len(zlib.decompressobj(wbits=31).decompress(cut))
+    frames, source = read_all(write(tmp_path, cut))
+    assert len(frames) == (inflatable - 24) // (16 + 3000) > 0
+    assert [f.data for f in frames] == [frame_bytes(i, 3000) for i in range(len(frames))]
+    assert source.warnings == [
+        f"truncated last record: frame {len(frames) + 1} needs 3000 bytes, {(inflatable - 24) % 3016 - 16} left; ignored",
+        f"the gzip data is cut short (no end-of-stream marker); frames up to {len(frames)} kept",
+    ]
+
+
+def test_corrupt_gzip_data_ends_the_walk_with_a_warning(tmp_path):
+    packed = bytearray(gzip.compress(pcap_bytes([(1, 0, bytes(range(256)) * 8) for _ in range(100)])))
+    packed[len(packed) // 2: len(packed) // 2 + 64] = b"\xff" * 64
+    frames, source = read_all(write(tmp_path, bytes(packed)))
+    assert len(frames) < 100
+    assert any(w.startswith("corrupt gzip data") for w in source.warnings), source.warnings
+
+
+def test_concatenated_gzip_members_and_zero_padding_are_one_stream(tmp_path):
+    content = pcap_bytes([(1, 0, frame_bytes(i)) for i in range(10)])
+    packed = gzip.compress(content[:100]) + gzip.compress(content[100:]) + b"\0" * 512
+    frames, source = read_all(write(tmp_path, packed))
+    assert [f.data for f in frames] == [frame_bytes(i) for i in range(10)] and source.warnings == []
 
 
 # ---------------------------------------------------------------- the corpus (real captures), tshark as oracle

@@ -9,7 +9,7 @@ the damage is kept, because a half-written capture from a crashed dumpcap is sti
 
 from __future__ import annotations
 
-import gzip
+import io
 import os
 import zlib
 from typing import BinaryIO, Iterator
@@ -68,9 +68,10 @@ class FrameSource:
     def __init__(self, path: str):
         self.path = path
         self._raw = _open_raw(path)
+        self._gunzip: Gunzip | None = None
         try:
             self.file_size = os.fstat(self._raw.fileno()).st_size
-            self._stream, self._compressed = self._decompressor()
+            self._stream = self._decompressor()
             self._reader = self._make_reader()
         except BaseException:
             self._raw.close()
@@ -79,7 +80,7 @@ class FrameSource:
 
     @property
     def file_format(self) -> str:
-        return self._reader.file_format + ("+gzip" if self._compressed else "")
+        return self._reader.file_format + ("+gzip" if self._gunzip else "")
 
     @property
     def interfaces(self) -> list[Interface]:
@@ -104,10 +105,10 @@ class FrameSource:
         self._consumed = True
         try:
             yield from self._reader.frames()
-        except (OSError, EOFError, zlib.error) as exc:
-            # Damage in the compressed stream shows up only when reading reaches it.
-            self.warnings.append(f"stopped reading after frame {self._reader.frame}: "
-                                 f"{_reason(exc)}")
+        except OSError as exc:  # a failing disk or network share: keep what was read
+            self.warnings.append(f"stopped reading after frame {self._reader.frame}: {_reason(exc)}")
+        if self._gunzip and self._gunzip.problem:
+            self.warnings.append(f"{self._gunzip.problem}; frames up to {self._reader.frame} kept")
 
     def __enter__(self) -> "FrameSource":
         return self
@@ -119,41 +120,97 @@ class FrameSource:
         self._stream.close()
         self._raw.close()
 
-    def _decompressor(self) -> tuple[BinaryIO, bool]:
+    def _decompressor(self) -> BinaryIO:
         """The stream to parse: the file itself, or a gzip view of it (detected by magic, not by name)."""
         head = self._raw.peek(4)[:4]
         if not head:
             raise CaptureError(self.path, "empty file")
         if not head.startswith(GZIP_MAGIC):
-            return self._raw, False
-        stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
-        try:
-            stream.peek(1)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise CaptureError(self.path, f"gzip-compressed, but the gzip data is unreadable: {_reason(exc)}") from None
-        return stream, True
+            return self._raw
+        self._gunzip = Gunzip(self._raw)
+        stream = io.BufferedReader(self._gunzip, buffer_size=_BUFFER)
+        if not stream.peek(1) and self._gunzip.problem:
+            raise CaptureError(self.path, f"gzip-compressed, but the gzip data is unreadable: {self._gunzip.problem}")
+        return stream
 
     def _make_reader(self) -> PcapReader | PcapngReader:
         """Pick the container reader from the magic; it parses the file header or raises CaptureError."""
-        try:
-            head = self._stream.peek(16)[:16]
-        except (OSError, EOFError, zlib.error) as exc:
-            raise CaptureError(self.path, f"gzip data is unreadable: {_reason(exc)}") from None
+        head = self._stream.peek(16)[:16]
         # For gzip the uncompressed size is unknown; readers then rely on short reads to find the end.
-        size = None if self._compressed else self.file_size
-        try:
-            if head[:4] == PCAPNG_MAGIC:
-                return PcapngReader(self.path, self._stream, size)
-            if head[:4] in PCAP_MAGICS:
-                return PcapReader(self.path, self._stream, size)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise CaptureError(self.path, f"gzip data is unreadable: {_reason(exc)}") from None
-        if not head:
+        size = None if self._gunzip else self.file_size
+        if head[:4] == PCAPNG_MAGIC:
+            return PcapngReader(self.path, self._stream, size)
+        if head[:4] in PCAP_MAGICS:
+            return PcapReader(self.path, self._stream, size)
+        if self._gunzip and not head:
             raise CaptureError(self.path, "gzip-compressed, but empty inside")
         if len(head) < 4:
             raise CaptureError(self.path, f"too short to be a capture ({len(head)} bytes)")
-        prefix = "gzip-compressed, but " if self._compressed else ""
+        prefix = "gzip-compressed, but " if self._gunzip else ""
         raise CaptureError(self.path, prefix + describe_start(head))
+
+
+class Gunzip(io.RawIOBase):
+    """Streaming gzip (multi-member, zero padding allowed) that hands over every byte it could inflate.
+
+    :class:`gzip.GzipFile` raises at a damaged or cut tail and drops what its buffers held; a capture
+    copied while still being written is exactly such a file, so here damage ends the stream quietly
+    and is described in ``problem`` instead.
+    """
+
+    CHUNK = 1 << 16  #: compressed bytes read from the file at a time
+    STEP = 1 << 16  #: most decompressed bytes produced by one zlib call
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = b""
+        self.problem: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self.problem is None:
+            data = self._inflate_some(len(buffer))
+            if data is None:
+                break
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+        return 0
+
+    def _inflate_some(self, limit: int) -> bytes | None:
+        """Up to ``limit`` more bytes (possibly none yet); None at the end of the data or at damage."""
+        if self._inflate.eof and not self._next_member():
+            return None
+        if not self._input:
+            self._input = self._raw.read(self.CHUNK)
+            if not self._input:
+                tail = self._inflate.flush()
+                if not tail:
+                    self.problem = "the gzip data is cut short (no end-of-stream marker)"
+                return tail or None
+        try:
+            # zlib drops a failing call's whole output, so inflate in small steps to lose little at damage.
+            data = self._inflate.decompress(self._input, min(limit, self.STEP))
+        except zlib.error as exc:
+            self.problem = f"corrupt gzip data ({_reason(exc)})"
+            return None
+        self._input = self._inflate.unconsumed_tail
+        return data
+
+    def _next_member(self) -> bool:
+        """After one gzip member ends: skip zero padding; True if another member follows."""
+        rest = self._inflate.unused_data.lstrip(b"\0")
+        while not rest:
+            chunk = self._raw.read(self.CHUNK)
+            if not chunk:
+                return False
+            rest = chunk.lstrip(b"\0")
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = rest
+        return True
 
 
 def _open_raw(path: str) -> BinaryIO:

@@ -26,17 +26,17 @@ OPT_END, OPT_COMMENT = 0, 1
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_TSOFFSET = 2, 3, 9, 14
 
 
-def parse_options(body: bytes | memoryview, start: int, endian: str) -> list[tuple[int, bytes]] | None:
-    """(code, value) pairs of an option list; None when the list runs past its block (malformed)."""
+def parse_options(body: bytes, start: int, end: int, endian: str) -> list[tuple[int, bytes]] | None:
+    """(code, value) pairs of the option list in body[start:end]; None when it runs past its block."""
     options = []
-    pos, end = start, len(body)
+    pos = start
     while pos + 4 <= end:
         code, length = struct.unpack_from(endian + "HH", body, pos)
         if code == OPT_END:
             return options
         if pos + 4 + length > end:
             return None
-        options.append((code, bytes(body[pos + 4:pos + 4 + length])))
+        options.append((code, body[pos + 4:pos + 4 + length]))
         pos += 4 + ((length + 3) & ~3)
     return options if pos == end else None
 
@@ -51,22 +51,23 @@ def ts_divisor(tsresol: int) -> int:
     return 2 ** (tsresol & 0x7F) if tsresol & 0x80 else 10 ** tsresol
 
 
-class _Clock:
-    """Exact integer conversion of one interface's timestamp units to ns since the epoch."""
+def clock(divisor: int, offset_s: int) -> tuple[int, int, int]:
+    """(multiplier, divisor, offset ns) for exact integer ns: units * multiplier when the resolution
+    divides a nanosecond evenly (10^-1..10^-9), else units * 10^9 // divisor (Wireshark truncates too)."""
+    multiplier = 1_000_000_000 // divisor if 1_000_000_000 % divisor == 0 else 0
+    return multiplier, divisor, offset_s * 1_000_000_000
 
-    def __init__(self, divisor: int, offset_s: int):
-        self.divisor = divisor
-        self.multiplier = 1_000_000_000 // divisor if 1_000_000_000 % divisor == 0 else 0
-        self.offset_ns = offset_s * 1_000_000_000
 
-    def ns(self, units: int) -> int:
-        if self.multiplier:
-            return units * self.multiplier + self.offset_ns
-        return units * 1_000_000_000 // self.divisor + self.offset_ns
+def to_ns(units: int, multiplier: int, divisor: int, offset_ns: int) -> int:
+    return (units * multiplier if multiplier else units * 1_000_000_000 // divisor) + offset_ns
 
 
 class PcapngReader:
-    """Walks a pcapng stream from its first byte; raises CaptureError only when the first SHB is unusable."""
+    """Walks a pcapng stream from its first byte; raises CaptureError only when the first SHB is unusable.
+
+    Block bodies are handled as the bytes after the 8-byte block header, trailer included (``end`` =
+    ``len(body) - 4``), so that the hot path (one EPB per packet) copies the packet bytes only once.
+    """
 
     file_format = "pcapng"
 
@@ -79,68 +80,98 @@ class PcapngReader:
         self.interfaces: list[Interface] = []
         self.offset = 0
         self.frame = 0
-        self._section: list[tuple[int, _Clock]] = []  # section-local id -> (global id, clock)
+        # section-local interface id -> (global id, link type, multiplier, divisor, offset ns)
+        self._section: list[tuple[int, int, int, int, int]] = []
         self._counts = {"bad-interface": 0, "bad-caplen": 0, "bad-options": 0, "spb": 0}
-        self._first = self._read_block()
-        if self._first is None or self._first[0] != SHB:
+        self._set_byte_order("<")
+        first = self._read_block(stream.read(8))
+        if first is None or first[0] != SHB:
             raise CaptureError(path, "garbage pcapng section header" + (f": {self.warnings[-1]}" if self.warnings else ""))
-        self.endian = self._first[2]
-        if not self._section_header(self._first[1]):
+        if not self._section_header(first[1]):
             raise CaptureError(path, f"unsupported pcapng section header: {self.warnings.pop()}")
+
+    def _set_byte_order(self, endian: str) -> None:
+        self.endian = endian
+        self._head = struct.Struct(endian + "II").unpack
+        self._u32 = struct.Struct(endian + "I").unpack_from
+        self._epb_head = struct.Struct(endian + "IIIII").unpack_from
 
     def frames(self) -> Iterator[RawFrame]:
         """Yield packets from EPB, SPB and obsolete PB blocks in file order; other blocks are read and skipped."""
-        handlers = {EPB: self._epb, PB_OBSOLETE: self._pb, SPB: self._spb, IDB: self._idb}
-        while (block := self._read_block()) is not None:
-            btype, body, self.endian = block
+        handlers = {PB_OBSOLETE: self._pb, SPB: self._spb, IDB: self._idb, EPB: self._epb}
+        read, epb, read_body = self.stream.read, self._epb, self._read_body
+        while True:
+            header = read(8)
+            if len(header) == 8:
+                btype, length = self._head(header)
+                # Fast path for the common block; a doubtful length goes through the careful reader below.
+                if btype == EPB and 32 <= length <= MAX_RECORD_BYTES and not length & 3:
+                    if (body := read_body(length, b"")) is None:
+                        break
+                    if (frame := epb(body)) is not None:
+                        yield frame
+                    continue
+            if (block := self._read_block(header)) is None:
+                break
+            btype, body = block
             if btype == SHB and not self._section_header(body):
                 self.warnings[-1] += "; stopped"
                 break
-            handler = handlers.get(btype)
-            frame = handler(body) if handler else None
+            frame = handlers[btype](body) if btype in handlers else None
             if frame is not None:
                 yield frame
         self._summarise_counts()
 
-    def _read_block(self) -> tuple[int, memoryview, str] | None:
-        """Next (type, body without header and trailer, byte order); None at EOF or at a framing error."""
-        header = self.stream.read(8)
+    def _read_block(self, header: bytes) -> tuple[int, bytes] | None:
+        """The block that starts with ``header``: (type, bytes after the block header), or None at EOF or at
+        a framing error (with a warning)."""
         if len(header) < 8:
             if header:
                 self.warnings.append(f"truncated block header at offset {self.offset} ({len(header)} of 8 bytes); ignored")
             return None
-        endian = getattr(self, "endian", "<")
-        btype = struct.unpack_from(endian + "I", header)[0]
+        btype, length = self._head(header)
+        prefix = b""
         if btype == SHB:
-            magic = self.stream.read(4)
-            header += magic
-            endian = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}.get(bytes(magic))
-            if endian is None:
-                self.warnings.append(f"section header at offset {self.offset} has a bad byte-order magic; stopped")
+            prefix = self.stream.read(4)
+            length = self._section_byte_order(header, prefix)
+            if length is None:
                 return None
-        length = struct.unpack_from(endian + "I", header, 4)[0]
-        if length < 12 + (len(header) - 8) or length % 4 or length > MAX_RECORD_BYTES:
+        if length < 12 or length & 3 or length > MAX_RECORD_BYTES:
             self.warnings.append(f"garbage block length {length} at offset {self.offset}; stopped after frame {self.frame}")
             return None
+        body = self._read_body(length, prefix)
+        return None if body is None else (btype, body)
+
+    def _read_body(self, length: int, prefix: bytes) -> bytes | None:
+        """The rest of a block of ``length`` bytes (``prefix`` of it already read), trailer checked."""
         if self.file_size is not None and self.offset + length > self.file_size:
             self.warnings.append(f"truncated last block at offset {self.offset} (needs {length} bytes, "
                                  f"{self.file_size - self.offset} left); ignored")
             return None
-        rest = self.stream.read(length - len(header))
-        if len(rest) < length - len(header):
+        body = self.stream.read(length - 8 - len(prefix))
+        if len(body) < length - 8 - len(prefix):
             self.warnings.append(f"truncated last block at offset {self.offset} (needs {length} bytes); ignored")
             return None
-        if struct.unpack_from(endian + "I", rest, len(rest) - 4)[0] != length:
+        body = prefix + body if prefix else body
+        if self._u32(body, length - 12)[0] != length:
             self.warnings.append(f"block at offset {self.offset}: trailing length differs from the leading one; "
                                  f"stopped after frame {self.frame}")
             return None
         self.offset += length
-        body = memoryview(header[8:] + rest[:-4]) if btype == SHB else memoryview(rest)[:-4]
-        return btype, body, endian
+        return body
 
-    def _section_header(self, body: memoryview) -> bool:
-        """Start a new section (own byte order, fresh interface table, comments kept); False if unreadable."""
-        if len(body) < 16:
+    def _section_byte_order(self, header: bytes, magic: bytes) -> int | None:
+        """A section header states its byte order in its first body bytes; switch to it, return the block length."""
+        endian = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}.get(magic)
+        if endian is None:
+            self.warnings.append(f"section header at offset {self.offset} has a bad byte-order magic; stopped")
+            return None
+        self._set_byte_order(endian)
+        return self._head(header)[1]
+
+    def _section_header(self, body: bytes) -> bool:
+        """Start a new section (fresh interface table, comments kept); False if it cannot be read as 1.x."""
+        if len(body) < 20:
             self.warnings.append(f"section header before offset {self.offset} is too short")
             return False
         major, minor = struct.unpack_from(self.endian + "HH", body, 4)
@@ -151,9 +182,9 @@ class PcapngReader:
         self.comments.extend(text(value) for code, value in self._options(body, 16) if code == OPT_COMMENT)
         return True
 
-    def _idb(self, body: memoryview) -> None:
+    def _idb(self, body: bytes) -> None:
         """Record an interface: link type, snaplen, name, description and its timestamp clock."""
-        if len(body) < 8:
+        if len(body) < 12:
             self.warnings.append(f"interface description before offset {self.offset} is too short; ignored")
             return None
         linktype, _reserved, snaplen = struct.unpack_from(self.endian + "HHI", body)
@@ -177,59 +208,67 @@ class PcapngReader:
         iface = Interface(id=len(self.interfaces), linktype=linktype, snaplen=snaplen, name=name, description=description,
                           ts_resolution_ns=1e9 / divisor, ts_offset_s=offset_s)
         self.interfaces.append(iface)
-        self._section.append((iface.id, _Clock(divisor, offset_s)))
+        self._section.append((iface.id, linktype, *clock(divisor, offset_s)))
         return None
 
-    def _epb(self, body: memoryview) -> RawFrame | None:
-        if len(body) < 20:
+    def _epb(self, body: bytes) -> RawFrame | None:
+        """The hot path: one enhanced packet block per packet in files from dumpcap and tcpdump."""
+        end = len(body) - 4
+        if end < 20:
             self._counts["bad-caplen"] += 1
             return None
-        local, ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(self.endian + "IIIII", body)
-        return self._packet(body, 20, local, (ts_hi << 32) | ts_lo, caplen, wirelen)
+        local, ts_hi, ts_lo, caplen, wirelen = self._epb_head(body)
+        if local >= len(self._section) or 20 + caplen > end:
+            self._counts["bad-interface" if local >= len(self._section) else "bad-caplen"] += 1
+            return None
+        global_id, linktype, multiplier, divisor, offset_ns = self._section[local]
+        if 20 + ((caplen + 3) & ~3) < end:
+            self._packet_options(body, 20 + ((caplen + 3) & ~3), end)
+        self.frame += 1
+        units = (ts_hi << 32) | ts_lo
+        ts_ns = (units * multiplier if multiplier else units * 1_000_000_000 // divisor) + offset_ns
+        return RawFrame(self.frame, ts_ns, global_id, linktype, caplen, wirelen, body[20:20 + caplen])
 
-    def _pb(self, body: memoryview) -> RawFrame | None:
-        if len(body) < 20:
+    def _pb(self, body: bytes) -> RawFrame | None:
+        """The obsolete packet block (type 2): like an EPB with a 16-bit interface id and a drops count."""
+        if len(body) < 24:
             self._counts["bad-caplen"] += 1
             return None
         local, _drops, ts_hi, ts_lo, caplen, wirelen = struct.unpack_from(self.endian + "HHIIII", body)
         return self._packet(body, 20, local, (ts_hi << 32) | ts_lo, caplen, wirelen)
 
-    def _spb(self, body: memoryview) -> RawFrame | None:
+    def _spb(self, body: bytes) -> RawFrame | None:
         """A simple packet: interface 0 of the section, no timestamp (0, as Wireshark shows it)."""
-        if len(body) < 4 or not self._section:
-            self._counts["bad-interface" if len(body) >= 4 else "bad-caplen"] += 1
+        if len(body) < 8 or not self._section:
+            self._counts["bad-interface" if len(body) >= 8 else "bad-caplen"] += 1
             return None
-        wirelen = struct.unpack_from(self.endian + "I", body)[0]
+        wirelen = self._u32(body)[0]
         snaplen = self.interfaces[self._section[0][0]].snaplen
-        caplen = min(wirelen, len(body) - 4, snaplen or wirelen)
+        caplen = min(wirelen, len(body) - 8, snaplen or wirelen)
         self._counts["spb"] += 1
         return self._packet(body, 4, 0, None, caplen, wirelen)
 
     def _packet(self, body, start, local, units, caplen, wirelen) -> RawFrame | None:
         """Build the frame, or count why the block's packet cannot be one (the walk goes on: framing is intact)."""
-        if local >= len(self._section):
-            self._counts["bad-interface"] += 1
+        end = len(body) - 4
+        if local >= len(self._section) or start + caplen > end:
+            self._counts["bad-interface" if local >= len(self._section) else "bad-caplen"] += 1
             return None
-        if start + caplen > len(body):
-            self._counts["bad-caplen"] += 1
-            return None
-        global_id, clock = self._section[local]
-        end = start + caplen
+        global_id, linktype, *clock_args = self._section[local]
         padded = start + ((caplen + 3) & ~3)
-        if padded < len(body):
-            self._packet_options(body, padded)
+        if padded < end:
+            self._packet_options(body, padded, end)
         self.frame += 1
-        ts_ns = 0 if units is None else clock.ns(units)
-        return RawFrame(self.frame, ts_ns, global_id, self.interfaces[global_id].linktype, caplen, wirelen,
-                        bytes(body[start:end]))
+        ts_ns = 0 if units is None else to_ns(units, *clock_args)
+        return RawFrame(self.frame, ts_ns, global_id, linktype, caplen, wirelen, body[start:start + caplen])
 
-    def _packet_options(self, body, start) -> None:
-        for code, value in self._options(body, start):
+    def _packet_options(self, body: bytes, start: int, end: int) -> None:
+        for code, value in self._options(body, start, end):
             if code == OPT_COMMENT:
                 self.comments.append(f"frame {self.frame + 1}: {text(value)}")
 
-    def _options(self, body, start) -> list[tuple[int, bytes]]:
-        options = parse_options(body, start, self.endian)
+    def _options(self, body: bytes, start: int, end: int | None = None) -> list[tuple[int, bytes]]:
+        options = parse_options(body, start, len(body) - 4 if end is None else end, self.endian)
         if options is None:
             self._counts["bad-options"] += 1
             return []
