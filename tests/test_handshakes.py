@@ -257,6 +257,12 @@ def test_ack_lost_after_the_capture_point_makes_resp_retransmit_its_synack():
     assert f.kind == "handshake_retransmitted" and "the ACK is lost between the capture point and 8.8.8.8" in f.summary
 
 
+def test_a_handshake_reordered_by_the_capture_is_complete():
+    cap = syns_at([0]).tcp(0.05, AGENT, SERVICE, ACK, seq=1001, ack=5001)
+    cap.tcp(0.0501, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001)
+    assert cap.analyze()[2] == []
+
+
 def test_a_clean_handshake_yields_no_finding():
     assert handshake(Capture()).analyze()[2] == []
 
@@ -319,6 +325,36 @@ def test_fin_followed_by_a_rst_from_the_other_side():
     assert f.kind == "teardown_incomplete" and f.reset_after_fin == "resp" and f.frames == (4, 5)
     assert f.verdict == "middlebox" and "8.8.8.8 answered with a RST instead of its own FIN" in f.summary
     assert "a middlebox forged that RST" in f.summary
+
+
+def test_fin_lost_on_the_way_shows_as_an_answer_that_does_not_cover_it():
+    cap = closing(handshake(Capture()), (1, "orig", FIN | ACK))
+    cap.tcp(200, SERVICE, AGENT, FIN | ACK | PSH, 888, 40000, seq=5001, ack=1001, plen=31)  # acks 1001, not the FIN
+    cap.tcp(201, SERVICE, AGENT, FIN | ACK | PSH, 888, 40000, seq=5001, ack=1001, plen=31)
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "teardown_incomplete" and f.fin_acked is False and f.fin_answered is True
+    assert f.silent_side == "resp"
+    assert ("8.8.8.8's own FIN, 199.0 s later, sent 2 times, does not cover it, so the first FIN was lost on the way to "
+            "8.8.8.8; 10.0.0.5 never acknowledged that FIN either.") in f.summary
+
+
+def test_rst_instead_of_the_last_ack():
+    cap = closing(handshake(Capture()), (1, "resp", FIN | ACK), (1.05, "orig", FIN | ACK), (1.06, "resp", RST))
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "teardown_incomplete" and f.reset_after_fin == "resp" and f.silent_side is None
+    assert ("8.8.8.8 closed its side of 10.0.0.5:40000 ↔ 8.8.8.8:888 (FIN), 10.0.0.5 answered with its own FIN, then "
+            "8.8.8.8 reset the connection instead of acknowledging it.") == f.summary
+
+
+def test_same_host_on_both_sides_is_named_by_port():
+    cap = Capture().tcp(0, "127.0.0.1", "127.0.0.1", SYN, 5000, 80)
+    cap.tcp(0.001, "127.0.0.1", "127.0.0.1", SYN | ACK, 80, 5000, seq=7000, ack=1001)
+    cap.tcp(0.002, "127.0.0.1", "127.0.0.1", ACK, 5000, 80, seq=1001, ack=7001)
+    cap.tcp(1, "127.0.0.1", "127.0.0.1", FIN | ACK, 80, 5000, seq=7001, ack=1001)
+    cap.tcp(1.1, "127.0.0.1", "127.0.0.1", RST, 80, 5000, seq=7002)
+    table = cap.builder.build()
+    (f,) = analyze_handshakes(table, [conversation(table, orig=("127.0.0.1", 5000), resp=("127.0.0.1", 80))])
+    assert f.summary.startswith("127.0.0.1:80 closed its side") and "then reset the connection itself" in f.summary
 
 
 def test_last_ack_missing_blames_the_closer():

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from netreset.handshakes.model import Context, HandshakeFinding, View, make_finding, seq_at_or_after, transmissions
+from netreset.handshakes.model import (
+    Context,
+    HandshakeFinding,
+    TeardownFacts,
+    View,
+    make_finding,
+    seq_at_or_after,
+    transmissions,
+)
 from netreset.handshakes.text import teardown_summary
 from netreset.packets import ACK, FIN, RST
 
@@ -35,36 +43,37 @@ def closing_findings(ctx: Context, v: View) -> list[HandshakeFinding]:
     closer_is_orig = bool(v.orig[first])
     if not (v.orig != closer_is_orig).any():
         return []  # the other side sent nothing at all: one-sided capture
-    other_fins = v.where(((v.flags & FIN) != 0) & (v.orig != closer_is_orig))
+    other_fins = transmissions(v, v.where(((v.flags & FIN) != 0) & (v.orig != closer_is_orig)))
     fin_acked = _acked(v, first, not closer_is_orig)
-    answered = bool(len(other_fins))
-    last_acked = answered and _acked(v, int(other_fins[0]), closer_is_orig)
-    rsts = v.where(((v.flags & RST) != 0) & (np.arange(len(v.rows)) > first))
-    if answered and fin_acked and last_acked:
+    last_acked = bool(len(other_fins)) and _acked(v, int(other_fins[0]), closer_is_orig)
+    if len(other_fins) and fin_acked and last_acked:
         return []
-    return [_teardown(ctx, v, first, other_fins, rsts, fin_acked, last_acked)]
+    return [_teardown(ctx, v, first, other_fins, fin_acked, last_acked)]
 
 
-def _teardown(ctx: Context, v: View, first: int, other_fins: np.ndarray, rsts: np.ndarray,
-              fin_acked: bool, last_acked: bool) -> HandshakeFinding:
+def _teardown(ctx: Context, v: View, first: int, other_fins: np.ndarray, fin_acked: bool,
+              last_acked: bool) -> HandshakeFinding:
     closer_is_orig = bool(v.orig[first])
-    closer, other = ("orig", "resp") if closer_is_orig else ("resp", "orig")
-    answered = bool(len(other_fins))
+    later = np.arange(len(v.rows)) > first
+    rsts = v.where(((v.flags & RST) != 0) & later)
     rst = int(rsts[0]) if len(rsts) else None
-    rst_side = None if rst is None else ("orig" if v.orig[rst] else "resp")
-    kind = "half_closed" if rst is None and fin_acked and not answered else "teardown_incomplete"
-    silent = other if not (fin_acked and answered) else closer
-    closer_fins = transmissions(v, v.where(((v.flags & FIN) != 0) & (v.orig == closer_is_orig)))
     found = ctx.verdict(v, rst) if rst is not None else None
-    verdict = str(found.verdict) if found is not None else None
-    tail_s = (ctx.capture_end.get(v.conv.file_id, int(v.ts[-1])) - int(v.ts[first])) / 1e9
-    after = (np.arange(len(v.rows)) > first) & (v.orig != closer_is_orig)
-    later_bytes = int(v.plen[after].sum())
-    summary = teardown_summary(v.conv, closer, len(closer_fins), fin_acked, answered, last_acked, rst_side,
-                               verdict, later_bytes, tail_s)
-    positions = [*closer_fins, *other_fins[:1], *([rst] if rst is not None else [])]
+    facts = TeardownFacts(
+        closer="orig" if closer_is_orig else "resp",
+        closer_fins=len(transmissions(v, v.where(((v.flags & FIN) != 0) & (v.orig == closer_is_orig)))),
+        other_fins=len(other_fins), fin_acked=fin_acked, last_acked=last_acked,
+        answer_delay_s=float(v.ts[other_fins[0]] - v.ts[first]) / 1e9 if len(other_fins) else None,
+        rst_side=None if rst is None else ("orig" if v.orig[rst] else "resp"),
+        verdict=str(found.verdict) if found is not None else None,
+        later_bytes=int(v.plen[later & (v.orig != closer_is_orig)].sum()),
+        tail_s=(ctx.capture_end.get(v.conv.file_id, int(v.ts[-1])) - int(v.ts[first])) / 1e9,
+    )
+    kind = "half_closed" if rst is None and fin_acked and not len(other_fins) else "teardown_incomplete"
+    confidence = getattr(found, "confidence", None) if found is not None else None
+    positions = [*v.where(((v.flags & FIN) != 0) & (v.orig == closer_is_orig))[:1], *other_fins[:1]]
     return make_finding(
-        ctx, v, kind, positions, summary, closer=closer, fin_answered=answered, fin_acked=fin_acked,
-        reset_after_fin=rst_side, silent_side=None if rst is not None else silent, verdict=verdict,
-        confidence=float(found.confidence) if found is not None and getattr(found, "confidence", None) is not None else None,
+        ctx, v, kind, positions + ([rst] if rst is not None else []), teardown_summary(v.conv, facts),
+        closer=facts.closer, fin_answered=bool(len(other_fins)), fin_acked=fin_acked, reset_after_fin=facts.rst_side,
+        silent_side=None if rst is not None else facts.silent_side(), verdict=facts.verdict,
+        confidence=float(confidence) if confidence is not None else None,
     )

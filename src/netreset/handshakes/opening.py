@@ -178,6 +178,8 @@ def _after_synack(ctx: Context, v: View, syn_positions: np.ndarray, synack_posit
                   synack_to_ack_s=round(t.synack_to_ack_s, 6) if t.synack_to_ack_s is not None else None,
                   capture_point=t.capture_point)
     if ack is None:
+        if _acked_before(v, int(synack_positions[0])):
+            return []  # the capture reordered the handshake: orig's ACK was recorded before the SYN-ACK
         return [_synack_unacked(ctx, v, syn_positions, synack_positions, fields)]
     if len(syn_positions) == 1 and len(synack_positions) == 1:
         return []
@@ -185,6 +187,12 @@ def _after_synack(ctx: Context, v: View, syn_positions: np.ndarray, synack_posit
                                     _loss_place(syn_positions, synack_positions, ack),
                                     float(v.ts[ack] - v.ts[syn_positions[0]]) / 1e9)
     return [make_finding(ctx, v, "handshake_retransmitted", [*syn_positions, *synack_positions, ack], summary, **fields)]
+
+
+def _acked_before(v: View, synack: int) -> bool:
+    """orig acknowledged this SYN-ACK in a packet captured before it (reordering at the capture point)."""
+    earlier = v.where((np.arange(len(v.rows)) < synack) & v.orig & ((v.flags & (SYN | ACK | RST)) == ACK))
+    return bool(((v.ack[earlier] - v.seq[synack] - 1) & 0xFFFFFFFF == 0).any())
 
 
 def _loss_place(syn_positions: np.ndarray, synack_positions: np.ndarray, ack: int) -> str:

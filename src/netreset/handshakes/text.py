@@ -6,9 +6,12 @@ name hosts by address (``host:port`` for the service side) so they can be pasted
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from netreset.conversations import Conversation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netreset.handshakes.model import TeardownFacts
 
 #: Packets each kind of finding is about, as a Wireshark display-filter clause.
 _KIND_FILTERS = {
@@ -121,24 +124,52 @@ def synack_unacked_summary(conv: Conversation, synack_count: int, span_s: float,
     return text + f" (no ACK seen): the SYN-ACK is lost between the capture point and {conv.orig_h}, or {conv.orig_h} ignored it."
 
 
-def teardown_summary(conv: Conversation, closer: str, fin_count: int, fin_acked: bool, answered: bool,
-                     last_acked: bool, rst_side: str | None, verdict: str | None, later_bytes: int, tail_s: float) -> str:
-    closer_h, other_h = (conv.orig_h, conv.resp_h) if closer == "orig" else (conv.resp_h, conv.orig_h)
+def _side_names(conv: Conversation) -> tuple[str, str]:
+    """How sentences name orig and resp: by address, or by address:port when both share one host."""
+    if conv.orig_h == conv.resp_h:
+        return endpoint(conv.orig_h, conv.orig_p), endpoint(conv.resp_h, conv.resp_p)
+    return conv.orig_h, conv.resp_h
+
+
+def _times(n: int) -> str:
+    return f", sent {n} times" if n > 1 else ""
+
+
+def teardown_summary(conv: Conversation, facts: TeardownFacts) -> str:
+    orig_name, resp_name = _side_names(conv)
+    closer, other = (orig_name, resp_name) if facts.closer == "orig" else (resp_name, orig_name)
     pair = f"{endpoint(conv.orig_h, conv.orig_p)} ↔ {endpoint(conv.resp_h, conv.resp_p)}"
-    text = f"{closer_h} closed its side of {pair} (FIN" + (f", sent {fin_count} times)" if fin_count > 1 else ")")
-    if rst_side is not None:
-        if rst_side == closer:
-            text += " and then reset the connection itself"
-        else:
-            text += f" and {other_h} answered with a RST" + ("" if answered else " instead of its own FIN")
-        if verdict == "middlebox":
-            return text + " — the reset analysis says a middlebox forged that RST."
-        return text + (" (the reset analysis says the RST is genuine)." if verdict == "peer" else ".")
-    if not fin_acked:
-        return text + f" but {other_h} never acknowledged it within the {_s(tail_s)} s the capture went on: {other_h} is gone or the path towards it is broken."
-    if not answered:
-        more = f" (it sent {later_bytes} more bytes)" if later_bytes else ""
-        return text + (f"; {other_h} acknowledged the FIN but never closed its own side{more} within the {_s(tail_s)} s "
-                       f"the capture went on: the connection is half-closed, {other_h}'s application has not closed its socket.")
-    return text + (f" and {other_h} answered with its own FIN, but {closer_h} never acknowledged that FIN: "
-                   f"the last ACK is lost or {closer_h} is gone.")
+    text = f"{closer} closed its side of {pair} (FIN{_times(facts.closer_fins)})"
+    if facts.rst_side is not None:
+        return text + _reset_clause(facts, closer, other)
+    if not facts.fin_acked and not facts.other_fins:
+        return text + (f" but {other} never acknowledged it within the {_s(facts.tail_s)} s the capture went on: "
+                       f"{other} is gone or the path towards it is broken.")
+    if not facts.fin_acked:
+        either = "" if facts.last_acked else f"; {closer} never acknowledged that FIN either"
+        return text + (f" but {other} never acknowledged it: {other}'s own FIN, {_s(facts.answer_delay_s or 0.0)} s later"
+                       f"{_times(facts.other_fins)}, does not cover it, so the first FIN was lost on the way to {other}"
+                       f"{either}.")
+    if not facts.other_fins:
+        more = f" (it sent {facts.later_bytes} more bytes)" if facts.later_bytes else ""
+        return text + (f"; {other} acknowledged the FIN but never closed its own side{more} within the "
+                       f"{_s(facts.tail_s)} s the capture went on: the connection is half-closed, {other}'s "
+                       f"application has not closed its socket.")
+    return text + (f" and {other} answered with its own FIN, but {closer} never acknowledged that FIN: "
+                   f"the last ACK is lost or {closer} is gone.")
+
+
+def _reset_clause(facts: TeardownFacts, closer: str, other: str) -> str:
+    """``… then X reset the connection`` with the reset analysis' verdict when known."""
+    if facts.other_fins:
+        text = f", {other} answered with its own FIN, then "
+        text += f"{closer} reset the connection" if facts.rst_side == facts.closer else f"{other} reset the connection"
+        if facts.rst_side == facts.closer and not facts.last_acked:
+            text += " instead of acknowledging it"
+    elif facts.rst_side == facts.closer:
+        text = " and then reset the connection itself"
+    else:
+        text = f" and {other} answered with a RST instead of its own FIN"
+    if facts.verdict == "middlebox":
+        return text + " — the reset analysis says a middlebox forged that RST."
+    return text + (" (the reset analysis says the RST is genuine)." if facts.verdict == "peer" else ".")
