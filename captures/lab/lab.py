@@ -1,0 +1,157 @@
+"""Build the namespace lab, record every scenario, write truth.json, and tear the lab down.
+
+    python3 lab.py build --out captures [--prefix nr-]
+    python3 lab.py teardown [--prefix nr-]
+
+Run as root (``sudo captures/lab/build.sh`` wraps this with a cleanup trap). Traffic flows only
+between addresses inside the lab's own namespaces. The build refuses to write captures whose
+application-level result differs from the scenario's (e.g. a "refused" client that timed out), so
+a capture on disk always shows what truth.json says it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import topology
+from recorder import Capture, CaptureSpec
+from scenarios import AGENT4, AGENT6, FIREWALL_V4, FIREWALL_V6, SERVER4, SERVER6, Scenario, scenarios, server_listeners
+from truth import CAPTURE_POINTS, capture_files, truth
+
+HERE = Path(__file__).resolve().parent
+TRAFFIC = str(HERE / "traffic.py")
+REQUIRED_TOOLS = ("ip", "tcpdump", "dumpcap", "iptables-restore", "ip6tables-restore", "sysctl")
+#: After the client exits: the server's delayed close (0.2 s) and the last ACKs must be captured.
+SETTLE_S = 0.6
+CLIENT_TIMEOUT_S = 30
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks to build the lab (empty when it can)."""
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    return missing + ([] if os.geteuid() == 0 else ["root"])
+
+
+def run_in(lab: topology.Lab, node: str, argv: list[str], stdin: str | None = None) -> str:
+    """Run a command in a node's namespace; return stdout, raise with stderr on failure."""
+    done = subprocess.run(["ip", "netns", "exec", lab.ns(node), *argv], input=stdin, text=True,
+                          capture_output=True, timeout=CLIENT_TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"{node}: {' '.join(argv)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def install_firewall(lab: topology.Lab) -> None:
+    """Load fw's rules (see scenarios.FIREWALL_V4/V6)."""
+    run_in(lab, "fw", ["iptables-restore"], FIREWALL_V4)
+    run_in(lab, "fw", ["ip6tables-restore"], FIREWALL_V6)
+
+
+def start_server(lab: topology.Lab) -> subprocess.Popen:
+    """Start every scenario's listener in the server namespace; return once it says 'ready'."""
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.ns("server"), "python3", TRAFFIC, "serve",
+                             *server_listeners()], stdout=subprocess.PIPE, text=True)
+    if not select.select([proc.stdout], [], [], 10)[0] or proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError("server did not start")
+    return proc
+
+
+def warm_up(lab: topology.Lab) -> None:
+    """Resolve ARP/ND along the whole path before any capture (a closed port answers at once)."""
+    for src, dst in ((f"{AGENT4}:0", f"{SERVER4}:9"), (f"[{AGENT6}]:0", f"[{SERVER6}]:9")):
+        run_in(lab, "agent", ["python3", TRAFFIC, "connect", src, dst])
+
+
+def bpf(s: Scenario) -> str:
+    """Capture filter: this scenario's port, plus any ICMP error (ICMPv6 types < 128)."""
+    return f"tcp port {s.port} or icmp or (icmp6 and ip6[40] < 128)"
+
+
+def capture_specs(lab: topology.Lab, s: Scenario, out: Path) -> list[CaptureSpec]:
+    """Every capture a scenario records."""
+    specs = []
+    for point, path, tool in capture_files(s):
+        node, ifaces = CAPTURE_POINTS[point]
+        specs.append(CaptureSpec(lab.ns(node), ifaces, str(out / path), tool, bpf(s)))
+    return specs
+
+
+def record(lab: topology.Lab, s: Scenario, out: Path) -> None:
+    """Run one scenario under its captures; fail if the application saw something unexpected."""
+    captures = []
+    try:
+        for spec in capture_specs(lab, s, out):
+            captures.append(Capture(spec))
+        result = json.loads(run_in(lab, "agent", ["python3", TRAFFIC, *s.client]).splitlines()[-1])
+        time.sleep(SETTLE_S)
+    finally:
+        drops = sum(c.stop() for c in captures)
+    if result != s.client_result:
+        raise RuntimeError(f"{s.name}: client result {result}, expected {s.client_result}")
+    if drops:
+        raise RuntimeError(f"{s.name}: the kernel dropped {drops} packets during capture")
+
+
+def kernel_facts(lab: topology.Lab) -> dict:
+    """Kernel settings the SYN schedules depend on, read inside the agent namespace."""
+    facts = {"release": os.uname().release}
+    for name in ("tcp_syn_retries", "tcp_syn_linear_timeouts"):
+        path = f"net.ipv4.{name}"
+        done = subprocess.run(["ip", "netns", "exec", lab.ns("agent"), "sysctl", "-n", path],
+                              text=True, capture_output=True)
+        facts[name] = int(done.stdout) if done.returncode == 0 else 0
+    return facts
+
+
+def build(out: Path, prefix: str) -> None:
+    """The whole build: topology, firewall, server, scenarios, truth.json; always torn down."""
+    lab = topology.Lab(prefix)
+    topology.teardown(lab)
+    (out / "peer").mkdir(parents=True, exist_ok=True)
+    server = None
+    try:
+        topology.build(lab, str(HERE / "netdev.py"))
+        install_firewall(lab)
+        server = start_server(lab)
+        warm_up(lab)
+        for s in scenarios():
+            started = time.monotonic()
+            record(lab, s, out)
+            print(f"{s.name}: recorded in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        document = truth(kernel_facts(lab))
+        (out / "truth.json").write_text(json.dumps(document, indent=1) + "\n")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=5)
+        topology.teardown(lab)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("build", "teardown"))
+    parser.add_argument("--out", type=Path, default=HERE.parent)
+    parser.add_argument("--prefix", default="nr-")
+    args = parser.parse_args(argv)
+    if args.command == "teardown":
+        topology.teardown(topology.Lab(args.prefix))
+        return 0
+    missing = missing_requirements()
+    if missing:
+        print(f"Error: cannot build the lab, missing: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    build(args.out.resolve(), args.prefix)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
