@@ -255,3 +255,22 @@ def test_icmp_prohibited_quoting_the_conversation_names_the_device():
     icmp = codes(verdict)["icmp_prohibited"]
     assert "192.0.2.1" in icmp.observed and "3 routers away" in icmp.detail
     assert verdict.display_filter.endswith(" or icmp")
+
+
+def test_guard_linux_stateless_rst_from_a_separate_ip_id_counter_is_no_evidence():
+    # Linux answers a segment arriving after its FIN from no socket: bare RST, unrelated IP ID.
+    flow, t = established(server_kw={"ttl": 61, "ip_id": 100})
+    flow.send(t, flow.server, "FA")
+    flow.send(t + 0.1, flow.client, "PA", b"late")
+    flow.send(t + 0.141, flow.server, "R", ip_id=51234, timestamps=False, window=0, consume=False)
+    verdict = judge(flow)
+    found = codes(verdict)
+    assert found["ipid_separate_counter"].weight == 0 and "ipid_pattern_break" not in found
+    assert verdict.verdict == "peer"
+
+
+def test_guard_small_ip_ids_matching_the_other_side_are_chance_not_reflection():
+    flow, t = established(server_kw={"id_step": -1})
+    flow.send(t, flow.client, "PA", b"x", ip_id=7)
+    genuine_rst(flow, t + 0.041, ip_id=7)
+    assert "ipid_reflection" not in codes(judge(flow))

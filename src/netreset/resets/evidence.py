@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netreset.conversations import Conversation
-from netreset.packets import PacketTable
+from netreset.packets import ACK, FIN, SYN, PacketTable
 from netreset.ttl import TtlTable
 
 
@@ -76,6 +76,22 @@ class ResetContext:
     def column(self, column: str, rows: np.ndarray) -> np.ndarray:
         """A column restricted to ``rows``."""
         return self.table.columns[column][rows]
+
+    @property
+    def sender_closed(self) -> bool:
+        """The claimed sender sent its FIN before the RST (its socket may already be gone)."""
+        return bool(np.any(self.column("flags", self.sender) & FIN))
+
+    @property
+    def looks_stateless(self) -> bool:
+        """The RST looks like a kernel's reply from no socket: after the sender's FIN, without ACK, or
+        without the TCP timestamps the sender put on its segments. Such RSTs are built apart from the
+        connection (Linux ``tcp_v4_send_reset``): other IP ID counter, no options."""
+        if self.sender_closed or not self.value("flags") & ACK:
+            return True
+        segments = self.sender[(self.column("flags", self.sender) & SYN) == 0]
+        used_ts = len(segments) > 0 and bool(np.all(self.column("ts_val", segments) >= 0))
+        return used_ts and self.value("ts_val") < 0
 
     @property
     def sender_name(self) -> str:

@@ -4,8 +4,10 @@ Many stacks number their IPv4 packets with a counter (Windows: one global counte
 connection), so a genuine RST continues the sender's sequence while a forger's RST does not. Some
 enterprise firewalls build their RST from the packet they reject and copy its IP ID ("reflection").
 Guards: stacks that randomise IP IDs have no pattern to break (no evidence); IP ID 0 is what Linux uses
-for stateless replies (a RST for a closed socket) *and* what Linux-based firewalls use, so it tells
-nothing either way.
+for some stateless replies *and* what Linux-based firewalls use, so it tells nothing either way; a
+Linux-like sender answers from a closed socket (a "stateless" RST: after its FIN, without ACK, without
+its timestamps) with an IP ID from a separate counter, so a break there is no evidence; small IP IDs
+(fresh counters start low) match the other side's by chance, so reflection needs a larger value.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.resets.evidence import Observation, ResetContext
+from netreset.ttl import guess_ttl
 from netreset.resets.verdict import (
     IPID_MAX_STEP,
     IPID_MIN_PACKETS,
     IPID_RATE_SLACK,
+    IPID_REFLECTION_MIN,
     IPID_REORDER,
     W_DF_MISMATCH,
     W_IPID_BREAK,
     W_IPID_IN_SEQUENCE,
     W_IPID_REFLECTION,
 )
+
+#: Initial TTLs of stacks with one global IP ID counter (Windows), which numbers stateless RSTs too.
+GLOBAL_COUNTER_TTLS = (32, 128)
 
 
 def ipid_pattern(ids: np.ndarray) -> str:
@@ -66,6 +73,12 @@ def _sequence(ctx: ResetContext, rst_id: int) -> list[Observation]:
         )]
     gap = (rst_id - int(ids[-1])) % 65536
     allowed = _allowed_gap(ctx, rows, ids)
+    if gap > allowed and _separate_counter(ctx):
+        return [Observation(
+            "ipid_separate_counter", rst_id, int(ids[-1]), 0.0,
+            f"RST IP ID {rst_id} does not continue {name}'s sequence (last {int(ids[-1])}), but the RST looks like a "
+            "stateless reply and Linux-like stacks number those from a separate counter: no evidence.",
+        )]
     if gap <= allowed:
         return [Observation(
             "ipid_in_sequence", rst_id, int(ids[-1]), W_IPID_IN_SEQUENCE,
@@ -78,8 +91,14 @@ def _sequence(ctx: ResetContext, rst_id: int) -> list[Observation]:
     )]
 
 
+def _separate_counter(ctx: ResetContext) -> bool:
+    """Linux-like senders (initial TTL 64/255) answer from no socket with an unrelated IP ID counter."""
+    initial = guess_ttl(ctx.value("ttl", int(ctx.sender[-1])), ctx.ttl_table).initial
+    return initial not in GLOBAL_COUNTER_TTLS and ctx.looks_stateless
+
+
 def _reflection(ctx: ResetContext, rst_id: int) -> list[Observation]:
-    if not len(ctx.other) or rst_id <= 0:
+    if not len(ctx.other) or rst_id <= IPID_REFLECTION_MIN:
         return []
     previous = ctx.value("ip_id", int(ctx.other[-1]))
     if previous != rst_id:

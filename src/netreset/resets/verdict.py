@@ -34,6 +34,7 @@ IPID_REORDER = 16  #: backward IP ID steps up to this are reordering, not a seco
 IPID_RATE_SLACK = 3.0  #: tolerated multiple of the sender's measured IP ID rate over the RST's time gap
 W_IPID_BREAK = 1.5  #: RST IP ID far from the sender's incrementing sequence
 W_IPID_IN_SEQUENCE = -1.0  #: RST IP ID continues the sender's sequence
+IPID_REFLECTION_MIN = 255  #: IP IDs up to this match the other side's by chance (fresh counters)
 W_IPID_REFLECTION = 2.0  #: RST IP ID equals the other side's previous packet's IP ID
 W_DF_MISMATCH = 0.8  #: RST's DF bit differs from every other packet of the sender
 

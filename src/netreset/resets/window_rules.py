@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netreset.packets import FIN, SYN
+from netreset.packets import SYN
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.verdict import TIMESTAMPS_MIN_PACKETS, W_TIMESTAMPS_MISSING, W_WINDOW_REFLECTION
 
@@ -40,7 +40,7 @@ def timestamp_observations(ctx: ResetContext) -> list[Observation]:
     segments = ctx.sender[(flags & SYN) == 0]
     if len(segments) < TIMESTAMPS_MIN_PACKETS or np.any(ctx.column("ts_val", segments) < 0):
         return []
-    closed = bool(np.any(flags & FIN))
+    closed = ctx.sender_closed
     weight = 0.0 if closed else W_TIMESTAMPS_MISSING
     why = (" It had already sent its FIN, and a closed socket answers with a bare stateless RST, so this is "
            "no evidence." if closed else "")
