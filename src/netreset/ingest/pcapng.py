@@ -3,8 +3,9 @@
 Written here rather than taken from dpkt because dpkt's reader honours only the first interface
 description (kbandla/dpkt#681): a dumpcap file with two interfaces of different link types or
 timestamp resolutions would be misread. Every section (SHB) may change the byte order and starts
-a fresh interface table; interface ids in :class:`RawFrame` are global (file order of the IDBs), so
-they equal the pcapng ids in the usual one-section file.
+a fresh interface table; interface ids in :class:`RawFrame` are global (file order of the IDBs, an
+index into ``interfaces``), so they equal the pcapng ids in the usual one-section file. tshark 4.0's
+``frame.interface_id`` is section-local instead: the two differ only in multi-section files.
 
 Each block repeats its length at the end, so a block with a bad packet inside can be skipped
 safely; a bad *block length* cannot, and the walk stops there with a warning.
@@ -21,7 +22,6 @@ from . import Interface, RawFrame
 from .pcap import MAX_RECORD_BYTES
 
 SHB, IDB, PB_OBSOLETE, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
-BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_END, OPT_COMMENT = 0, 1
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_TSOFFSET = 2, 3, 9, 14
 
@@ -59,6 +59,7 @@ def clock(divisor: int, offset_s: int) -> tuple[int, int, int]:
 
 
 def to_ns(units: int, multiplier: int, divisor: int, offset_ns: int) -> int:
+    """Timestamp units of one interface to ns since the epoch, with that interface's :func:`clock`."""
     return (units * multiplier if multiplier else units * 1_000_000_000 // divisor) + offset_ns
 
 
