@@ -2,6 +2,13 @@
 
 Contract used by every analysis (resets, handshakes, hosts, plots, reports):
 ``build_conversations(table) -> list[Conversation]``.
+
+Boundaries follow Zeek so that one conversation is one ``conn.log`` row: packets are grouped by
+5-tuple with numpy, then each tuple's packets are walked in capture order through
+:class:`~netreset.tcpstate.ZeekConnection`; a new conversation starts when Zeek's timers would have
+removed the previous one or when a SYN reuses the tuple (``IsReuse``). Wireshark's ``tcp.stream``
+and ``tcp.completeness`` come from :mod:`netreset.completeness`; several conversations may share one
+stream (see docs/tcp-states.md).
 """
 
 from __future__ import annotations
@@ -9,6 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .completeness import wireshark_streams
+from .packets import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
+from .tcpstate import Timing, ZeekConnection
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,8 @@ class Conversation:
     syn_gaps_s: tuple[float, ...]  #: seconds between consecutive SYNs of orig
     retransmissions: int  #: data segments seen again (both directions)
     file_id: int = 0  #: capture file index the conversation started in
+    orig_seq_bytes: int = 0  #: Zeek's orig_bytes: payload bytes by sequence numbers (``Size()``)
+    resp_seq_bytes: int = 0  #: Zeek's resp_bytes: payload bytes by sequence numbers
 
     @property
     def duration_s(self) -> float:
@@ -51,3 +64,125 @@ class Conversation:
     def ts(self) -> float:
         """Start time, seconds since the epoch (float), as Zeek's ``ts``."""
         return self.start_ns / 1e9
+
+
+#: Zeek's ``likely_server_ports`` (TCP) with all base protocol scripts loaded. A connection first
+#: seen by a non-SYN packet *from* one of these ports is flipped at once (``WantConnection``).
+LIKELY_SERVER_PORTS = frozenset({
+    21, 22, 25, 53, 80, 81, 88, 110, 135, 139, 143, 389, 443, 445, 502, 563, 585, 587, 614, 631,
+    636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222, 5223, 5269,
+    5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000,
+})
+
+#: Friendly outcome per Zeek conn_state.
+OUTCOMES = {
+    "SF": "clean", "S1": "open", "S0": "syn_unanswered", "RSTOS0": "syn_unanswered", "REJ": "refused",
+    "RSTO": "reset_by_orig", "RSTR": "reset_by_resp", "RSTRH": "reset_by_resp", "S2": "half_closed",
+    "S3": "half_closed", "SH": "half_closed", "SHR": "half_closed", "OTH": "partial",
+}
+
+_COLUMNS = ("ts_ns", "src", "sport", "flags", "seq", "ack", "payload_len", "win", "checksum")
+
+
+def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
+                        timing: Timing | None = None) -> list[Conversation]:
+    """Every TCP conversation of ``table``, ordered by first packet, classified as Zeek and Wireshark."""
+    tcp_rows = np.flatnonzero(table.proto == PROTO_TCP)
+    if not len(tcp_rows):
+        return []
+    stream_of_row, completeness_of_stream = wireshark_streams(table, tcp_rows)
+    pieces = []
+    for rows in group_by_tuple(table, tcp_rows):
+        pieces.extend(split_connections(table, rows, verify_checksums, timing or Timing()))
+    pieces.sort(key=lambda piece: piece[0][0])
+    return [_conversation(table, i, rows, conn, stream_of_row, completeness_of_stream, verify_checksums)
+            for i, (rows, conn) in enumerate(pieces)]
+
+
+def tuple_keys(table: PacketTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Direction-free 5-tuple key of each row: (lower endpoint, higher endpoint) as int64 pairs."""
+    a = table.src[rows].astype(np.int64) * 65536 + table.sport[rows]
+    b = table.dst[rows].astype(np.int64) * 65536 + table.dport[rows]
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+def group_by_tuple(table: PacketTable, rows: np.ndarray) -> list[np.ndarray]:
+    """Rows split by 5-tuple (both directions together), each group in capture order."""
+    lo, hi = tuple_keys(table, rows)
+    order = np.lexsort((rows, lo, hi))
+    lo, hi = lo[order], hi[order]
+    starts = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
+    return np.split(rows[order], starts[1:])
+
+
+def wants_flip(flags: int, sport: int, dport: int) -> bool:
+    """Zeek's WantConnection: flip a connection first seen without a SYN when it comes from a server port."""
+    if flags & SYN and not flags & ACK:
+        return False
+    if sport in LIKELY_SERVER_PORTS:
+        if dport in LIKELY_SERVER_PORTS:
+            return not flags & SYN and sport < dport
+        return True
+    return False
+
+
+def split_connections(table, rows, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:
+    """Walk one tuple's packets through Zeek's state machine; return (rows, connection) per conn.log row."""
+    cols = {name: table.columns[name][rows].tolist() for name in _COLUMNS}
+    dst, dport = table.dst[rows].tolist(), table.dport[rows].tolist()
+    out, conn, first = [], None, None
+    for i, row in enumerate(rows.tolist()):
+        t, flags, seq = cols["ts_ns"][i], cols["flags"][i], cols["seq"][i]
+        key, other = (cols["src"][i], cols["sport"][i]), (dst[i], dport[i])
+        packet = (t, key, flags, seq, cols["ack"][i], cols["payload_len"][i], cols["win"][i],
+                  verify_checksums and cols["checksum"][i] == CHECKSUM_BAD)
+        if conn is not None and (conn.removed_by(t) or conn.is_reuse(flags, seq)):
+            conn = None
+        if conn is None:
+            conn = ZeekConnection(t, key, other, timing, wants_flip(flags, key[1], other[1]))
+            conn.first_synack = flags & (SYN | ACK | RST) == SYN | ACK and "^" not in conn.history
+            first = packet
+            out.append(([], conn))
+        elif conn.npackets == 1 and conn.first_synack and _acks_or_data(flags, packet[5]):
+            # Zeek flips a connection that began with a SYN-ACK once an ack or data follows it,
+            # and logs it as if it had been flipped from the start.
+            conn = ZeekConnection(first[0], conn.orig_key, conn.resp_key, timing, True)
+            conn.feed(*first)
+            out[-1] = (out[-1][0], conn)
+        conn.feed(*packet)
+        out[-1][0].append(row)
+    return out
+
+
+def _acks_or_data(flags: int, length: int) -> bool:
+    return not flags & (SYN | RST) and bool(flags & ACK or length)
+
+
+def _conversation(table, index, rows, conn, stream_of_row, completeness_of_stream,
+                  verify_checksums) -> Conversation:
+    rows = np.asarray(rows, dtype=np.int64)
+    src, sport = table.src[rows], table.sport[rows]
+    from_orig = (src == conn.orig_key[0]) & (sport == conn.orig_key[1])
+    counted = ~(verify_checksums & (table.checksum[rows] == CHECKSUM_BAD))
+    flags, ts = table.flags[rows], table.ts_ns[rows]
+    syn_times = ts[from_orig & (flags & (SYN | ACK) == SYN)]
+    stream = int(stream_of_row[rows[0]])
+    payload, ip_len = table.payload_len[rows].astype(np.int64), table.ip_len[rows].astype(np.int64)
+    state = conn.conn_state()
+    book = table.book
+    return Conversation(
+        id=index, tcp_stream=stream,
+        orig_h=book.name(conn.orig_key[0]), orig_p=int(conn.orig_key[1]),
+        resp_h=book.name(conn.resp_key[0]), resp_p=int(conn.resp_key[1]),
+        ip_version=int(table.ip_version[rows[0]]), rows=rows, from_orig=from_orig,
+        start_ns=int(ts[0]), end_ns=int(ts.max()), conn_state=state, history=conn.history,
+        completeness=int(completeness_of_stream[stream]), outcome=OUTCOMES[state],
+        partial=not len(syn_times),
+        orig_pkts=int((from_orig & counted).sum()), resp_pkts=int((~from_orig & counted).sum()),
+        orig_bytes=int(payload[from_orig].sum()), resp_bytes=int(payload[~from_orig].sum()),
+        orig_ip_bytes=int(ip_len[from_orig].sum()), resp_ip_bytes=int(ip_len[~from_orig].sum()),
+        syn_count=len(syn_times), syn_gaps_s=tuple((np.diff(syn_times) / 1e9).tolist()),
+        retransmissions=conn.orig.rexmits + conn.resp.rexmits,
+        file_id=int(table.file_id[rows[0]]),
+        orig_seq_bytes=conn.orig.size(), resp_seq_bytes=conn.resp.size(),
+    )
