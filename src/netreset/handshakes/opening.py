@@ -119,13 +119,15 @@ def _unanswered(ctx: Context, v: View, syn_positions: np.ndarray, icmp: list[int
     fields, gaps_text = _schedule_fields(ctx, v, syn_positions)
     icmp_text = "; ".join(f"{desc} from {src}" for desc, _, src in (icmp_error(ctx, r) for r in icmp)) or None
     first, last = int(v.ts[syn_positions[0]]), int(v.ts[syn_positions[-1]])
+    aborts = v.where(v.orig & ((v.flags & RST) != 0) & (np.arange(len(v.rows)) > syn_positions[0]))
+    abort_s = float(v.ts[aborts[0]] - first) / 1e9 if len(aborts) else None
     tail_s = (ctx.capture_end.get(v.conv.file_id, int(v.ts[-1])) - last) / 1e9
-    cut_short = tail_s < _next_retry_s(fields["syn_gaps_s"], ctx, int(v.ttl[syn_positions[0]]))
+    cut_short = abort_s is None and tail_s < _next_retry_s(fields["syn_gaps_s"], ctx, int(v.ttl[syn_positions[0]]))
     summary = unanswered_summary(v.conv, len(syn_positions), gaps_text, (last - first) / 1e9, tail_s, icmp_text,
-                                 cut_short)
+                                 cut_short, abort_s)
     frames = [int(ctx.table.frame[r]) for r in icmp]
-    return make_finding(ctx, v, "syn_unanswered", syn_positions, summary, icmp=icmp_text, silent_side="resp",
-                        extra_frames=frames, icmp_frames=frames, **fields)
+    return make_finding(ctx, v, "syn_unanswered", [*syn_positions, *aborts[:1]], summary, icmp=icmp_text,
+                        silent_side="resp", extra_frames=frames, icmp_frames=frames, **fields)
 
 
 def _next_retry_s(syn_gaps: tuple[float, ...], ctx: Context, syn_ttl: int) -> float:

@@ -61,7 +61,7 @@ def describe_gaps(gaps_s: Sequence[float], match) -> str:
 
 
 def unanswered_summary(conv: Conversation, syn_count: int, gaps_text: str, span_s: float,
-                       tail_s: float, icmp_text: str | None, cut_short: bool) -> str:
+                       tail_s: float, icmp_text: str | None, cut_short: bool, abort_s: float | None) -> str:
     resp = endpoint(conv.resp_h, conv.resp_p)
     if syn_count > 1:
         text = f"{conv.orig_h} sent {syn_count} SYNs to {resp} over {_s(span_s)} s ({gaps_text}); "
@@ -71,6 +71,8 @@ def unanswered_summary(conv: Conversation, syn_count: int, gaps_text: str, span_
         text += f"no SYN-ACK came back, only {icmp_text}: the path towards {conv.resp_h} is broken at that device."
     else:
         text += "no SYN-ACK and no ICMP error was seen: the SYN is dropped on the way or the answer on the way back."
+    if abort_s is not None:
+        text = text[:-1] + f"; {conv.orig_h} then gave up itself (RST {_s(abort_s)} s after the first SYN)."
     if cut_short:
         text = text[:-1] + f" (the capture ended {_s(tail_s)} s after the last SYN, before the next retry was due)."
     return text
