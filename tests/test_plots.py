@@ -144,3 +144,102 @@ def test_ladder_text_lists_every_packet_and_the_verdict():
 @pytest.mark.parametrize("flags, expected", [(SYN | ACK, "SYN, ACK"), (FIN | PSH | ACK, "FIN, PSH, ACK"), (0, "<none>")])
 def test_flag_names_follow_wiresharks_order(flags, expected):
     assert style.flags_label(flags) == expected
+
+
+# ── overview ────────────────────────────────────────────────────────────────────────────────────────────
+import dataclasses  # noqa: E402
+
+from netreset.plots.hops import hop_path, hops_text  # noqa: E402
+from netreset.plots.overview import MAX_ROWS, draw_overview, overview_rows  # noqa: E402
+from netreset.plots.tsg import draw_tsg, flag_positions  # noqa: E402
+
+
+def many_conversations(conv, outcomes: list[str]) -> list:
+    return [dataclasses.replace(conv, id=i, outcome=o, start_ns=conv.start_ns + i * 10**9,
+                                end_ns=conv.start_ns + i * 10**9 + 5 * 10**8) for i, o in enumerate(outcomes)]
+
+
+def test_overview_draws_one_bar_per_conversation_coloured_by_outcome_with_a_counting_legend():
+    table, conv = build(forged_reset_packets())
+    convs = many_conversations(conv, ["clean", "reset_by_middlebox", "syn_unanswered", "reset_by_resp"])
+    artists = draw_overview(Figure().add_subplot(), table, convs, [forged_verdict(table, len(table))])
+    bars = next(a for a in artists if a.get_gid() == "bars")
+    assert len(bars.get_paths()) == 4
+    assert tuple(bars.get_facecolors()[1][:3]) == pytest.approx(tuple(int(style.CATEGORY_COLOURS[
+        "reset_by_middlebox"][i:i + 2], 16) / 255 for i in (1, 3, 5)))
+    legend = [t.get_text() for t in artists[-1].get_texts()]
+    assert "reset by middlebox (1)" in legend and "reset by peer (1)" in legend
+    assert {a.get_gid() for a in artists} >= {"rst"}
+
+
+def test_overview_of_thousands_keeps_every_failing_conversation_and_says_so():
+    table, conv = build(forged_reset_packets())
+    outcomes = ["clean"] * 3000
+    outcomes[1500] = outcomes[2999] = "refused"
+    convs = many_conversations(conv, outcomes)
+    shown = overview_rows(convs)
+    assert len(shown) == MAX_ROWS and {1500, 2999} <= {c.id for c in shown}
+    ax = Figure().add_subplot()
+    draw_overview(ax, table, convs)
+    assert "showing 60" in ax.get_title(loc="left") and "3000 TCP conversations" in ax.get_title(loc="left")
+
+
+# ── time-sequence graph ─────────────────────────────────────────────────────────────────────────────────
+def test_tsg_shows_data_retransmissions_ack_window_and_the_rst():
+    packets = forged_reset_packets(3)
+    packets.insert(6, (0.0801, True, PSH | ACK, 1101, 5001, 100, 64))  # the second segment again
+    packets.sort(key=lambda p: p[0])
+    table, conv = build(packets)
+    conv = dataclasses.replace(conv, orig_bytes=400)
+    artists = {a.get_gid(): a for a in draw_tsg(Figure().add_subplot(), table, conv)}
+    assert len(artists["data"].get_segments()) == 4 and len(artists["retransmissions"].get_segments()) == 1
+    assert {"ack", "window", "syn", "rst"} <= set(artists)
+    # the bare RST from the receiver sits where the sender's data stood, not at ack=0 - ISN
+    assert artists["rst"].get_offsets()[0][1] == pytest.approx(401)
+
+
+def test_flag_positions_of_receiver_packets_without_ack_follow_the_last_known_position():
+    table, conv = build([(0.0, True, SYN, 100, 0, 0, 64), (0.1, False, RST, 0, 0, 0, 64)])
+    rel = flag_positions(table, conv.rows, conv.from_orig, 100)
+    assert rel.tolist() == [0.0, 0.0]
+
+
+# ── hop diagram ─────────────────────────────────────────────────────────────────────────────────────────
+def test_hop_path_of_a_forged_rst_puts_the_resetter_at_its_hop_before_the_peer():
+    table, conv = build(forged_reset_packets())
+    path = hop_path(forged_verdict(table, len(table)), table, conv)
+    kinds = [(n.kind, n.hop) for n in path.nodes]
+    assert kinds[0] == ("capture", 0) and ("resetter", 4) in kinds and kinds[-1] == ("peer", 22)
+    assert [h for k, h in kinds if k == "router"][:3] == [1, 2, 3]
+    assert any(k == "elided" for k, _ in kinds)
+    text = hops_text(path)
+    assert "hop 4     >> RST SENT HERE <<  TTL 61 on the RST" in text
+    assert "TTL 107 observed; initial 128 (windows); 21 routers from capture" in text
+
+
+def test_hop_path_of_a_genuine_rst_says_so_and_has_no_separate_resetter():
+    table, conv = build(forged_reset_packets())
+    genuine = dict(forged_verdict(table, len(table)), verdict="peer", observed_ttl=107, initial_ttl=128,
+                   routers_between=21, traceroute_hop=22)
+    path = hop_path(genuine, table, conv)
+    assert "genuine" in path.headline and all(n.kind != "resetter" for n in path.nodes)
+    artists = draw_hops(Figure().add_subplot(), path)
+    assert [a.get_gid() for a in artists if (a.get_gid() or "").startswith("node-")] == ["node-capture", "node-peer"]
+
+
+def test_icmp_error_names_the_router_at_its_hop():
+    packets = forged_reset_packets()
+    table, conv = build(packets)
+    builder = PacketTableBuilder(table.book)
+    router = table.book.intern("192.0.2.9")
+    builder.append(dict(frame=len(table) + 1, ts_ns=T0, ip_version=4, src=router, dst=table.book.intern(AGENT),
+                        ttl=253, proto=1, icmp_type=3, icmp_code=13, q_src=table.book.intern(AGENT),
+                        q_dst=table.book.intern(SERVICE), q_sport=50000, q_dport=443))
+    from netreset.packets import PacketTable
+    both = PacketTable.concat([table, builder.build()])
+    path = hop_path(forged_verdict(table, len(table)), both, conv)
+    named = [n for n in path.nodes if n.hop == 3]
+    assert named[0].lines == ("192.0.2.9", "named by ICMP")
+
+
+from netreset.plots.hops import draw_hops  # noqa: E402
