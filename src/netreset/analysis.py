@@ -1,0 +1,132 @@
+"""The whole pipeline in one screen: capture files → packets → conversations → analyses.
+
+Every command of the CLI is a view of one :class:`Analysis`. Analyses that a command does not need are
+never computed (they are cached properties), and a ``--filter``/``--stream`` narrows what is *shown*,
+never what is used as evidence: a reset is judged against every packet its sender sent in the capture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from netreset.conversations import Conversation, build_conversations
+from netreset.errors import UsageError
+from netreset.filters import compile_filter
+from netreset.ingest import IngestStats
+from netreset.packets import PacketTable
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for, independent of the output format."""
+
+    filter_text: str | None = None  #: tcpdump-style filter (see netreset.filters)
+    stream: int | None = None  #: show only the conversation with this id
+    verify_checksums: bool = False  #: drop (and mark) packets with bad checksums, as Zeek does
+    engine: str = "dpkt"  #: "dpkt" (built-in decoder) or "tshark"
+    ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
+
+
+def load_packets(paths: Sequence[Path], options: Options) -> tuple[PacketTable, IngestStats]:
+    """Read every capture into one time-ordered table (as mergecap would), with merged statistics."""
+    if options.engine == "tshark":
+        from netreset.ingest.tshark_engine import read_capture_files_tshark
+
+        return read_capture_files_tshark([str(p) for p in paths])
+    if options.engine != "dpkt":
+        raise UsageError(f"unknown engine {options.engine!r} (choose dpkt or tshark)")
+    from netreset.ingest import read_capture_files
+
+    return read_capture_files([str(p) for p in paths], verify_checksums=options.verify_checksums)
+
+
+class Analysis:
+    """Lazily computed results for one set of captures; each property is computed at most once."""
+
+    def __init__(self, table: PacketTable, stats: IngestStats, options: Options = Options()) -> None:
+        self.table = table
+        self.stats = stats
+        self.options = options
+        self._filter = compile_filter(options.filter_text) if options.filter_text else None
+
+    @classmethod
+    def of_files(cls, paths: Sequence[Path], options: Options = Options()) -> "Analysis":
+        table, stats = load_packets(paths, options)
+        return cls(table, stats, options)
+
+    @cached_property
+    def raw_conversations(self) -> list[Conversation]:
+        """Every conversation as the TCP state machine classified it."""
+        return build_conversations(self.table, verify_checksums=self.options.verify_checksums)
+
+    @cached_property
+    def all_resets(self) -> list:
+        """A verdict for every RST in the capture (evidence may come from any conversation)."""
+        from netreset.resets import locate_resets
+
+        return locate_resets(self.table, self.raw_conversations, ttl_table=self._ttl_table())
+
+    @cached_property
+    def all_conversations(self) -> list[Conversation]:
+        """Every conversation, its outcome refined by the reset verdicts (``reset_by_middlebox``)."""
+        forged = {r.conversation for r in self.all_resets if r.verdict == "middlebox"}
+        return [
+            dataclasses.replace(c, outcome="reset_by_middlebox")
+            if c.id in forged and c.outcome in ("reset_by_orig", "reset_by_resp")
+            else c
+            for c in self.raw_conversations
+        ]
+
+    def _ttl_table(self):
+        if self.options.ttl_table is None:
+            return None
+        from netreset.ttl import load_ttl_table
+
+        return load_ttl_table(self.options.ttl_table)
+
+    @cached_property
+    def selected_ids(self) -> set[int]:
+        """Ids of the conversations that pass --filter and --stream."""
+        conversations = self.all_conversations
+        keep = {c.id for c in conversations}
+        if self.options.stream is not None:
+            keep &= {self.options.stream}
+        if self._filter is not None:
+            mask = self._filter(self.table)
+            keep &= {c.id for c in conversations if bool(np.any(mask[c.rows]))}
+        return keep
+
+    @cached_property
+    def conversations(self) -> list[Conversation]:
+        return [c for c in self.all_conversations if c.id in self.selected_ids]
+
+    @cached_property
+    def resets(self) -> list:
+        """Reset verdicts of the selected conversations."""
+        return [r for r in self.all_resets if r.conversation in self.selected_ids]
+
+    @cached_property
+    def handshakes(self) -> list:
+        from netreset.handshakes import analyze_handshakes
+
+        selected = self.conversations
+        return analyze_handshakes(self.table, selected, resets=self.resets)
+
+    @cached_property
+    def hosts(self) -> list:
+        from netreset.hosts import profile_hosts
+
+        return profile_hosts(self.table, self.conversations)
+
+    def outcome_counts(self) -> Counter:
+        return Counter(c.outcome for c in self.conversations)
+
+    def conn_state_counts(self) -> Counter:
+        return Counter(c.conn_state for c in self.conversations)

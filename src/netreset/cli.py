@@ -1,0 +1,192 @@
+"""The command line: a thin click shell over :class:`netreset.analysis.Analysis`.
+
+Data goes to stdout, diagnostics to stderr. Exit codes: 0 success; 1 an input or runtime error
+(one line ``Error: <file>: <what>``); 2 a usage error; 3 a ``--fail-on`` condition was met.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from netreset import __version__
+from netreset.analysis import Analysis, Options
+from netreset.errors import NetresetError, UsageError
+from netreset.report import records
+from netreset.report.render import render_csv, render_json, render_table
+
+EXIT_FAIL_ON = 3
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
+FAIL_ON = ("reset", "middlebox", "refused", "syn_unanswered", "any")
+
+
+class NetresetGroup(click.Group):
+    """Turns library errors into one-line messages: the single boundary where errors meet the user."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NetresetError as err:
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(2 if isinstance(err, UsageError) else 1)
+        except BrokenPipeError:
+            # `netreset ... | head`: the reader went away; leave quietly.
+            sys.stderr.close()
+            ctx.exit(0)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as err:  # the promise: never a traceback
+            if os.environ.get("NETRESET_DEBUG"):
+                raise
+            click.echo(f"Error: internal error: {type(err).__name__}: {err} (set NETRESET_DEBUG=1 for details)", err=True)
+            ctx.exit(1)
+
+
+def expand_captures(paths: tuple[str, ...]) -> list[Path]:
+    """Capture paths as given; a directory stands for the capture files directly inside it."""
+    result: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
+            if not found:
+                raise NetresetError(f"{raw}: directory holds no capture files ({', '.join(CAPTURE_SUFFIXES[:3])})")
+            result.extend(found)
+        else:
+            result.append(path)
+    return result
+
+
+def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv")):
+    """The options every analysing command shares, and the Analysis they describe."""
+
+    def decorate(command):
+        @click.argument("captures", nargs=-1, required=True, type=click.Path())
+        @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
+        @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
+        @click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True)
+        @click.option("--engine", type=click.Choice(["dpkt", "tshark"]), default="dpkt", show_default=True,
+                      help="Packet decoder: built-in, or Wireshark's dissectors via tshark (slower, more encapsulations).")
+        @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
+        @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
+        @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
+        @functools.wraps(command)
+        def wrapper(captures, filter_text, stream, fmt, engine, verify_checksums, ttl_table, fail_on, **rest):
+            options = Options(filter_text=filter_text, stream=stream, verify_checksums=verify_checksums,
+                              engine=engine, ttl_table=Path(ttl_table) if ttl_table else None)
+            analysis = Analysis.of_files(expand_captures(captures), options)
+            for warning in analysis.stats.warnings:
+                click.echo(f"Warning: {warning}", err=True)
+            command(analysis, fmt, **rest)
+            if fail_on and _fail_condition(analysis, fail_on):
+                sys.exit(EXIT_FAIL_ON)
+
+        return wrapper
+
+    return decorate
+
+
+def _fail_condition(analysis: Analysis, fail_on: str) -> bool:
+    outcomes = {c.outcome for c in analysis.conversations}
+    if fail_on == "reset":
+        return bool(analysis.resets)
+    if fail_on == "middlebox":
+        return any(r.verdict == "middlebox" for r in analysis.resets)
+    if fail_on == "any":
+        return bool(records.findings(analysis))
+    return fail_on in outcomes
+
+
+@click.group(cls=NetresetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="netreset")
+def main():
+    """Who reset this connection, and why did it never connect?
+
+    Reads pcap/pcapng captures, rebuilds every TCP conversation and tells which device really sent
+    each reset.
+    """
+
+
+@main.command()
+@analysis_options()
+def summary(analysis: Analysis, fmt: str):
+    """What happened: counts by outcome and state, findings, decode problems."""
+    document = records.summary_document(analysis)
+    if fmt == "json":
+        click.echo(render_json(document), nl=False)
+    elif fmt == "csv":
+        rows = [{"kind": "outcome", "name": k, "count": v} for k, v in document["by_outcome"].items()]
+        rows += [{"kind": "conn_state", "name": k, "count": v} for k, v in document["by_conn_state"].items()]
+        rows += [{"kind": "decode_problem", "name": k, "count": v} for k, v in document["decode_problems"].items()]
+        click.echo(render_csv(rows, ["kind", "name", "count"]), nl=False)
+    else:
+        from netreset.report.text import summary_text
+
+        click.echo(summary_text(document), nl=False)
+
+
+@main.command()
+@analysis_options()
+def conversations(analysis: Analysis, fmt: str):
+    """One row per TCP conversation: state, history, completeness, outcome."""
+    rows = [records.conversation_record(c, analysis.table) for c in analysis.conversations]
+    if fmt == "json":
+        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "conversations": rows}), nl=False)
+    elif fmt == "csv":
+        click.echo(render_csv(rows, list(rows[0]) if rows else ["id"]), nl=False)
+    else:
+        rows = [records.conversation_text_row(r) for r in rows]
+        click.echo(render_table(rows, records.CONVERSATION_COLUMNS), nl=False)
+
+
+@main.command("locate-reset")
+@analysis_options()
+def locate_reset(analysis: Analysis, fmt: str):
+    """Every RST: claimed sender, real sender (peer or middlebox N hops away), evidence."""
+    rows = [r.to_dict() for r in analysis.resets]
+    if fmt == "json":
+        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "resets": rows}), nl=False)
+    elif fmt == "csv":
+        from netreset.report.text import RESET_CSV_COLUMNS
+
+        click.echo(render_csv(rows, RESET_CSV_COLUMNS), nl=False)
+    else:
+        from netreset.report.text import resets_text
+
+        click.echo(resets_text(rows, analysis), nl=False)
+
+
+@main.command()
+@analysis_options()
+def handshakes(analysis: Analysis, fmt: str):
+    """Incomplete 3-way and 4-way handshakes, SYN retransmissions and their timing, refusals."""
+    rows = [h.to_dict() for h in analysis.handshakes]
+    if fmt == "json":
+        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "handshakes": rows}), nl=False)
+    elif fmt == "csv":
+        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["kind"]
+        click.echo(render_csv(rows, columns), nl=False)
+    else:
+        from netreset.report.text import handshakes_text
+
+        click.echo(handshakes_text(rows), nl=False)
+
+
+@main.command()
+@analysis_options()
+def hosts(analysis: Analysis, fmt: str):
+    """Per host: TTLs seen, initial TTL, routers between, OS family, SYN fingerprint."""
+    rows = [h.to_dict() for h in analysis.hosts]
+    if fmt == "json":
+        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "hosts": rows}), nl=False)
+    elif fmt == "csv":
+        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["address"]
+        click.echo(render_csv(rows, columns), nl=False)
+    else:
+        from netreset.report.text import hosts_text
+
+        click.echo(hosts_text(rows), nl=False)

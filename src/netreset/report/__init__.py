@@ -1,0 +1,1 @@
+"""Reports: plain records (dicts) built from analyses, and one small renderer per output format."""

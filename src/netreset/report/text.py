@@ -1,0 +1,81 @@
+"""Text renderings meant to be pasted into a ticket: short, aligned, every number with its meaning."""
+
+from __future__ import annotations
+
+from netreset.report.records import endpoint
+from netreset.report.render import render_table
+
+RESET_CSV_COLUMNS = [
+    "conversation", "frame", "ts", "src", "sport", "dst", "dport", "observed_ttl", "initial_ttl",
+    "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
+    "reason", "display_filter", "advice",
+]
+MAX_FINDINGS_SHOWN = 25
+
+
+def summary_text(doc: dict) -> str:
+    lines = [
+        f"{doc['packets_total']} packets read, {doc['tcp_packets']} TCP; {doc['conversations_total']} TCP conversations.",
+        "",
+        "By outcome:     " + _counts(doc["by_outcome"]),
+        "By conn_state:  " + _counts(doc["by_conn_state"]),
+    ]
+    findings = doc["findings"]
+    lines += ["", f"Findings ({len(findings)}):" if findings else "Findings: none."]
+    for f in findings[:MAX_FINDINGS_SHOWN]:
+        verdict = f" [{f['verdict']}, confidence {f['confidence']:.2f}]" if f.get("verdict") else ""
+        lines.append(f"  - {f['kind']} in conversation {f['conversation']}{verdict}: {f['summary']}")
+    if len(findings) > MAX_FINDINGS_SHOWN:
+        lines.append(f"  … {len(findings) - MAX_FINDINGS_SHOWN} more (use --format json for all).")
+    if doc["decode_problems"]:
+        lines += ["", "Frames not decoded: " + _counts(doc["decode_problems"])]
+    if doc.get("non_first_fragments"):
+        lines.append(f"Non-first IP fragments skipped: {doc['non_first_fragments']}")
+    if doc.get("other_protocols"):
+        lines.append("Other protocols (not analysed): " + _counts(doc["other_protocols"]))
+    return "\n".join(lines) + "\n"
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+
+def resets_text(rows: list[dict], analysis) -> str:
+    """One block per RST: what was claimed, what the TTL says, the verdict and its evidence."""
+    if not rows:
+        return f"No TCP resets in {len(analysis.conversations)} conversations.\n"
+    blocks = [_reset_block(i, r) for i, r in enumerate(rows, 1)]
+    return "\n".join(blocks)
+
+
+def _reset_block(number: int, r: dict) -> str:
+    hop = r.get("traceroute_hop")
+    lines = [
+        f"RST #{number}: frame {r['frame']}, conversation {r['conversation']}",
+        f"  {endpoint(r['src'], r['sport'])} -> {endpoint(r['dst'], r['dport'])}  (claims to come from {r['src']})",
+        f"  TTL {r['observed_ttl']} observed; initial {r['initial_ttl']}; {r['routers_between']} routers between"
+        + (f" (traceroute hop {hop})" if hop is not None else ""),
+    ]
+    if r.get("claimed_sender_routers_between") is not None:
+        lines.append(f"  {r['src']}'s own packets: {r['claimed_sender_routers_between']} routers between")
+    lines.append(f"  verdict: {str(r['verdict']).upper()} (confidence {r['confidence']:.2f}, reason {r['reason']})")
+    for e in r.get("evidence", []):
+        lines.append(f"    - {e['code']}: observed {e['observed']}, expected {e['expected']} (weight {e['weight']:+.2f})"
+                     + (f" — {e['detail']}" if e.get("detail") else ""))
+    lines.append(f"  Wireshark filter: {r['display_filter']}")
+    lines.append(f"  {r['advice']}")
+    return "\n".join(lines) + "\n"
+
+
+def handshakes_text(rows: list[dict]) -> str:
+    if not rows:
+        return "Every handshake and teardown in the selection completed.\n"
+    table = render_table(rows, [("kind", "kind"), ("conversation", "conv"), ("summary", "summary")])
+    return table
+
+
+def hosts_text(rows: list[dict]) -> str:
+    if not rows:
+        return "No hosts.\n"
+    columns = [(k, k) for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
+    return render_table(rows, columns)
