@@ -16,6 +16,11 @@ from netreset.ingest import tshark_engine
 from netreset.ingest.tshark_engine import Layers, epoch_ns, read_capture_tshark
 from netreset.packets import ACK, PSH, RST, SYN
 
+def eth():
+    """An Ethernet header with fixed addresses (scapy would look the MAC up and warn)."""
+    return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+
 try:
     tshark_engine.find_tshark()
     HAVE_TSHARK = True
@@ -70,7 +75,7 @@ def test_layers_call_adjacent_ip_headers_ip_in_ip_and_skip_sibling_packets():
 @requires_tshark
 class TestCraftedCaptures:
     def test_syn_options_flags_and_exact_timestamps(self, tmp_path):
-        syn = Ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=61, id=4242, flags="DF") / TCP(
+        syn = eth() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=61, id=4242, flags="DF") / TCP(
             sport=40000, dport=443, seq=1000, window=64240, flags="S",
             options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (111, 0)), ("NOP", None), ("WScale", 7)])
         table, stats = read_capture_tshark(write(tmp_path / "syn.pcap", [syn]))
@@ -84,14 +89,14 @@ class TestCraftedCaptures:
         assert table.book.signatures[row["options_sig"]] == "M,S,T,N,W"
 
     def test_ack_number_is_kept_even_without_the_ack_flag(self, tmp_path):
-        rst = Ether() / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=443, dport=40000, seq=5, ack=99, flags="R")
-        data = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="PA", seq=7, ack=8) / (b"x" * 321)
+        rst = eth() / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=443, dport=40000, seq=5, ack=99, flags="R")
+        data = eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="PA", seq=7, ack=8) / (b"x" * 321)
         table, _ = read_capture_tshark(write(tmp_path / "rst.pcap", [rst, data]))
         assert (table.flags[0], table.seq[0], table.ack[0], table.options_sig[0]) == (RST, 5, 99, -1)
         assert (table.flags[1], table.payload_len[1], table.captured_payload[1]) == (PSH | ACK, 321, 321)
 
     def test_nanosecond_pcap_keeps_every_digit(self, tmp_path):
-        packet = Ether() / IP() / TCP()
+        packet = eth() / IP() / TCP()
         packet.time = Decimal("1700000000.123456789")
         path = str(tmp_path / "ns.pcap")
         wrpcap(path, [packet], nano=True)
@@ -100,10 +105,10 @@ class TestCraftedCaptures:
 
     def test_icmp_errors_quote_the_tcp_header_they_answer(self, tmp_path):
         quoted = IP(src="10.0.0.1", dst="8.8.8.8", ttl=1) / TCP(sport=40000, dport=888, seq=777, flags="S")
-        v4 = Ether() / IP(src="192.0.2.9", dst="10.0.0.1", ttl=253) / ICMP(type=11, code=0) / raw(quoted)[:28]
-        v6 = Ether() / IPv6(src="2001:db8::9", dst="2001:db8::1", hlim=60) / ICMPv6DestUnreach(code=1) / IPv6(
+        v4 = eth() / IP(src="192.0.2.9", dst="10.0.0.1", ttl=253) / ICMP(type=11, code=0) / raw(quoted)[:28]
+        v6 = eth() / IPv6(src="2001:db8::9", dst="2001:db8::1", hlim=60) / ICMPv6DestUnreach(code=1) / IPv6(
             src="2001:db8::1", dst="2001:db8::2", hlim=7) / TCP(sport=5, dport=6, seq=3)
-        echo = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(type=8)
+        echo = eth() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(type=8)
         table, stats = read_capture_tshark(write(tmp_path / "icmp.pcap", [v4, v6, echo]))
         assert stats.icmp_errors == 2 and stats.tcp_packets == 0 and stats.other_protocols["icmp"] == 1
         first, second = table.row(0), table.row(1)
@@ -116,9 +121,9 @@ class TestCraftedCaptures:
 
     def test_tunnels_give_the_inner_header_and_remember_the_outer_one(self, tmp_path):
         inner = IP(src="10.9.9.9", dst="10.8.8.8", ttl=33) / TCP(sport=1, dport=2, flags="A")
-        gre = Ether() / IP(src="1.1.1.1", dst="2.2.2.2", ttl=200) / GRE() / inner
-        vxlan = Ether() / IP(src="3.3.3.3", dst="4.4.4.4") / UDP(sport=5555, dport=4789) / VXLAN(vni=7) / Ether() / inner
-        ipip = Ether() / IP(src="5.5.5.5", dst="6.6.6.6") / inner
+        gre = eth() / IP(src="1.1.1.1", dst="2.2.2.2", ttl=200) / GRE() / inner
+        vxlan = eth() / IP(src="3.3.3.3", dst="4.4.4.4") / UDP(sport=5555, dport=4789) / VXLAN(vni=7) / eth() / inner
+        ipip = eth() / IP(src="5.5.5.5", dst="6.6.6.6") / inner
         table, _ = read_capture_tshark(write(tmp_path / "tunnels.pcap", [gre, vxlan, ipip]))
         assert list(table.ttl) == [33, 33, 33]
         assert list(table.encap) == [ENCAP_GRE, ENCAP_VXLAN, ENCAP_IPIP]
@@ -127,8 +132,8 @@ class TestCraftedCaptures:
 
     def test_vlan_and_ipv6_fragment_header(self, tmp_path):
         from scapy.all import Dot1Q
-        tagged = Ether() / Dot1Q(vlan=42) / IP() / TCP()
-        v6 = Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=50) / IPv6ExtHdrFragment(id=0x1234) / TCP(
+        tagged = eth() / Dot1Q(vlan=42) / IP() / TCP()
+        v6 = eth() / IPv6(src="2001:db8::1", dst="2001:db8::2", hlim=50) / IPv6ExtHdrFragment(id=0x1234) / TCP(
             flags="SA")
         table, _ = read_capture_tshark(write(tmp_path / "v.pcap", [tagged, v6]))
         assert (table.vlan[0], table.ip_version[0], table.vlan[1]) == (42, 4, -1)
@@ -136,20 +141,20 @@ class TestCraftedCaptures:
 
     def test_fragments_stay_on_the_first_fragment_and_later_ones_are_counted(self, tmp_path):
         packet = IP(src="10.0.0.1", dst="10.0.0.2", id=9) / TCP(flags="PA") / (b"x" * 100)
-        frames = [Ether() / part for part in fragment(packet, fragsize=48)]
+        frames = [eth() / part for part in fragment(packet, fragsize=48)]
         table, stats = read_capture_tshark(write(tmp_path / "frag.pcap", frames))
         assert list(table.frame) == [1] and stats.non_first_fragments == len(frames) - 1
         # the row describes the first fragment as captured: its own IP length and TCP bytes
         assert table.payload_len[0] == 48 - 20 and table.ip_len[0] == 20 + 48
 
     def test_other_protocols_are_counted_by_name(self, tmp_path):
-        frames = [Ether() / ARP(), Ether() / IP() / UDP(sport=1, dport=53) / b"q", Ether() / IP() / TCP()]
+        frames = [eth() / ARP(), eth() / IP() / UDP(sport=1, dport=53) / b"q", eth() / IP() / TCP()]
         table, stats = read_capture_tshark(write(tmp_path / "mix.pcap", frames))
         assert len(table) == 1 and stats.frames_total == 3
         assert stats.other_protocols == {"arp": 1, "udp": 1}
 
     def test_snaplen_cut_segments_keep_headers_and_a_cut_header_is_a_problem(self, tmp_path):
-        big = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="PA") / (b"y" * 1000)
+        big = eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="PA") / (b"y" * 1000)
         path = str(tmp_path / "cut.pcap")
         with PcapWriter(path, snaplen=80) as writer:
             for caplen in (80, 40):
@@ -188,7 +193,7 @@ def test_a_file_tshark_cannot_read_is_a_capture_error_with_tsharks_words(tmp_pat
 @pytest.mark.tshark
 @requires_tshark
 def test_a_cut_last_record_is_a_warning_and_the_rest_is_read(tmp_path):
-    frames = [Ether() / IP() / TCP(seq=i) / (b"z" * 200) for i in range(3)]
+    frames = [eth() / IP() / TCP(seq=i) / (b"z" * 200) for i in range(3)]
     path = tmp_path / "short.pcap"
     write(path, frames)
     path.write_bytes(path.read_bytes()[:-100])
@@ -203,7 +208,7 @@ def test_missing_tshark_says_how_to_install_it(tmp_path, monkeypatch):
         raise pyshark_tshark.TSharkNotFoundException("TShark not found")
 
     monkeypatch.setattr(pyshark_tshark, "get_process_path", not_found)
-    path = write(tmp_path / "one.pcap", [Ether() / IP() / TCP()])
+    path = write(tmp_path / "one.pcap", [eth() / IP() / TCP()])
     with pytest.raises(CaptureError) as caught:
         read_capture_tshark(path)
     assert caught.value.what == "tshark not found: install Wireshark's tshark (apt install tshark)"
