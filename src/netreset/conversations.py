@@ -19,7 +19,7 @@ import numpy as np
 
 from .completeness import wireshark_streams
 from .packets import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
-from .tcpstate import Timing, ZeekConnection
+from .tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def split_connections(table, rows, verify_checksums, timing) -> list[tuple[list[
     """Walk one tuple's packets through Zeek's state machine; return (rows, connection) per conn.log row."""
     cols = {name: table.columns[name][rows].tolist() for name in _COLUMNS}
     dst, dport = table.dst[rows].tolist(), table.dport[rows].tolist()
-    out, conn, first = [], None, None
+    out, conn, replay = [], None, []
     for i, row in enumerate(rows.tolist()):
         t, flags, seq = cols["ts_ns"][i], cols["flags"][i], cols["seq"][i]
         key, other = (cols["src"][i], cols["sport"][i]), (dst[i], dport[i])
@@ -140,22 +140,27 @@ def split_connections(table, rows, verify_checksums, timing) -> list[tuple[list[
             conn = None
         if conn is None:
             conn = ZeekConnection(t, key, other, timing, wants_flip(flags, key[1], other[1]))
-            conn.first_synack = flags & (SYN | ACK | RST) == SYN | ACK and "^" not in conn.history
-            first = packet
+            first_synack = flags & (SYN | ACK | RST) == SYN | ACK and not conn.history
+            replay = [] if first_synack else None
             out.append(([], conn))
-        elif conn.npackets == 1 and conn.first_synack and _acks_or_data(flags, packet[5]):
+        elif replay is not None and _late_flip(conn, flags, packet[5]):
             # Zeek flips a connection that began with a SYN-ACK once an ack or data follows it,
-            # and logs it as if it had been flipped from the start.
-            conn = ZeekConnection(first[0], conn.orig_key, conn.resp_key, timing, True)
-            conn.feed(*first)
-            out[-1] = (out[-1][0], conn)
+            # and logs it as if it had been flipped from the start: replay it that way.
+            conn = ZeekConnection(replay[0][0], conn.orig_key, conn.resp_key, timing, True)
+            for earlier in replay:
+                conn.feed(*earlier)
+            out[-1], replay = (out[-1][0], conn), None
         conn.feed(*packet)
         out[-1][0].append(row)
+        if replay is not None:
+            replay.append(packet)
     return out
 
 
-def _acks_or_data(flags: int, length: int) -> bool:
-    return not flags & (SYN | RST) and bool(flags & ACK or length)
+def _late_flip(conn: ZeekConnection, flags: int, length: int) -> bool:
+    """Still only SYN-ACKs from orig, and now an ack or data segment."""
+    return (conn.orig.state == SYN_ACK_SENT and conn.resp.state == INACTIVE
+            and not flags & (SYN | RST) and bool(flags & ACK or length))
 
 
 def _conversation(table, index, rows, conn, stream_of_row, completeness_of_stream,

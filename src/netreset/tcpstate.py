@@ -114,8 +114,6 @@ class ZeekConnection:
         self.expire_at = [t + timing.syn_timeout]  # ExpireTimer chains (one per ADD_ANALYZER_TIMER)
         self.attempt_at = None
         self.delete_at = None
-        self.npackets = 0
-        self.first_synack = False  # the first packet was a SYN-ACK (candidate for a late flip)
         self.set_inactivity(timing.udp_inactivity)  # TCPAnalyzer::MakeSessionAdapter does this
         if flipped:
             self.flip()
@@ -279,7 +277,6 @@ class ZeekConnection:
     def feed(self, t: int, key: tuple, flags: int, seq: int, ack: int, length: int, win: int,
              bad_checksum: bool = False) -> None:
         """Process one packet sent by ``key`` (= (address id, port)), as TCPSessionAdapter::Process."""
-        self.npackets += 1
         ep = self.orig if key == self.orig_key else self.resp
         if bad_checksum:  # Zeek drops it after noting C/c; nothing else changes
             self.scaled_history(ep, "C")
