@@ -71,7 +71,7 @@ class Analysis:
         """A verdict for every RST in the capture (evidence may come from any conversation)."""
         from netreset.resets import locate_resets
 
-        return locate_resets(self.table, self.raw_conversations, ttl_table=self._ttl_table())
+        return locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:
@@ -84,7 +84,9 @@ class Analysis:
             for c in self.raw_conversations
         ]
 
-    def _ttl_table(self):
+    @cached_property
+    def ttl_table(self):
+        """The shipped TTL table, or the user's --ttl-table override (None = shipped)."""
         if self.options.ttl_table is None:
             return None
         from netreset.ttl import load_ttl_table
@@ -123,7 +125,7 @@ class Analysis:
     def hosts(self) -> list:
         from netreset.hosts import profile_hosts
 
-        return profile_hosts(self.table, self.conversations)
+        return profile_hosts(self.table, self.conversations, ttl_table=self.ttl_table)
 
     def outcome_counts(self) -> Counter:
         return Counter(c.outcome for c in self.conversations)

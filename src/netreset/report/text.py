@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from netreset.report.records import endpoint
 from netreset.report.render import render_table
 
@@ -68,10 +70,17 @@ def _reset_block(number: int, r: dict) -> str:
 
 
 def handshakes_text(rows: list[dict]) -> str:
+    """One wrapped paragraph per finding, headed by its kind, conversation and Wireshark filter."""
     if not rows:
         return "Every handshake and teardown in the selection completed.\n"
-    table = render_table(rows, [("kind", "kind"), ("conversation", "conv"), ("summary", "summary")])
-    return table
+    blocks = []
+    for r in rows:
+        head = f"{r.get('kind')} — conversation {r.get('conversation')}"
+        if r.get("display_filter"):
+            head += f"  [{r['display_filter']}]"
+        body = textwrap.fill(str(r.get("summary", "")), width=100, initial_indent="  ", subsequent_indent="  ")
+        blocks.append(f"{head}\n{body}\n")
+    return "\n".join(blocks)
 
 
 def hosts_text(rows: list[dict]) -> str:

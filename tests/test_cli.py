@@ -1,0 +1,146 @@
+"""The command line as a user meets it: contracts of the JSON output, errors as one line, exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from netreset.cli import main
+from tests.conftest import CAPTURES
+
+RESET_FIELDS = ["conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
+                "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
+                "reason", "evidence", "display_filter", "advice"]
+CONVERSATION_FIELDS = ["id", "ts", "orig_h", "orig_p", "resp_h", "resp_p", "conn_state", "history", "completeness",
+                       "outcome", "orig_pkts", "resp_pkts", "syn_count"]
+
+
+def run(*args, code=0):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == code, (result.output, result.stderr if hasattr(result, "stderr") else "")
+    return result
+
+
+def run_json(*args):
+    return json.loads(run(*args, "--format", "json").stdout)
+
+
+def test_locate_reset_names_the_fourth_hop_on_the_firewall_capture():
+    doc = run_json("locate-reset", CAPTURES / "firewall-reset.pcapng")
+    assert doc["schema_version"] == 1
+    [reset] = doc["resets"]
+    assert list(reset)[: len(RESET_FIELDS)] == RESET_FIELDS
+    assert (reset["observed_ttl"], reset["initial_ttl"], reset["routers_between"], reset["traceroute_hop"]) == (61, 64, 3, 4)
+    assert reset["claimed_sender_routers_between"] == 6
+    assert reset["verdict"] == "middlebox"
+    assert "hop 4" in reset["advice"]
+
+
+def test_locate_reset_text_says_middlebox_and_gives_a_wireshark_filter():
+    out = run("locate-reset", CAPTURES / "firewall-reset.pcapng").stdout
+    assert "MIDDLEBOX" in out and "traceroute hop 4" in out and "tcp.stream eq" in out
+
+
+def test_conversations_json_contract_and_outcomes_of_the_multi_connection_capture():
+    doc = run_json("conversations", CAPTURES / "multi-connection.pcap")
+    rows = doc["conversations"]
+    assert all(list(r)[: len(CONVERSATION_FIELDS)] == CONVERSATION_FIELDS for r in rows)
+    outcomes = {r["orig_p"]: r["outcome"] for r in rows}
+    assert outcomes == {40081: "clean", 40082: "clean", 40083: "reset_by_middlebox", 40084: "clean"}
+    assert all(isinstance(r["ts"], float) and r["ts"] > 1.6e9 for r in rows)
+
+
+def test_summary_json_counts_every_packet_and_conversation():
+    doc = run_json("summary", CAPTURES / "clean.pcap", CAPTURES / "syn-blackhole.pcap")
+    assert doc["schema_version"] == 1
+    assert doc["conversations_total"] == 2
+    assert doc["by_outcome"] == {"clean": 1, "syn_unanswered": 1}
+    assert doc["packets_total"] >= doc["tcp_packets"] > 0
+    assert [f["kind"] for f in doc["findings"]] == ["syn_unanswered"]
+
+
+def test_filter_narrows_what_is_shown_like_tcpdump():
+    doc = run_json("conversations", CAPTURES / "multi-connection.pcap", "--filter", "port 40083")
+    assert [r["orig_p"] for r in doc["conversations"]] == [40083]
+    doc = run_json("conversations", CAPTURES / "multi-connection.pcap", "--stream", "0")
+    assert [r["id"] for r in doc["conversations"]] == [0]
+
+
+def test_csv_has_a_header_and_one_row_per_conversation():
+    out = run("conversations", CAPTURES / "multi-connection.pcap", "--format", "csv").stdout.splitlines()
+    assert out[0].startswith("id,ts,orig_h,orig_p")
+    assert len(out) == 5
+    out = run("locate-reset", CAPTURES / "firewall-reset.pcapng", "--format", "csv").stdout.splitlines()
+    assert out[0].startswith("conversation,frame,ts,src") and len(out) == 2
+
+
+def test_handshakes_and_hosts_commands_answer_on_real_captures():
+    out = run("handshakes", CAPTURES / "syn-blackhole.pcap").stdout
+    assert "syn_unanswered" in out and "SYNs" in out
+    hosts = run_json("hosts", CAPTURES / "firewall-reset.pcapng")["hosts"]
+    assert {h["address"] for h in hosts} == {"10.66.0.1", "10.66.6.2"}
+
+
+def test_a_directory_stands_for_the_captures_inside(tmp_path):
+    shutil.copy(CAPTURES / "clean.pcap", tmp_path / "a.pcap")
+    with gzip.open(tmp_path / "b.pcapng.gz", "wb") as out:
+        out.write((CAPTURES / "firewall-reset.pcapng").read_bytes())
+    doc = run_json("summary", tmp_path)
+    assert doc["conversations_total"] == 2
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "No such file"),
+    (b"", "empty"),
+    (b"hello world, this is not a capture\n", "not a capture file"),
+])
+def test_unreadable_input_is_one_error_line_and_exit_1(tmp_path, content, message):
+    path = tmp_path / "input.pcap"
+    if content is not None:
+        path.write_bytes(content)
+    result = CliRunner().invoke(main, ["summary", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}") and message.lower() in lines[0].lower()
+
+
+def test_empty_directory_is_an_error(tmp_path):
+    result = CliRunner().invoke(main, ["summary", str(tmp_path)])
+    assert result.exit_code == 1 and "no capture files" in result.output
+
+
+def test_truncated_capture_warns_and_analyses_the_rest(tmp_path):
+    data = (CAPTURES / "clean.pcap").read_bytes()
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data[: len(data) - 10])
+    result = CliRunner().invoke(main, ["conversations", str(path), "--format", "json"])
+    assert result.exit_code == 0
+    assert "Warning:" in result.stderr
+    assert len(json.loads(result.stdout)["conversations"]) == 1
+
+
+def test_malformed_filter_is_a_usage_error():
+    result = CliRunner().invoke(main, ["summary", str(CAPTURES / "clean.pcap"), "--filter", "host 1.2.3"])
+    assert result.exit_code == 2 and result.output.startswith("Error: filter")
+
+
+@pytest.mark.parametrize("capture, kind, code", [
+    ("firewall-reset.pcapng", "middlebox", 3),
+    ("server-abort.pcapng", "middlebox", 0),
+    ("server-abort.pcapng", "reset", 3),
+    ("syn-blackhole.pcap", "syn_unanswered", 3),
+    ("clean.pcap", "any", 0),
+])
+def test_fail_on_exits_3_only_when_such_a_finding_exists(capture, kind, code):
+    run("summary", CAPTURES / capture, "--fail-on", kind, code=code)
+
+
+def test_python_dash_m_runs_the_cli():
+    out = subprocess.run([sys.executable, "-m", "netreset", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("netreset")
