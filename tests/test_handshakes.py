@@ -11,9 +11,15 @@ from dataclasses import FrozenInstanceError, dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netreset.conversations import Conversation
 from netreset.handshakes import analyze_handshakes, handshake_timing, match_schedule
+from netreset.handshakes.closing import closing_findings
+from netreset.handshakes.model import Context, view
+from netreset.handshakes.opening import opening_findings
+from netreset.handshakes.screen import needs_rules
 from netreset.packets import ACK, FIN, PROTO_ICMP, PSH, RST, SYN, PacketTableBuilder
 
 AGENT, SERVICE, FIREWALL = "10.0.0.5", "8.8.8.8", "10.9.9.1"
@@ -417,6 +423,54 @@ def test_ipv6_endpoints_are_bracketed_in_sentences():
     table = cap.builder.build()
     (f,) = analyze_handshakes(table, [conversation(table, orig=(v6a, 40000), resp=(v6b, 888))])
     assert f.summary.startswith("[2001:db8::9]:888 refused the connection from 2001:db8::5")
+
+
+# --- the vectorised screen ---------------------------------------------------------------------------
+
+_FLAG_CHOICES = [SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, RST, RST | ACK]
+
+
+@st.composite
+def random_conversations(draw):
+    """Handshake-and-teardown-like packet sequences: a clean template, randomly cut, mutated and extended."""
+    template = [(True, SYN, 0, "ok"), (False, SYN | ACK, 0, "ok"), (True, ACK, 0, "ok"), (True, ACK | PSH, 10, "ok"),
+                (False, ACK | PSH, 20, "ok"), (True, FIN | ACK, 0, "ok"), (False, FIN | ACK, 0, "ok"), (True, ACK, 0, "ok")]
+    steps = template[:draw(st.integers(0, len(template)))]
+    extra = st.tuples(st.booleans(), st.sampled_from(_FLAG_CHOICES), st.sampled_from([0, 10]),
+                      st.sampled_from(["ok", "stale", "random"]))
+    for _ in range(draw(st.integers(0, 3))):
+        steps.insert(draw(st.integers(0, len(steps))), draw(extra))
+    if not steps:
+        steps = [draw(extra)]
+    return steps, draw(st.integers(0, 2**32 - 1))
+
+
+def build_random(steps, noise: int) -> Capture:
+    cap, nxt = Capture(), {True: 1000, False: 5000}
+    for i, (from_orig, flags, plen, ack_mode) in enumerate(steps):
+        src, dst, sp, dp = (AGENT, SERVICE, 40000, 888) if from_orig else (SERVICE, AGENT, 888, 40000)
+        ack = {"ok": nxt[not from_orig], "stale": nxt[not from_orig] - 1, "random": noise}[ack_mode]
+        cap.tcp(i * 0.5, src, dst, flags, sp, dp, seq=nxt[from_orig], ack=ack if flags & ACK else 0, plen=plen)
+        nxt[from_orig] += plen + (1 if flags & (SYN | FIN) else 0)
+    return cap
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_conversations())
+def test_screen_never_clears_a_conversation_the_rules_would_report(example):
+    table = build_random(*example).builder.build()
+    conv = conversation(table)
+    if not needs_rules(table, [conv])[0]:
+        ctx, v = Context(table, [conv], None, None), view(table, conv)
+        assert opening_findings(ctx, v) == [] and closing_findings(ctx, v) == []
+
+
+def test_screen_clears_a_clean_connection_and_keeps_a_broken_one():
+    clean = closing(handshake(Capture()), (1, "orig", FIN | ACK), (1.05, "resp", FIN | ACK), (1.0501, "orig", ACK))
+    broken = closing(handshake(Capture()), (1, "orig", FIN | ACK))
+    for cap, expected in ((clean, False), (broken, True), (syns_at([0]), True)):
+        table = cap.builder.build()
+        assert needs_rules(table, [conversation(table)]).tolist() == [expected]
 
 
 # --- real captures: the corpus (Zeek's answers) and the lab (kernel truth) -----------------------------

@@ -8,7 +8,8 @@ frozen :class:`HandshakeFinding` with one sentence to paste into a ticket and a 
 
 Modules: :mod:`.opening` (3-way handshake rules), :mod:`.closing` (4-way teardown rules),
 :mod:`.schedules` (SYN retransmission schedules, ``data/syn_schedules.toml``), :mod:`.text` (sentences
-and filters), :mod:`.model` (result types and the per-conversation packet view). The rules, their
+and filters), :mod:`.model` (result types and the per-conversation packet view), :mod:`.screen`
+(a vectorised pre-check that clears clean conversations before the rules run). The rules, their
 order and their constants are documented in ``docs/handshakes.md``.
 """
 
@@ -20,6 +21,7 @@ from netreset.conversations import Conversation
 from netreset.handshakes.closing import closing_findings
 from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, synacks, syns, view
 from netreset.handshakes.opening import final_acks, opening_findings, timing
+from netreset.handshakes.screen import needs_rules
 from netreset.handshakes.schedules import ScheduleMatch, ScheduleTable, SynSchedule, match_schedule
 from netreset.packets import PacketTable
 
@@ -46,7 +48,8 @@ def analyze_handshakes(
     """
     ctx = Context(table, conversations, resets, schedules)
     findings: list[HandshakeFinding] = []
-    for conv in conversations:
+    suspects = needs_rules(table, conversations)
+    for conv in (c for c, suspect in zip(conversations, suspects) if suspect):
         v = view(table, conv)
         if not len(v.rows):
             continue
