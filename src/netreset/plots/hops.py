@@ -115,7 +115,8 @@ def hop_path(verdict, table: PacketTable | None = None, conversation: Conversati
                          HopNode(peer_hop or rst_hop + 1, "peer", peer_title, peer_lines))], key=lambda s: s[0])
     else:
         hop = peer_hop or rst_hop
-        stops = [(hop, HopNode(hop, "peer", peer_title, peer_lines + ("sent the RST",)))]
+        said = "sent the RST" if v.get("verdict") == "peer" else "the RST came from this distance"
+        stops = [(hop, HopNode(hop, "peer", peer_title, peer_lines + (said,)))]
     previous = 0
     for hop, node in stops:
         nodes += _routers(previous + 1, hop - 1, named) + [node]

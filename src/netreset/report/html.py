@@ -1,0 +1,156 @@
+"""The one-page HTML report for a network team: summary, findings, every reset with its evidence and hop
+diagram, the ladder of each failing conversation, the overview, the conversation table.
+
+Self-contained on purpose: figures are inline SVG (text kept as text, so the page is searchable), styles
+are inline, there is no script, so the file can be attached to a ticket and opened anywhere offline.
+Captures are untrusted input: every string that comes from one (file names, pcapng interface names,
+descriptions and comments, addresses, decoded text) passes through :func:`esc` before it reaches markup;
+inside SVG, matplotlib's writer escapes text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from netreset import __version__
+from netreset.plots import style
+from netreset.plots.figures import figure_svg, hops_figure, ladder_figure, overview_figure
+from netreset.plots.hops import HopPath, hop_path, hops_text
+from netreset.report import records
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netreset.analysis import Analysis
+
+MAX_TIMELINES = 12  #: ladders drawn for failing conversations; the rest are listed
+MAX_TABLE_ROWS = 1000  #: conversation table rows; beyond, a note points to `conversations --format csv`
+FINE_OUTCOMES = ("clean", "open")
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1180px;color:#222;
+line-height:1.45;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .55em;
+text-align:left;vertical-align:top}th{background:#f4f4f4}td.num{text-align:right}
+.chip{display:inline-block;padding:.15em .6em;border-radius:1em;color:#fff;margin:.1em .3em .1em 0;font-size:.9em}
+.verdict-middlebox{color:#7B0000;font-weight:bold}.verdict-peer{color:#D55E00;font-weight:bold}
+.verdict-undetermined{color:#6A3D9A;font-weight:bold}.reset{border:1px solid #ddd;border-radius:6px;padding:.2em 1em 1em;
+margin:1em 0}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}code{font-size:.9em}
+figure{margin:.8em 0}figure svg{max-width:100%;height:auto}.muted{color:#666}
+"""
+
+
+def esc(value) -> str:
+    """Text → HTML, quotes included (values also land in attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def failing_conversations(analysis: "Analysis") -> list:
+    """Conversations worth a ladder: every one whose outcome is not clean or open, in start order."""
+    return [c for c in analysis.conversations if c.outcome not in FINE_OUTCOMES]
+
+
+def hop_paths(analysis: "Analysis") -> list[HopPath]:
+    """One hop path per selected reset, judged against every packet of the capture."""
+    by_id = {c.id: c for c in analysis.all_conversations}
+    return [hop_path(r, analysis.table, by_id.get(r.conversation)) for r in analysis.resets]
+
+
+def _table(headings: Sequence[str], rows: Iterable[Sequence], numeric: Sequence[int] = ()) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headings)
+    body = "".join("<tr>" + "".join(f'<td class="num">{esc(v)}</td>' if i in numeric else f"<td>{esc(v)}</td>"
+                                    for i, v in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _summary(analysis: "Analysis", document: dict) -> str:
+    counts = Counter(style.category(c.outcome) for c in analysis.conversations)
+    chips = "".join(f'<span class="chip" style="background:{colour}">{esc(label)}: {counts[key]}</span>'
+                    for key, label, colour in style.CATEGORIES if counts[key])
+    stats = analysis.stats
+    lines = [f"<p>{document['packets_total']} frames read, {document['tcp_packets']} TCP segments, "
+             f"{document['conversations_total']} TCP conversations, {len(analysis.resets)} resets.</p>",
+             f"<p>{chips or 'No TCP conversations.'}</p>"]
+    interfaces = [(i.id, i.name, i.description) for i in stats.interfaces if i.name or i.description]
+    if interfaces:
+        lines.append("<h3>Capture interfaces</h3>" + _table(["id", "name", "description"], interfaces))
+    if stats.comments:
+        lines.append("<h3>Capture comments</h3><ul>" + "".join(f"<li>{esc(c)}</li>" for c in stats.comments) + "</ul>")
+    problems = [*(f"{k}: {v}" for k, v in document["decode_problems"].items()), *document["warnings"]]
+    if problems:
+        lines.append("<h3>Decode problems and warnings</h3><ul>" + "".join(f"<li>{esc(p)}</li>" for p in problems)
+                     + "</ul>")
+    return "\n".join(lines)
+
+
+def _findings(document: dict) -> str:
+    rows = [(f["kind"], f["conversation"], " ".join(str(x) for x in f.get("frames") or []), f.get("verdict") or "",
+             f"{f['confidence']:.2f}" if f.get("confidence") is not None else "", f.get("summary") or "")
+            for f in document["findings"]]
+    if not rows:
+        return "<p>No findings: every conversation completed cleanly or is still open.</p>"
+    return _table(["kind", "conversation", "frames", "verdict", "confidence", "what it means"], rows, numeric=(1,))
+
+
+def _reset_block(number: int, verdict: dict, path: HopPath) -> str:
+    evidence = _table(["evidence", "observed", "expected", "weight", "detail"],
+                      [(e["code"], e["observed"], e["expected"], f"{e['weight']:+.2f}", e.get("detail", ""))
+                       for e in verdict.get("evidence", [])], numeric=(3,))
+    svg = figure_svg(hops_figure([path]), f"hops{number}")
+    sender = records.endpoint(verdict["src"], verdict["sport"])
+    return (f'<section class="reset"><h3>RST #{number}: frame {esc(verdict["frame"])}, conversation '
+            f'{esc(verdict["conversation"])} — <span class="verdict-{esc(verdict["verdict"])}">'
+            f'{esc(str(verdict["verdict"]).upper())}</span> (confidence {float(verdict["confidence"]):.2f}, '
+            f'reason <code>{esc(verdict["reason"])}</code>)</h3>'
+            f"<p>Claims to come from {esc(sender)}; TTL {esc(verdict['observed_ttl'])} observed, initial "
+            f"{esc(verdict['initial_ttl'])}, {esc(verdict['routers_between'])} routers between (traceroute hop "
+            f"{esc(verdict['traceroute_hop'])}).</p><p><strong>{esc(verdict['advice'])}</strong></p>{evidence}"
+            f"<p>Wireshark display filter: <code>{esc(verdict['display_filter'])}</code></p>"
+            f"<figure>{svg}</figure><pre>{esc(hops_text(path))}</pre></section>")
+
+
+def _timelines(analysis: "Analysis") -> str:
+    failing = failing_conversations(analysis)
+    if not failing:
+        return "<p>No failing conversation.</p>"
+    parts = [f"<figure>{figure_svg(ladder_figure(analysis.table, c, analysis.resets), f'ladder{c.id}')}</figure>"
+             for c in failing[:MAX_TIMELINES]]
+    if len(failing) > MAX_TIMELINES:
+        rest = ", ".join(str(c.id) for c in failing[MAX_TIMELINES:])
+        parts.append(f'<p class="muted">{len(failing) - MAX_TIMELINES} more failing conversations ({esc(rest)}): '
+                     "draw one with <code>netreset timeline CAPTURE --stream N -o FILE.svg</code>.</p>")
+    return "\n".join(parts)
+
+
+def _conversation_table(analysis: "Analysis") -> str:
+    rows = [records.conversation_record(c, analysis.table) for c in analysis.conversations[:MAX_TABLE_ROWS]]
+    cells = [(r["id"], records.endpoint(r["orig_h"], r["orig_p"]), records.endpoint(r["resp_h"], r["resp_p"]),
+              r["conn_state"], r["history"], r["completeness"], r["outcome"], r["orig_pkts"], r["resp_pkts"],
+              f"{r['duration']:.3f}", r["first_frame"]) for r in rows]
+    note = (f'<p class="muted">First {MAX_TABLE_ROWS} of {len(analysis.conversations)} conversations; all of them: '
+            "<code>netreset conversations CAPTURE --format csv</code>.</p>"
+            if len(analysis.conversations) > MAX_TABLE_ROWS else "")
+    return _table(["id", "orig", "resp", "state", "history", "compl.", "outcome", "orig pkts", "resp pkts",
+                   "duration s", "first frame"], cells, numeric=(0, 5, 7, 8, 9, 10)) + note
+
+
+def render_html(analysis: "Analysis", capture_names: Sequence[str]) -> str:
+    """The whole page as one string (the caller writes it)."""
+    document = records.summary_document(analysis)
+    verdicts = [r.to_dict() for r in analysis.resets]
+    resets = "\n".join(_reset_block(i, v, p) for i, (v, p) in enumerate(zip(verdicts, hop_paths(analysis)), 1)) \
+        or "<p>No TCP resets in the selection.</p>"
+    overview = figure_svg(overview_figure(analysis.table, analysis.conversations, analysis.resets), "overview")
+    title = "netreset report: " + ", ".join(capture_names)
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+        f"<h1>{esc(title)}</h1>", f'<p class="muted">netreset {esc(__version__)}</p>',
+        "<h2>Summary</h2>", _summary(analysis, document),
+        "<h2>Findings</h2>", _findings(document),
+        "<h2>Resets</h2>", resets,
+        "<h2>Timelines of failing conversations</h2>", _timelines(analysis),
+        "<h2>All conversations</h2>", f"<figure>{overview}</figure>", _conversation_table(analysis),
+        "</body>", "</html>", ""])
