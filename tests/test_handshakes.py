@@ -153,6 +153,18 @@ def test_a_syn_captured_twice_is_one_transmission_not_a_retransmission():
     assert f.syn_count == 2 and f.syn_gaps_s == pytest.approx((1.0,), abs=1e-6)
 
 
+def test_a_synack_answering_a_retransmitted_syn_right_after_a_timer_retransmission_counts():
+    """Linux SYN-ACKs carry IP ID 0: two of them 0.2 ms apart are still two transmissions when the
+    originator's retransmitted SYN sits between them (lab capture synack-dropped, server side)."""
+    cap = syns_at([0], ip_id=0x3782).tcp(0.00002, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001, ip_id=0)
+    cap.tcp(1.0040, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001, ip_id=0)
+    cap.tcp(1.0041, AGENT, SERVICE, SYN, ip_id=0x3783)
+    cap.tcp(1.0043, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001, ip_id=0)
+    cap.tcp(1.0044, SERVICE, AGENT, SYN | ACK, 888, 40000, seq=5000, ack=1001, ip_id=0)  # a capture copy
+    _, _, (f,) = cap.analyze()
+    assert f.kind == "synack_unacked" and f.synack_count == 3 and f.syn_count == 2
+
+
 def test_a_capture_that_ends_before_the_next_retry_says_so():
     cap = syns_at([0]).tcp(0.4, "10.1.1.1", "10.1.1.2", ACK, 1, 2)  # unrelated packet ends the capture
     _, _, (f,) = cap.analyze()

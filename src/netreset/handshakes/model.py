@@ -143,13 +143,17 @@ def view(table: PacketTable, conv: Conversation) -> View:
 
 
 def transmissions(v: View, positions: np.ndarray) -> np.ndarray:
-    """``positions`` without capture duplicates (same seq, flags, IP ID within DUPLICATE_WINDOW_NS)."""
+    """``positions`` without capture duplicates: the same packet (seq, flags, IP ID) seen again within
+    DUPLICATE_WINDOW_NS. An IP ID of 0 (Linux SYN-ACKs, DF packets) or none (IPv6) does not tell two
+    transmissions apart, so such copies must also be adjacent: a packet of the other side in between
+    (a retransmitted SYN that the second SYN-ACK answers) makes the second one a real transmission."""
     kept: list[int] = []
     for p in positions:
         if kept:
             q = kept[-1]
-            if (v.ts[p] - v.ts[q] < DUPLICATE_WINDOW_NS and v.seq[p] == v.seq[q]
-                    and v.flags[p] == v.flags[q] and v.ip_id[p] == v.ip_id[q]):
+            same = v.seq[p] == v.seq[q] and v.flags[p] == v.flags[q] and v.ip_id[p] == v.ip_id[q]
+            telling = v.ip_id[p] > 0 or p == q + 1
+            if same and telling and v.ts[p] - v.ts[q] < DUPLICATE_WINDOW_NS:
                 continue
         kept.append(int(p))
     return np.asarray(kept, dtype=np.int64)
