@@ -168,6 +168,34 @@ def test_forged_resets_arrive_with_ttl_61_and_the_server_with_122():
     assert {s.ttl for s in from_server if not s.has(dpkt.tcp.TH_RST)} == {122}
 
 
+def _conversation(segs: list[Seg], tup: list | None) -> list[Seg]:
+    if tup is None:
+        return []
+    ends = {(tup[0], tup[1]), (tup[2], tup[3])}
+    return [s for s in segs if {(s.src, s.sport), (s.dst, s.dport)} == ends]
+
+
+def _count(segs: list[Seg], packet: str) -> int:
+    syn, ack, rst = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_RST
+    test = {"RST": lambda s: s.has(rst), "SYN": lambda s: s.has(syn) and not s.has(ack),
+            "SYN-ACK": lambda s: s.has(syn) and s.has(ack), "FORBIDDEN segment": lambda s: b"FORBIDDEN" in s.payload}
+    return sum(1 for s in segs if test[packet](s))
+
+
+@pytest.mark.parametrize("scenario", [p["scenario"] for p in load_truth()["pairs"]] if TRUTH.is_file() else [])
+def test_packets_seen_at_one_end_only_are_what_truth_says_fw_injected_or_dropped(scenario):
+    pair = next(p for p in load_truth()["pairs"] if p["scenario"] == scenario)
+    a, b = read_segments(CAPTURES / pair["a"]), read_segments(CAPTURES / pair["b"])
+    for conv in pair["conversations"]:
+        at_a, at_b = _conversation(a, conv["a"]), _conversation(b, conv["b"])
+        for one_sided, here, there in ((conv["only_in_a"], at_a, at_b), (conv["only_in_b"], at_b, at_a)):
+            for item in one_sided:
+                assert in_range(_count(here, item["packet"]) - _count(there, item["packet"]), item["count"])
+        stated = {item["packet"] for item in conv["only_in_a"] + conv["only_in_b"]}
+        for packet in {"RST", "SYN", "SYN-ACK", "FORBIDDEN segment"} - stated:
+            assert _count(at_a, packet) == _count(at_b, packet), packet
+
+
 def lab_unavailable() -> str | None:
     """Why the lab cannot be rebuilt here (None when it can)."""
     if os.geteuid() != 0:
@@ -192,9 +220,12 @@ def test_rebuilt_lab_reproduces_truth_and_captures(tmp_path):
     reason = lab_unavailable()
     if reason:
         pytest.skip(reason)
-    env = {**os.environ, "NETRESET_LAB_PREFIX": f"nrt{os.getpid()}-"}
-    done = subprocess.run([str(CAPTURES / "lab" / "build.sh"), str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=180)
+    prefix = f"nrt{os.getpid()}-"
+    try:
+        done = subprocess.run([str(CAPTURES / "lab" / "build.sh"), str(tmp_path)], capture_output=True, text=True,
+                              env={**os.environ, "NETRESET_LAB_PREFIX": prefix}, timeout=180)
+    finally:  # a timeout kills build.sh before its own trap can clean up
+        subprocess.run(["python3", str(CAPTURES / "lab" / "lab.py"), "teardown", "--prefix", prefix])
     assert done.returncode == 0, done.stderr
     fresh = load_truth(tmp_path / "truth.json")
     assert without_kernel(fresh) == without_kernel(load_truth())

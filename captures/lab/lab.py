@@ -16,6 +16,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -149,8 +150,16 @@ def main(argv: list[str]) -> int:
     if missing:
         print(f"Error: cannot build the lab, missing: {', '.join(missing)}", file=sys.stderr)
         return 1
+    # SIGTERM/SIGINT become exceptions so build()'s cleanup runs (bash ignores SIGINT in background jobs).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, interrupted)
     build(args.out.resolve(), args.prefix)
     return 0
+
+
+def interrupted(signum: int, _frame) -> None:
+    """Signal handler: unwind through every ``finally`` (captures stopped, server killed, lab deleted)."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

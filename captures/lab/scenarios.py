@@ -119,8 +119,56 @@ def _reset_scenario(name: str, version: int, port: int, cport: int, text: str, n
                     {"result": "ECONNRESET", "answers": 1}, (Conn(cport, views, nat),), fw_capture=fw)
 
 
-def _connect(cport: int, port: int) -> tuple[str, ...]:
-    return ("connect", _ep(AGENT4, cport), _ep(SERVER4, port))
+def _connect_scenario(name: str, text: str, tool: str, port: int, cport: int, result: str, server_mode: str | None,
+                      views: dict[str, View]) -> Scenario:
+    """A scenario whose client only tries to connect (the handshake is the whole story)."""
+    return Scenario(name, text, tool, 4, port, server_mode, ("connect", _ep(AGENT4, cport), _ep(SERVER4, port)),
+                    {"result": result}, (Conn(cport, views),))
+
+
+def _syn_blackhole() -> Scenario:
+    return _connect_scenario(
+        "syn-blackhole", "fw silently drops SYNs to port 8082 (the server listens there): the agent retransmits "
+        "its SYN and gives up (like `telnet 8.8.8.8 888`).", "tcpdump", 8082, 40002, "ETIMEDOUT", "rr",
+        {"agent": View("syn_unanswered", 3, 0)})
+
+
+def _port_closed() -> Scenario:
+    refused = View("refused", 1, 0, resets=(Rst("server", "resp", "RA"),))
+    return _connect_scenario(
+        "port-closed", "Nothing listens on port 8083 at the server: its kernel answers the SYN with a genuine "
+        "RST/ACK.", "tcpdump-nano", 8083, 40003, "ECONNREFUSED", None, {"agent": refused, "server": refused})
+
+
+def _firewall_rejects_syn() -> Scenario:
+    return _connect_scenario(
+        "firewall-rejects-syn", "fw answers SYNs to port 8084 with a forged RST/ACK although the server listens "
+        "there.", "dumpcap", 8084, 40004, "ECONNREFUSED", "rr",
+        {"agent": View("refused", 1, 0, resets=(Rst("fw", "resp", "RA"),))})
+
+
+def _synack_dropped() -> Scenario:
+    """The server answers every SYN (1 + up to 2 duplicate-SYN-triggered + 2 timer SYN-ACKs)."""
+    return _connect_scenario(
+        "synack-dropped", "fw drops the server's SYN-ACKs from port 8088: the server answers every SYN, none of "
+        "its SYN-ACKs reaches the agent.", "tcpdump", 8088, 40009, "ETIMEDOUT", "rr",
+        {"agent": View("syn_unanswered", 3, 0), "server": View("handshake_incomplete", 3, (3, 5))})
+
+
+def _clean() -> Scenario:
+    return Scenario(
+        "clean", "Handshake, two request/response exchanges, 4-way FIN teardown started by the client.",
+        "tcpdump", 4, 8080, "rr", ("session", _ep(AGENT4, 40005), _ep(SERVER4, 8080), "GET /hello", "GET /bye"),
+        {"result": "ok", "answers": 2}, (Conn(40005, {"agent": CLEAN, "server": CLEAN}),))
+
+
+def _server_abort() -> Scenario:
+    aborted = View("reset_by_resp", 1, 1, True, True, resets=(Rst("server", "resp", "RA"),))
+    return Scenario(
+        "server-abort", "The server application sends half an answer, then closes with SO_LINGER {1,0}: a "
+        "genuine RST from the server.", "dumpcap", 4, 8085, "abort",
+        ("session", _ep(AGENT4, 40006), _ep(SERVER4, 8085), "GET /abort"), {"result": "ECONNRESET", "answers": 0},
+        (Conn(40006, {"agent": aborted, "server": aborted}),))
 
 
 def _multi() -> Scenario:
@@ -142,35 +190,15 @@ def scenarios() -> list[Scenario]:
         _reset_scenario("firewall-reset", 4, 8081, 40001,
                         "Handshake and one request/response, then the client sends the marker; fw drops that "
                         "segment and forges a RST (TTL 64 at fw) claiming to come from the server.", fw=True),
-        Scenario("syn-blackhole", "fw silently drops SYNs to port 8082: the agent retransmits its SYN and gives up "
-                 "(like `telnet 8.8.8.8 888`).", "tcpdump", 4, 8082, "rr", _connect(40002, 8082),
-                 {"result": "ETIMEDOUT"}, (Conn(40002, {"agent": View("syn_unanswered", 3, 0)}),)),
-        Scenario("port-closed", "Nothing listens on port 8083 at the server: its kernel answers the SYN with a "
-                 "genuine RST/ACK.", "tcpdump-nano", 4, 8083, None, _connect(40003, 8083),
-                 {"result": "ECONNREFUSED"},
-                 (Conn(40003, {v: View("refused", 1, 0, resets=(Rst("server", "resp", "RA"),))
-                               for v in ("agent", "server")}),)),
-        Scenario("firewall-rejects-syn", "fw answers SYNs to port 8084 with a forged RST/ACK although the server "
-                 "listens there.", "dumpcap", 4, 8084, "rr", _connect(40004, 8084), {"result": "ECONNREFUSED"},
-                 (Conn(40004, {"agent": View("refused", 1, 0, resets=(Rst("fw", "resp", "RA"),))}),)),
-        Scenario("clean", "Handshake, two request/response exchanges, 4-way FIN teardown started by the client.",
-                 "tcpdump", 4, 8080, "rr", ("session", _ep(AGENT4, 40005), _ep(SERVER4, 8080), "GET /hello",
-                                            "GET /bye"),
-                 {"result": "ok", "answers": 2}, (Conn(40005, {"agent": CLEAN, "server": CLEAN}),)),
-        Scenario("server-abort", "The server application sends half an answer, then closes with SO_LINGER {1,0}: "
-                 "a genuine RST from the server.", "dumpcap", 4, 8085, "abort",
-                 ("session", _ep(AGENT4, 40006), _ep(SERVER4, 8085), "GET /abort"),
-                 {"result": "ECONNRESET", "answers": 0},
-                 (Conn(40006, {v: View("reset_by_resp", 1, 1, True, True, resets=(Rst("server", "resp", "RA"),))
-                               for v in ("agent", "server")}),)),
+        _syn_blackhole(),
+        _port_closed(),
+        _firewall_rejects_syn(),
+        _clean(),
+        _server_abort(),
         _reset_scenario("firewall-reset-ipv6", 6, 8087, 40007, "Scenario firewall-reset over IPv6 (ip6tables "
                         "REJECT with tcp-reset; hop limits instead of TTLs)."),
         _multi(),
-        Scenario("synack-dropped", "fw drops the server's SYN-ACKs from port 8088: the server answers every SYN, "
-                 "none of its SYN-ACKs reaches the agent.", "tcpdump", 4, 8088, "rr", _connect(40009, 8088),
-                 {"result": "ETIMEDOUT"},
-                 (Conn(40009, {"agent": View("syn_unanswered", 3, 0),
-                               "server": View("handshake_incomplete", 3, (3, 5))}),)),
+        _synack_dropped(),
         _reset_scenario("firewall-reset-nat", 4, 8089, 40010, "Scenario firewall-reset through a source NAT: fw "
                         f"rewrites the agent to {FW_NAT_SOURCE}:{FW_NAT_PORT}, so the two ends see different "
                         "5-tuples.", nat=(FW_NAT_SOURCE, FW_NAT_PORT)),

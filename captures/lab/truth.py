@@ -98,6 +98,47 @@ def capture_entry(s: Scenario, point: str, path: str, tool: str, linear: int) ->
             "connections": conns}
 
 
+def _difference(more: int | tuple[int, int], fewer: int | tuple[int, int]) -> int | list[int]:
+    """How many packets one side saw beyond the other (fewer is always exact in this lab)."""
+    if isinstance(more, tuple):
+        return [more[0] - fewer, more[1] - fewer]
+    return more - fewer
+
+
+def one_sided(agent: View, server: View | None) -> tuple[list[dict], list[dict]]:
+    """(only at the agent, only at the server): what fw injected or dropped between the two ends."""
+    server = server or View("absent", 0, 0)
+    only_a, only_b = [], []
+    injected = [r for r in agent.resets if r.sender != "server" and r not in server.resets]
+    only_a += [{"kind": "injected", "packet": "RST", "flags": r.flags, "count": r.count, "by": r.sender}
+               for r in injected]
+    if agent.marker_seen and not server.marker_seen:
+        only_a.append({"kind": "dropped", "packet": f"{MARKER} segment", "count": 1, "by": "fw"})
+    if agent.orig_syns != server.orig_syns:
+        only_a.append({"kind": "dropped", "packet": "SYN", "count": _difference(agent.orig_syns, server.orig_syns),
+                       "by": "fw"})
+    if server.resp_synacks != agent.resp_synacks:
+        only_b.append({"kind": "dropped", "packet": "SYN-ACK", "by": "fw",
+                       "count": _difference(server.resp_synacks, agent.resp_synacks)})
+    return only_a, only_b
+
+
+def pair_entry(s: Scenario, linear: int) -> dict:
+    """The agent/server capture pair of one scenario, joined as issue 5's ``compare`` must join it."""
+    files = {point: path for point, path, _ in capture_files(s)}
+    conversations = []
+    for conn in s.conns:
+        agent, server = conn.views["agent"], conn.views.get("server")
+        only_a, only_b = one_sided(agent, server)
+        a = view_entry(s, conn, agent, "agent", "to-r1", linear)
+        b = view_entry(s, conn, server, "server", "to-r6", linear) if server else None
+        conversations.append({"a": [a["orig"], a["orig_port"], a["resp"], a["resp_port"]],
+                              "b": [b["orig"], b["orig_port"], b["resp"], b["resp_port"]] if b else None,
+                              "only_in_a": only_a, "only_in_b": only_b})
+    return {"scenario": s.name, "a": files["agent"], "b": files["server"], "clock_offset_s": 0.0,
+            "routers_between_vantage_points": routers_between("agent", "server"), "conversations": conversations}
+
+
 def lab_facts(kernel: dict) -> dict:
     """Topology, settings and firewall rules, so the truth file explains itself."""
     nodes = [{"name": n, "traceroute_hop_from_agent": k, "address_v4": address(n), "address_v6": address(n, 6),
@@ -114,4 +155,5 @@ def truth(kernel: dict) -> dict:
     linear = kernel.get("tcp_syn_linear_timeouts", 0)
     captures = [capture_entry(s, point, path, tool, linear)
                 for s in scenarios() for point, path, tool in capture_files(s)]
-    return {"schema_version": SCHEMA_VERSION, "lab": lab_facts(kernel), "captures": captures}
+    pairs = [pair_entry(s, linear) for s in scenarios()]
+    return {"schema_version": SCHEMA_VERSION, "lab": lab_facts(kernel), "captures": captures, "pairs": pairs}
