@@ -81,7 +81,7 @@ OUTCOMES = {
     "S3": "half_closed", "SH": "half_closed", "SHR": "half_closed", "OTH": "partial",
 }
 
-_COLUMNS = ("ts_ns", "src", "sport", "flags", "seq", "ack", "payload_len", "win", "checksum")
+_COLUMNS = ("ts_ns", "src", "sport", "dst", "dport", "flags", "seq", "ack", "payload_len", "win", "checksum")
 
 
 def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
@@ -92,8 +92,15 @@ def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
         return []
     stream_of_row, completeness_of_stream = wireshark_streams(table, tcp_rows)
     pieces = []
-    for rows in group_by_tuple(table, tcp_rows):
-        pieces.extend(split_connections(table, rows, verify_checksums, timing or Timing()))
+    groups = group_by_tuple(table, tcp_rows)
+    flat = np.concatenate(groups)
+    cols = {name: table.columns[name][flat].tolist() for name in _COLUMNS}
+    start = 0
+    for rows in groups:
+        end = start + len(rows)
+        view = {name: values[start:end] for name, values in cols.items()}
+        pieces.extend(split_connections(rows, view, verify_checksums, timing or Timing()))
+        start = end
     pieces.sort(key=lambda piece: piece[0][0])
     return [_conversation(table, i, rows, conn, stream_of_row, completeness_of_stream, verify_checksums)
             for i, (rows, conn) in enumerate(pieces)]
@@ -126,10 +133,10 @@ def wants_flip(flags: int, sport: int, dport: int) -> bool:
     return False
 
 
-def split_connections(table, rows, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:
-    """Walk one tuple's packets through Zeek's state machine; return (rows, connection) per conn.log row."""
-    cols = {name: table.columns[name][rows].tolist() for name in _COLUMNS}
-    dst, dport = table.dst[rows].tolist(), table.dport[rows].tolist()
+def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:
+    """Walk one tuple's packets (``cols``: column name -> list, in capture order) through Zeek's
+    state machine; return (rows, connection) per conn.log row."""
+    dst, dport = cols["dst"], cols["dport"]
     out, conn, replay = [], None, []
     for i, row in enumerate(rows.tolist()):
         t, flags, seq = cols["ts_ns"][i], cols["flags"][i], cols["seq"][i]

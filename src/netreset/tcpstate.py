@@ -183,6 +183,9 @@ class ZeekConnection:
 
     def removed_by(self, t: int) -> bool:
         """Run every timer due at or before ``t``; True when one of them removed the connection."""
+        if self.inactivity_at is not None and t < self.inactivity_at and not self.expire_at \
+                and self.attempt_at is None and self.delete_at is None:
+            return False  # the common case, kept cheap: only the idle timer is pending, not yet due
         while True:
             due = [x for x in (self.attempt_at, self.delete_at, self.inactivity_at) if x is not None]
             due += self.expire_at
