@@ -35,6 +35,9 @@ from netreset.ingest import (
     ENCAP_AYIYA, ENCAP_ERSPAN, ENCAP_GENEVE, ENCAP_GRE, ENCAP_IPIP, ENCAP_NONE, ENCAP_TEREDO, ENCAP_VXLAN,
     IngestStats,
 )
+from netreset.ingest.container import GZIP_MAGIC, PCAPNG_MAGIC
+from netreset.ingest.pcap import PCAP_MAGICS
+from netreset.ingest.tcp import OPTION_LETTERS
 from netreset.packets import (
     PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, SYN, AddressBook, PacketTable, PacketTableBuilder,
 )
@@ -69,10 +72,6 @@ TUNNEL_LAYERS = {
     "ayiya": ENCAP_AYIYA, "teredo": ENCAP_TEREDO,
 }
 
-#: TCP option kind → p0f-style letter of the option signature (interned on SYN and SYN-ACK rows that
-#: carry options), the same letters as :mod:`netreset.ingest.tcp`; other kinds are written "?<kind>".
-OPTION_LETTERS = {0: "E", 1: "N", 2: "M", 3: "W", 4: "S", 5: "K", 8: "T"}
-
 _ROOT_WARNING = 'Running as user "root"'
 NOT_FOUND = "tshark not found: install Wireshark's tshark (apt install tshark)"
 
@@ -100,18 +99,18 @@ def tshark_command(tshark: str, path: str) -> list[str]:
 
 
 def sniff_file_format(path: str) -> str:
-    """"pcap", "pcap-ns" or "pcapng" (+ "+gzip") from the magic number; "" when unknown."""
+    """"pcap", "pcap-ns" or "pcapng" (+ "+gzip") from the magic number, as the default engine names
+    them; "other" for the further formats tshark reads (snoop, ERF, ...)."""
     with open(path, "rb") as f:
         head = f.read(4)
     suffix = ""
-    if head[:2] == b"\x1f\x8b":
+    if head[:2] == GZIP_MAGIC:
         with gzip.open(path, "rb") as f:
             head = f.read(4)
         suffix = "+gzip"
-    kinds = {b"\xa1\xb2\xc3\xd4": "pcap", b"\xd4\xc3\xb2\xa1": "pcap", b"\xa1\xb2\x3c\x4d": "pcap-ns",
-             b"\x4d\x3c\xb2\xa1": "pcap-ns", b"\x0a\x0d\x0d\x0a": "pcapng"}
-    kind = kinds.get(head, "")
-    return kind + suffix if kind else ""
+    if head == PCAPNG_MAGIC:
+        return "pcapng" + suffix
+    return PCAP_MAGICS[head][3] + suffix if head in PCAP_MAGICS else "other"
 
 
 def epoch_ns(text: str) -> int:
@@ -124,8 +123,8 @@ def epoch_ns(text: str) -> int:
 
 def _nth(text: str, index: int) -> str:
     """Value ``index`` of a comma list ("64,33"); "" when absent. Negative indices count from the end."""
-    if not text:
-        return ""
+    if "," not in text:  # the common case: one header of the kind
+        return text if index in (0, -1) else ""
     parts = text.split(",")
     return parts[index] if -len(parts) <= index < len(parts) else ""
 
@@ -259,7 +258,7 @@ def _tcp_columns(values: list[str], layers: Layers, tcp_at: int, ip: dict, book:
         "ts_val": _int(_nth(values[_I["tcp.options.timestamp.tsval"]], k)),
         "ts_ecr": _int(_nth(values[_I["tcp.options.timestamp.tsecr"]], k)),
     }
-    if flags & SYN and kinds:
+    if flags & SYN and kinds:  # the default engine's p0f-style letters, unknown kinds as "?<kind>"
         row["options_sig"] = book.intern_signature(",".join(OPTION_LETTERS.get(k) or f"?{k}" for k in kinds))
     return row
 
