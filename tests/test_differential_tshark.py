@@ -15,6 +15,7 @@ Every disagreement is listed in the failure message; the only accepted ones are 
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -272,3 +273,42 @@ def test_conversation_completeness_agrees_with_the_corpus_oracle(corpus):
     agreement = 1 - len(mismatches) / max(total, 1)
     print(f"\ncompleteness: {total - len(mismatches)}/{total} conversations agree with tshark ({agreement:.2%})")
     assert total > 0 and agreement >= 0.995, "\n".join(mismatches)
+
+
+# --- a pcapng with two interfaces that differ in link type, resolution and offset -------------------
+
+def pcapng_block(block_type: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", block_type, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def pcapng_option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def write_two_interface_pcapng(path) -> str:
+    """Ethernet with µs stamps on interface 0; raw IP with ns stamps and if_tsoffset=100 s on interface 1."""
+    end = pcapng_option(0, b"")
+    blocks = [
+        pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + end),
+        pcapng_block(1, struct.pack("<HHI", 1, 0, 65535) + pcapng_option(9, b"\x06") + end),
+        pcapng_block(1, struct.pack("<HHI", 101, 0, 65535) + pcapng_option(9, b"\x09")
+                     + pcapng_option(14, struct.pack("<q", 100)) + end),
+    ]
+    frames = [(0, 1700000000_123456, raw(seg(CLIENT, SERVER, 40011, 80, "S", 1))),
+              (1, 1700000000_123456789, raw(IP(src=SERVER, dst=CLIENT, ttl=61) / TCP(
+                  sport=80, dport=40011, flags="SA", seq=2, ack=2)))]
+    for iface, stamp, data in frames:
+        blocks.append(pcapng_block(6, struct.pack("<IIIII", iface, stamp >> 32, stamp & 0xFFFFFFFF,
+                                                  len(data), len(data)) + data))
+    path.write_bytes(b"".join(blocks))
+    return str(path)
+
+
+def test_engines_agree_on_a_two_interface_pcapng(tmp_path):
+    path = write_two_interface_pcapng(tmp_path / "two-interfaces.pcapng")
+    rows, found = compare_engines(path)
+    theirs = tables(path)[0]
+    assert rows == 2 and found == {}
+    assert theirs.iface.tolist() == [0, 1] and theirs.ttl.tolist() == [64, 61]
+    assert theirs.ts_ns.tolist() == [1700000000_123456000, 1700000100_123456789]
