@@ -56,7 +56,7 @@ def _event_times(table: PacketTable, conversations: Sequence[Conversation]) -> d
 def _draw_marks(ax: Axes, events: dict, t0: int, forged_rows: set[int]) -> list[Artist]:
     styles = {"syn_retry": dict(marker=">", color=style.SYN_COLOUR, s=28),
               "fin": dict(marker="|", color=style.FIN_COLOUR, s=90, linewidths=2),
-              "rst": dict(marker="X", color=style.RST_COLOUR, s=50, edgecolors="white", linewidths=0.6)}
+              "rst": dict(marker="X", color=style.RST_COLOUR, s=90, edgecolors="white", linewidths=1.0)}
     artists = []
     for kind, points in events.items():
         if not points:
