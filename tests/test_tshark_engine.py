@@ -13,7 +13,8 @@ from scapy.all import (
 from netreset.errors import CaptureError
 from netreset.ingest import ENCAP_GRE, ENCAP_IPIP, ENCAP_NONE, ENCAP_VXLAN
 from netreset.ingest import tshark_engine
-from netreset.ingest.tshark_engine import Layers, epoch_ns, read_capture_tshark
+from netreset.ingest.tshark_engine import read_capture_files_tshark, read_capture_tshark
+from netreset.ingest.tshark_rows import Layers, epoch_ns
 from netreset.packets import ACK, PSH, RST, SYN
 
 def eth():
@@ -213,3 +214,27 @@ def test_missing_tshark_says_how_to_install_it(tmp_path, monkeypatch):
         read_capture_tshark(path)
     assert caught.value.what == "tshark not found: install Wireshark's tshark (apt install tshark)"
     assert caught.value.path == path
+
+
+@pytest.mark.tshark
+@requires_tshark
+def test_checksums_are_marked_only_when_asked(tmp_path):
+    good = eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="S")
+    bad_tcp = eth() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(flags="A", chksum=0x1234)
+    bad_ip = eth() / IP(src="10.0.0.1", dst="10.0.0.2", chksum=0x1234) / TCP(flags="A")
+    path = write(tmp_path / "sums.pcap", [good, bad_tcp, bad_ip])
+    assert read_capture_tshark(path)[0].checksum.tolist() == [0, 0, 0]
+    assert read_capture_tshark(path, verify_checksums=True)[0].checksum.tolist() == [1, 2, 2]
+
+
+@pytest.mark.tshark
+@requires_tshark
+def test_several_files_merge_in_time_order_with_their_file_ids(tmp_path):
+    first = write(tmp_path / "a.pcap", [eth() / IP() / TCP(seq=s) for s in (1, 2)])  # T0, T0+1
+    late = eth() / IP() / TCP(seq=3)
+    late.time = T0 + Decimal("0.5")
+    second = str(tmp_path / "b.pcap")
+    wrpcap(second, [late])
+    table, stats = read_capture_files_tshark([first, second])
+    assert table.seq.tolist() == [1, 3, 2] and table.file_id.tolist() == [0, 1, 0]
+    assert stats.frames_total == 3 and stats.file_format == "pcap"
