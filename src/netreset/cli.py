@@ -65,17 +65,23 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv")):
     """The options every analysing command shares, and the Analysis they describe."""
 
     def decorate(command):
+        format_option = (
+            click.option("--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True)
+            if len(formats) > 1
+            else (lambda f: f)  # one format only: no option to offer
+        )
+
         @click.argument("captures", nargs=-1, required=True, type=click.Path())
         @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
         @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
-        @click.option("--format", "fmt", type=click.Choice(formats), default="text", show_default=True)
+        @format_option
         @click.option("--engine", type=click.Choice(["dpkt", "tshark"]), default="dpkt", show_default=True,
                       help="Packet decoder: built-in, or Wireshark's dissectors via tshark (slower, more encapsulations).")
         @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
         @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
         @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
         @functools.wraps(command)
-        def wrapper(captures, filter_text, stream, fmt, engine, verify_checksums, ttl_table, fail_on, **rest):
+        def wrapper(captures, filter_text, stream, engine, verify_checksums, ttl_table, fail_on, fmt=formats[0], **rest):
             options = Options(filter_text=filter_text, stream=stream, verify_checksums=verify_checksums,
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None)
             analysis = Analysis.of_files(expand_captures(captures), options)
@@ -190,3 +196,14 @@ def hosts(analysis: Analysis, fmt: str):
         from netreset.report.text import hosts_text
 
         click.echo(hosts_text(rows), nl=False)
+
+
+def _register_figure_commands() -> None:
+    """timeline, hops and report live in netreset.cli_figures (they share this module's options)."""
+    from netreset.cli_figures import FIGURE_COMMANDS
+
+    for command in FIGURE_COMMANDS:
+        main.add_command(command)
+
+
+_register_figure_commands()

@@ -87,8 +87,8 @@ def findings(analysis: "Analysis") -> list[dict]:
         })
     for h in analysis.handshakes:
         d = h.to_dict()
-        if d.get("kind") == "refused":
-            continue  # the reset entry already says who refused, with its verdict
+        if d.get("kind") == "refused" and d.get("refusal") == "rst":
+            continue  # the reset entry already says who refused, with its verdict (ICMP refusals stay)
         items.append({
             "kind": d.get("kind"),
             "conversation": d.get("conversation"),
