@@ -215,19 +215,50 @@ def without_kernel(truth: dict) -> dict:
     return {**truth, "lab": {k: v for k, v in truth["lab"].items() if k != "kernel"}}
 
 
-@pytest.mark.lab
-def test_rebuilt_lab_reproduces_truth_and_captures(tmp_path):
+@pytest.fixture(scope="module")
+def rebuilt_lab(tmp_path_factory) -> Path:
+    """Build the lab once for this module into a fresh directory; skip when this machine cannot."""
     reason = lab_unavailable()
     if reason:
         pytest.skip(reason)
+    out = tmp_path_factory.mktemp("lab")
     prefix = f"nrt{os.getpid()}-"
     try:
-        done = subprocess.run([str(CAPTURES / "lab" / "build.sh"), str(tmp_path)], capture_output=True, text=True,
+        done = subprocess.run([str(CAPTURES / "lab" / "build.sh"), str(out)], capture_output=True, text=True,
                               env={**os.environ, "NETRESET_LAB_PREFIX": prefix}, timeout=180)
     finally:  # a timeout kills build.sh before its own trap can clean up
         subprocess.run(["python3", str(CAPTURES / "lab" / "lab.py"), "teardown", "--prefix", prefix])
     assert done.returncode == 0, done.stderr
-    fresh = load_truth(tmp_path / "truth.json")
+    return out
+
+
+@pytest.mark.lab
+def test_rebuilt_lab_reproduces_truth_and_captures(rebuilt_lab):
+    fresh = load_truth(rebuilt_lab / "truth.json")
     assert without_kernel(fresh) == without_kernel(load_truth())
     for entry in fresh["captures"]:
-        check_capture(tmp_path, entry, fresh["lab"]["marker"].encode())
+        check_capture(rebuilt_lab, entry, fresh["lab"]["marker"].encode())
+
+
+@pytest.mark.lab
+def test_netreset_verdicts_on_the_rebuilt_lab_match_truth(rebuilt_lab):
+    """The headline promise, on captures recorded minutes ago: every agent-side RST attributed right."""
+    from netreset.analysis import Analysis
+
+    truth = load_truth(rebuilt_lab / "truth.json")
+    agent = [c for c in truth["captures"] if c["vantage"] == "agent"]
+    analysis = Analysis.of_files(sorted(rebuilt_lab / c["file"] for c in agent))
+    ports = {c.id: (c.orig_p, c.resp_p) for c in analysis.conversations}
+    by_ports = {}
+    for reset in analysis.resets:
+        by_ports.setdefault(ports[reset.conversation], []).append(reset.verdict)
+    outcomes = {(c.orig_p, c.resp_p): c.outcome for c in analysis.conversations}
+    checked = 0
+    for capture in agent:
+        for conn in capture["connections"]:
+            want = [r["true_sender"] for r in conn["resets"]]
+            assert by_ports.get((conn["orig_port"], conn["resp_port"]), []) == want, (capture["file"], conn["orig_port"])
+            assert outcomes[(conn["orig_port"], conn["resp_port"])] == conn["outcome"], capture["file"]
+            checked += len(want)
+    assert checked >= 7
+    assert "reset_by_middlebox" in outcomes.values() and "syn_unanswered" in outcomes.values()
