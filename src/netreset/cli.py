@@ -16,7 +16,7 @@ import click
 from netreset import __version__
 from netreset.analysis import Analysis, Options
 from netreset.errors import NetresetError, UsageError
-from netreset.report import records
+from netreset.report import records, text
 from netreset.report.render import render_csv, render_json, render_table
 
 EXIT_FAIL_ON = 3
@@ -130,9 +130,18 @@ def summary(analysis: Analysis, fmt: str):
         rows += [{"kind": "decode_problem", "name": k, "count": v} for k, v in document["decode_problems"].items()]
         click.echo(render_csv(rows, ["kind", "name", "count"]), nl=False)
     else:
-        from netreset.report.text import summary_text
+        click.echo(text.summary_text(document), nl=False)
 
-        click.echo(summary_text(document), nl=False)
+
+def emit(fmt: str, key: str, rows: list[dict], text, csv_columns=None) -> None:
+    """Write ``rows`` in the chosen format: JSON ``{"schema_version", key: rows}``, CSV, or ``text(rows)``."""
+    if fmt == "json":
+        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, key: rows}), nl=False)
+    elif fmt == "csv":
+        columns = csv_columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]
+        click.echo(render_csv(rows, columns), nl=False)
+    else:
+        click.echo(text(rows), nl=False)
 
 
 @main.command()
@@ -140,13 +149,8 @@ def summary(analysis: Analysis, fmt: str):
 def conversations(analysis: Analysis, fmt: str):
     """One row per TCP conversation: state, history, completeness, outcome."""
     rows = [records.conversation_record(c, analysis.table) for c in analysis.conversations]
-    if fmt == "json":
-        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "conversations": rows}), nl=False)
-    elif fmt == "csv":
-        click.echo(render_csv(rows, list(rows[0]) if rows else ["id"]), nl=False)
-    else:
-        rows = [records.conversation_text_row(r) for r in rows]
-        click.echo(render_table(rows, records.CONVERSATION_COLUMNS), nl=False)
+    emit(fmt, "conversations", rows, lambda rows: render_table(
+        [records.conversation_text_row(r) for r in rows], records.CONVERSATION_COLUMNS))
 
 
 @main.command("locate-reset")
@@ -154,48 +158,21 @@ def conversations(analysis: Analysis, fmt: str):
 def locate_reset(analysis: Analysis, fmt: str):
     """Every RST: claimed sender, real sender (peer or middlebox N hops away), evidence."""
     rows = [r.to_dict() for r in analysis.resets]
-    if fmt == "json":
-        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "resets": rows}), nl=False)
-    elif fmt == "csv":
-        from netreset.report.text import RESET_CSV_COLUMNS
-
-        click.echo(render_csv(rows, RESET_CSV_COLUMNS), nl=False)
-    else:
-        from netreset.report.text import resets_text
-
-        click.echo(resets_text(rows, analysis), nl=False)
+    emit(fmt, "resets", rows, lambda rows: text.resets_text(rows, analysis), text.RESET_CSV_COLUMNS)
 
 
 @main.command()
 @analysis_options()
 def handshakes(analysis: Analysis, fmt: str):
     """Incomplete 3-way and 4-way handshakes, SYN retransmissions and their timing, refusals."""
-    rows = [h.to_dict() for h in analysis.handshakes]
-    if fmt == "json":
-        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "handshakes": rows}), nl=False)
-    elif fmt == "csv":
-        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["kind"]
-        click.echo(render_csv(rows, columns), nl=False)
-    else:
-        from netreset.report.text import handshakes_text
-
-        click.echo(handshakes_text(rows), nl=False)
+    emit(fmt, "handshakes", [h.to_dict() for h in analysis.handshakes], text.handshakes_text)
 
 
 @main.command()
 @analysis_options()
 def hosts(analysis: Analysis, fmt: str):
     """Per host: TTLs seen, initial TTL, routers between, OS family, SYN fingerprint."""
-    rows = [h.to_dict() for h in analysis.hosts]
-    if fmt == "json":
-        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, "hosts": rows}), nl=False)
-    elif fmt == "csv":
-        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["address"]
-        click.echo(render_csv(rows, columns), nl=False)
-    else:
-        from netreset.report.text import hosts_text
-
-        click.echo(hosts_text(rows), nl=False)
+    emit(fmt, "hosts", [h.to_dict() for h in analysis.hosts], text.hosts_text)
 
 
 def _register_figure_commands() -> None:
