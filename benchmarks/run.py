@@ -1,0 +1,153 @@
+"""Time netreset against tshark, tcptrace and a plain dpkt loop, in one run, on the same files.
+
+    python benchmarks/run.py benchmarks/out/bench-1m-s1.pcap benchmarks/out/bench-1m-s1.pcapng
+
+Every tool runs under ``/usr/bin/time -v`` (peak RSS as the kernel counts it, mapped file pages
+included), one after the other, on a warm page cache (each file is read once before timing). The
+table gives packets/s, the ratio of netreset's throughput to tshark's and tcptrace's on the same
+file, peak RSS, and whether the tool's conversation and RST counts agree with the generator's
+ground-truth sidecar (``<stem>.truth.json``). The machine's load average is printed before and after:
+the machine is shared, and a busy neighbour halves any number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Result:
+    tool: str
+    capture: str
+    packets: int
+    wall_s: float
+    rss_mb: float
+    conversations: int | None
+    rsts: int | None
+    ok: str
+
+    @property
+    def pps(self) -> float:
+        return self.packets / self.wall_s if self.wall_s else 0.0
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[str, float, float]:
+    """Run under /usr/bin/time -v; return (stdout, wall seconds, peak RSS MB)."""
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-800:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    return proc.stdout, hours * 3600 + minutes * 60 + seconds, rss_kb / 1024
+
+
+def netreset(command: str, path: str, plain: bool = False) -> tuple[str, float, float, int | None, int | None]:
+    env = {"NETRESET_PLAIN": "1"} if plain else {}
+    quiet = ["-q"] if _has_quiet() else []
+    out, wall, rss = timed([sys.executable, "-m", "netreset", command, path, "--format", "json", *quiet], env)
+    doc = json.loads(out)
+    if command == "summary":
+        return out, wall, rss, doc["conversations_total"], None
+    return out, wall, rss, None, len(doc["resets"])
+
+
+def _has_quiet() -> bool:
+    """Older netreset builds (the baseline) have no -q/--quiet."""
+    help_text = subprocess.run([sys.executable, "-m", "netreset", "summary", "--help"], capture_output=True, text=True).stdout
+    return "--quiet" in help_text
+
+
+def tshark(path: str) -> tuple[float, float, int]:
+    out, wall, rss = timed(["tshark", "-q", "-z", "conv,tcp", "-r", path])
+    rows = [line for line in out.splitlines() if "<->" in line]
+    return wall, rss, len(rows)
+
+
+def tcptrace(path: str) -> tuple[float, float, int, int | None]:
+    out, wall, rss = timed(["tcptrace", "-n", path])
+    conns = len(re.findall(r"^\s*\d+: ", out, flags=re.M))
+    resets = len(re.findall(r"\(reset\)", out))
+    return wall, rss, conns, resets
+
+
+def dpkt_loop(path: str) -> tuple[float, float, dict]:
+    out, wall, rss = timed([sys.executable, str(HERE / "dpkt_loop.py"), path])
+    return wall, rss, json.loads(out)
+
+
+def check(truth: dict, conversations: int | None, rsts: int | None) -> str:
+    problems = []
+    if conversations is not None and conversations != truth["conversations"]:
+        problems.append(f"conv {conversations}≠{truth['conversations']}")
+    if rsts is not None and rsts != truth["rst_packets"]:
+        problems.append(f"rst {rsts}≠{truth['rst_packets']}")
+    return "ok" if not problems else ", ".join(problems)
+
+
+def run_file(path: str, tools: list[str], plain: bool) -> list[Result]:
+    truth = json.loads(Path(path).with_suffix(".truth.json").read_text())
+    n = truth["packets"]
+    name = Path(path).name
+    Path(path).read_bytes()  # warm the page cache for every tool alike
+    results = []
+    if "tshark" in tools:
+        wall, rss, conv = tshark(path)
+        results.append(Result("tshark -q -z conv,tcp", name, n, wall, rss, conv, None, check(truth, conv, None)))
+    if "tcptrace" in tools and shutil.which("tcptrace"):
+        wall, rss, conv, resets = tcptrace(path)
+        # tcptrace marks a connection "(reset)", not each RST: its count is connections, not checked.
+        results.append(Result("tcptrace -n", name, n, wall, rss, conv, None, check(truth, conv, None)))
+    if "dpkt" in tools:
+        wall, rss, doc = dpkt_loop(path)
+        results.append(Result("dpkt loop", name, n, wall, rss, doc["tuples"], doc["rsts"], check(truth, doc["tuples"], doc["rsts"])))
+    variants = [(False, "")] + ([(True, " (plain)")] if plain else [])
+    for is_plain, label in variants:
+        for command in ("summary", "locate-reset"):
+            _, wall, rss, conv, rsts = netreset(command, path, is_plain)
+            results.append(Result(f"netreset {command}{label}", name, n, wall, rss, conv, rsts, check(truth, conv, rsts)))
+    return results
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| capture | tool | packets | wall s | packets/s | × tshark | × tcptrace | peak RSS MB | counts |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        same = [x for x in results if x.capture == r.capture]
+        ref = {x.tool.split()[0]: x.pps for x in same if x.tool.split()[0] in ("tshark", "tcptrace")}
+        ratio = lambda k: f"{r.pps / ref[k]:.2f}" if ref.get(k) else "–"  # noqa: E731
+        lines.append(f"| {r.capture} | {r.tool} | {r.packets:,} | {r.wall_s:.2f} | {r.pps:,.0f} | "
+                     f"{ratio('tshark')} | {ratio('tcptrace')} | {r.rss_mb:.0f} | {r.ok} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("captures", nargs="+")
+    parser.add_argument("--tools", default="tshark,tcptrace,dpkt", help="comma-separated: tshark,tcptrace,dpkt")
+    parser.add_argument("--plain", action="store_true", help="also time netreset's unoptimised path (NETRESET_PLAIN=1)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    tools = [t for t in args.tools.split(",") if t]
+    print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
+    results = [r for path in args.captures for r in run_file(path, tools, args.plain)]
+    print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps([dict(vars(r), pps=r.pps) for r in results], indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
