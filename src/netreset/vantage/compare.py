@@ -143,7 +143,8 @@ def _group_sentence(kind: str, packet: str, side: str, count: int, j: JoinedConv
     sender, receiver = (orig, resp) if sample.from_orig else (resp, orig)
     times = "once" if count == 1 else f"{count} times"
     if kind == "dropped":
-        return (f"{packet} from {sender} seen {times} in {holder} never reached {other} on its way to {receiver}: "
+        reached = "it never reached" if count == 1 else "none of them reached"
+        return (f"{packet} sent {times} by {sender} (seen in {holder}); {reached} {other} on the way to {receiver}: "
                 "dropped between the capture points.")
     if kind == "injected":
         return (f"{packet} claiming to come from {sender} appeared {times} in {holder} but never passed {other}: "

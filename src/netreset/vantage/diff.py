@@ -58,12 +58,13 @@ def _side_rows(conv: Conversation, orig: bool) -> np.ndarray:
     return conv.rows[np.asarray(conv.from_orig) == orig]
 
 
-def _at_host(table: PacketTable, conv: Conversation | None, orig: bool, ttl_table: TtlTable | None) -> bool:
+def at_host(table: PacketTable, conv: Conversation | None, orig: bool, ttl_table: TtlTable | None) -> bool:
     """The capture shows this side's own packets with an initial TTL: it was taken on that host."""
     if conv is None:
         return False
     rows = _side_rows(conv, orig)
-    rows = rows[(table.flags[rows] & RST) == 0]
+    own = rows[(table.flags[rows] & RST) == 0]
+    rows = own if len(own) else rows  # a host that only refused still shows its own TTL on the RST
     return bool(len(rows)) and all(guess_ttl(int(t), ttl_table).routers_between == 0 for t in set(table.ttl[rows].tolist()))
 
 
@@ -79,9 +80,9 @@ def placement(a_table: PacketTable, ca: Conversation | None, b_table: PacketTabl
             return Placement(routers > 0, abs(routers), "ttl")
     else:
         routers = None
-    if _at_host(a_table, ca, True, ttl_table) or (cb is not None and _at_host(b_table, cb, False, ttl_table)):
+    if at_host(a_table, ca, True, ttl_table) or (cb is not None and at_host(b_table, cb, False, ttl_table)):
         return Placement(True, routers, "endpoint")
-    if _at_host(a_table, ca, False, ttl_table) or (cb is not None and _at_host(b_table, cb, True, ttl_table)):
+    if at_host(a_table, ca, False, ttl_table) or (cb is not None and at_host(b_table, cb, True, ttl_table)):
         return Placement(False, routers, "endpoint")
     return Placement(True, routers, "assumed")
 
