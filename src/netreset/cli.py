@@ -153,19 +153,37 @@ def conversations(analysis: Analysis, fmt: str):
         [records.conversation_text_row(r) for r in rows], records.CONVERSATION_COLUMNS))
 
 
+_PEER_CAPTURE = click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+                             help="A capture of the same traffic from another point (the server's side, the firewall): "
+                                  "proves where packets were injected or dropped.")
+
+
 @main.command("locate-reset")
 @analysis_options()
-def locate_reset(analysis: Analysis, fmt: str):
+@_PEER_CAPTURE
+def locate_reset(analysis: Analysis, fmt: str, peer_capture: str | None = None):
     """Every RST: claimed sender, real sender (peer or middlebox N hops away), evidence."""
-    rows = [r.to_dict() for r in analysis.resets]
+    if peer_capture:
+        from netreset.cli_vantage import peer_reset_rows
+
+        rows = peer_reset_rows(analysis, peer_capture)
+    else:
+        rows = [r.to_dict() for r in analysis.resets]
     emit(fmt, "resets", rows, lambda rows: text.resets_text(rows, analysis), text.RESET_CSV_COLUMNS)
 
 
 @main.command()
 @analysis_options()
-def handshakes(analysis: Analysis, fmt: str):
+@_PEER_CAPTURE
+def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
     """Incomplete 3-way and 4-way handshakes, SYN retransmissions and their timing, refusals."""
-    emit(fmt, "handshakes", [h.to_dict() for h in analysis.handshakes], text.handshakes_text)
+    if peer_capture:
+        from netreset.cli_vantage import peer_handshake_rows
+
+        rows = peer_handshake_rows(analysis, peer_capture)
+    else:
+        rows = [h.to_dict() for h in analysis.handshakes]
+    emit(fmt, "handshakes", rows, text.handshakes_text)
 
 
 @main.command()
