@@ -29,7 +29,8 @@ class CaptureStream:
     """
 
     def __init__(self, path: str | os.PathLike, *, file_id: int = 0, book: AddressBook | None = None,
-                 verify_checksums: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+                 verify_checksums: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 fast: bool | None = None) -> None:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
         self.path = os.fspath(path)
@@ -37,10 +38,19 @@ class CaptureStream:
         self.book = book if book is not None else AddressBook()
         self.verify_checksums = verify_checksums
         self.chunk_rows = chunk_rows
+        self.fast = fast  #: None: the fast path when it pays (netreset.ingest.fast.wanted); True/False: forced
         self.stats = IngestStats(path=self.path)
 
     def __iter__(self) -> Iterator[PacketTable]:
         stats = self.stats
+        if self.fast is not False and not self.verify_checksums:
+            from netreset.ingest.fast import open_fast
+
+            chunks = open_fast(self.path, file_id=self.file_id, book=self.book, stats=stats,
+                               chunk_rows=self.chunk_rows, force=self.fast)
+            if chunks is not None:
+                yield from chunks
+                return
         builder = PacketTableBuilder(self.book)
         decoder = Decoder(self.book, stats, file_id=self.file_id, verify_checksums=self.verify_checksums)
         with open_frames(self.path) as source:
@@ -72,16 +82,17 @@ def _decode_frames(source, decoder: Decoder, builder: PacketTableBuilder, chunk_
 
 
 def iter_capture(path: str | os.PathLike, *, file_id: int = 0, book: AddressBook | None = None,
-                 verify_checksums: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> CaptureStream:
+                 verify_checksums: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 fast: bool | None = None) -> CaptureStream:
     """Stream a capture as table chunks of at most ``chunk_rows`` rows; read ``.stats`` afterwards."""
     return CaptureStream(path, file_id=file_id, book=book, verify_checksums=verify_checksums,
-                         chunk_rows=chunk_rows)
+                         chunk_rows=chunk_rows, fast=fast)
 
 
 def read_capture(path: str | os.PathLike, *, file_id: int = 0, book: AddressBook | None = None,
-                 verify_checksums: bool = False) -> tuple[PacketTable, IngestStats]:
+                 verify_checksums: bool = False, fast: bool | None = None) -> tuple[PacketTable, IngestStats]:
     """Read one capture file into one table (rows in file order) and its ingest statistics."""
-    stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify_checksums)
+    stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify_checksums, fast=fast)
     table = PacketTable.concat(list(stream), stream.book)
     return table, stream.stats
 

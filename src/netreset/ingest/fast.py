@@ -1,0 +1,362 @@
+"""The fast ingest path: compiled kernels over a reused read buffer, the general decoder for the rest.
+
+Same contract as :class:`netreset.ingest.reader.CaptureStream` — chunks of :class:`PacketTable`
+rows in file order and the same :class:`IngestStats` — and the same answers, column for column
+(``tests/test_fast_ingest.py`` compares the two paths). Speed comes from three choices:
+
+* the file is read with ``readinto`` into one fixed buffer, so memory does not grow with the file
+  (no mmap: its pages would count in the peak RSS users measure);
+* :mod:`netreset.ingest.kernels` frames and decodes whole batches of records in machine code;
+* frames the kernels do not handle (tunnels, ICMP, fragments, non-IP, odd link layers) go to the
+  general :class:`~netreset.ingest.decode.Decoder`, in the same chunk, so a few odd frames cost
+  little. Addresses and option signatures are interned in the plain path's first-seen order, so
+  even the address ids agree.
+
+A file is only taken down this path when a pre-scan (the walker without storing) frames it cleanly
+from its first record to its last byte; damaged or unusual containers (truncated records, packet
+comments, several sections, big-endian pcapng, gzip) stay on the plain path with its warnings.
+Small files stay there too: importing the compiler costs more than it saves below
+:data:`FAST_MIN_BYTES`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from typing import Iterator
+
+import numpy as np
+
+from netreset.ingest import IngestStats, RawFrame
+from netreset.ingest.decode import Decoder
+from netreset.ingest.pcap import PCAP_MAGICS, PcapReader
+from netreset.ingest.pcapng import PcapngReader
+from netreset.ingest.tcp import OPTION_LETTERS
+from netreset.packets import COLUMNS, AddressBook, PacketTable, PacketTableBuilder
+
+FAST_MIN_BYTES = 4 << 20  #: smaller files use the plain path (compiler import ≈ 0.4 s)
+BUFFER_BYTES = 32 << 20  #: the read buffer; a record larger than half of it sends the file to the plain path
+_DTYPES = {name: np.dtype(dt) for name, dt, _, _ in COLUMNS}
+_DEFAULTS = {name: default for name, _, default, _ in COLUMNS}
+_FAST_COLUMNS = ("ttl", "ip_id", "df", "ip_len", "sport", "dport", "flags", "seq", "ack", "win", "payload_len",
+                 "captured_payload", "mss", "wscale", "sack_perm", "ts_val", "ts_ecr", "vlan")
+
+
+def wanted(path: str, verify_checksums: bool, force: bool | None = None) -> bool:
+    """Whether to try the fast path: not asked away (NETRESET_PLAIN=1), no checksum checks, a big file."""
+    if force is not None:
+        return force
+    if os.environ.get("NETRESET_PLAIN") or verify_checksums:
+        return False
+    try:
+        return os.path.getsize(path) >= FAST_MIN_BYTES
+    except OSError:
+        return False
+
+
+class _Container:
+    """What the walkers need to know about a file, read by the plain readers from its first bytes."""
+
+    def __init__(self, path: str, f, size: int) -> None:
+        head = f.read(16)
+        f.seek(0)
+        self.kind = None
+        if head[:4] in PCAP_MAGICS:
+            reader = PcapReader(path, f, size)
+            self.kind, self.start = "pcap", reader.offset
+            self.big, self.rec_len, self.frac_ns = reader.endian == ">", reader.record_len, reader.frac_ns
+            self.max_caplen, self.snaplen = reader._max_caplen, reader.interfaces[0].snaplen
+            self.linktypes = np.array([reader.interfaces[0].linktype], dtype=np.int64)
+            self.reader = reader
+        elif head[:4] == b"\x0a\x0d\x0d\x0a" and head[8:12] == b"\x4d\x3c\x2b\x1a":
+            self._pcapng(path, f, size)
+
+    def _pcapng(self, path: str, f, size: int) -> None:
+        """Let the plain reader read the section and interface blocks before the first packet block."""
+        start = _first_epb(f, size)
+        if start is None:
+            return
+        f.seek(0)
+        reader = PcapngReader(path, io.BytesIO(f.read(start)), start)
+        if list(reader.frames()) or reader.warnings or any(m == 0 for _, _, m, _, _ in reader._section):
+            return  # packets outside EPBs, damage, or a clock that is not a whole number of ns
+        if [gid for gid, *_ in reader._section] != list(range(len(reader.interfaces))):
+            return
+        self.kind, self.start, self.reader = "pcapng", start, reader
+        self.linktypes = np.array([s[1] for s in reader._section], dtype=np.int64)
+        self.mult = np.array([s[2] for s in reader._section], dtype=np.int64)
+        self.offset_ns = np.array([s[4] for s in reader._section], dtype=np.int64)
+
+
+def _first_epb(f, size: int) -> int | None:
+    """Offset of the first block that is neither a section nor an interface description."""
+    pos = 0
+    while pos + 8 <= size:
+        f.seek(pos)
+        btype, length = struct.unpack("<II", f.read(8))
+        if btype not in (0x0A0D0D0A, 1):
+            return pos if pos else None
+        if length < 12 or length & 3 or (btype == 0x0A0D0D0A and pos):
+            return None
+        pos += length
+    return None
+
+
+class FastCapture:
+    """Iterable of table chunks of one capture on the fast path; see the module docstring."""
+
+    def __init__(self, path: str, container: _Container, *, file_id: int, book: AddressBook, stats: IngestStats,
+                 chunk_rows: int) -> None:
+        self.path, self.c, self.file_id, self.book, self.stats = path, container, file_id, book, stats
+        self.chunk_rows = chunk_rows
+        self.bytes_done = 0
+        self.main = Decoder(book, stats, file_id=file_id)
+        self.side = _RecordingDecoder(stats, file_id)
+
+    def walk(self, buf, pos, end, limit, arrays):
+        from netreset.ingest import kernels
+
+        c = self.c
+        if c.kind == "pcap":
+            off, cap, wire, ts, _ = arrays
+            return kernels.walk_pcap(buf, pos, end, c.big, c.rec_len, c.frac_ns, c.max_caplen, c.snaplen, limit,
+                                     off, cap, wire, ts)
+        return kernels.walk_pcapng(buf, pos, end, limit, len(c.mult), c.mult, c.offset_ns, *arrays)
+
+    def frames(self, store: bool) -> Iterator[tuple]:
+        """Yield (buffer, frame arrays, count) batches; with ``store`` False only validate (status checks)."""
+        limit = self.chunk_rows if store else 1 << 62
+        size = max(self.chunk_rows, 1) if store else 0
+        arrays = tuple(np.empty(size, dtype=np.int64) for _ in range(5))
+        buf = np.empty(BUFFER_BYTES, dtype=np.uint8)
+        with open(self.path, "rb", buffering=0) as f:
+            f.seek(self.c.start)
+            self.bytes_done = self.c.start
+            end, pos = f.readinto(memoryview(buf)), 0
+            while True:
+                pos, n, status = self.walk(buf, pos, end, limit, arrays)
+                if status:
+                    raise _NotFast(f"status {status}")
+                if n:
+                    yield buf, arrays, n
+                    continue
+                rest = end - pos
+                if rest > BUFFER_BYTES // 2:
+                    raise _NotFast("record larger than half the buffer")
+                buf[:rest] = buf[pos:end]
+                got = f.readinto(memoryview(buf)[rest:])
+                self.bytes_done = f.tell()
+                if not got:
+                    if rest:
+                        raise _NotFast("truncated last record")
+                    return
+                end, pos = rest + got, 0
+
+
+class _NotFast(Exception):
+    """The pre-scan met something only the plain reader describes exactly."""
+
+
+class _RecordingDecoder(Decoder):
+    """The general decoder on a scratch address book, noting every address and signature it interns."""
+
+    def __init__(self, stats: IngestStats, file_id: int) -> None:
+        super().__init__(AddressBook(), stats, file_id=file_id)
+        self.raw: list[bytes] = []  #: scratch address id -> raw bytes
+        self.events: list[tuple[int, bytes]] = []  #: (order key, raw address) of the current chunk
+        self.sig_events: list[tuple[int, str]] = []
+        self.key = self.j = 0
+        self.signature = self._signature
+
+    def begin(self, frame: int) -> None:
+        """Order keys of the next frame's events: after every event of earlier frames."""
+        self.key, self.j = frame * 64, 0
+
+    def addr(self, raw: bytes) -> int:
+        self.events.append((self.key + min(self.j, 31), raw))
+        self.j += 1
+        found = self._addr_ids.get(raw)
+        if found is None:
+            found = super().addr(raw)
+            self.raw.append(raw)
+        return found
+
+    def _signature(self, text: str) -> int:
+        self.sig_events.append((self.key + 32, text))
+        return self.book.intern_signature(text)
+
+
+def decode_batch(cap: FastCapture, buf: np.ndarray, arrays: tuple, n: int, first_frame: int) -> PacketTable:
+    """One batch of framed records → one table chunk (fast rows and general-decoder rows in frame order)."""
+    from netreset.ingest import kernels
+
+    off, caplen, wire, ts, iface = (a[:n] for a in arrays)
+    if cap.c.kind == "pcap":
+        iface = np.zeros(n, dtype=np.int64)
+    linktypes = cap.c.linktypes[iface]
+    cols = {name: np.empty(n, dtype=np.int64) for name in _FAST_COLUMNS}
+    for name in ("df", "sack_perm"):
+        cols[name] = np.empty(n, dtype=bool)
+    status, ver, ntok = np.empty(n, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    src_hi, src_lo, dst_hi, dst_lo = (np.zeros(n, np.uint64) for _ in range(4))
+    has_sig, tokens = np.zeros(n, bool), np.full((n, kernels.MAX_TOKENS), -1, np.int16)
+    c = cols
+    kernels.decode_frames(buf, off, caplen, linktypes, n, status, ver, src_hi, src_lo, dst_hi, dst_lo, c["ttl"],
+                          c["ip_id"], c["df"], c["ip_len"], c["sport"], c["dport"], c["flags"], c["seq"], c["ack"],
+                          c["win"], c["payload_len"], c["captured_payload"], c["mss"], c["wscale"], c["sack_perm"],
+                          c["ts_val"], c["ts_ecr"], c["vlan"], has_sig, tokens, ntok)
+    frames = first_frame + np.arange(n, dtype=np.int64)
+    fast = np.flatnonzero(status == kernels.FAST)
+    fallback_rows = _fallback(cap, buf, frames, off, caplen, wire, ts, iface, linktypes, np.flatnonzero(status != kernels.FAST))
+    src, dst = _intern_addresses(cap, frames[fast], ver[fast], src_hi[fast], src_lo[fast], dst_hi[fast], dst_lo[fast])
+    sig = _intern_signatures(cap, frames[fast], has_sig[fast], tokens[fast])
+    if fallback_rows is not None:
+        fallback_rows = _remap_fallback(cap, fallback_rows)
+    cap.stats.tcp_packets += len(fast)
+    table = {name: np.full(len(fast), _DEFAULTS[name], dtype=_DTYPES[name]) for name in _DTYPES}
+    table.update({name: cols[name][fast].astype(_DTYPES[name]) for name in _FAST_COLUMNS})
+    table.update(file_id=np.full(len(fast), cap.file_id, np.uint16), frame=frames[fast].astype(np.uint64), ts_ns=ts[fast],
+                 iface=iface[fast].astype(np.uint32), ip_version=ver[fast].astype(np.uint8), src=src, dst=dst,
+                 proto=np.full(len(fast), 6, np.uint8), options_sig=sig)
+    chunk = PacketTable(table, cap.book)
+    if fallback_rows is None:
+        return chunk
+    merged = PacketTable.concat([chunk, fallback_rows], cap.book)
+    return merged.take(np.argsort(merged.frame, kind="stable"))
+
+
+def _fallback(cap: FastCapture, buf, frames, off, caplen, wire, ts, iface, linktypes, index) -> PacketTable | None:
+    """Frames the kernels left alone, through the general decoder (scratch ids mapped to the real book)."""
+    side = cap.side
+    side.events, side.sig_events = [], []
+    builder = PacketTableBuilder(side.book)
+    for i in index.tolist():
+        o = int(off[i])
+        side.begin(int(frames[i]))
+        row = side.decode(RawFrame(int(frames[i]), int(ts[i]), int(iface[i]), int(linktypes[i]), int(caplen[i]),
+                                   int(wire[i]), bytes(buf[o:o + int(caplen[i])])))
+        if row.__class__ is dict:
+            builder.append(row)
+    return builder.build() if len(builder) else None
+
+
+def _remap_fallback(cap: FastCapture, table: PacketTable) -> PacketTable:
+    """Scratch address and signature ids → ids of the run's book (already interned in order)."""
+    side = cap.side
+    addr_map = np.array([cap.main.addr(raw) for raw in side.raw] + [-1], dtype=np.int32)
+    sig_map = np.array([cap.book.intern_signature(s) for s in side.book.signatures] + [-1], dtype=np.int32)
+    columns = dict(table.columns)
+    for name in ("src", "dst", "q_src", "q_dst", "outer_src", "outer_dst"):
+        columns[name] = addr_map[columns[name]]  # -1 indexes the trailing -1
+    columns["options_sig"] = sig_map[columns["options_sig"]]
+    return PacketTable(columns, cap.book)
+
+
+def _intern_addresses(cap: FastCapture, frames, ver, src_hi, src_lo, dst_hi, dst_lo) -> tuple[np.ndarray, np.ndarray]:
+    """Address ids of the fast rows; new addresses (and the general decoder's) interned in first-seen order."""
+    n = len(frames)
+    ids = np.empty(2 * n, dtype=np.int32)
+    inter_v = np.repeat(ver, 2)
+    hi = np.stack([src_hi, dst_hi], axis=1).ravel()
+    lo = np.stack([src_lo, dst_lo], axis=1).ravel()
+    pending, lookups = list(cap.side.events), []
+    for version in (4, 6):
+        where = np.flatnonzero(inter_v == version)
+        if not len(where):
+            continue
+        if version == 4:
+            keys = lo[where]
+        else:
+            keys = np.ascontiguousarray(np.stack([hi[where], lo[where]], axis=1)).view(np.dtype((np.void, 16))).ravel()
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        raws = [_raw(version, u) for u in unique.tolist()]
+        firsts = where[first]
+        order_keys = (frames[firsts // 2] * 64 + firsts % 2).tolist()
+        known = cap.main._addr_ids
+        pending.extend((k, raw) for k, raw in zip(order_keys, raws) if raw not in known)
+        lookups.append((where, raws, inverse))
+    pending.sort(key=lambda item: item[0])
+    for _, raw in pending:
+        cap.main.addr(raw)
+    for where, raws, inverse in lookups:
+        ids[where] = np.array([cap.main.addr(raw) for raw in raws], dtype=np.int32)[inverse.ravel()]
+    return ids[0::2], ids[1::2]
+
+
+def _raw(version: int, value) -> bytes:
+    """Raw address bytes, as the general decoder slices them from the packet."""
+    if version == 4:
+        return value.to_bytes(4, "big")
+    hi, lo = struct.unpack("=QQ", value)  # the two words as the kernel built them (big-endian values)
+    return hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
+
+
+def _intern_signatures(cap: FastCapture, frames, has_sig, tokens) -> np.ndarray:
+    """Option-signature ids of the fast SYN rows, interned in frame order with the general decoder's."""
+    out = np.full(len(frames), -1, dtype=np.int32)
+    rows = np.flatnonzero(has_sig)
+    pending = list(cap.side.sig_events)
+    if len(rows):
+        keys = np.ascontiguousarray(tokens[rows]).view(np.dtype((np.void, tokens.shape[1] * 2))).ravel()
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        texts = [_signature(tokens[rows[i]]) for i in first.tolist()]
+        pending.extend(zip((frames[rows[first]] * 64 + 32).tolist(), texts))
+    pending.sort(key=lambda item: item[0])
+    for _, text in pending:
+        cap.book.intern_signature(text)
+    if len(rows):
+        out[rows] = np.array([cap.book.intern_signature(t) for t in texts], dtype=np.int32)[inverse.ravel()]
+    return out
+
+
+def _signature(tokens: np.ndarray) -> str:
+    """netreset.ingest.tcp.parse_options' signature text from the kernel's kind tokens."""
+    from netreset.ingest.kernels import TOKEN_MALFORMED
+
+    letters = []
+    for kind in tokens.tolist():
+        if kind < 0:
+            break
+        letters.append("?" if kind == TOKEN_MALFORMED else OPTION_LETTERS.get(kind) or f"?{kind}")
+    return ",".join(letters)
+
+
+def _iterate(cap: FastCapture) -> Iterator[PacketTable]:
+    frame = 1
+    for buf, arrays, n in cap.frames(store=True):
+        table = decode_batch(cap, buf, arrays, n, frame)
+        frame += n
+        cap.stats.frames_total = frame - 1
+        yield table
+
+
+def open_fast(path: str, *, file_id: int, book: AddressBook, stats: IngestStats, chunk_rows: int,
+              force: bool | None = None) -> Iterator[PacketTable] | None:
+    """Chunks of ``path`` on the fast path, or None when the plain path must read it (see module doc)."""
+    if not wanted(path, False, force):
+        return None
+    try:
+        from netreset.ingest import kernels  # noqa: F401  (the compiler is optional at run time)
+    except ImportError:
+        return None
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            container = _Container(path, f, size)
+    except Exception:  # noqa: BLE001 — anything odd: the plain path raises or warns exactly
+        return None
+    if container.kind is None:
+        return None
+    cap = FastCapture(path, container, file_id=file_id, book=book, stats=stats, chunk_rows=chunk_rows)
+    try:
+        for _ in cap.frames(store=False):
+            pass
+    except _NotFast:
+        return None
+    reader = container.reader
+    stats.file_format = reader.file_format
+    stats.interfaces = list(reader.interfaces)
+    stats.comments = list(reader.comments)
+    stats.warnings.extend(reader.warnings)
+    return _iterate(cap)

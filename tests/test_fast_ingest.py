@@ -1,0 +1,115 @@
+"""The fast ingest path gives the plain path's table, statistics and address book, column for column.
+
+Both paths read the same files: every corpus capture and sample capture (forced onto the fast path;
+files the fast path declines are read plainly by both, which the equality then trivially covers),
+and crafted captures that mix frames the kernels decode with frames only the general decoder
+understands, across several chunks.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from conftest import CAPTURES
+from netreset.ingest import read_capture
+from netreset.ingest.reader import iter_capture
+from netreset.packets import PacketTable
+
+pytest.importorskip("numba")
+scapy = pytest.importorskip("scapy.all")
+
+
+def assert_same(path, chunk_rows: int = 65536) -> None:
+    plain = iter_capture(path, fast=False, chunk_rows=chunk_rows)
+    fast = iter_capture(path, fast=True, chunk_rows=chunk_rows)
+    a, b = PacketTable.concat(list(plain), plain.book), PacketTable.concat(list(fast), fast.book)
+    for name, column in a.columns.items():
+        assert column.dtype == b.columns[name].dtype, name
+        assert np.array_equal(column, b.columns[name]), name
+    assert a.book.addresses == b.book.addresses
+    assert a.book.signatures == b.book.signatures
+    assert vars(plain.stats) == vars(fast.stats)
+
+
+def test_fast_path_equals_plain_path_on_every_corpus_capture(corpus):
+    for entry in corpus:
+        assert_same(entry["capture_path"])
+
+
+@pytest.mark.parametrize("path", sorted(p for p in CAPTURES.glob("*.pcap*")), ids=lambda p: p.name)
+def test_fast_path_equals_plain_path_on_sample_captures(path):
+    assert_same(path)
+
+
+def mixed_packets():
+    """TCP the kernels decode (v4, v6, VLAN, options) between frames only the general decoder reads."""
+    s = scapy
+    ts_opts = [("NOP", None), ("NOP", None), ("Timestamp", (1, 2))]
+    syn_opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (5, 0)), ("NOP", None), ("WScale", 7), ("EOL", None)]
+    packets = []
+    for i in range(60):
+        e = s.Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+        kind = i % 10
+        if kind == 0:
+            p = e / s.IP(src=f"10.0.0.{i}", dst="10.9.9.9", ttl=61) / s.TCP(sport=1000 + i, dport=443, flags="S", options=syn_opts)
+        elif kind == 1:
+            p = e / s.IPv6(src=f"2001:db8::{i}", dst="2001:db8::99") / s.TCP(sport=2000 + i, dport=80, flags="SA", options=[("MSS", 1400), (99, b"ab")])
+        elif kind == 2:
+            p = e / s.Dot1Q(vlan=42) / s.IP(src="10.0.0.1", dst=f"10.7.0.{i}", flags="DF") / s.TCP(flags="PA", options=ts_opts) / (b"x" * 30)
+        elif kind == 3:
+            p = e / s.IP(src="10.0.0.1", dst="10.0.0.2") / s.ICMP(type=3, code=3) / s.IP(src="10.0.0.2", dst=f"10.5.0.{i}") / s.TCP(sport=5, dport=6)
+        elif kind == 4:
+            p = e / s.IP(src=f"192.168.0.{i}", dst="192.168.1.1") / s.UDP(sport=53, dport=53) / b"q"
+        elif kind == 5:
+            p = e / s.IP(src="10.1.1.1", dst="10.2.2.2") / s.GRE() / s.IP(src=f"172.16.0.{i}", dst="172.16.9.9") / s.TCP(flags="R")
+        elif kind == 6:
+            p = e / s.IPv6(src="2001:db8::1", dst=f"2001:db8:1::{i}") / s.IPv6ExtHdrHopByHop() / s.TCP(flags="A")
+        elif kind == 7:
+            p = e / s.IP(src="10.0.0.3", dst="10.0.0.4", frag=10, proto=6) / (b"\0" * 24)
+        elif kind == 8:
+            p = e / s.ARP()
+        else:
+            p = e / s.IP(src="10.0.0.5", dst=f"10.0.3.{i}") / s.TCP(flags="A", options=[("MSS", 1), (3, b"")]) / b"yy"
+        p.time = 1_700_000_000 + i / 1000
+        packets.append(p)
+    return packets
+
+
+@pytest.mark.parametrize("suffix", ["pcap", "pcapng"])
+def test_mixed_frames_across_chunks_give_the_plain_answers(tmp_path, suffix):
+    path = tmp_path / f"mixed.{suffix}"
+    writer = scapy.PcapNgWriter if suffix == "pcapng" else scapy.PcapWriter
+    with writer(str(path)) as w:
+        for p in mixed_packets():
+            w.write(p)
+    for chunk_rows in (7, 64):
+        assert_same(path, chunk_rows)
+    table, stats = read_capture(path, fast=True)
+    assert stats.other_protocols["udp"] == 6 and stats.other_protocols["arp"] == 6
+    assert stats.icmp_errors == 6 and stats.non_first_fragments == 6
+
+
+def test_a_truncated_last_record_is_left_to_the_plain_path_and_its_warning(tmp_path):
+    path = tmp_path / "cut.pcap"
+    with scapy.PcapWriter(str(path)) as w:
+        for p in mixed_packets()[:10]:
+            w.write(p)
+    data = path.read_bytes()
+    path.write_bytes(data[:-5])
+    table, stats = read_capture(path, fast=True)
+    assert any("truncated last record" in w for w in stats.warnings)
+    assert_same(path)
+
+
+def test_big_endian_nanosecond_pcap_reads_the_same(tmp_path):
+    path = tmp_path / "be.pcap"
+    frames = [bytes(p) for p in mixed_packets()[:20]]
+    with open(path, "wb") as f:
+        f.write(struct.pack(">IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, 1))
+        for i, data in enumerate(frames):
+            f.write(struct.pack(">IIII", 1_700_000_000, i * 7, len(data), len(data)) + data)
+    assert_same(path)
+    assert read_capture(path, fast=True)[1].file_format == "pcap-ns"
