@@ -202,3 +202,14 @@ def _register_figure_commands() -> None:
 
 
 _register_figure_commands()
+
+
+def _register_vantage_commands() -> None:
+    """compare lives in netreset.cli_vantage (two vantage points)."""
+    from netreset.cli_vantage import VANTAGE_COMMANDS
+
+    for command in VANTAGE_COMMANDS:
+        main.add_command(command)
+
+
+_register_vantage_commands()
