@@ -144,3 +144,15 @@ def test_fail_on_exits_3_only_when_such_a_finding_exists(capture, kind, code):
 def test_python_dash_m_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "netreset", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("netreset")
+
+
+def test_timeline_with_a_peer_capture_draws_both_ends_side_by_side(tmp_path):
+    out = tmp_path / "pair.svg"
+    run("timeline", CAPTURES / "firewall-reset-nat.pcapng", "--peer-capture",
+        CAPTURES / "peer" / "firewall-reset-nat-server.pcapng", "-o", out)
+    svg = out.read_text()
+    assert svg.lstrip().startswith("<?xml") and "INJECTED" in svg and "DROPPED" in svg
+    assert "10.66.4.1:55010" in svg  # the NAT'd tuple of the server side, joined anyway
+    result = CliRunner().invoke(main, ["timeline", str(CAPTURES / "firewall-reset.pcapng"), "--peer-capture",
+                                       str(CAPTURES / "peer" / "firewall-reset-server.pcapng")])
+    assert result.exit_code == 2 and "needs -o FILE" in result.output

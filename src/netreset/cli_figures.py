@@ -37,9 +37,15 @@ def _one_conversation(analysis: Analysis, what: str):
               "Without it, the ladder of --stream N is printed as text.")
 @click.option("--kind", type=click.Choice(["ladder", "tsg"]), default="ladder", show_default=True,
               help="With one conversation: ladder (flow graph) or tsg (Stevens time-sequence graph).")
-def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str):
+@click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="A capture from the other end: draw both ladders side by side, one-sided packets highlighted.")
+def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_capture: str | None):
     """Ladder of one conversation (--stream N or a --filter matching one), else an overview of all."""
     from netreset.plots import figures
+
+    if peer_capture:
+        _paired_timeline(analysis, peer_capture, output)
+        return
 
     single = analysis.options.stream is not None or kind == "tsg" or (
         analysis.options.filter_text and len(analysis.conversations) == 1)
@@ -59,6 +65,19 @@ def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str):
     else:
         figure = figures.ladder_figure(analysis.table, _one_conversation(analysis, "a ladder"), analysis.resets)
     save_figure(figure, output)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) -> None:
+    """Both vantage points' ladders of one conversation side by side (the peer file's best-matching capture point)."""
+    from netreset.cli_vantage import peer_comparisons
+    from netreset.plots.ladder_pair import ladder_pair_figure, pick_joined
+
+    if output is None:
+        raise UsageError(f"timeline --peer-capture needs -o FILE ({', '.join(IMAGE_SUFFIXES)})")
+    image_format(output)
+    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    save_figure(ladder_pair_figure(comparison, pick_joined(comparison, analysis.options.stream)), output)
     click.echo(f"wrote {output}", err=True)
 
 
