@@ -32,9 +32,10 @@ class Options:
     verify_checksums: bool = False  #: drop (and mark) packets with bad checksums, as Zeek does
     engine: str = "dpkt"  #: "dpkt" (built-in decoder) or "tshark"
     ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
+    workers: int = 1  #: processes decoding independent files in parallel (same answer; see ingest.parallel)
 
 
-def load_packets(paths: Sequence[Path], options: Options) -> tuple[PacketTable, IngestStats]:
+def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tuple[PacketTable, IngestStats]:
     """Read every capture into one time-ordered table (as mergecap would), with merged statistics."""
     if options.engine == "tshark":
         from netreset.ingest.tshark_engine import read_capture_files_tshark
@@ -44,7 +45,8 @@ def load_packets(paths: Sequence[Path], options: Options) -> tuple[PacketTable, 
         raise UsageError(f"unknown engine {options.engine!r} (choose dpkt or tshark)")
     from netreset.ingest import read_capture_files
 
-    return read_capture_files([str(p) for p in paths], verify_checksums=options.verify_checksums)
+    return read_capture_files([str(p) for p in paths], verify_checksums=options.verify_checksums,
+                              workers=options.workers, progress=progress)
 
 
 class Analysis:
@@ -57,8 +59,9 @@ class Analysis:
         self._filter = compile_filter(options.filter_text) if options.filter_text else None
 
     @classmethod
-    def of_files(cls, paths: Sequence[Path], options: Options = Options()) -> "Analysis":
-        table, stats = load_packets(paths, options)
+    def of_files(cls, paths: Sequence[Path], options: Options = Options(), progress=None) -> "Analysis":
+        """``progress(file_id, bytes_read, packets)`` is called while the files are read (for the CLI's bar)."""
+        table, stats = load_packets(paths, options, progress)
         return cls(table, stats, options)
 
     @cached_property

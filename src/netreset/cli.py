@@ -16,6 +16,7 @@ import click
 from netreset import __version__
 from netreset.analysis import Analysis, Options
 from netreset.errors import NetresetError, UsageError
+from netreset.progress import reading_progress
 from netreset.report import records, text
 from netreset.report.render import render_csv, render_json, render_table
 
@@ -80,11 +81,17 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv")):
         @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
         @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
         @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
+        @click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+                      help="Decode the capture files in N parallel processes, then merge them by time (same answer).")
+        @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
         @functools.wraps(command)
-        def wrapper(captures, filter_text, stream, engine, verify_checksums, ttl_table, fail_on, fmt=formats[0], **rest):
+        def wrapper(captures, filter_text, stream, engine, verify_checksums, ttl_table, fail_on, workers, quiet,
+                    fmt=formats[0], **rest):
             options = Options(filter_text=filter_text, stream=stream, verify_checksums=verify_checksums,
-                              engine=engine, ttl_table=Path(ttl_table) if ttl_table else None)
-            analysis = Analysis.of_files(expand_captures(captures), options)
+                              engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
+            paths = expand_captures(captures)
+            with reading_progress(paths, quiet) as progress:
+                analysis = Analysis.of_files(paths, options, progress)
             for warning in analysis.stats.warnings:
                 click.echo(f"Warning: {warning}", err=True)
             command(analysis, fmt, **rest)

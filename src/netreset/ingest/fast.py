@@ -114,6 +114,9 @@ class FastCapture:
         self.main = Decoder(book, stats, file_id=file_id)
         self.side = _RecordingDecoder(stats, file_id)
 
+    def __iter__(self) -> Iterator[PacketTable]:
+        return _iterate(self)
+
     def walk(self, buf, pos, end, limit, arrays):
         from netreset.ingest import kernels
 
@@ -139,6 +142,7 @@ class FastCapture:
                 if status:
                     raise _NotFast(f"status {status}")
                 if n:
+                    self.bytes_done = f.tell() - (end - pos)
                     yield buf, arrays, n
                     continue
                 rest = end - pos
@@ -329,11 +333,12 @@ def _iterate(cap: FastCapture) -> Iterator[PacketTable]:
         frame += n
         cap.stats.frames_total = frame - 1
         yield table
+    cap.bytes_done = os.path.getsize(cap.path)
 
 
 def open_fast(path: str, *, file_id: int, book: AddressBook, stats: IngestStats, chunk_rows: int,
-              force: bool | None = None) -> Iterator[PacketTable] | None:
-    """Chunks of ``path`` on the fast path, or None when the plain path must read it (see module doc)."""
+              force: bool | None = None) -> FastCapture | None:
+    """``path`` on the fast path (iterate it for chunks), or None when the plain path must read it."""
     if not wanted(path, False, force):
         return None
     try:
@@ -359,4 +364,4 @@ def open_fast(path: str, *, file_id: int, book: AddressBook, stats: IngestStats,
     stats.interfaces = list(reader.interfaces)
     stats.comments = list(reader.comments)
     stats.warnings.extend(reader.warnings)
-    return _iterate(cap)
+    return cap

@@ -40,6 +40,12 @@ class CaptureStream:
         self.chunk_rows = chunk_rows
         self.fast = fast  #: None: the fast path when it pays (netreset.ingest.fast.wanted); True/False: forced
         self.stats = IngestStats(path=self.path)
+        self._position = lambda: 0
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file consumed so far (for a progress bar)."""
+        return self._position()
 
     def __iter__(self) -> Iterator[PacketTable]:
         stats = self.stats
@@ -49,11 +55,13 @@ class CaptureStream:
             chunks = open_fast(self.path, file_id=self.file_id, book=self.book, stats=stats,
                                chunk_rows=self.chunk_rows, force=self.fast)
             if chunks is not None:
+                self._position = lambda: chunks.bytes_done
                 yield from chunks
                 return
         builder = PacketTableBuilder(self.book)
         decoder = Decoder(self.book, stats, file_id=self.file_id, verify_checksums=self.verify_checksums)
         with open_frames(self.path) as source:
+            self._position = lambda: source.bytes_read
             stats.file_format = source.file_format
             for chunk in _decode_frames(source, decoder, builder, self.chunk_rows):
                 yield chunk
@@ -98,21 +106,42 @@ def read_capture(path: str | os.PathLike, *, file_id: int = 0, book: AddressBook
 
 
 def read_capture_files(paths: Sequence[str | os.PathLike], *, book: AddressBook | None = None,
-                       verify_checksums: bool = False) -> tuple[PacketTable, IngestStats]:
+                       verify_checksums: bool = False, workers: int = 1,
+                       progress=None) -> tuple[PacketTable, IngestStats]:
     """Read several captures into one table ordered by time (ties: file order, then frame number).
 
     File ``i`` of ``paths`` gets ``file_id`` ``i``; the statistics are summed over all files.
+    ``workers`` > 1 decodes the files in that many processes (:mod:`netreset.ingest.parallel`; same
+    answer). ``progress``, when given, is called as ``progress(file_id, bytes_read, packets)`` after each
+    chunk of a file read in this process.
     """
     book = book if book is not None else AddressBook()
-    tables, merged = [], IngestStats(path=", ".join(os.fspath(p) for p in paths))
+    merged = IngestStats(path=", ".join(os.fspath(p) for p in paths))
+    if workers > 1 and len(paths) > 1:
+        from netreset.ingest.parallel import read_files_parallel
+
+        results = read_files_parallel(paths, workers, book, verify_checksums)
+    else:
+        results = [_read_with_progress(path, file_id, book, verify_checksums, progress)
+                   for file_id, path in enumerate(paths)]
     formats: list[str] = []
-    for file_id, path in enumerate(paths):
-        table, stats = read_capture(path, file_id=file_id, book=book, verify_checksums=verify_checksums)
-        tables.append(table)
+    for _table, stats in results:
         merged.merge(stats)
         if stats.file_format not in formats:
             formats.append(stats.file_format)
     merged.file_format = ",".join(formats)
-    table = PacketTable.concat(tables, book)
+    table = PacketTable.concat([t for t, _ in results], book)
     order = np.lexsort((table.frame, table.file_id, table.ts_ns))
     return table.take(order), merged
+
+
+def _read_with_progress(path, file_id: int, book: AddressBook, verify: bool, progress) -> tuple[PacketTable, IngestStats]:
+    stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify)
+    chunks = []
+    for chunk in stream:
+        chunks.append(chunk)
+        if progress is not None:
+            progress(file_id, stream.bytes_read, stream.stats.frames_total)
+    if progress is not None:
+        progress(file_id, stream.bytes_read, stream.stats.frames_total)
+    return PacketTable.concat(chunks, stream.book), stream.stats
