@@ -17,10 +17,9 @@ def main(path: str) -> int:
     packets = tcp_count = rsts = 0
     tuples = set()
     with open(path, "rb") as f:
-        reader = dpkt.pcapng.Reader(f) if f.read(4) == b"\x0a\x0d\x0d\x0a" else None
-        if reader is None:
-            f.seek(0)
-            reader = dpkt.pcap.Reader(f)
+        is_pcapng = f.read(4) == b"\x0a\x0d\x0d\x0a"
+        f.seek(0)
+        reader = dpkt.pcapng.Reader(f) if is_pcapng else dpkt.pcap.Reader(f)
         for _ts, buf in reader:
             packets += 1
             eth = dpkt.ethernet.Ethernet(buf)

@@ -141,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
-    results = [r for path in args.captures for r in run_file(path, tools, args.plain)]
+    results = []
+    for path in args.captures:
+        for r in run_file(path, tools, args.plain):
+            results.append(r)
+            print(f"{r.capture}: {r.tool}: {r.wall_s:.2f} s, {r.pps:,.0f} packets/s, {r.rss_mb:.0f} MB, {r.ok}",
+                  file=sys.stderr, flush=True)
     print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
     print(table(results))
     if args.json:
