@@ -113,3 +113,16 @@ def test_big_endian_nanosecond_pcap_reads_the_same(tmp_path):
             f.write(struct.pack(">IIII", 1_700_000_000, i * 7, len(data), len(data)) + data)
     assert_same(path)
     assert read_capture(path, fast=True)[1].file_format == "pcap-ns"
+
+
+def test_generated_benchmark_capture_reads_the_same_on_both_paths(tmp_path):
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate
+
+    truth = generate(4000, seed=11, formats=["pcap", "pcapng"], out=tmp_path, snaplen=96, rate_per_s=800.0)
+    for path in truth["files"].values():
+        assert_same(path, chunk_rows=1000)
