@@ -19,7 +19,7 @@ from netreset.ingest.wlan import radiotap_payload, wlan_payload
 ETH_IPV4, ETH_IPV6, ETH_TEB = 0x0800, 0x86DD, 0x6558
 ETH_VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200))
 ETH_MPLS = frozenset((0x8847, 0x8848))
-ETH_PPPOE_SESSION, ETH_PBB = 0x8864, 0x88E7
+ETH_PPPOE_SESSION, ETH_PBB, ETH_JUMBO_LLC = 0x8864, 0x88E7, 0x8870
 
 #: EtherTypes that are understood but carry no TCP; anything else is "unsupported-ethertype".
 ETHERTYPE_NAMES = {
@@ -77,7 +77,7 @@ def shims(data: bytes, off: int, end: int, etype: int, vlan: int):
             if vlan < 0:
                 vlan = tci & 0x0FFF
             off += 4
-        elif etype <= 1500:  # an 802.3 length field: LLC follows
+        elif etype <= 1500 or etype == ETH_JUMBO_LLC:  # an 802.3 length field (or 0x8870): LLC follows
             found = llc(data, off, end)
             if found.__class__ is str:
                 return found
