@@ -64,7 +64,10 @@ def ethernet(data: bytes, off: int, end: int, vlan: int = -1):
     """Ethernet II / 802.3 frame at ``off`` → ``(ethertype, offset, vlan)`` after every shim."""
     if off + 14 > end:
         return "truncated-ethernet"
-    return shims(data, off + 14, end, _H.unpack_from(data, off + 12)[0], vlan)
+    etype = _H.unpack_from(data, off + 12)[0]
+    if etype == ETH_IPV4 or etype == ETH_IPV6:  # the common case skips the shim loop
+        return etype, off + 14, vlan
+    return shims(data, off + 14, end, etype, vlan)
 
 
 def shims(data: bytes, off: int, end: int, etype: int, vlan: int):
