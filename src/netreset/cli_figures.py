@@ -16,7 +16,6 @@ import click
 from netreset.analysis import Analysis
 from netreset.cli import analysis_options
 from netreset.errors import UsageError
-from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure
 
 REPORT_SUFFIXES = (".html", ".htm", ".md")
 
@@ -41,6 +40,7 @@ def _one_conversation(analysis: Analysis, what: str):
               help="A capture from the other end: draw both ladders side by side, one-sided packets highlighted.")
 def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_capture: str | None):
     """Ladder of one conversation (--stream N or a --filter matching one), else an overview of all."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
     from netreset.plots import figures
 
     if peer_capture:
@@ -70,6 +70,7 @@ def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_c
 
 def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) -> None:
     """Both vantage points' ladders of one conversation side by side (the peer file's best-matching capture point)."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
     from netreset.cli_vantage import peer_comparisons
     from netreset.plots.ladder_pair import ladder_pair_figure, pick_joined
 
@@ -87,6 +88,7 @@ def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) 
               help="Image to write (.png, .svg, .pdf), one panel per reset. Without it: text (or JSON) on stdout.")
 def hops(analysis: Analysis, fmt: str, output: str | None):
     """Hop diagram of every reset: capture point → routers → the device that sent the RST → the peer."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
     from netreset.plots.hops import hops_text
     from netreset.report.html import hop_paths
 
@@ -117,6 +119,7 @@ def hops(analysis: Analysis, fmt: str, output: str | None):
               help="report.html (one self-contained page) or report.md (PNG figures in report_files/ beside it).")
 def report(analysis: Analysis, fmt: str, output: str):
     """One page for the network team: summary, findings, resets with hop diagrams, timelines, conversations."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
     path = Path(output)
     if path.suffix.lower() not in REPORT_SUFFIXES:
         raise UsageError(f"{output}: unknown report format; use {', '.join(REPORT_SUFFIXES)}")
