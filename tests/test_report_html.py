@@ -146,3 +146,21 @@ def test_markdown_report_of_a_hostile_capture_escapes_markup_and_markdown(tmp_pa
     render_report(hostile_pcapng(tmp_path / "hostile.pcapng"), out)
     text = out.read_text()
     assert "<script" not in text and "<img" not in text
+
+
+def _html5_errors(page: str) -> list:
+    """Parse errors of the WHATWG HTML parsing algorithm (html5lib, strict): what a validator's parser reports."""
+    html5lib = pytest.importorskip("html5lib")
+    parser = html5lib.HTMLParser(strict=False)
+    parser.parse(page)
+    return [(pos, code, args) for pos, code, args in parser.errors]
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
+def test_report_of_every_sample_capture_parses_as_html_without_a_single_error(tmp_path, capture):
+    assert _html5_errors(render_report(CAPTURES / capture, tmp_path / "report.html")) == []
+
+
+def test_report_of_a_hostile_capture_parses_as_html_without_a_single_error(tmp_path):
+    page = render_report(hostile_pcapng(tmp_path / "hostile<b>.pcapng"), tmp_path / "report.html")
+    assert _html5_errors(page) == []
