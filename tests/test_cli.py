@@ -156,3 +156,12 @@ def test_timeline_with_a_peer_capture_draws_both_ends_side_by_side(tmp_path):
     result = CliRunner().invoke(main, ["timeline", str(CAPTURES / "firewall-reset.pcapng"), "--peer-capture",
                                        str(CAPTURES / "peer" / "firewall-reset-server.pcapng")])
     assert result.exit_code == 2 and "needs -o FILE" in result.output
+
+
+def test_hops_with_a_peer_capture_marks_the_segment_between_the_capture_points(tmp_path):
+    args = ["hops", CAPTURES / "firewall-reset.pcapng", "--peer-capture", CAPTURES / "peer" / "firewall-reset-server.pcapng"]
+    out = run(*args).stdout
+    assert "RST injected" in out and "traceroute hop 4" in out
+    svg = tmp_path / "hops.svg"
+    run(*args, "-o", svg)
+    assert 'id="fault-segment"' in svg.read_text() and "between the captures" in svg.read_text()

@@ -86,17 +86,25 @@ def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) 
 @analysis_options(formats=("text", "json"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Image to write (.png, .svg, .pdf), one panel per reset. Without it: text (or JSON) on stdout.")
-def hops(analysis: Analysis, fmt: str, output: str | None):
+@click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="A capture from the other end: mark the path segment between the two capture points.")
+def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | None):
     """Hop diagram of every reset: capture point → routers → the device that sent the RST → the peer."""
     from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
     from netreset.plots.hops import hops_text
     from netreset.report.html import hop_paths
 
     paths = hop_paths(analysis)
+    segments = _fault_segments(analysis, peer_capture, paths) if peer_capture else {}
     if output is not None and Path(output).suffix.lower() in IMAGE_SUFFIXES:
         from netreset.plots.figures import hops_figure
+        from netreset.plots.hop_segment import draw_segment_on_hops
 
-        save_figure(hops_figure(paths), output)
+        figure = hops_figure(paths)
+        for ax, path in zip(figure.axes, paths):
+            if path.conversation in segments:
+                draw_segment_on_hops(ax, path, segments[path.conversation])
+        save_figure(figure, output)
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "json":
@@ -105,12 +113,29 @@ def hops(analysis: Analysis, fmt: str, output: str | None):
         text = json.dumps({"schema_version": SCHEMA_VERSION, "hops": [dataclasses.asdict(p) for p in paths]},
                           indent=2) + "\n"
     else:
-        text = "\n".join(hops_text(p) for p in paths) or f"No TCP resets in {len(analysis.conversations)} conversations.\n"
+        from netreset.plots.hop_segment import segment_text
+
+        text = "\n".join(hops_text(p) + (segment_text(segments[p.conversation]) + "\n" if p.conversation in segments else "")
+                         for p in paths) or f"No TCP resets in {len(analysis.conversations)} conversations.\n"
     if output is None:
         click.echo(text, nl=False)
     else:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
+
+
+def _fault_segments(analysis: Analysis, peer_capture: str, paths) -> dict:
+    """Conversation id → the path segment between the two capture points, for every drawn reset."""
+    from netreset.cli_vantage import peer_comparisons
+    from netreset.plots.hop_segment import segment_of
+
+    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    segments = {}
+    for path in paths:
+        joined = comparison.joined_for(path.conversation)
+        if joined is not None:
+            segments[path.conversation] = segment_of(comparison, joined)
+    return segments
 
 
 @click.command()

@@ -109,8 +109,9 @@ def draw_segment_on_hops(ax: Axes, path, mark: SegmentMark) -> list[Artist]:
     end = float(np.interp(mark.b_hop, hops, xs))
     span = ax.axvspan(xs[0], end, ymin=0.45, ymax=0.8, color=FAULT_COLOUR, zorder=-1)
     span.set_gid("fault-segment")
-    label = ax.text((xs[0] + end) / 2, 0.30, f"between the captures: {', '.join(mark.faults) or 'no fault'}",
-                    ha="center", va="top", fontsize=style.SMALL_FONT, color=style.RST_COLOUR)
+    # inside the shaded band, under the arrows and above the hop circles, so no node label is covered
+    label = ax.text(xs[0] + 0.01, 0.78, f"between the captures: {', '.join(mark.faults) or 'no fault'}",
+                    ha="left", va="top", fontsize=style.SMALL_FONT, color=style.RST_COLOUR)
     capture_b = ax.text(end, 0.80, f"capture B\n{mark.b_label}", ha="center", va="bottom", fontsize=7,
                         color=style.CAPTURE_COLOUR)
     return [span, label, capture_b]
