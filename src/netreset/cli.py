@@ -160,9 +160,13 @@ def conversations(analysis: Analysis, fmt: str):
         [records.conversation_text_row(r) for r in rows], records.CONVERSATION_COLUMNS))
 
 
-_PEER_CAPTURE = click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-                             help="A capture of the same traffic from another point (the server's side, the firewall): "
-                                  "proves where packets were injected or dropped.")
+def peer_capture_option(help_text: str = "A capture of the same traffic from another point (the server's side, "
+                        "the firewall): proves where packets were injected or dropped."):
+    """``--peer-capture FILE``: the second vantage point (issue 5), shared by every command that uses one."""
+    return click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE", help=help_text)
+
+
+_PEER_CAPTURE = peer_capture_option()
 
 
 @main.command("locate-reset")

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from netreset.analysis import Analysis
-from netreset.cli import analysis_options
+from netreset.cli import analysis_options, peer_capture_option
 from netreset.errors import UsageError
 
 REPORT_SUFFIXES = (".html", ".htm", ".md")
@@ -36,8 +36,7 @@ def _one_conversation(analysis: Analysis, what: str):
               "Without it, the ladder of --stream N is printed as text.")
 @click.option("--kind", type=click.Choice(["ladder", "tsg"]), default="ladder", show_default=True,
               help="With one conversation: ladder (flow graph) or tsg (Stevens time-sequence graph).")
-@click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="A capture from the other end: draw both ladders side by side, one-sided packets highlighted.")
+@peer_capture_option("A capture from the other end: draw both ladders side by side, one-sided packets highlighted.")
 def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_capture: str | None):
     """Ladder of one conversation (--stream N or a --filter matching one), else an overview of all."""
     from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
@@ -86,8 +85,7 @@ def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) 
 @analysis_options(formats=("text", "json"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Image to write (.png, .svg, .pdf), one panel per reset. Without it: text (or JSON) on stdout.")
-@click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="A capture from the other end: mark the path segment between the two capture points.")
+@peer_capture_option("A capture from the other end: mark the path segment between the two capture points.")
 def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | None):
     """Hop diagram of every reset: capture point → routers → the device that sent the RST → the peer."""
     from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
