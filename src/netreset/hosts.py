@@ -8,7 +8,6 @@ window scale, SACK, timestamps, DF, window) are the host's stack fingerprint, as
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -76,75 +75,124 @@ class HostProfile:
         }
 
 
-def _sighting(table: PacketTable, conv: Conversation, rows: np.ndarray, role: str) -> TtlSighting:
-    ttls = table.ttl[rows]
-    rst = (table.flags[rows] & RST) != 0
-    plain = ttls[~rst]
-    _, first = np.unique(plain, return_index=True)
-    return TtlSighting(
-        conversation=conv.id, tcp_stream=conv.tcp_stream, role=role, packets=len(rows),
-        ttls=tuple(int(plain[i]) for i in sorted(first)),
-        changes=int(np.count_nonzero(np.diff(plain) != 0)),
-        rst_ttls=tuple(int(v) for v in np.unique(ttls[rst])),
+class _Sides:
+    """Every conversation's packets split by sending side, as flat arrays grouped (conversation, side).
+
+    One group per conversation and side that sent a packet with a TTL, in the order the profiles are
+    built: conversations in list order, orig before resp, packets in capture order inside a group.
+    """
+
+    def __init__(self, table: PacketTable, conversations: list[Conversation]) -> None:
+        n = len(conversations)
+        lengths = np.fromiter((len(c.rows) for c in conversations), dtype=np.int64, count=n)
+        rows = np.concatenate([np.asarray(c.rows, dtype=np.int64) for c in conversations])
+        resp = ~np.concatenate([np.asarray(c.from_orig, dtype=bool) for c in conversations])
+        gid = np.repeat(np.arange(n, dtype=np.int64) * 2, lengths) + resp
+        keep = table.ttl[rows] >= 0
+        order = np.argsort(gid[keep], kind="stable")
+        self.rows, self.gid = rows[keep][order], gid[keep][order]
+        self.ttl = table.ttl[self.rows].astype(np.int64)
+        self.rst = (table.flags[self.rows] & RST) != 0
+        self.starts = np.flatnonzero(np.r_[True, self.gid[1:] != self.gid[:-1]]) if len(self.gid) else np.zeros(0, np.int64)
+        self.groups = self.gid[self.starts]
+        self.src = table.src[self.rows[self.starts]].astype(np.int64)
+
+    def group_of(self, gid: np.ndarray) -> np.ndarray:
+        """Index into ``groups`` of each group id."""
+        return np.searchsorted(self.groups, gid)
+
+    def per_group(self, keys: np.ndarray) -> list[list[int]]:
+        """Per group, the TTLs of ``keys`` (gid * 256 + ttl, grouped by gid, in the wanted order)."""
+        out: list[list[int]] = [[] for _ in range(len(self.groups))]
+        for group, ttl in zip(self.group_of(keys // 256).tolist(), (keys % 256).tolist()):
+            out[group].append(ttl)
+        return out
+
+
+def _sightings(sides: _Sides, conversations: list[Conversation]) -> list[TtlSighting]:
+    """One sighting per group: distinct TTLs in order of first appearance (RSTs apart), TTL changes."""
+    plain_gid, plain_ttl = sides.gid[~sides.rst], sides.ttl[~sides.rst]
+    keys, first = np.unique(plain_gid * 256 + plain_ttl, return_index=True)
+    firsts = keys[np.argsort(first, kind="stable")]
+    changed = (plain_ttl[1:] != plain_ttl[:-1]) & (plain_gid[1:] == plain_gid[:-1])
+    changes = np.bincount(sides.group_of(plain_gid[1:][changed]), minlength=len(sides.groups)).tolist()
+    packets = np.diff(np.r_[sides.starts, len(sides.gid)]).tolist()
+    ttls = sides.per_group(firsts)
+    rst_ttls = sides.per_group(np.unique(sides.gid[sides.rst] * 256 + sides.ttl[sides.rst]))
+    found = []
+    for i, gid in enumerate(sides.groups.tolist()):
+        conv = conversations[gid // 2]
+        found.append(TtlSighting(
+            conversation=conv.id, tcp_stream=conv.tcp_stream, role="resp" if gid % 2 else "orig",
+            packets=packets[i], ttls=tuple(ttls[i]), changes=changes[i], rst_ttls=tuple(rst_ttls[i]),
+        ))
+    return found
+
+
+def _ttl_counts(src: np.ndarray, ttl: np.ndarray) -> dict[int, dict[int, int]]:
+    """address id → {TTL: packets}, TTLs ascending."""
+    keys, counts = np.unique(src * 256 + ttl, return_counts=True)
+    out: dict[int, dict[int, int]] = {}
+    for key, count in zip(keys.tolist(), counts.tolist()):
+        out.setdefault(key // 256, {})[key % 256] = count
+    return out
+
+
+def _fingerprints(table: PacketTable, sides: _Sides, conversations: list[Conversation]) -> dict[int, list[SynFingerprint]]:
+    """address id → its distinct SYN / SYN-ACK fingerprints, in order of first sight, with counts."""
+    syn = np.flatnonzero((table.flags[sides.rows] & SYN) != 0)
+    rows = sides.rows[syn]
+    names = ("flags", "ttl", "df", "win", "mss", "wscale", "sack_perm", "ts_val", "options_sig", "src")
+    cols = [table.columns[name][rows].tolist() for name in names]
+    signatures = table.book.signatures
+    seen: dict[int, dict[tuple, list]] = {}
+    for gid, flags, ttl, df, win, mss, wscale, sack, ts_val, sig, src in zip((sides.gid[syn] // 2).tolist(), *cols):
+        key = ("syn-ack" if flags & ACK else "syn", ttl, bool(df), win, mss, wscale, bool(sack), ts_val >= 0,
+               signatures[sig] if 0 <= sig < len(signatures) else "")
+        known = seen.setdefault(src, {}).get(key)
+        if known is None:
+            seen[src][key] = [conversations[gid].id, 1]
+        else:
+            known[1] += 1
+    return {src: [SynFingerprint(*key, first_conversation=first, count=count) for key, (first, count) in found.items()]
+            for src, found in seen.items()}
+
+
+def _profile(address: str, ip_version: int, sightings: list[TtlSighting], plain: dict[int, int], rst: dict[int, int],
+             fingerprints: list[SynFingerprint], ttl_table: TtlTable | None) -> HostProfile:
+    counts = plain or rst
+    ttl = max(sorted(counts), key=lambda v: counts[v])
+    guess = guess_ttl(ttl, ttl_table)
+    return HostProfile(
+        address=address, ip_version=ip_version,
+        packets=sum(s.packets for s in sightings), conversations=len({s.conversation for s in sightings}),
+        ttl=ttl, ttls=tuple(sorted(set(plain) | set(rst))), initial_ttl=guess.initial,
+        routers_between=guess.routers_between, traceroute_hop=guess.traceroute_hop, family=guess.family,
+        ambiguous=guess.ambiguous, ttl_changes=sum(1 for s in sightings if s.changes),
+        sightings=tuple(sightings), fingerprints=tuple(fingerprints),
     )
-
-
-def _fingerprint(table: PacketTable, row: int, conv_id: int) -> SynFingerprint:
-    sig = int(table.options_sig[row])
-    return SynFingerprint(
-        kind="syn-ack" if table.flags[row] & ACK else "syn", ttl=int(table.ttl[row]), df=bool(table.df[row]),
-        window=int(table.win[row]), mss=int(table.mss[row]), wscale=int(table.wscale[row]),
-        sack=bool(table.sack_perm[row]), timestamps=bool(table.ts_val[row] >= 0),
-        options=table.book.signatures[sig] if 0 <= sig < len(table.book.signatures) else "",
-        first_conversation=conv_id, count=1,
-    )
-
-
-class _Collector:
-    """Accumulates one host's sightings, TTL counts and fingerprints while conversations are walked."""
-
-    def __init__(self, address: str, ip_version: int) -> None:
-        self.address, self.ip_version = address, ip_version
-        self.sightings: list[TtlSighting] = []
-        self.plain: Counter = Counter()
-        self.rst: Counter = Counter()
-        self.fingerprints: dict[tuple, SynFingerprint] = {}
-
-    def add(self, table: PacketTable, conv: Conversation, rows: np.ndarray, role: str) -> None:
-        self.sightings.append(_sighting(table, conv, rows, role))
-        rst = (table.flags[rows] & RST) != 0
-        self.plain.update(table.ttl[rows][~rst].tolist())
-        self.rst.update(table.ttl[rows][rst].tolist())
-        for row in rows[(table.flags[rows] & SYN) != 0].tolist():
-            fp = _fingerprint(table, row, conv.id)
-            key = tuple(v for k, v in asdict(fp).items() if k not in ("first_conversation", "count"))
-            known = self.fingerprints.get(key)
-            self.fingerprints[key] = fp if known is None else SynFingerprint(**(asdict(known) | {"count": known.count + 1}))
-
-    def profile(self, ttl_table: TtlTable | None) -> HostProfile:
-        counts = self.plain or self.rst
-        ttl = max(sorted(counts), key=lambda v: counts[v])
-        guess = guess_ttl(ttl, ttl_table)
-        return HostProfile(
-            address=self.address, ip_version=self.ip_version,
-            packets=sum(s.packets for s in self.sightings), conversations=len({s.conversation for s in self.sightings}),
-            ttl=ttl, ttls=tuple(sorted(set(self.plain) | set(self.rst))), initial_ttl=guess.initial,
-            routers_between=guess.routers_between, traceroute_hop=guess.traceroute_hop, family=guess.family,
-            ambiguous=guess.ambiguous, ttl_changes=sum(1 for s in self.sightings if s.changes),
-            sightings=tuple(self.sightings), fingerprints=tuple(self.fingerprints.values()),
-        )
 
 
 def profile_hosts(
     table: PacketTable, conversations: list[Conversation], ttl_table: TtlTable | None = None
 ) -> list[HostProfile]:
-    """One profile per address that sent TCP packets in ``conversations``, in order of first appearance."""
-    hosts: dict[str, _Collector] = {}
-    for conv in conversations:
-        rows = np.asarray(conv.rows, dtype=np.int64)
-        from_orig = np.asarray(conv.from_orig, dtype=bool)
-        for address, role, mine in ((conv.orig_h, "orig", from_orig), (conv.resp_h, "resp", ~from_orig)):
-            sent = rows[mine & (table.ttl[rows] >= 0)]
-            if len(sent):
-                hosts.setdefault(address, _Collector(address, conv.ip_version)).add(table, conv, sent, role)
-    return [collector.profile(ttl_table) for collector in hosts.values()]
+    """One profile per address that sent TCP packets in ``conversations``, in order of first appearance.
+
+    Vectorised: the packets are grouped by (conversation, sending side) once, TTLs counted with numpy;
+    only one record per group and per host is built in Python.
+    """
+    if not conversations:
+        return []
+    sides = _Sides(table, conversations)
+    sightings = _sightings(sides, conversations)
+    row_src = table.src[sides.rows].astype(np.int64)
+    plain = _ttl_counts(row_src[~sides.rst], sides.ttl[~sides.rst])
+    rst = _ttl_counts(row_src[sides.rst], sides.ttl[sides.rst])
+    fingerprints = _fingerprints(table, sides, conversations)
+    by_host: dict[int, list[TtlSighting]] = {}
+    versions: dict[int, int] = {}
+    for src, gid, sighting in zip(sides.src.tolist(), sides.groups.tolist(), sightings):
+        by_host.setdefault(src, []).append(sighting)
+        versions.setdefault(src, conversations[gid // 2].ip_version)
+    return [_profile(table.book.name(src), versions[src], found, plain.get(src, {}), rst.get(src, {}),
+                     fingerprints.get(src, []), ttl_table) for src, found in by_host.items()]
