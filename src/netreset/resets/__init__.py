@@ -18,7 +18,7 @@ from typing import Callable
 
 from netreset.conversations import Conversation
 from netreset.packets import PacketTable
-from netreset.resets.context import CaptureIndex, reset_contexts
+from netreset.resets.context import reset_contexts
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.icmp_rules import icmp_observations
 from netreset.resets.ipid_rules import ipid_observations
@@ -55,11 +55,10 @@ def judge_reset(ctx: ResetContext) -> ResetVerdict:
 def locate_resets(
     table: PacketTable, conversations: list[Conversation], ttl_table: TtlTable | None = None
 ) -> list[ResetVerdict]:
-    """A verdict for every RST in the TCP conversations, in capture order."""
-    index = CaptureIndex.build(table)
-    verdicts = [
-        (ctx.row, judge_reset(ctx))
-        for conv in conversations
-        for ctx in reset_contexts(table, conv, index, ttl_table)
-    ]
-    return [v for _, v in sorted(verdicts, key=lambda item: item[0])]
+    """A verdict for every RST in the TCP conversations, in capture order.
+
+    The facts every rule needs are computed for all RSTs at once (:mod:`netreset.resets.context`); the
+    rules then run on plain numbers.
+    """
+    contexts = sorted(reset_contexts(table, conversations, ttl_table), key=lambda ctx: ctx.row)
+    return [judge_reset(ctx) for ctx in contexts]

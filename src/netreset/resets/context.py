@@ -1,82 +1,225 @@
-"""Building a :class:`ResetContext` for every RST: which packets each rule may compare it with.
+"""Building a :class:`ResetContext` for every RST at once: the facts each rule compares it with.
 
-Whole-capture facts (each host's TTLs, the ICMP errors) are indexed once per run in a
-:class:`CaptureIndex`; each RST then only slices its own conversation.
+The facts are computed for all RSTs together with numpy over the packets of the conversations that hold
+a RST, grouped by (conversation, side) (:class:`~netreset.resets.index.Groups`): "the claimed sender's
+last TTL before the RST" is a prefix aggregate over the sender's group read at the RST's index, and so
+on. Facts that compare the RST with a set (data after it, a burst of RSTs) expand RST × packet pairs.
+The rules then read plain Python numbers: no numpy call per RST.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import fields
+from typing import Sequence
 
 import numpy as np
 
 from netreset.conversations import Conversation
-from netreset.packets import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, RST, PacketTable
-from netreset.resets.evidence import HostTtls, ResetContext
-from netreset.resets.icmp_rules import quoting_rows
+from netreset.packets import ACK, FIN, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, RST, SYN, PacketTable
+from netreset.resets.evidence import IcmpSighting, ResetContext, TtlReader
+from netreset.resets.index import Groups, rst_conversations, serial
+from netreset.resets.pairs import burst_facts, host_facts, race_facts, ttl_gaps
+from netreset.resets.verdict import IPID_MAX_STEP, IPID_REORDER
 from netreset.ttl import TtlTable
 
-_NO_TTLS = HostTtls(np.zeros(0, dtype=np.int16), np.zeros(0, dtype=np.int64))
+#: Fields of the RST itself, as ResetContext names them, and the Groups column each comes from.
+_RST_FIELDS = (("frame", "frame"), ("ts_ns", "ts_ns"), ("sport", None), ("dport", None), ("ttl", "ttl"),
+               ("ip_version", None), ("ip_id", "ip_id"), ("df", "df"), ("win", "win"), ("ts_val", "ts_val"),
+               ("flags", "flags"), ("seq", "seq"), ("ack", "ack"))
 
 
-@dataclass(frozen=True)
-class CaptureIndex:
-    """Per-capture lookups shared by every RST."""
+class Rsts:
+    """The RSTs among the grouped packets, with the per-RST fact columns collected so far."""
 
-    host_ttls: dict[int, HostTtls]  #: address id → TTLs of its non-RST TCP packets
-    icmp_rows: np.ndarray  #: rows of ICMP/ICMPv6 errors that quote a TCP header
+    def __init__(self, g: Groups) -> None:
+        self.at = np.flatnonzero((g.col["flags"] & RST) != 0)  #: index of each RST in the groups
+        self.gid = g.gid[self.at]
+        self.other = self.gid ^ 1
+        self.jS = self.at - 1  #: last packet of the sender's group before the RST (same group, sorted)
+        self.jO = g.before(self.other, g.pos[self.at])  #: last packet of the other side before it
+        self.facts: dict[str, list] = {}
 
-    @classmethod
-    def build(cls, table: PacketTable) -> "CaptureIndex":
-        """Group every non-RST TCP packet by (source, TTL) once, with numpy."""
-        keep = (table.proto == PROTO_TCP) & ((table.flags & RST) == 0) & (table.ttl >= 0)
-        keys = table.src[keep].astype(np.int64) * 256 + table.ttl[keep]
-        unique, counts = np.unique(keys, return_counts=True)
-        sources, ttls = unique // 256, (unique % 256).astype(np.int16)
-        starts = np.flatnonzero(np.r_[True, sources[1:] != sources[:-1]]) if len(sources) else np.zeros(0, int)
-        ends = np.r_[starts[1:], len(sources)]
-        host = {int(sources[s]): HostTtls(ttls[s:e], counts[s:e]) for s, e in zip(starts, ends)}
-        icmp = np.flatnonzero(np.isin(table.proto, (PROTO_ICMP, PROTO_ICMP6)) & (table.q_sport >= 0))
-        return cls(host, icmp)
+    def put(self, name: str, values: np.ndarray, present: np.ndarray | None = None) -> None:
+        """Store a fact column (as Python values); None where ``present`` is False."""
+        listed = values.tolist()
+        if present is not None:
+            listed = [v if p else None for v, p in zip(listed, present.tolist())]
+        self.facts[name] = listed
 
 
-def reset_contexts(
-    table: PacketTable, conv: Conversation, index: CaptureIndex, ttl_table: TtlTable | None = None
-) -> Iterator[ResetContext]:
-    """One context per RST of ``conv``, in capture order."""
-    rows = np.asarray(conv.rows, dtype=np.int64)
-    from_orig = np.asarray(conv.from_orig, dtype=bool)
-    is_rst = (table.flags[rows] & RST) != 0
-    if not np.any(is_rst):
-        return
-    orig = _address(table, rows, from_orig, True)
-    resp = _address(table, rows, from_orig, False)
-    icmp = quoting_rows(table, index.icmp_rows, orig, resp, conv.orig_p, conv.resp_p)
-    positions = np.arange(len(rows))
-    for pos in np.flatnonzero(is_rst).tolist():
-        side = bool(from_orig[pos])
-        mine = from_orig == side
-        sender_id = orig if side else resp
-        yield ResetContext(
-            table=table,
-            conv=conv,
-            row=int(rows[pos]),
-            pos=pos,
-            from_orig=side,
-            sender=rows[mine & ~is_rst & (positions < pos)],
-            sender_after=rows[mine & ~is_rst & (positions > pos)],
-            sender_rsts=rows[mine & is_rst],
-            other=rows[~mine & (positions < pos)],
-            host=index.host_ttls.get(sender_id, _NO_TTLS),
-            icmp=icmp,
-            ttl_table=ttl_table,
-        )
+def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` with -1 (absent) read as index 0; callers mask the absent ones."""
+    return values[np.maximum(index, 0)]
 
 
-def _address(table: PacketTable, rows: np.ndarray, from_orig: np.ndarray, orig: bool) -> int:
-    """Address id of one side: the source of its first packet, else the destination of the other's."""
-    mine = rows[from_orig == orig]
-    if len(mine):
-        return int(table.src[mine[0]])
-    return int(table.dst[rows[0]])
+def _sender(g: Groups, r: Rsts) -> None:
+    """Facts about the claimed sender's non-RST packets before each RST."""
+    c = g.col
+    plain = (c["flags"] & RST) == 0
+    gid, upto = r.gid, r.jS
+    count = g.count(plain, gid, upto)
+    some = count > 0
+    last = g.last(plain, gid, upto)
+    r.facts["sender_count"] = count.tolist()
+    r.put("sender_ttl", _at(c["ttl"], last), some)
+    r.put("sender_win", _at(c["win"], last), some)
+    r.put("sender_df", _at(c["df"], g.first(plain, gid)).astype(bool), some)
+    dfs = g.count(plain & (c["df"] != 0), gid, upto)
+    r.put("sender_df_uniform", (dfs == 0) | (dfs == count))
+    r.put("sender_closed", g.count(plain & ((c["flags"] & FIN) != 0), gid, upto) > 0)
+    segments = plain & ((c["flags"] & SYN) == 0)
+    r.put("segments", g.count(segments, gid, upto))
+    r.put("segments_without_ts", g.count(segments & (c["ts_val"] < 0), gid, upto))
+    _ipid(g, r, plain)
+    _sequence(g, r, plain, some)
+
+
+def _ipid(g: Groups, r: Rsts, plain: np.ndarray) -> None:
+    """The sender's non-zero IP IDs before each RST: how many, their steps, the first and last one."""
+    c = g.col
+    nonzero = plain & (c["ip_id"] > 0)
+    everywhere = g.gid
+    previous = g.last(nonzero, everywhere, np.arange(len(g)) - 1)
+    stepped = nonzero & (previous >= 0)
+    step = np.where(stepped, (c["ip_id"] - _at(c["ip_id"], previous)) % 65536, 0)
+    broken = stepped & ~((step <= IPID_MAX_STEP) | (step >= 65536 - IPID_REORDER))
+    gid, upto = r.gid, r.jS
+    r.put("ipid_nonzero", g.count(nonzero, gid, upto))
+    r.put("ipid_breaks", g.count(broken, gid, upto))
+    r.put("ipid_step_sum", g.total(step, gid, upto))
+    last = g.last(nonzero, gid, upto)
+    first = g.first(nonzero, gid)
+    r.put("ipid_last", _at(c["ip_id"], last), last >= 0)
+    r.put("ipid_last_ts", _at(c["ts_ns"], last), last >= 0)
+    r.put("ipid_first_ts", _at(c["ts_ns"], first), last >= 0)
+
+
+def seq_ends(c: dict[str, np.ndarray]) -> np.ndarray:
+    """Absolute seq just past each packet (payload, SYN and FIN each use sequence space)."""
+    extra = ((c["flags"] & SYN) != 0).astype(np.int64) + ((c["flags"] & FIN) != 0)
+    return (c["seq"] + c["payload_len"] + extra) % 2**32
+
+
+def _sequence(g: Groups, r: Rsts, plain: np.ndarray, some: np.ndarray) -> None:
+    """The sender's next seq and the other side's highest ack (relative to the sender's first seq),
+    and the other side's receive window."""
+    c = g.col
+    group_first = g.first(plain, np.arange(len(g.start) - 1))
+    base_of_group = np.where(group_first >= 0, _at(c["seq"], group_first), 0)
+    base = base_of_group[g.gid]
+    rel_end = serial(seq_ends(c) - base)
+    rel_ack = serial(c["ack"] - base_of_group[g.gid ^ 1])
+    r.put("seq_base", base_of_group[r.gid], some)
+    r.put("seq_next", g.prefix_max(rel_end, plain, r.gid, r.jS), some)
+    acked = (c["flags"] & ACK) != 0
+    has_ack = g.count(acked, r.other, r.jO) > 0
+    r.put("ack_max", g.prefix_max(rel_ack, acked, r.other, r.jO), has_ack)
+    segment = g.last((c["flags"] & SYN) == 0, r.other, r.jO)
+    shift = _window_shift(g)[r.gid]
+    r.put("receive_window", _at(c["win"], segment) << np.minimum(shift, 14), segment >= 0)
+
+
+def _window_shift(g: Groups) -> np.ndarray:
+    """Per group: the shift applied to the *other* side's windows (its SYN's scale when both SYNs
+    negotiated window scaling, else 0)."""
+    c = g.col
+    scaled_syn = ((c["flags"] & SYN) != 0) & (c["wscale"] >= 0)
+    groups = np.arange(len(g.start) - 1)
+    first = g.first(scaled_syn, groups)
+    scale = np.where(first >= 0, _at(c["wscale"], first), -1)
+    both = (scale >= 0) & (scale[groups ^ 1] >= 0)
+    return np.where(both, scale[groups ^ 1], 0)
+
+
+def _other(g: Groups, r: Rsts) -> None:
+    """The other side's last packet before each RST (every packet counts, RSTs too)."""
+    c = g.col
+    some = r.jO >= g.start[r.other]
+    r.put("other_count", np.where(some, r.jO - g.start[r.other] + 1, 0))
+    for name, column in (("other_ip_id", "ip_id"), ("other_frame", "frame"), ("other_win", "win"), ("other_ts", "ts_ns")):
+        r.put(name, _at(c[column], r.jO), some)
+
+
+def handshake_rtts(g: Groups) -> np.ndarray:
+    """Per group: seconds from the capture point to that side and back, measured on the handshake (NaN
+    when not seen). Responder: last SYN before the first SYN-ACK → it; originator: first SYN-ACK →
+    the originator's first ACK after it."""
+    c = g.col
+    hs = c["flags"] & (SYN | ACK)
+    n = len(g.start) // 2
+    resp_groups, orig_groups = np.arange(n) * 2, np.arange(n) * 2 + 1
+    synack = g.first(hs == (SYN | ACK), resp_groups)
+    seen = synack >= 0
+    at = _at(g.pos, synack)
+    ack = g.first_after(hs == ACK, orig_groups, g.before(orig_groups, at + 1))
+    syn = g.last(hs == SYN, orig_groups, g.before(orig_groups, at))
+    ts = c["ts_ns"]
+    rtt = np.full(2 * n, np.nan)
+    rtt[orig_groups] = np.where(seen & (ack >= 0), (_at(ts, ack) - _at(ts, synack)) / 1e9, np.nan)
+    rtt[resp_groups] = np.where(seen & (syn >= 0), (_at(ts, synack) - _at(ts, syn)) / 1e9, np.nan)
+    return rtt
+
+
+def _icmp(table: PacketTable, g: Groups, conversations: Sequence[Conversation]) -> list[tuple[IcmpSighting, ...]]:
+    """Per conversation: the ICMP errors whose quoted header belongs to it (either direction), in row order."""
+    icmp_rows = np.flatnonzero(np.isin(table.proto, (PROTO_ICMP, PROTO_ICMP6)) & (table.q_sport >= 0))
+    if not len(icmp_rows) or not conversations:
+        return [()] * len(conversations)
+    names = ("q_src", "q_dst", "q_sport", "q_dport", "ts_ns", "src", "proto", "icmp_type", "icmp_code", "ttl", "frame")
+    quoting: dict[tuple, dict[int, IcmpSighting]] = {}
+    for row, qs, qd, qsp, qdp, ts, src, *rest in zip(icmp_rows.tolist(), *(table.columns[n][icmp_rows].tolist() for n in names)):
+        quoting.setdefault((qs, qd, qsp, qdp), {})[row] = IcmpSighting(ts, table.book.name(src), *rest)
+    found = []
+    for conv, o, r in zip(conversations, *_addresses(g, len(conversations))):
+        rows = quoting.get((o, r, conv.orig_p, conv.resp_p), {}) | quoting.get((r, o, conv.resp_p, conv.orig_p), {})
+        found.append(tuple(rows[row] for row in sorted(rows)))
+    return found
+
+
+def _addresses(g: Groups, n: int) -> tuple[list[int], list[int]]:
+    """Address ids of each conversation's two sides: the source of the side's first packet, else (the
+    side sent nothing) the destination of the other side's first packet."""
+    last = len(g) - 1
+    sides = []
+    for side in (1, 0):
+        mine, theirs = np.arange(n) * 2 + side, np.arange(n) * 2 + 1 - side
+        present = g.start[mine] < g.end[mine]
+        src = g.col["src"][np.minimum(g.start[mine], last)]
+        dst = g.col["dst"][np.minimum(g.start[theirs], last)]
+        sides.append(np.where(present, src, dst).tolist())
+    return sides[0], sides[1]
+
+
+def reset_contexts(table: PacketTable, conversations: Sequence[Conversation],
+                   ttl_table: TtlTable | None = None) -> list[ResetContext]:
+    """One context per RST of ``conversations`` (in conversation order, then capture order)."""
+    chosen = [conversations[i] for i in rst_conversations(table, conversations)]
+    g = Groups(table, chosen)
+    r = Rsts(g)
+    if not len(r.at):
+        return []
+    _sender(g, r)
+    _other(g, r)
+    rtt = handshake_rtts(g)[r.gid]
+    r.facts["rtt"] = [None if v != v else v for v in rtt.tolist()]
+    ttl_gaps(g, r)
+    host_facts(table, g, r)
+    race_facts(g, r)
+    burst_facts(g, r)
+    return _assemble(table, g, r, chosen, _icmp(table, g, chosen), ttl_table)
+
+
+def _assemble(table, g: Groups, r: Rsts, chosen, icmp, ttl_table) -> list[ResetContext]:
+    """The contexts, built positionally from the fact columns (in the dataclass's field order)."""
+    rows = g.rows[r.at]
+    name = table.book.name
+    columns = {key: (g.col[col][r.at] if col else table.columns[key][rows]).tolist() for key, col in _RST_FIELDS}
+    columns["df"] = [bool(v) for v in columns["df"]]
+    columns["src"] = [name(v) for v in g.col["src"][r.at].tolist()]
+    columns["dst"] = [name(v) for v in g.col["dst"][r.at].tolist()]
+    columns |= r.facts
+    conv_index = (r.gid // 2).tolist()
+    columns |= {"conv": [chosen[i] for i in conv_index], "row": rows.tolist(), "from_orig": (r.gid % 2 == 1).tolist(),
+                "guess": [TtlReader(ttl_table)] * len(rows), "icmp": [icmp[i] for i in conv_index]}
+    ordered = [columns[f.name] for f in fields(ResetContext)]
+    return [ResetContext(*values) for values in zip(*ordered)]

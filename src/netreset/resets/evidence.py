@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from netreset.conversations import Conversation
-from netreset.packets import ACK, FIN, SYN, PacketTable
-from netreset.ttl import TtlTable
+from netreset.packets import ACK
+from netreset.ttl import TtlGuess, TtlTable, guess_ttl
 
 
 @dataclass(frozen=True)
@@ -39,59 +37,115 @@ class Observation:
         }
 
 
-@dataclass(frozen=True)
-class HostTtls:
-    """TTLs of one address's non-RST packets over the whole capture (its other conversations)."""
+@dataclass(frozen=True, slots=True)
+class IcmpSighting:
+    """An ICMP error quoting the RST's conversation (either direction)."""
 
-    values: np.ndarray  #: distinct TTL values, ascending
-    counts: np.ndarray  #: packets per value
+    ts_ns: int  #: capture time, ns since the epoch
+    device: str  #: its source address: the device that sent it
+    proto: int  #: 1 ICMP, 58 ICMPv6
+    icmp_type: int
+    icmp_code: int
+    ttl: int  #: TTL it arrived with
+    frame: int  #: its frame number
 
-    @property
-    def most_common(self) -> int | None:
-        """The TTL most of the host's packets arrive with; None when it sent nothing else."""
-        return int(self.values[np.argmax(self.counts)]) if len(self.values) else None
+
+class TtlReader:
+    """:func:`~netreset.ttl.guess_ttl` with one run's TTL table, remembered per value: a capture has few
+    distinct TTLs and every RST reads several."""
+
+    def __init__(self, table: TtlTable | None = None) -> None:
+        self.table = table
+        self._known: dict[int, TtlGuess] = {}
+
+    def __call__(self, observed: int) -> TtlGuess:
+        found = self._known.get(observed)
+        if found is None:
+            found = self._known[observed] = guess_ttl(observed, self.table)
+        return found
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ResetContext:
-    """Everything a rule may compare one RST with. Row arrays index the :class:`PacketTable`."""
+    """Everything a rule may compare one RST with, as plain numbers (computed for all RSTs at once by
+    :mod:`netreset.resets.context`; read-only by convention — thousands are built per second).
+    "Sender" = the claimed sender's non-RST packets in this conversation before the RST; "other" =
+    every packet of the other side before it."""
 
-    table: PacketTable
     conv: Conversation
     row: int  #: table row of the RST being judged
-    pos: int  #: position of the RST inside ``conv.rows``
     from_orig: bool  #: True when the RST claims to come from the originator
-    sender: np.ndarray  #: claimed sender's non-RST packets in this conversation, before the RST
-    sender_after: np.ndarray  #: claimed sender's non-RST packets in this conversation, after the RST
-    sender_rsts: np.ndarray  #: every RST claimed by the same sender in this conversation (this one too)
-    other: np.ndarray  #: the other side's packets in this conversation, before the RST
-    host: HostTtls  #: claimed sender's TTLs outside this conversation's packets (fallback reference)
-    icmp: np.ndarray  #: ICMP/ICMPv6 error rows quoting this conversation
-    ttl_table: TtlTable | None = None  #: TTL knowledge (None = the shipped table)
-
-    def value(self, column: str, row: int | None = None) -> int:
-        """One field of the RST (or of ``row``) as a Python int."""
-        return int(self.table.columns[column][self.row if row is None else row])
-
-    def column(self, column: str, rows: np.ndarray) -> np.ndarray:
-        """A column restricted to ``rows``."""
-        return self.table.columns[column][rows]
-
-    @property
-    def sender_closed(self) -> bool:
-        """The claimed sender sent its FIN before the RST (its socket may already be gone)."""
-        return bool(np.any(self.column("flags", self.sender) & FIN))
+    guess: TtlReader  #: reads a TTL with the run's TTL table
+    # ── the RST itself ──
+    frame: int
+    ts_ns: int
+    src: str  #: the RST's source address (text)
+    dst: str  #: the RST's destination address (text)
+    sport: int
+    dport: int
+    ttl: int
+    ip_version: int
+    ip_id: int  #: -1 when absent (IPv6)
+    df: bool
+    win: int
+    ts_val: int  #: -1 when the RST carries no TCP timestamps
+    flags: int
+    seq: int
+    ack: int
+    # ── the claimed sender's packets before the RST ──
+    sender_count: int  #: how many
+    sender_ttl: int | None  #: TTL of the last one
+    sender_ttl_gap: int | None  #: smallest |TTL − RST TTL| over them
+    sender_df: bool | None  #: DF bit of the first one
+    sender_df_uniform: bool  #: all of them have the same DF bit
+    sender_win: int | None  #: window of the last one
+    sender_closed: bool  #: one of them is a FIN
+    segments: int  #: how many are not SYNs
+    segments_without_ts: int  #: ... of which carry no TCP timestamps
+    ipid_nonzero: int  #: how many have a non-zero IP ID
+    ipid_breaks: int  #: steps between consecutive non-zero IP IDs that no counter makes
+    ipid_step_sum: int  #: sum of those steps (mod 65536)
+    ipid_last: int | None  #: last non-zero IP ID
+    ipid_first_ts: int | None  #: capture time of the first non-zero IP ID
+    ipid_last_ts: int | None  #: capture time of the last non-zero IP ID
+    seq_base: int | None  #: seq of the sender's first non-RST packet in the conversation
+    seq_next: int | None  #: highest seq end sent before the RST, relative to seq_base (serial)
+    ack_max: int | None  #: highest ack the other side sent before the RST, relative to seq_base; None: no ACK
+    receive_window: int | None  #: the other side's last advertised window in bytes (scaled), None: none
+    # ── the other side's packets before the RST ──
+    other_count: int
+    other_ip_id: int | None  #: IP ID of the last one
+    other_frame: int | None  #: frame of the last one
+    other_win: int | None  #: window of the last one
+    other_ts: int | None  #: capture time of the last one
+    # ── the sender elsewhere, and after the RST ──
+    host_ttl: int | None  #: the sender's most common TTL over the capture (non-RST packets)
+    host_ttl_gap: int | None  #: smallest |TTL − RST TTL| over every TTL it used
+    host_ttls: int  #: distinct TTLs it used
+    rtt: float | None  #: handshake round trip to the claimed sender, seconds
+    after_count: int  #: its non-RST packets in this conversation after the RST
+    after_frame: int | None  #: the first of them
+    new_count: int  #: ... of which carry new data (beyond the RST's seq)
+    new_frame: int | None  #: the first of those
+    # ── the sender's other RSTs within the Weaver burst window ──
+    partners: int
+    seq_jump: bool  #: one partner's seq jumps beyond anything sent or acknowledged
+    seq_spread: int | None  #: largest partner seq relative to this RST's (serial)
+    earlier_acks: int  #: partners before this RST carrying ACK
+    acks_differ: bool  #: ... whose ack differs from this RST's
+    last_ack: int | None  #: ack of the last of them
+    ack_justified: bool  #: the other side sent a packet ending at this RST's ack
+    icmp: tuple[IcmpSighting, ...]  #: ICMP errors quoting the conversation
 
     @property
     def looks_stateless(self) -> bool:
         """The RST looks like a kernel's reply from no socket: after the sender's FIN, without ACK, or
         without the TCP timestamps the sender put on its segments. Such RSTs are built apart from the
         connection (Linux ``tcp_v4_send_reset``): other IP ID counter, no options."""
-        if self.sender_closed or not self.value("flags") & ACK:
+        if self.sender_closed or not self.flags & ACK:
             return True
-        segments = self.sender[(self.column("flags", self.sender) & SYN) == 0]
-        used_ts = len(segments) > 0 and bool(np.all(self.column("ts_val", segments) >= 0))
-        return used_ts and self.value("ts_val") < 0
+        used_ts = self.segments > 0 and not self.segments_without_ts
+        return used_ts and self.ts_val < 0
 
     @property
     def sender_name(self) -> str:

@@ -12,16 +12,12 @@ its timestamps) with an IP ID from a separate counter, so a break there is no ev
 
 from __future__ import annotations
 
-import numpy as np
-
 from netreset.resets.evidence import Observation, ResetContext
-from netreset.ttl import guess_ttl
 from netreset.resets.verdict import (
     IPID_MAX_STEP,
     IPID_MIN_PACKETS,
     IPID_RATE_SLACK,
     IPID_REFLECTION_MIN,
-    IPID_REORDER,
     W_DF_MISMATCH,
     W_IPID_BREAK,
     W_IPID_IN_SEQUENCE,
@@ -32,32 +28,26 @@ from netreset.resets.verdict import (
 GLOBAL_COUNTER_TTLS = (32, 128)
 
 
-def ipid_pattern(ids: np.ndarray) -> str:
-    """``incrementing`` | ``zero`` | ``random`` | ``too_few`` for a sender's IP IDs in capture order."""
-    nonzero = ids[ids > 0]
-    if len(ids) >= IPID_MIN_PACKETS and not len(nonzero):
+def ipid_pattern(ctx: ResetContext) -> str:
+    """``incrementing`` | ``zero`` | ``random`` | ``too_few`` for the sender's IP IDs before the RST."""
+    if ctx.sender_count >= IPID_MIN_PACKETS and not ctx.ipid_nonzero:
         return "zero"
-    if len(nonzero) < IPID_MIN_PACKETS:
+    if ctx.ipid_nonzero < IPID_MIN_PACKETS:
         return "too_few"
-    steps = np.diff(nonzero) % 65536
-    # Small backward steps are packets reordered on the way, not a different counter.
-    forward = (steps <= IPID_MAX_STEP) | (steps >= 65536 - IPID_REORDER)
-    return "incrementing" if np.all(forward) else "random"
+    # Small backward steps are packets reordered on the way, not a different counter (see context).
+    return "incrementing" if not ctx.ipid_breaks else "random"
 
 
-def _allowed_gap(ctx: ResetContext, rows: np.ndarray, ids: np.ndarray) -> int:
+def _allowed_gap(ctx: ResetContext) -> int:
     """Largest forward IP ID jump a global counter could make between the last packet and the RST."""
-    ts = ctx.column("ts_ns", rows)
-    span_s = max((ts[-1] - ts[0]) / 1e9, 1e-6)
-    rate = float(np.sum(np.diff(ids) % 65536)) / span_s
-    elapsed = (ctx.value("ts_ns") - ts[-1]) / 1e9
+    span_s = max((ctx.ipid_last_ts - ctx.ipid_first_ts) / 1e9, 1e-6)
+    rate = float(ctx.ipid_step_sum) / span_s
+    elapsed = (ctx.ts_ns - ctx.ipid_last_ts) / 1e9
     return int(IPID_MAX_STEP + IPID_RATE_SLACK * rate * elapsed)
 
 
 def _sequence(ctx: ResetContext, rst_id: int) -> list[Observation]:
-    rows = ctx.sender[ctx.column("ip_id", ctx.sender) > 0]
-    ids = ctx.column("ip_id", rows)
-    pattern = ipid_pattern(ctx.column("ip_id", ctx.sender))
+    pattern = ipid_pattern(ctx)
     name = ctx.sender_name
     if pattern in ("random", "too_few"):
         why = "randomises its IP IDs" if pattern == "random" else "sent too few packets to show an IP ID pattern"
@@ -65,56 +55,53 @@ def _sequence(ctx: ResetContext, rst_id: int) -> list[Observation]:
     if pattern == "zero":
         weight, code = (0.0, "ipid_zero_consistent") if rst_id == 0 else (W_IPID_BREAK, "ipid_pattern_break")
         return [Observation(code, rst_id, 0, weight, f"{name} sends every packet with IP ID 0; the RST has {rst_id}.")]
+    last = ctx.ipid_last
     if rst_id == 0:
         return [Observation(
-            "ipid_zero", 0, int(ids[-1]), 0.0,
+            "ipid_zero", 0, last, 0.0,
             f"RST has IP ID 0 while {name} counts upwards: Linux stateless RSTs and Linux-based firewalls both "
             "use 0, so this is no evidence.",
         )]
-    gap = (rst_id - int(ids[-1])) % 65536
-    allowed = _allowed_gap(ctx, rows, ids)
+    gap = (rst_id - last) % 65536
+    allowed = _allowed_gap(ctx)
     if gap > allowed and _separate_counter(ctx):
         return [Observation(
-            "ipid_separate_counter", rst_id, int(ids[-1]), 0.0,
-            f"RST IP ID {rst_id} does not continue {name}'s sequence (last {int(ids[-1])}), but the RST looks like a "
+            "ipid_separate_counter", rst_id, last, 0.0,
+            f"RST IP ID {rst_id} does not continue {name}'s sequence (last {last}), but the RST looks like a "
             "stateless reply and Linux-like stacks number those from a separate counter: no evidence.",
         )]
     if gap <= allowed:
         return [Observation(
-            "ipid_in_sequence", rst_id, int(ids[-1]), W_IPID_IN_SEQUENCE,
-            f"RST IP ID {rst_id} continues {name}'s incrementing sequence (last {int(ids[-1])}).",
+            "ipid_in_sequence", rst_id, last, W_IPID_IN_SEQUENCE,
+            f"RST IP ID {rst_id} continues {name}'s incrementing sequence (last {last}).",
         )]
     return [Observation(
-        "ipid_pattern_break", rst_id, int(ids[-1]), W_IPID_BREAK,
-        f"RST IP ID {rst_id} is {gap} past {name}'s last IP ID {int(ids[-1])}, far beyond what its incrementing "
+        "ipid_pattern_break", rst_id, last, W_IPID_BREAK,
+        f"RST IP ID {rst_id} is {gap} past {name}'s last IP ID {last}, far beyond what its incrementing "
         f"counter could advance (≤ {allowed}).",
     )]
 
 
 def _separate_counter(ctx: ResetContext) -> bool:
     """Linux-like senders (initial TTL 64/255) answer from no socket with an unrelated IP ID counter."""
-    initial = guess_ttl(ctx.value("ttl", int(ctx.sender[-1])), ctx.ttl_table).initial
+    initial = ctx.guess(ctx.sender_ttl).initial
     return initial not in GLOBAL_COUNTER_TTLS and ctx.looks_stateless
 
 
 def _reflection(ctx: ResetContext, rst_id: int) -> list[Observation]:
-    if not len(ctx.other) or rst_id <= IPID_REFLECTION_MIN:
-        return []
-    previous = ctx.value("ip_id", int(ctx.other[-1]))
-    if previous != rst_id:
+    if not ctx.other_count or rst_id <= IPID_REFLECTION_MIN or ctx.other_ip_id != rst_id:
         return []
     return [Observation(
         "ipid_reflection", rst_id, "a value of the sender's own", W_IPID_REFLECTION,
         f"RST IP ID {rst_id} equals the IP ID of the packet {ctx.receiver_name} sent just before (frame "
-        f"{ctx.value('frame', int(ctx.other[-1]))}): the RST was built from that packet, as firewalls do.",
+        f"{ctx.other_frame}): the RST was built from that packet, as firewalls do.",
     )]
 
 
 def _df(ctx: ResetContext) -> list[Observation]:
-    dfs = ctx.column("df", ctx.sender)
-    if not len(dfs) or np.any(dfs != dfs[0]) or bool(dfs[0]) == bool(ctx.value("df")):
+    if not ctx.sender_count or not ctx.sender_df_uniform or ctx.sender_df == ctx.df:
         return []
-    expected, observed = ("set" if dfs[0] else "clear"), ("set" if ctx.value("df") else "clear")
+    expected, observed = ("set" if ctx.sender_df else "clear"), ("set" if ctx.df else "clear")
     return [Observation(
         "df_mismatch", observed, expected, W_DF_MISMATCH,
         f"RST has DF {observed}, every other packet of {ctx.sender_name} has DF {expected}.",
@@ -123,10 +110,10 @@ def _df(ctx: ResetContext) -> list[Observation]:
 
 def ipid_observations(ctx: ResetContext) -> list[Observation]:
     """IP ID sequence, reflection and DF (IPv4 only; IPv6 has no IP ID on unfragmented packets)."""
-    rst_id = ctx.value("ip_id")
-    if ctx.value("ip_version") != 4 or rst_id < 0:
+    rst_id = ctx.ip_id
+    if ctx.ip_version != 4 or rst_id < 0:
         return []
     found = _reflection(ctx, rst_id) + _df(ctx)
-    if len(ctx.sender):
+    if ctx.sender_count:
         found += _sequence(ctx, rst_id)
     return found

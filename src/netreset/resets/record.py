@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.ttl_rules import reference_ttl
 from netreset.resets.verdict import Decision
-from netreset.ttl import TtlGuess, guess_ttl
+from netreset.ttl import TtlGuess
 
 #: The JSON field names, in order (the ``locate-reset`` contract).
 FIELDS = (
@@ -61,7 +61,7 @@ def display_filter(ctx: ResetContext, with_icmp: bool) -> str:
         stream = (f"{ip}.addr == {ctx.conv.orig_h} and {ip}.addr == {ctx.conv.resp_h} and "
                   f"tcp.port == {ctx.conv.orig_p} and tcp.port == {ctx.conv.resp_p}")
     text = f"{stream} and (tcp.flags.reset == 1 or {sender})"
-    if not len(ctx.sender) and len(ctx.host.values):
+    if not ctx.sender_count and ctx.host_ttls:
         text = f"({stream} and tcp.flags.reset == 1) or (tcp and {sender})"
     if with_icmp:
         text = f"({text}) or {'icmpv6' if ip == 'ipv6' else 'icmp'}"
@@ -76,9 +76,9 @@ def _ttl_words(g: TtlGuess) -> str:
 def advice(ctx: ResetContext, decision: Decision, evidence: list[Observation]) -> str:
     """One sentence for the network team: where to look and what to ask."""
     name = ctx.sender_name
-    rst = guess_ttl(ctx.value("ttl"), ctx.ttl_table)
+    rst = ctx.guess(ctx.ttl)
     expected, _, _ = reference_ttl(ctx)
-    ref = guess_ttl(expected, ctx.ttl_table) if expected is not None else None
+    ref = ctx.guess(expected) if expected is not None else None
     if decision.verdict == "middlebox" and any(o.code == "ttl_mismatch" for o in evidence) and ref:
         return (f"RST claimed by {name} arrived with {_ttl_words(rst)} — traceroute hop {rst.traceroute_hop} from "
                 f"the capture point); {name}'s own packets arrive with {_ttl_words(ref)}). "
@@ -97,22 +97,21 @@ def advice(ctx: ResetContext, decision: Decision, evidence: list[Observation]) -
 def make_verdict(ctx: ResetContext, decision: Decision, observations: list[Observation]) -> ResetVerdict:
     """Assemble the record for one RST."""
     evidence = sorted(observations, key=lambda o: -abs(o.weight))
-    rst = guess_ttl(ctx.value("ttl"), ctx.ttl_table)
+    rst = ctx.guess(ctx.ttl)
     expected, _, _ = reference_ttl(ctx)
-    book = ctx.table.book
     return ResetVerdict(
         conversation=ctx.conv.id,
-        frame=ctx.value("frame"),
-        ts=ctx.value("ts_ns") / 1e9,
-        src=book.name(ctx.value("src")),
-        dst=book.name(ctx.value("dst")),
-        sport=ctx.value("sport"),
-        dport=ctx.value("dport"),
+        frame=ctx.frame,
+        ts=ctx.ts_ns / 1e9,
+        src=ctx.src,
+        dst=ctx.dst,
+        sport=ctx.sport,
+        dport=ctx.dport,
         observed_ttl=rst.observed,
         initial_ttl=rst.initial,
         routers_between=rst.routers_between,
         traceroute_hop=rst.traceroute_hop,
-        claimed_sender_routers_between=guess_ttl(expected, ctx.ttl_table).routers_between if expected is not None else None,
+        claimed_sender_routers_between=ctx.guess(expected).routers_between if expected is not None else None,
         verdict=decision.verdict,
         confidence=decision.confidence,
         reason=decision.reason,

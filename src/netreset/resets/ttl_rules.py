@@ -8,10 +8,7 @@ against a Windows server's 128). A route change can move a host by one hop, so o
 
 from __future__ import annotations
 
-import numpy as np
-
 from netreset.resets.evidence import Observation, ResetContext
-from netreset.resets.timing_rules import handshake_rtt
 from netreset.resets.verdict import (
     HOST_REFERENCE_FACTOR,
     TTL_REWRITE_MIN_RTT_S,
@@ -21,21 +18,21 @@ from netreset.resets.verdict import (
     W_TTL_MISMATCH,
     W_TTL_ONE_HOP,
 )
-from netreset.ttl import TtlGuess, guess_ttl
+from netreset.ttl import TtlGuess
 
 
-def reference_ttl(ctx: ResetContext) -> tuple[int | None, np.ndarray, str]:
-    """The TTL the claimed sender's packets arrive with, every value it used, and where they came from.
+def reference_ttl(ctx: ResetContext) -> tuple[int | None, int | None, str]:
+    """The TTL the claimed sender's packets arrive with, the smallest gap between any TTL it used and
+    the RST's, and where they came from.
 
     Same conversation and direction first (the latest packet before the RST: the current route), then
     the host's packets in other conversations (its most common TTL), else nothing.
     """
-    if len(ctx.sender):
-        ttls = ctx.column("ttl", ctx.sender)
-        return int(ttls[-1]), np.unique(ttls), "conversation"
-    if ctx.host.most_common is not None:
-        return ctx.host.most_common, ctx.host.values, "host"
-    return None, np.zeros(0, dtype=np.int16), "none"
+    if ctx.sender_count:
+        return ctx.sender_ttl, ctx.sender_ttl_gap, "conversation"
+    if ctx.host_ttl is not None:
+        return ctx.host_ttl, ctx.host_ttl_gap, "host"
+    return None, None, "none"
 
 
 def _scale(weight: float, source: str) -> float:
@@ -54,8 +51,7 @@ def _rewritten(ctx: ResetContext, ref: TtlGuess) -> bool:
     (0 routers away yet a round trip of several ms.) Then every packet, forged or not, carries the
     re-stamper's TTL and a match proves nothing.
     """
-    rtt = handshake_rtt(ctx)
-    return ref.routers_between == 0 and rtt is not None and rtt >= TTL_REWRITE_MIN_RTT_S
+    return ref.routers_between == 0 and ctx.rtt is not None and ctx.rtt >= TTL_REWRITE_MIN_RTT_S
 
 
 def _no_reference(ctx: ResetContext, rst: TtlGuess) -> list[Observation]:
@@ -68,12 +64,11 @@ def _no_reference(ctx: ResetContext, rst: TtlGuess) -> list[Observation]:
 
 def ttl_observations(ctx: ResetContext) -> list[Observation]:
     """TTL match / one-hop route change / mismatch, plus initial-TTL family mismatch."""
-    rst = guess_ttl(ctx.value("ttl"), ctx.ttl_table)
-    expected, values, source = reference_ttl(ctx)
+    rst = ctx.guess(ctx.ttl)
+    expected, gap, source = reference_ttl(ctx)
     if expected is None:
         return _no_reference(ctx, rst)
-    ref = guess_ttl(expected, ctx.ttl_table)
-    gap = int(np.min(np.abs(values.astype(np.int32) - rst.observed)))
+    ref = ctx.guess(expected)
     where = _where(source, ctx.sender_name)
     if gap > TTL_TOLERANCE_HOPS:
         found = [Observation(

@@ -9,21 +9,17 @@ socket with a stateless RST that has no options either — so after the sender's
 
 from __future__ import annotations
 
-import numpy as np
-
-from netreset.packets import SYN
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.verdict import TIMESTAMPS_MIN_PACKETS, W_TIMESTAMPS_MISSING, W_WINDOW_REFLECTION
 
 
 def window_observations(ctx: ResetContext) -> list[Observation]:
     """RST window equal to the other side's last window and not to the sender's own."""
-    win = ctx.value("win")
-    if win == 0 or not len(ctx.other):
+    win = ctx.win
+    if win == 0 or not ctx.other_count:
         return []
-    theirs = ctx.value("win", int(ctx.other[-1]))
-    own = ctx.value("win", int(ctx.sender[-1])) if len(ctx.sender) else None
-    if win != theirs or win == own:
+    own = ctx.sender_win if ctx.sender_count else None
+    if win != ctx.other_win or win == own:
         return []
     return [Observation(
         "window_reflection", win, own, W_WINDOW_REFLECTION,
@@ -34,11 +30,9 @@ def window_observations(ctx: ResetContext) -> list[Observation]:
 
 def timestamp_observations(ctx: ResetContext) -> list[Observation]:
     """The sender used TCP timestamps on every segment; the RST has none."""
-    if ctx.value("ts_val") >= 0 or not len(ctx.sender):
+    if ctx.ts_val >= 0 or not ctx.sender_count:
         return []
-    flags = ctx.column("flags", ctx.sender)
-    segments = ctx.sender[(flags & SYN) == 0]
-    if len(segments) < TIMESTAMPS_MIN_PACKETS or np.any(ctx.column("ts_val", segments) < 0):
+    if ctx.segments < TIMESTAMPS_MIN_PACKETS or ctx.segments_without_ts:
         return []
     closed = ctx.sender_closed
     weight = 0.0 if closed else W_TIMESTAMPS_MISSING
@@ -46,5 +40,5 @@ def timestamp_observations(ctx: ResetContext) -> list[Observation]:
            "no evidence." if closed else "")
     return [Observation(
         "timestamps_missing", "absent", "present", weight,
-        f"{ctx.sender_name} put TCP timestamps on all {len(segments)} of its segments, the RST has none.{why}",
+        f"{ctx.sender_name} put TCP timestamps on all {ctx.segments} of its segments, the RST has none.{why}",
     )]
