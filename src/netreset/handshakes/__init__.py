@@ -19,7 +19,7 @@ from typing import Sequence
 
 from netreset.conversations import Conversation
 from netreset.handshakes.closing import closing_findings
-from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, synacks, syns, view
+from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, synacks, syns, view, views
 from netreset.handshakes.opening import final_acks, opening_findings, timing
 from netreset.handshakes.screen import needs_rules
 from netreset.handshakes.schedules import ScheduleMatch, ScheduleTable, SynSchedule, match_schedule
@@ -49,8 +49,7 @@ def analyze_handshakes(
     ctx = Context(table, conversations, resets, schedules)
     findings: list[HandshakeFinding] = []
     suspects = needs_rules(table, conversations)
-    for conv in (c for c, suspect in zip(conversations, suspects) if suspect):
-        v = view(table, conv)
+    for v in views(table, [c for c, suspect in zip(conversations, suspects) if suspect]):
         if not len(v.rows):
             continue
         opening = opening_findings(ctx, v)

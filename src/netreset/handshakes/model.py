@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from netreset.conversations import Conversation
+from netreset.handshakes.schedules import match_schedule
 from netreset.handshakes.text import display_filter
 from netreset.packets import ACK, PROTO_TCP, RST, SYN, PacketTable
 
@@ -133,13 +134,26 @@ class View:
 
 
 def view(table: PacketTable, conv: Conversation) -> View:
-    rows = np.asarray(conv.rows, dtype=np.int64)
+    return views(table, [conv])[0]
+
+
+def views(table: PacketTable, conversations: Sequence[Conversation]) -> list[View]:
+    """The views of many conversations, gathered with one numpy pass per column and then sliced: most
+    conversations the rules read are a few packets long (port scans), where per-view gathering would cost
+    more than the rules themselves."""
+    if not conversations:
+        return []
+    rows = np.concatenate([np.asarray(c.rows, dtype=np.int64) for c in conversations])
+    orig = np.concatenate([np.asarray(c.from_orig, dtype=bool) for c in conversations])
     tcp = table.proto[rows] == PROTO_TCP
-    rows, orig = rows[tcp], np.asarray(conv.from_orig, dtype=bool)[tcp]
+    ends = np.cumsum([len(c.rows) for c in conversations])
+    bounds = np.r_[0, np.cumsum(tcp)][np.r_[0, ends]].tolist()  # TCP packets before each conversation
+    rows, orig = rows[tcp], orig[tcp]
     col = table.columns
-    return View(conv, rows, orig, col["flags"][rows].astype(np.int64), col["ts_ns"][rows], col["seq"][rows].astype(np.int64),
-                 col["ack"][rows].astype(np.int64), col["payload_len"][rows].astype(np.int64), col["frame"][rows],
-                 col["ip_id"][rows], col["ttl"][rows])
+    arrays = (rows, orig, col["flags"][rows].astype(np.int64), col["ts_ns"][rows], col["seq"][rows].astype(np.int64),
+              col["ack"][rows].astype(np.int64), col["payload_len"][rows].astype(np.int64), col["frame"][rows],
+              col["ip_id"][rows], col["ttl"][rows])
+    return [View(conv, *(a[lo:hi] for a in arrays)) for conv, lo, hi in zip(conversations, bounds, bounds[1:])]
 
 
 def transmissions(v: View, positions: np.ndarray) -> np.ndarray:
@@ -186,6 +200,15 @@ class Context:
             for fid in np.unique(table.file_id):
                 self.capture_end[int(fid)] = int(table.ts_ns[table.file_id == fid].max())
         self.stream_sharing = Counter(c.tcp_stream for c in conversations)
+        self._matches: dict[tuple, object] = {}
+
+    def match(self, syn_gaps: tuple[float, ...], syn_ttl: int):
+        """:func:`~netreset.handshakes.schedules.match_schedule` remembered per (gaps, TTL): a port scan
+        repeats the same few SYN schedules thousands of times, and each finding asks twice."""
+        key = (syn_gaps, syn_ttl)
+        if key not in self._matches:
+            self._matches[key] = match_schedule(syn_gaps, syn_ttl, self.schedules)
+        return self._matches[key]
 
     def icmp_for(self, v: View, start_ns: int, end_ns: int) -> list[int]:
         """ICMP error rows quoting orig → resp of this conversation, between two times."""

@@ -25,7 +25,7 @@ from netreset.handshakes.model import (
     syns,
     transmissions,
 )
-from netreset.handshakes.schedules import default_schedules, match_schedule
+from netreset.handshakes.schedules import default_schedules
 from netreset.handshakes.text import (
     describe_gaps,
     icmp_refusal_summary,
@@ -93,7 +93,7 @@ def opening_findings(ctx: Context, v: View) -> list[HandshakeFinding]:
 def _schedule_fields(ctx: Context, v: View, syn_positions: np.ndarray) -> tuple[dict, str]:
     """Finding fields about the SYN retransmissions, and the phrase describing their gaps."""
     syn_gaps = gaps(v, syn_positions)
-    match = match_schedule(syn_gaps, int(v.ttl[syn_positions[0]]), ctx.schedules) if syn_gaps else None
+    match = ctx.match(syn_gaps, int(v.ttl[syn_positions[0]])) if syn_gaps else None
     fields = dict(
         syn_count=len(syn_positions), syn_gaps_s=tuple(round(g, 6) for g in syn_gaps),
         schedule=(match.name if match else "") if syn_gaps else None,
@@ -132,7 +132,7 @@ def _unanswered(ctx: Context, v: View, syn_positions: np.ndarray, icmp: list[int
 
 def _next_retry_s(syn_gaps: tuple[float, ...], ctx: Context, syn_ttl: int) -> float:
     """When the next SYN was due: from the matching schedule, else double the last gap (1 s initially)."""
-    match = match_schedule(syn_gaps, syn_ttl, ctx.schedules) if syn_gaps else None
+    match = ctx.match(syn_gaps, syn_ttl) if syn_gaps else None
     if match is not None:
         schedule = next(s for s in (ctx.schedules or default_schedules()).schedules if s.name == match.name)
         return schedule.expected(len(syn_gaps) + 1)[-1]
