@@ -8,6 +8,13 @@ Addresses are interned: ``src``/``dst`` hold small integers that index ``Address
 grouping with numpy) while one book can be shared by every chunk and every file of a run.
 
 "Absent" values use -1 in signed columns (e.g. ``mss`` when the SYN carried no MSS option).
+
+Memory: each column has the narrowest dtype its field needs, and a column whose every value is the same
+(the ICMP and tunnel columns of a plain TCP capture, ``iface`` of a pcap, ``file_id`` of one file) is
+stored as a read-only zero-stride broadcast of that value — it reads, indexes and concatenates like any
+array but costs no memory. Columns are never written in place. Copies are avoided where a table is
+already what was asked for (:meth:`PacketTable.take` of every row in order, :meth:`PacketTable.concat` of
+one table).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ CHECKSUM_UNCHECKED, CHECKSUM_GOOD, CHECKSUM_BAD = 0, 1, 2
 #: (name, dtype, default, doc). The order is the order of the columns; docs say the unit.
 COLUMNS: tuple[tuple[str, str, int, str], ...] = (
     ("file_id", "u2", 0, "index of the capture file in the run (0 for the first file)"),
-    ("frame", "u8", 0, "frame number in its file, 1-based, as Wireshark counts it"),
+    ("frame", "u4", 0, "frame number in its file, 1-based, as Wireshark counts it"),
     ("ts_ns", "i8", 0, "capture timestamp, nanoseconds since the Unix epoch"),
     ("iface", "u4", 0, "pcapng interface id (0 for pcap)"),
     ("ip_version", "u1", 0, "4 or 6 (of the innermost IP header, the one carrying TCP/ICMP)"),
@@ -45,7 +52,7 @@ COLUMNS: tuple[tuple[str, str, int, str], ...] = (
     ("flags", "u2", 0, "TCP flags (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128 NS=256)"),
     ("seq", "u4", 0, "TCP sequence number (absolute)"),
     ("ack", "u4", 0, "TCP acknowledgement number (absolute)"),
-    ("win", "u4", 0, "TCP window field as sent (not scaled)"),
+    ("win", "u2", 0, "TCP window field as sent (16 bits, not scaled)"),
     ("payload_len", "u4", 0, "TCP payload length in bytes, from the IP length (not the captured bytes)"),
     ("captured_payload", "u4", 0, "TCP payload bytes actually present in the capture (snaplen)"),
     ("mss", "i4", -1, "MSS option value, -1 when absent"),
@@ -66,7 +73,7 @@ COLUMNS: tuple[tuple[str, str, int, str], ...] = (
     ("encap", "u1", 0, "tunnel the segment arrived in: 0 none, see netreset.ingest ENCAP_* codes"),
     ("outer_src", "i4", -1, "tunnelled packets: outer (tunnel) source address id"),
     ("outer_dst", "i4", -1, "tunnelled packets: outer (tunnel) destination address id"),
-    ("vlan", "i4", -1, "outermost 802.1Q VLAN id, -1 when untagged"),
+    ("vlan", "i2", -1, "outermost 802.1Q VLAN id (12 bits), -1 when untagged"),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c[0] for c in COLUMNS)
@@ -115,6 +122,7 @@ class PacketTable:
         lengths = {len(v) for v in self.columns.values()}
         if len(lengths) > 1:
             raise ValueError(f"columns of unequal length: {lengths}")
+        self.columns = {name: _compact(np.asarray(v, dtype=_DTYPES.get(name))) for name, v in self.columns.items()}
 
     def __len__(self) -> int:
         return len(self.columns["frame"])
@@ -127,7 +135,10 @@ class PacketTable:
         raise AttributeError(name)
 
     def take(self, index: np.ndarray) -> "PacketTable":
-        """A new table with the rows selected by ``index`` (integer indices or a boolean mask)."""
+        """A new table with the rows selected by ``index`` (integer indices or a boolean mask); the same
+        columns, uncopied, when ``index`` selects every row in order (a time sort of an ordered file)."""
+        if _selects_all(np.asarray(index), len(self)):
+            return PacketTable(dict(self.columns), self.book)
         return PacketTable({k: v[index] for k, v in self.columns.items()}, self.book)
 
     def row(self, i: int) -> dict:
@@ -147,7 +158,32 @@ class PacketTable:
         book = book or tables[0].book
         if any(t.book is not book for t in tables):
             raise ValueError("tables to concatenate must share one AddressBook")
-        return cls({k: np.concatenate([t.columns[k] for t in tables]) for k in COLUMN_NAMES}, book)
+        if len(tables) == 1:
+            return cls(dict(tables[0].columns), book)
+        return cls({k: _concat([t.columns[k] for t in tables]) for k in COLUMN_NAMES}, book)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """``values`` as a zero-stride broadcast of its one value when every value is the same."""
+    if len(values) < 2 or values.strides == (0,) or values[0] != values[-1] or not np.all(values == values[0]):
+        return values
+    return np.broadcast_to(values[:1].copy(), values.shape)
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenation that keeps a column constant without materialising it when every part is."""
+    first = next((p for p in parts if len(p)), None)
+    if first is not None and all(p.strides == (0,) or not len(p) for p in parts) and all(
+            p[0] == first[0] for p in parts if len(p)):
+        return np.broadcast_to(first[:1].copy(), (sum(len(p) for p in parts),))
+    return np.concatenate(parts)
+
+
+def _selects_all(index: np.ndarray, n: int) -> bool:
+    """``index`` picks every one of ``n`` rows in order (an identity permutation or an all-True mask)."""
+    if index.dtype == bool:
+        return len(index) == n and bool(index.all())
+    return len(index) == n and (n == 0 or (index[0] == 0 and bool(np.all(index[1:] > index[:-1]))))
 
 
 class PacketTableBuilder:
