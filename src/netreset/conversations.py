@@ -13,9 +13,10 @@ stream (see docs/tcp-states.md).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -66,6 +67,32 @@ class Conversation:
     def ts(self) -> float:
         """Start time, seconds since the epoch (float), as Zeek's ``ts``."""
         return self.start_ns / 1e9
+
+
+_FIELDS = tuple(field.name for field in fields(Conversation))
+
+
+def conversations_from_columns(columns: dict) -> list[Conversation]:
+    """Conversations from one sequence per field (all of equal length), without ``__init__``.
+
+    The generated ``__init__`` of a frozen dataclass sets each of the 28 fields through
+    ``object.__setattr__``; filling the instance dict at once makes the same objects in a third
+    of the time, which matters at ~70k conversations per million packets (the compiled path).
+    """
+    if set(columns) != set(_FIELDS):
+        raise ValueError(f"columns do not match Conversation's fields: {sorted(set(columns) ^ set(_FIELDS))}")
+    new, out = object.__new__, []
+    collecting = gc.isenabled()
+    gc.disable()  # tens of thousands of new objects, no cycle among them: no collection can free any
+    try:
+        for values in zip(*(columns[name] for name in _FIELDS)):
+            conv = new(Conversation)
+            conv.__dict__.update(zip(_FIELDS, values))
+            out.append(conv)
+    finally:
+        if collecting:
+            gc.enable()
+    return out
 
 
 #: Zeek's ``likely_server_ports`` (TCP) with all base protocol scripts loaded. A connection first

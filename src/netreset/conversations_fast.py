@@ -55,10 +55,52 @@ def group_sorted(table: PacketTable, tcp_rows: np.ndarray) -> tuple[np.ndarray, 
     from .conversations import tuple_keys
 
     lo, hi = tuple_keys(table, tcp_rows)
-    order = np.lexsort((tcp_rows, lo, hi))
-    lo, hi = lo[order], hi[order]
-    starts = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
-    return tcp_rows[order], np.append(starts, len(order))
+    order, group_start = np.empty(len(lo), dtype=np.int64), np.empty(len(lo) + 1, dtype=np.int64)
+    groups = group_tuples(lo, hi, order, group_start)
+    return tcp_rows[order], group_start[:groups + 1]
+
+
+@nb.njit(**_NUMBA)
+def _hash(a, b):
+    x = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(b)
+    x = (x ^ (x >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+    return np.int64(x >> np.uint64(20))
+
+
+@nb.njit(**_NUMBA)
+def group_tuples(lo, hi, order, group_start):
+    """Group positions by (lo, hi) in linear time (a hash table, then a counting sort): ``order`` lists
+    the positions tuple by tuple (tuples in order of first sight, capture order inside), tuple g is
+    ``order[group_start[g]:group_start[g + 1]]``. Returns the number of tuples."""
+    n = len(lo)
+    size = 2
+    while size < 2 * n:
+        size <<= 1
+    slot_group = np.full(size, -1, dtype=np.int64)
+    group_of, first = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    groups = 0
+    for i in range(n):
+        h = _hash(lo[i], hi[i]) & (size - 1)
+        while True:
+            g = slot_group[h]
+            if g < 0:
+                slot_group[h], first[groups], group_of[i] = groups, i, groups
+                groups += 1
+                break
+            if lo[first[g]] == lo[i] and hi[first[g]] == hi[i]:
+                group_of[i] = g
+                break
+            h = (h + 1) & (size - 1)
+    group_start[:groups + 1] = 0
+    for i in range(n):
+        group_start[group_of[i] + 1] += 1
+    for g in range(groups):
+        group_start[g + 1] += group_start[g]
+    fill = group_start[:groups].copy()
+    for i in range(n):
+        order[fill[group_of[i]]] = i
+        fill[group_of[i]] += 1
+    return groups
 
 
 def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing) -> list:
@@ -96,42 +138,49 @@ def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing)
 
 
 def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, hist, gaps) -> list:
-    """One Conversation per walk result, numbered in order of first packet, from plain lists."""
-    from .conversations import OUTCOMES, Conversation
+    """One Conversation per walk result, numbered in order of first packet.
+
+    Every per-conversation value is put in final order with numpy first and then turned into a list,
+    so the Python loops below walk memory sequentially (the walk order is tuple order: random).
+    """
+    from .conversations import OUTCOMES, conversations_from_columns
 
     k = len(conv_start) - 1
-    first_row = rows[conv_start[:-1]]
-    order = np.argsort(first_row, kind="stable").tolist()
-    hist_end = out[OUT_HIST_END].tolist()
-    history = hist[:hist_end[-1] if k else 0].tobytes().decode("ascii")
-    gap_list, gap_end = gaps[:counts[T_GAPS_END, -1] if k else 0].tolist(), counts[T_GAPS_END].tolist()
-    starts, ends = conv_start[:-1].tolist(), conv_start[1:].tolist()
-    orig, state = out[OUT_ORIG].tolist(), out[OUT_STATE].tolist()
-    resp = _resp_keys(table, rows, conv_start, out[OUT_ORIG]).tolist()
-    c = counts.tolist()
-    stream_list, values = streams.tolist(), values.tolist()
-    ip_version, file_id = table.ip_version[first_row].tolist(), table.file_id[first_row].tolist()
-    start_ns = table.ts_ns[first_row].tolist()
-    rexmits, osize, rsize = out[OUT_REXMITS].tolist(), out[OUT_ORIG_SIZE].tolist(), out[OUT_RESP_SIZE].tolist()
-    name = table.book.name
-    convs = []
-    for index, j in enumerate(order):
-        a, b = starts[j], ends[j]
-        code = CONN_STATES[state[j]]
-        convs.append(Conversation(
-            id=index, tcp_stream=stream_list[j],
-            orig_h=name(orig[j] >> 16), orig_p=orig[j] & 0xFFFF, resp_h=name(resp[j] >> 16), resp_p=resp[j] & 0xFFFF,
-            ip_version=ip_version[j], rows=rows[a:b], from_orig=from_orig[a:b],
-            start_ns=start_ns[j], end_ns=c[T_END_NS][j], conn_state=code,
-            history=history[hist_end[j - 1] if j else 0:hist_end[j]],
-            completeness=values[j], outcome=OUTCOMES[code], partial=not c[T_SYNS][j],
-            orig_pkts=c[T_ORIG_PKTS][j], resp_pkts=c[T_RESP_PKTS][j],
-            orig_bytes=c[T_ORIG_BYTES][j], resp_bytes=c[T_RESP_BYTES][j],
-            orig_ip_bytes=c[T_ORIG_IP][j], resp_ip_bytes=c[T_RESP_IP][j],
-            syn_count=c[T_SYNS][j], syn_gaps_s=tuple(gap_list[gap_end[j - 1] if j else 0:gap_end[j]]),
-            retransmissions=rexmits[j], file_id=file_id[j], orig_seq_bytes=osize[j], resp_seq_bytes=rsize[j],
-        ))
-    return convs
+    order = np.argsort(rows[conv_start[:-1]], kind="stable")
+    first_row = rows[conv_start[:-1][order]]
+    text = hist[:out[OUT_HIST_END, -1]].tobytes().decode("ascii")
+    gap_list = gaps[:counts[T_GAPS_END, -1]].tolist()
+    orig, state = out[OUT_ORIG][order], out[OUT_STATE][order]
+    resp = _resp_keys(table, rows, conv_start, out[OUT_ORIG])[order]
+    names = table.book.addresses + [""]  # address id -1 (absent) reads as ""
+    outcomes = np.array([OUTCOMES[name] for name in CONN_STATES], dtype=object)
+
+    def final(values: np.ndarray) -> list:
+        return values[order].tolist()
+
+    def cut(whole, ends: np.ndarray) -> list:
+        return [whole[a:b] for a, b in zip(final(np.r_[0, ends[:-1]]), final(ends))]
+
+    return conversations_from_columns({
+        "id": range(k), "tcp_stream": final(streams),
+        "orig_h": [names[a] for a in (orig >> 16).tolist()], "orig_p": (orig & 0xFFFF).tolist(),
+        "resp_h": [names[a] for a in (resp >> 16).tolist()], "resp_p": (resp & 0xFFFF).tolist(),
+        "ip_version": table.ip_version[first_row].tolist(),
+        "rows": cut(rows, conv_start[1:]), "from_orig": cut(from_orig, conv_start[1:]),
+        "start_ns": table.ts_ns[first_row].tolist(), "end_ns": final(counts[T_END_NS]),
+        "conn_state": _STATE_NAMES[state].tolist(), "history": cut(text, out[OUT_HIST_END]),
+        "completeness": final(values), "outcome": outcomes[state].tolist(),
+        "partial": (counts[T_SYNS][order] == 0).tolist(),
+        "orig_pkts": final(counts[T_ORIG_PKTS]), "resp_pkts": final(counts[T_RESP_PKTS]),
+        "orig_bytes": final(counts[T_ORIG_BYTES]), "resp_bytes": final(counts[T_RESP_BYTES]),
+        "orig_ip_bytes": final(counts[T_ORIG_IP]), "resp_ip_bytes": final(counts[T_RESP_IP]),
+        "syn_count": final(counts[T_SYNS]), "syn_gaps_s": [tuple(g) for g in cut(gap_list, counts[T_GAPS_END])],
+        "retransmissions": final(out[OUT_REXMITS]), "file_id": table.file_id[first_row].tolist(),
+        "orig_seq_bytes": final(out[OUT_ORIG_SIZE]), "resp_seq_bytes": final(out[OUT_RESP_SIZE]),
+    })
+
+
+_STATE_NAMES = np.array(CONN_STATES, dtype=object)
 
 
 def _resp_keys(table, rows, conv_start, orig_key) -> np.ndarray:
