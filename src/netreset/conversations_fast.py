@@ -23,6 +23,7 @@ from .tcpstate_fast import _NUMBA, ACK, CONN_STATES, SYN, timing_array
 
 #: Per-conversation tallies of :func:`tally`, rows of its ``out`` array.
 T_ORIG_PKTS, T_RESP_PKTS, T_ORIG_BYTES, T_RESP_BYTES, T_ORIG_IP, T_RESP_IP, T_SYNS, T_END_NS, T_GAPS_END = range(9)
+T_FIELDS = 9
 
 
 @nb.njit(**_NUMBA)
@@ -129,7 +130,7 @@ def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing)
     number = np.empty(s, dtype=np.int64)  # tshark numbers streams in order of their first packet
     number[np.argsort(rows[stream_first[:s]], kind="stable")] = np.arange(s)
     from_orig, gaps = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.float64)
-    counts = np.zeros((9, k), dtype=np.int64)
+    counts = np.zeros((T_FIELDS, k), dtype=np.int64)
     tally(conv_start, out[OUT_ORIG], key, col["flags"], col["ts_ns"], col["payload_len"],
           table.ip_len[rows], bad, from_orig, gaps, counts)
     walk_stream = stream_of[conv_start[:-1]]

@@ -10,6 +10,11 @@ State lives in two small int64 arrays instead of objects, so the machine runs wi
 the sender of the connection's first packet, endpoint 1 the other side; ``c[O]`` says which of them
 is orig now, so Zeek's FlipRoles is one exchange of that number. History letters are written as
 ASCII into one shared buffer (``hist``); the Python side cuts one string per conversation from it.
+
+Helpers are ordinary compiled functions, not ``inline="always"``: inlining saved about a third of
+the walk but made the first compile take minutes. Numba's cache is per source file and does not
+see changes in callees from another file: after editing this module, delete the ``*_fast*.nb?``
+files in ``__pycache__`` so that :mod:`netreset.boundaries_fast` is compiled again.
 """
 
 from __future__ import annotations
