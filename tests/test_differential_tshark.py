@@ -52,8 +52,6 @@ ADDRESSES = ("src", "dst", "q_src", "q_dst", "outer_src", "outer_dst")
 
 #: Accepted disagreements, (corpus id, column) → why.
 KNOWN = {
-    ("zeek-tunnels-ayiya3", "ip_id"): "default engine keeps the outer IPv4 id on the inner IPv6 row",
-    ("zeek-tunnels-ayiya3", "df"): "default engine keeps the outer IPv4 DF bit on the inner IPv6 row",
 }
 
 

@@ -84,6 +84,9 @@ def parse_ipv6(data: bytes, off: int, end: int, row: dict, addr, verify: bool):
     if plen == 0:  # jumbogram or offload: trust what was captured
         plen = end - off - 40
     row["ip_version"] = 6
+    # an outer IPv4 tunnel header may have set these: IPv6 has no DF bit and no id outside a fragment header
+    row["ip_id"] = -1
+    row["df"] = False
     row["src"] = addr(data[off + 8:off + 24])
     row["dst"] = addr(data[off + 24:off + 40])
     row["ttl"] = hlim
