@@ -16,15 +16,46 @@ from netreset.packets import ACK
 from netreset.ttl import TtlGuess, TtlTable, guess_ttl
 
 
-@dataclass(frozen=True)
 class Observation:
-    """One piece of evidence about one RST."""
+    """One piece of evidence about one RST.
 
-    code: str  #: stable snake_case code, e.g. ``ttl_mismatch``
-    observed: int | float | str | None  #: what the RST showed (TTL, IP ID, seconds, ...)
-    expected: int | float | str | None  #: what a genuine RST from the claimed sender would show
-    weight: float  #: log-odds added towards "middlebox" (> 0) or "peer" (< 0); 0 = informative only
-    detail: str  #: one sentence a person can read
+    Its sentence (``detail``) is worded only when someone reads it: a capture can hold tens of thousands
+    of RSTs and most outputs (``summary``, the outcome counts) never show the evidence. A rule passes
+    either the sentence itself or ``(words, *args)`` — a function and the plain values it words — so no
+    context object is kept alive. Read-only by convention (thousands are built per second); equality
+    and hashing cover all five values, as for the frozen record it replaces.
+    """
+
+    __slots__ = ("code", "observed", "expected", "weight", "_detail")
+
+    def __init__(self, code: str, observed: int | float | str | None, expected: int | float | str | None,
+                 weight: float, detail: str | tuple) -> None:
+        self.code = code  #: stable snake_case code, e.g. ``ttl_mismatch``
+        self.observed = observed  #: what the RST showed (TTL, IP ID, seconds, ...)
+        self.expected = expected  #: what a genuine RST from the claimed sender would show
+        self.weight = weight  #: log-odds added towards "middlebox" (> 0) or "peer" (< 0); 0 = informative only
+        self._detail = detail
+
+    @property
+    def detail(self) -> str:
+        """One sentence a person can read (worded on first access, then kept)."""
+        words = self._detail
+        if not isinstance(words, str):
+            words = self._detail = words[0](*words[1:])
+        return words
+
+    def _key(self) -> tuple:
+        return self.code, self.observed, self.expected, self.weight, self.detail
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Observation) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Observation(code={self.code!r}, observed={self.observed!r}, expected={self.expected!r}, "
+                f"weight={self.weight!r}, detail={self.detail!r})")
 
     def to_dict(self) -> dict:
         """The JSON form (evidence items of the ``locate-reset`` contract)."""

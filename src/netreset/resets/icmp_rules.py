@@ -21,9 +21,11 @@ def is_prohibited(proto: int, icmp_type: int, icmp_code: int) -> bool:
 
 def icmp_observations(ctx: ResetContext) -> list[Observation]:
     """One observation per distinct device that sent an ICMP error about this conversation."""
+    if not ctx.icmp:
+        return []  # the common case: nothing quotes the conversation
     window = (ctx.conv.end_ns - ctx.conv.start_ns) + ICMP_WINDOW_S * 1e9
     found, seen = [], set()
-    rst_hops = ctx.guess(ctx.ttl).routers_between if ctx.icmp else None
+    rst_hops = ctx.guess(ctx.ttl).routers_between
     for icmp in ctx.icmp:
         if abs(icmp.ts_ns - ctx.ts_ns) > window or icmp.device in seen:
             continue

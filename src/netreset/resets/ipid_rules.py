@@ -50,11 +50,10 @@ def _sequence(ctx: ResetContext, rst_id: int) -> list[Observation]:
     pattern = ipid_pattern(ctx)
     name = ctx.sender_name
     if pattern in ("random", "too_few"):
-        why = "randomises its IP IDs" if pattern == "random" else "sent too few packets to show an IP ID pattern"
-        return [Observation("ipid_no_pattern", rst_id, pattern, 0.0, f"{name} {why}: IP ID is no evidence.")]
+        return [Observation("ipid_no_pattern", rst_id, pattern, 0.0, (_no_pattern_words, name, pattern))]
     if pattern == "zero":
         weight, code = (0.0, "ipid_zero_consistent") if rst_id == 0 else (W_IPID_BREAK, "ipid_pattern_break")
-        return [Observation(code, rst_id, 0, weight, f"{name} sends every packet with IP ID 0; the RST has {rst_id}.")]
+        return [Observation(code, rst_id, 0, weight, (_zero_words, name, rst_id))]
     last = ctx.ipid_last
     if rst_id == 0:
         return [Observation(
@@ -71,15 +70,28 @@ def _sequence(ctx: ResetContext, rst_id: int) -> list[Observation]:
             "stateless reply and Linux-like stacks number those from a separate counter: no evidence.",
         )]
     if gap <= allowed:
-        return [Observation(
-            "ipid_in_sequence", rst_id, last, W_IPID_IN_SEQUENCE,
-            f"RST IP ID {rst_id} continues {name}'s incrementing sequence (last {last}).",
-        )]
-    return [Observation(
-        "ipid_pattern_break", rst_id, last, W_IPID_BREAK,
-        f"RST IP ID {rst_id} is {gap} past {name}'s last IP ID {last}, far beyond what its incrementing "
-        f"counter could advance (≤ {allowed}).",
-    )]
+        return [Observation("ipid_in_sequence", rst_id, last, W_IPID_IN_SEQUENCE,
+                            (_in_sequence_words, rst_id, name, last))]
+    return [Observation("ipid_pattern_break", rst_id, last, W_IPID_BREAK,
+                        (_break_words, rst_id, gap, name, last, allowed))]
+
+
+def _no_pattern_words(name: str, pattern: str) -> str:
+    why = "randomises its IP IDs" if pattern == "random" else "sent too few packets to show an IP ID pattern"
+    return f"{name} {why}: IP ID is no evidence."
+
+
+def _zero_words(name: str, rst_id: int) -> str:
+    return f"{name} sends every packet with IP ID 0; the RST has {rst_id}."
+
+
+def _in_sequence_words(rst_id: int, name: str, last: int) -> str:
+    return f"RST IP ID {rst_id} continues {name}'s incrementing sequence (last {last})."
+
+
+def _break_words(rst_id: int, gap: int, name: str, last: int, allowed: int) -> str:
+    return (f"RST IP ID {rst_id} is {gap} past {name}'s last IP ID {last}, far beyond what its incrementing "
+            f"counter could advance (≤ {allowed}).")
 
 
 def _separate_counter(ctx: ResetContext) -> bool:

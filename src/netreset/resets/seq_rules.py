@@ -39,17 +39,25 @@ def plausibility_observations(ctx: ResetContext) -> list[Observation]:
     window = ctx.receive_window
     expected = (base + nxt) % 2**32
     if rst == nxt:
-        return [Observation("seq_exact", ctx.seq, expected, W_SEQ_EXACT,
-                            f"RST seq is exactly {ctx.sender_name}'s next sequence number.")]
+        return [Observation("seq_exact", ctx.seq, expected, W_SEQ_EXACT, (_exact_words, ctx.sender_name))]
     if rst < low - SEQ_SLACK or (window is not None and rst >= nxt + window + SEQ_SLACK):
-        where = "behind what was already acknowledged" if rst < low else f"beyond the {window}-byte window"
-        return [Observation(
-            "seq_out_of_window", ctx.seq, expected, W_SEQ_OUT_OF_WINDOW,
-            f"RST seq is {rst - nxt:+d} from {ctx.sender_name}'s next sequence number, {where}: the sender "
-            "knows its own sequence numbers, a blind forger guesses (RFC 5961).",
-        )]
-    return [Observation("seq_in_window", ctx.seq, expected, 0.0,
-                        f"RST seq is {rst - nxt:+d} from {ctx.sender_name}'s next sequence number, inside the window.")]
+        return [Observation("seq_out_of_window", ctx.seq, expected, W_SEQ_OUT_OF_WINDOW,
+                            (_out_of_window_words, rst - nxt, ctx.sender_name, rst < low, window))]
+    return [Observation("seq_in_window", ctx.seq, expected, 0.0, (_in_window_words, rst - nxt, ctx.sender_name))]
+
+
+def _exact_words(name: str) -> str:
+    return f"RST seq is exactly {name}'s next sequence number."
+
+
+def _out_of_window_words(offset: int, name: str, behind: bool, window: int | None) -> str:
+    where = "behind what was already acknowledged" if behind else f"beyond the {window}-byte window"
+    return (f"RST seq is {offset:+d} from {name}'s next sequence number, {where}: the sender "
+            "knows its own sequence numbers, a blind forger guesses (RFC 5961).")
+
+
+def _in_window_words(offset: int, name: str) -> str:
+    return f"RST seq is {offset:+d} from {name}'s next sequence number, inside the window."
 
 
 def burst_observations(ctx: ResetContext) -> list[Observation]:

@@ -48,16 +48,20 @@ def rtt_observations(ctx: ResetContext) -> list[Observation]:
         return []
     answer = (ctx.ts_ns - ctx.other_ts) / 1e9
     if answer < rtt * RTT_FRACTION:
-        return [Observation(
-            "faster_than_rtt", round(answer, 6), round(rtt, 6), W_FASTER_THAN_RTT,
-            f"The RST came {answer * 1e3:.2f} ms after frame {ctx.other_frame}, but a round trip to "
-            f"{ctx.sender_name} takes {rtt * 1e3:.2f} ms (handshake): the resetter sits about "
-            f"{answer / rtt:.0%} of the way to {ctx.sender_name}, measured in round-trip time.",
-        )]
+        return [Observation("faster_than_rtt", round(answer, 6), round(rtt, 6), W_FASTER_THAN_RTT,
+                            (_faster_words, answer, rtt, ctx.other_frame, ctx.sender_name))]
     if answer >= rtt:
-        return [Observation(
-            "timing_consistent", round(answer, 6), round(rtt, 6), W_TIMING_CONSISTENT,
-            f"The RST came {answer * 1e3:.2f} ms after the last packet to {ctx.sender_name}, no faster than "
-            f"its {rtt * 1e3:.2f} ms round trip.",
-        )]
+        return [Observation("timing_consistent", round(answer, 6), round(rtt, 6), W_TIMING_CONSISTENT,
+                            (_consistent_words, answer, rtt, ctx.sender_name))]
     return []
+
+
+def _faster_words(answer: float, rtt: float, frame: int, name: str) -> str:
+    return (f"The RST came {answer * 1e3:.2f} ms after frame {frame}, but a round trip to "
+            f"{name} takes {rtt * 1e3:.2f} ms (handshake): the resetter sits about "
+            f"{answer / rtt:.0%} of the way to {name}, measured in round-trip time.")
+
+
+def _consistent_words(answer: float, rtt: float, name: str) -> str:
+    return (f"The RST came {answer * 1e3:.2f} ms after the last packet to {name}, no faster than "
+            f"its {rtt * 1e3:.2f} ms round trip.")

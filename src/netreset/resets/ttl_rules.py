@@ -54,48 +54,56 @@ def _rewritten(ctx: ResetContext, ref: TtlGuess) -> bool:
     return ref.routers_between == 0 and ctx.rtt is not None and ctx.rtt >= TTL_REWRITE_MIN_RTT_S
 
 
-def _no_reference(ctx: ResetContext, rst: TtlGuess) -> list[Observation]:
-    return [Observation(
-        "ttl_no_reference", rst.observed, None, 0.0,
-        f"{ctx.sender_name} sent no other packet in the capture, so only the RST's own {rst.describe()} "
-        f"is known ({rst.family}); a TTL comparison is impossible.",
-    )]
+def _no_reference_words(name: str, rst: TtlGuess) -> str:
+    return (f"{name} sent no other packet in the capture, so only the RST's own {rst.describe()} "
+            f"is known ({rst.family}); a TTL comparison is impossible.")
+
+
+def _mismatch_words(rst: TtlGuess, where: str, ref: TtlGuess, gap: int) -> str:
+    return (f"RST arrived with {rst.describe()} but {where} arrive with {ref.describe()}: "
+            f"{gap} apart, more than the {TTL_TOLERANCE_HOPS}-hop tolerance for route changes.")
+
+
+def _family_words(rst: TtlGuess, name: str, ref: TtlGuess) -> str:
+    return (f"The RST starts from initial TTL {rst.initial} ({rst.family}), {name} from "
+            f"{ref.initial} ({ref.family}): two different network stacks.")
+
+
+def _rewritten_words(name: str, expected: int) -> str:
+    return (f"{name} is a round trip of several ms away yet arrives with an untouched default "
+            f"TTL {expected}: a device near the capture re-stamps TTLs, so the RST's matching TTL proves nothing.")
+
+
+def _match_words(rst: TtlGuess, where: str) -> str:
+    return f"RST arrived with {rst.describe()}, the same TTL as {where}."
+
+
+def _route_change_words(rst: TtlGuess, where: str, ref: TtlGuess, name: str) -> str:
+    return (f"RST arrived with {rst.describe()}, one hop off {where} ({ref.describe()}): within the "
+            f"{TTL_TOLERANCE_HOPS}-hop tolerance for a route change, so consistent with {name}.")
 
 
 def ttl_observations(ctx: ResetContext) -> list[Observation]:
-    """TTL match / one-hop route change / mismatch, plus initial-TTL family mismatch."""
+    """TTL match / one-hop route change / mismatch, plus initial-TTL family mismatch (sentences worded
+    on demand, see :class:`~netreset.resets.evidence.Observation`)."""
     rst = ctx.guess(ctx.ttl)
     expected, gap, source = reference_ttl(ctx)
+    name = ctx.sender_name
     if expected is None:
-        return _no_reference(ctx, rst)
+        return [Observation("ttl_no_reference", rst.observed, None, 0.0, (_no_reference_words, name, rst))]
     ref = ctx.guess(expected)
-    where = _where(source, ctx.sender_name)
+    where = _where(source, name)
     if gap > TTL_TOLERANCE_HOPS:
-        found = [Observation(
-            "ttl_mismatch", rst.observed, expected, _scale(W_TTL_MISMATCH, source),
-            f"RST arrived with {rst.describe()} but {where} arrive with {ref.describe()}: "
-            f"{gap} apart, more than the {TTL_TOLERANCE_HOPS}-hop tolerance for route changes.",
-        )]
+        found = [Observation("ttl_mismatch", rst.observed, expected, _scale(W_TTL_MISMATCH, source),
+                             (_mismatch_words, rst, where, ref, gap))]
         if rst.initial != ref.initial:
-            found.append(Observation(
-                "ttl_family_mismatch", rst.initial, ref.initial, _scale(W_TTL_FAMILY_MISMATCH, source),
-                f"The RST starts from initial TTL {rst.initial} ({rst.family}), {ctx.sender_name} from "
-                f"{ref.initial} ({ref.family}): two different network stacks.",
-            ))
+            found.append(Observation("ttl_family_mismatch", rst.initial, ref.initial,
+                                     _scale(W_TTL_FAMILY_MISMATCH, source), (_family_words, rst, name, ref)))
         return found
     if _rewritten(ctx, ref):
-        return [Observation(
-            "ttl_rewritten", rst.observed, expected, 0.0,
-            f"{ctx.sender_name} is a round trip of several ms away yet arrives with an untouched default "
-            f"TTL {expected}: a device near the capture re-stamps TTLs, so the RST's matching TTL proves nothing.",
-        )]
+        return [Observation("ttl_rewritten", rst.observed, expected, 0.0, (_rewritten_words, name, expected))]
     if gap == 0:
-        return [Observation(
-            "ttl_match", rst.observed, expected, _scale(W_TTL_MATCH, source),
-            f"RST arrived with {rst.describe()}, the same TTL as {where}.",
-        )]
-    return [Observation(
-        "ttl_route_change", rst.observed, expected, _scale(W_TTL_ONE_HOP, source),
-        f"RST arrived with {rst.describe()}, one hop off {where} ({ref.describe()}): within the "
-        f"{TTL_TOLERANCE_HOPS}-hop tolerance for a route change, so consistent with {ctx.sender_name}.",
-    )]
+        return [Observation("ttl_match", rst.observed, expected, _scale(W_TTL_MATCH, source),
+                            (_match_words, rst, where))]
+    return [Observation("ttl_route_change", rst.observed, expected, _scale(W_TTL_ONE_HOP, source),
+                        (_route_change_words, rst, where, ref, name))]

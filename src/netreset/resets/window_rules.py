@@ -36,9 +36,11 @@ def timestamp_observations(ctx: ResetContext) -> list[Observation]:
         return []
     closed = ctx.sender_closed
     weight = 0.0 if closed else W_TIMESTAMPS_MISSING
+    return [Observation("timestamps_missing", "absent", "present", weight,
+                        (_timestamps_words, ctx.sender_name, ctx.segments, closed))]
+
+
+def _timestamps_words(name: str, segments: int, closed: bool) -> str:
     why = (" It had already sent its FIN, and a closed socket answers with a bare stateless RST, so this is "
            "no evidence." if closed else "")
-    return [Observation(
-        "timestamps_missing", "absent", "present", weight,
-        f"{ctx.sender_name} put TCP timestamps on all {ctx.segments} of its segments, the RST has none.{why}",
-    )]
+    return f"{name} put TCP timestamps on all {segments} of its segments, the RST has none.{why}"
