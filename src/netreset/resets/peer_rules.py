@@ -15,7 +15,6 @@ comparisons of the agent's capture with each capture point of the peer file
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -115,9 +114,8 @@ def judge_with_peer(verdict: ResetVerdict, found: Sequence[PeerSighting]) -> Res
         return verdict
     evidence = sorted(list(verdict.evidence) + extra, key=lambda o: -abs(o.weight))
     decision = decide(evidence)
-    return dataclasses.replace(verdict, verdict=decision.verdict, confidence=decision.confidence,
-                               reason=decision.reason, evidence=tuple(evidence),
-                               advice=_advice(verdict, decision, found, extra))
+    return verdict.replace(verdict=decision.verdict, confidence=decision.confidence, reason=decision.reason,
+                           evidence=tuple(evidence), advice=_advice(verdict, decision, found, extra))
 
 
 def apply_peer_evidence(verdicts: Sequence[ResetVerdict], comparisons: Sequence) -> list[dict]:

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from netreset.conversations import Conversation
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.ttl_rules import reference_ttl
 from netreset.resets.verdict import Decision
@@ -20,9 +19,18 @@ FIELDS = (
 )
 
 
-@dataclass(frozen=True)
 class ResetVerdict:
-    """Who sent one RST, how sure, and why."""
+    """Who sent one RST, how sure, and why.
+
+    The two sentences (``display_filter``, ``advice``) are worded when first read: every command that
+    refines outcomes judges every RST, but only ``locate-reset`` and ``summary`` show the words. Each is
+    given as the text or as ``(words, *args)``. Read-only by convention; :meth:`replace` makes a changed
+    copy (as ``dataclasses.replace`` did for the frozen record this replaces).
+    """
+
+    __slots__ = ("conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
+                 "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
+                 "reason", "evidence", "_display_filter", "_advice")
 
     conversation: int  #: Conversation.id
     frame: int  #: frame number of the RST in its capture file (1-based, as Wireshark)
@@ -40,8 +48,45 @@ class ResetVerdict:
     confidence: float  #: 0..1, probability of the verdict (undetermined: of the likelier side)
     reason: str  #: snake_case reason code (ttl_mismatch, consistent_with_peer, data_after_reset, ...)
     evidence: tuple[Observation, ...]  #: every observation, strongest first
-    display_filter: str  #: Wireshark display filter showing the RST and the packets it was compared with
-    advice: str  #: one sentence for the network team
+
+    def __init__(self, *, conversation: int, frame: int, ts: float, src: str, dst: str, sport: int, dport: int,
+                 observed_ttl: int, initial_ttl: int, routers_between: int, traceroute_hop: int,
+                 claimed_sender_routers_between: int | None, verdict: str, confidence: float, reason: str,
+                 evidence: tuple[Observation, ...], display_filter: str | tuple, advice: str | tuple) -> None:
+        self.conversation, self.frame, self.ts, self.src, self.dst = conversation, frame, ts, src, dst
+        self.sport, self.dport, self.observed_ttl, self.initial_ttl = sport, dport, observed_ttl, initial_ttl
+        self.routers_between, self.traceroute_hop = routers_between, traceroute_hop
+        self.claimed_sender_routers_between = claimed_sender_routers_between
+        self.verdict, self.confidence, self.reason, self.evidence = verdict, confidence, reason, evidence
+        self._display_filter, self._advice = display_filter, advice
+
+    @property
+    def display_filter(self) -> str:
+        """Wireshark display filter showing the RST and the packets it was compared with."""
+        words = self._display_filter
+        if not isinstance(words, str):
+            words = self._display_filter = words[0](*words[1:])
+        return words
+
+    @property
+    def advice(self) -> str:
+        """One sentence for the network team."""
+        words = self._advice
+        if not isinstance(words, str):
+            words = self._advice = words[0](*words[1:])
+        return words
+
+    def replace(self, **changes) -> "ResetVerdict":
+        """A copy with some fields changed."""
+        return ResetVerdict(**({name: getattr(self, name) for name in FIELDS} | changes))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResetVerdict) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, like the evidence it holds
+
+    def __repr__(self) -> str:
+        return f"ResetVerdict({', '.join(f'{name}={getattr(self, name)!r}' for name in FIELDS)})"
 
     def to_dict(self) -> dict:
         """Exactly the contract's fields; evidence items as {code, observed, expected, weight, detail}."""
@@ -51,17 +96,19 @@ class ResetVerdict:
         return values
 
 
-def display_filter(ctx: ResetContext, with_icmp: bool) -> str:
-    """``tcp.stream eq N and (tcp.flags.reset == 1 or ip.src == X)`` — the RST beside the sender's packets."""
-    ip = "ipv6" if ctx.conv.ip_version == 6 else "ip"
-    sender = f"{ip}.src == {ctx.sender_name}"
-    if ctx.conv.tcp_stream >= 0:
-        stream = f"tcp.stream eq {ctx.conv.tcp_stream}"
+def _filter_words(conv: Conversation, sender: str, lone: bool, with_icmp: bool) -> str:
+    """``tcp.stream eq N and (tcp.flags.reset == 1 or ip.src == X)`` — the RST beside the sender's packets.
+
+    ``lone``: the sender sent nothing else in this conversation but is seen elsewhere in the capture."""
+    ip = "ipv6" if conv.ip_version == 6 else "ip"
+    sender = f"{ip}.src == {sender}"
+    if conv.tcp_stream >= 0:
+        stream = f"tcp.stream eq {conv.tcp_stream}"
     else:
-        stream = (f"{ip}.addr == {ctx.conv.orig_h} and {ip}.addr == {ctx.conv.resp_h} and "
-                  f"tcp.port == {ctx.conv.orig_p} and tcp.port == {ctx.conv.resp_p}")
+        stream = (f"{ip}.addr == {conv.orig_h} and {ip}.addr == {conv.resp_h} and "
+                  f"tcp.port == {conv.orig_p} and tcp.port == {conv.resp_p}")
     text = f"{stream} and (tcp.flags.reset == 1 or {sender})"
-    if not ctx.sender_count and ctx.host_ttls:
+    if lone:
         text = f"({stream} and tcp.flags.reset == 1) or (tcp and {sender})"
     if with_icmp:
         text = f"({text}) or {'icmpv6' if ip == 'ipv6' else 'icmp'}"
@@ -73,49 +120,39 @@ def _ttl_words(g: TtlGuess) -> str:
     return f"TTL {g.observed} (initial {g.initial}, {g.routers_between} {routers} away"
 
 
-def advice(ctx: ResetContext, decision: Decision, evidence: list[Observation]) -> str:
+def _advice_words(name: str, rst: TtlGuess, ref: TtlGuess | None, verdict: str, reason: str,
+                  evidence: tuple[Observation, ...]) -> str:
     """One sentence for the network team: where to look and what to ask."""
-    name = ctx.sender_name
-    rst = ctx.guess(ctx.ttl)
-    expected, _, _ = reference_ttl(ctx)
-    ref = ctx.guess(expected) if expected is not None else None
-    if decision.verdict == "middlebox" and any(o.code == "ttl_mismatch" for o in evidence) and ref:
+    if verdict == "middlebox" and ref and any(o.code == "ttl_mismatch" for o in evidence):
         return (f"RST claimed by {name} arrived with {_ttl_words(rst)} — traceroute hop {rst.traceroute_hop} from "
                 f"the capture point); {name}'s own packets arrive with {_ttl_words(ref)}). "
                 f"A device at hop {rst.traceroute_hop} forged it.")
-    if decision.verdict == "middlebox":
+    if verdict == "middlebox":
         top = max(evidence, key=lambda o: o.weight).detail.rstrip(".")
         return (f"RST claimed by {name} arrived with {_ttl_words(rst)}), but {top[0].lower() + top[1:]}. "
                 f"A device between the capture point and {name} forged it; capture on {name}'s side too to confirm.")
-    if decision.verdict == "peer":
+    if verdict == "peer":
         return (f"RST from {name} arrived with {_ttl_words(rst)}), consistent with {name}'s own packets: "
                 f"{name} itself reset the connection — check its application and system logs.")
     return (f"Cannot tell who sent the RST claimed by {name} ({_ttl_words(rst)}), "
-            f"{decision.reason.replace('_', ' ')}); capture on {name}'s side too and compare.")
+            f"{reason.replace('_', ' ')}); capture on {name}'s side too and compare.")
 
 
 def make_verdict(ctx: ResetContext, decision: Decision, observations: list[Observation]) -> ResetVerdict:
-    """Assemble the record for one RST."""
-    evidence = sorted(observations, key=lambda o: -abs(o.weight))
+    """Assemble the record for one RST; its two sentences are worded on first read."""
+    evidence = tuple(sorted(observations, key=lambda o: -abs(o.weight)))
     rst = ctx.guess(ctx.ttl)
     expected, _, _ = reference_ttl(ctx)
+    ref = ctx.guess(expected) if expected is not None else None
+    name = ctx.sender_name
+    with_icmp = bool(ctx.icmp) and any(o.code.startswith("icmp") for o in evidence)
+    lone = not ctx.sender_count and bool(ctx.host_ttls)
     return ResetVerdict(
-        conversation=ctx.conv.id,
-        frame=ctx.frame,
-        ts=ctx.ts_ns / 1e9,
-        src=ctx.src,
-        dst=ctx.dst,
-        sport=ctx.sport,
-        dport=ctx.dport,
-        observed_ttl=rst.observed,
-        initial_ttl=rst.initial,
-        routers_between=rst.routers_between,
-        traceroute_hop=rst.traceroute_hop,
-        claimed_sender_routers_between=ctx.guess(expected).routers_between if expected is not None else None,
-        verdict=decision.verdict,
-        confidence=decision.confidence,
-        reason=decision.reason,
-        evidence=tuple(evidence),
-        display_filter=display_filter(ctx, any(o.code.startswith("icmp") for o in evidence)),
-        advice=advice(ctx, decision, evidence),
+        conversation=ctx.conv.id, frame=ctx.frame, ts=ctx.ts_ns / 1e9, src=ctx.src, dst=ctx.dst,
+        sport=ctx.sport, dport=ctx.dport, observed_ttl=rst.observed, initial_ttl=rst.initial,
+        routers_between=rst.routers_between, traceroute_hop=rst.traceroute_hop,
+        claimed_sender_routers_between=ref.routers_between if ref is not None else None,
+        verdict=decision.verdict, confidence=decision.confidence, reason=decision.reason, evidence=evidence,
+        display_filter=(_filter_words, ctx.conv, name, lone, with_icmp),
+        advice=(_advice_words, name, rst, ref, decision.verdict, decision.reason, evidence),
     )
