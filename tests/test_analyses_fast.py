@@ -8,8 +8,15 @@ points, a generated capture, and seeded random conversations that reach every re
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from conftest import CORPUS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netreset.report.render import _json_default, render_json
 
 import frozen_analyses as frozen
 
@@ -51,3 +58,35 @@ def test_the_frozen_answers_cover_resets_handshakes_and_hosts():
              "seq_out_of_window", "seq_change", "ack_change", "data_after_reset", "packets_after_reset",
              "faster_than_rtt", "icmp_prohibited", "icmp_error"}
     assert rules <= codes, rules - codes
+
+
+# ── render_json: the hand-written indented writer spells every document exactly as json.dumps ──────
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+                     st.text(), st.sampled_from([np.int64(7), np.float64(0.1), np.bool_(False), np.uint8(255)]))
+_json_like = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(st.one_of(st.text(max_size=4), st.integers(), st.floats(), st.booleans(), st.none()),
+                        inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_like)
+def test_render_json_spells_every_value_as_the_standard_library(value):
+    assert render_json({"v": value}) == json.dumps({"v": value}, indent=2, default=_json_default) + "\n"
+
+
+def test_render_json_catches_a_misspelt_run_of_scalars(monkeypatch):
+    """The equality above can fail: the writer's scalar runs go through the C encoder's separator."""
+    import netreset.report.render as render
+
+    document = {"a": [1, 2, {"b": "é", "c": [3.5, None]}], "d": {}}
+    assert render_json(document) == json.dumps(document, indent=2) + "\n"
+    monkeypatch.setattr(render, "_FLAT", {})
+    monkeypatch.setattr(render, "_flat_encoder", lambda inner: render.c_make_encoder(
+        None, _json_default, render._quote, None, ":", "," + inner, False, False, True))
+    assert render_json(document) != json.dumps(document, indent=2) + "\n"
