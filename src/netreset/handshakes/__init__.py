@@ -24,6 +24,7 @@ from netreset.handshakes.opening import final_acks, opening_findings, timing
 from netreset.handshakes.screen import needs_rules
 from netreset.handshakes.schedules import ScheduleMatch, ScheduleTable, SynSchedule, match_schedule
 from netreset.packets import PacketTable
+from netreset.resets.collector import older_objects_frozen
 
 __all__ = [
     "HandshakeFinding", "HandshakeTiming", "ScheduleMatch", "ScheduleTable", "SynSchedule",
@@ -46,18 +47,19 @@ def analyze_handshakes(
     ``.verdict``, ``.conversation``) — say whether a refusing or closing RST came from the peer or a
     middlebox; without them a refusal is described as *claimed* by the peer.
     """
-    ctx = Context(table, conversations, resets, schedules)
-    findings: list[HandshakeFinding] = []
-    suspects = needs_rules(table, conversations)
-    for v in views(table, [c for c, suspect in zip(conversations, suspects) if suspect]):
-        if not len(v.rows):
-            continue
-        opening = opening_findings(ctx, v)
-        findings.extend(opening)
-        if not any(f.kind in _NEVER_OPENED for f in opening):
-            findings.extend(closing_findings(ctx, v))
-    findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
-    return findings
+    with older_objects_frozen():  # thousands of findings beside the capture's objects: see resets.collector
+        ctx = Context(table, conversations, resets, schedules)
+        findings: list[HandshakeFinding] = []
+        suspects = needs_rules(table, conversations)
+        for v in views(table, [c for c, suspect in zip(conversations, suspects) if suspect]):
+            if not len(v.rows):
+                continue
+            opening = opening_findings(ctx, v)
+            findings.extend(opening)
+            if not any(f.kind in _NEVER_OPENED for f in opening):
+                findings.extend(closing_findings(ctx, v))
+        findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
+        return findings
 
 
 def handshake_timing(table: PacketTable, conv: Conversation) -> HandshakeTiming | None:

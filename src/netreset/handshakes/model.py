@@ -135,7 +135,8 @@ class View:
     ttl: np.ndarray
 
     def where(self, mask: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(mask)
+        """Positions where the (1-D) mask holds (``np.flatnonzero`` without its per-call wrapping)."""
+        return mask.nonzero()[0]
 
 
 def view(table: PacketTable, conv: Conversation) -> View:
@@ -166,15 +167,21 @@ def transmissions(v: View, positions: np.ndarray) -> np.ndarray:
     DUPLICATE_WINDOW_NS. An IP ID of 0 (Linux SYN-ACKs, DF packets) or none (IPv6) does not tell two
     transmissions apart, so such copies must also be adjacent: a packet of the other side in between
     (a retransmitted SYN that the second SYN-ACK answers) makes the second one a real transmission."""
+    if len(positions) < 2:
+        return positions.astype(np.int64)
     kept: list[int] = []
-    for p in positions:
-        if kept:
-            q = kept[-1]
-            same = v.seq[p] == v.seq[q] and v.flags[p] == v.flags[q] and v.ip_id[p] == v.ip_id[q]
-            telling = v.ip_id[p] > 0 or p == q + 1
-            if same and telling and v.ts[p] - v.ts[q] < DUPLICATE_WINDOW_NS:
+    packets = zip(positions.tolist(), v.seq[positions].tolist(), v.flags[positions].tolist(),
+                  v.ip_id[positions].tolist(), v.ts[positions].tolist())
+    last = None
+    for packet in packets:
+        if last is not None:
+            p, seq, flags, ip_id, ts = packet
+            same = seq == last[1] and flags == last[2] and ip_id == last[3]
+            telling = ip_id > 0 or p == last[0] + 1
+            if same and telling and ts - last[4] < DUPLICATE_WINDOW_NS:
                 continue
-        kept.append(int(p))
+        kept.append(packet[0])
+        last = packet
     return np.asarray(kept, dtype=np.int64)
 
 
@@ -184,7 +191,8 @@ def seq_at_or_after(a: np.ndarray | int, b: int) -> np.ndarray:
 
 
 def gaps(v: View, positions: np.ndarray) -> tuple[float, ...]:
-    return tuple(float(d) / 1e9 for d in np.diff(v.ts[positions]))
+    times = v.ts[positions].tolist()
+    return tuple(float(b - a) / 1e9 for a, b in zip(times, times[1:]))
 
 
 class Context:
@@ -232,7 +240,7 @@ def conv_id(reset) -> int:
 
 def make_finding(ctx: Context, v: View, kind: str, positions: Iterable[int], summary: str, **fields) -> HandshakeFinding:
     positions = sorted(set(int(p) for p in positions))
-    frames = [int(v.frame[p]) for p in positions] + list(fields.pop("extra_frames", ()))
+    frames = v.frame[positions].tolist() + list(fields.pop("extra_frames", ()))
     c = v.conv
     first_ts = float(v.ts[positions[0]]) / 1e9 if positions else c.ts
     shared = ctx.stream_sharing[c.tcp_stream] > 1

@@ -18,6 +18,7 @@ from typing import Callable
 
 from netreset.conversations import Conversation
 from netreset.packets import PacketTable
+from netreset.resets.collector import older_objects_frozen
 from netreset.resets.context import reset_contexts
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.icmp_rules import icmp_observations
@@ -58,7 +59,9 @@ def locate_resets(
     """A verdict for every RST in the TCP conversations, in capture order.
 
     The facts every rule needs are computed for all RSTs at once (:mod:`netreset.resets.context`); the
-    rules then run on plain numbers.
+    rules then run on plain numbers, with the collector kept off the capture's objects
+    (:mod:`netreset.resets.collector`).
     """
-    contexts = sorted(reset_contexts(table, conversations, ttl_table), key=lambda ctx: ctx.row)
-    return [judge_reset(ctx) for ctx in contexts]
+    with older_objects_frozen():
+        contexts = sorted(reset_contexts(table, conversations, ttl_table), key=lambda ctx: ctx.row)
+        return [judge_reset(ctx) for ctx in contexts]
