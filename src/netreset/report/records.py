@@ -86,18 +86,17 @@ def findings(analysis: "Analysis") -> list[dict]:
             "display_filter": r.display_filter,
         })
     for h in analysis.handshakes:
-        d = h.to_dict()
-        if d.get("kind") == "refused" and d.get("refusal") == "rst":
+        if h.kind == "refused" and h.refusal == "rst":
             continue  # the reset entry already says who refused, with its verdict (ICMP refusals stay)
         items.append({
-            "kind": d.get("kind"),
-            "conversation": d.get("conversation"),
-            "frames": d.get("frames", []),
-            "ts": d.get("ts"),
-            "verdict": d.get("verdict"),
-            "confidence": d.get("confidence"),
-            "summary": d.get("summary"),
-            "display_filter": d.get("display_filter"),
+            "kind": h.kind,
+            "conversation": h.conversation,
+            "frames": list(h.frames),
+            "ts": h.ts,
+            "verdict": h.verdict,
+            "confidence": h.confidence,
+            "summary": h.summary,
+            "display_filter": h.display_filter,
         })
     items.sort(key=lambda f: (f["ts"] is None, f["ts"] or 0.0, f["conversation"] or 0))
     return items
