@@ -90,3 +90,49 @@ def test_render_json_catches_a_misspelt_run_of_scalars(monkeypatch):
     monkeypatch.setattr(render, "_flat_encoder", lambda inner: render.c_make_encoder(
         None, _json_default, render._quote, None, ":", "," + inner, False, False, True))
     assert render_json(document) != json.dumps(document, indent=2) + "\n"
+
+
+# ── handshakes prepass: the vectorised opening facts answer as the per-conversation rules ───────────
+
+
+def _opening_pairs(table):
+    """(fast, general) opening findings of every conversation the prepass answered, and how many it
+    handed back to the general rules."""
+    from netreset.handshakes.model import Context, views
+    from netreset.handshakes.opening import opening_findings, opening_from_facts
+    from netreset.handshakes.prepass import opening_facts
+    from test_resets_support import conversations_of
+
+    conversations = conversations_of(table)
+    ctx = Context(table, conversations, None, None)
+    vs = [v for v in views(table, conversations) if len(v.rows)]
+    facts = opening_facts(vs)
+    pairs = [(opening_from_facts(ctx, v, f), opening_findings(ctx, v)) for v, f in zip(vs, facts) if f is not None]
+    return pairs, sum(f is None for f in facts)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_opening_prepass_answers_as_the_rules_with_and_without_capture_copies(seed):
+    """Random conversations, then the same capture with every third TCP row recorded twice (a SPAN
+    port's copies): copies must send a conversation to the general rules, never change its answer."""
+    table = frozen.random_flows(seed)
+    rows = np.arange(len(table))
+    copied = table.take(np.sort(np.r_[rows, rows[(table.proto == 6) & (rows % 3 == 0)]]))
+    for t in (table, copied):
+        pairs, _ = _opening_pairs(t)
+        for fast, general in pairs:
+            assert [f.to_dict() for f in fast] == [f.to_dict() for f in general]
+
+
+def test_opening_prepass_hands_repeated_syns_to_the_rules():
+    """The test above can fail: a SYN copy right after its original is not a transmission, and only the
+    general rules' duplicate filter knows which copy to keep."""
+    from netreset.packets import PacketTableBuilder
+
+    builder = PacketTableBuilder()
+    a, b = builder.book.intern("10.0.0.1"), builder.book.intern("10.0.0.2")
+    for frame, ts in enumerate((0, 1_000, 3_000_000_000), start=1):  # a SYN, its copy, a retransmission
+        builder.append(dict(frame=frame, ts_ns=ts, src=a, dst=b, sport=40000, dport=80, ip_version=4, proto=6,
+                            ttl=64, flags=2, seq=7, ip_id=99 if frame < 3 else 100, ip_len=60))
+    pairs, general = _opening_pairs(builder.build())
+    assert (len(pairs), general) == (0, 1)

@@ -7,6 +7,7 @@ handshake? Which side started closing, and did the other side ever answer its FI
 frozen :class:`HandshakeFinding` with one sentence to paste into a ticket and a Wireshark filter.
 
 Modules: :mod:`.opening` (3-way handshake rules), :mod:`.closing` (4-way teardown rules),
+:mod:`.prepass` (the opening rules' first questions for all conversations at once),
 :mod:`.schedules` (SYN retransmission schedules, ``data/syn_schedules.toml``), :mod:`.text` (sentences
 and filters), :mod:`.model` (result types and the per-conversation packet view), :mod:`.screen`
 (a vectorised pre-check that clears clean conversations before the rules run). The rules, their
@@ -20,7 +21,8 @@ from typing import Sequence
 from netreset.conversations import Conversation
 from netreset.handshakes.closing import closing_findings
 from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, synacks, syns, view, views
-from netreset.handshakes.opening import final_acks, opening_findings, timing
+from netreset.handshakes.opening import final_acks, opening_findings, opening_from_facts, timing
+from netreset.handshakes.prepass import opening_facts
 from netreset.handshakes.screen import needs_rules
 from netreset.handshakes.schedules import ScheduleMatch, ScheduleTable, SynSchedule, match_schedule
 from netreset.packets import PacketTable
@@ -51,10 +53,11 @@ def analyze_handshakes(
         ctx = Context(table, conversations, resets, schedules)
         findings: list[HandshakeFinding] = []
         suspects = needs_rules(table, conversations)
-        for v in views(table, [c for c, suspect in zip(conversations, suspects) if suspect]):
+        suspect_views = views(table, [c for c, suspect in zip(conversations, suspects) if suspect])
+        for v, facts in zip(suspect_views, opening_facts(suspect_views)):
             if not len(v.rows):
                 continue
-            opening = opening_findings(ctx, v)
+            opening = opening_findings(ctx, v) if facts is None else opening_from_facts(ctx, v, facts)
             findings.extend(opening)
             if not any(f.kind in _NEVER_OPENED for f in opening):
                 findings.extend(closing_findings(ctx, v))

@@ -90,6 +90,17 @@ def opening_findings(ctx: Context, v: View) -> list[HandshakeFinding]:
     return _no_answer(ctx, v, syn_positions)
 
 
+def opening_from_facts(ctx: Context, v: View, facts: tuple[str, np.ndarray, np.ndarray]) -> list[HandshakeFinding]:
+    """:func:`opening_findings` when :func:`~netreset.handshakes.prepass.opening_facts` already found the
+    branch, the SYN transmissions and the refusing RSTs (no SYN-ACK was sent)."""
+    branch, syn_positions, rsts = facts
+    if branch == "none":
+        return []
+    if branch == "refused":
+        return [_refused_by_rst(ctx, v, syn_positions, rsts)]
+    return _no_answer(ctx, v, syn_positions)
+
+
 def _schedule_fields(ctx: Context, v: View, syn_positions: np.ndarray) -> tuple[dict, str]:
     """Finding fields about the SYN retransmissions, and the phrase describing their gaps."""
     syn_gaps = gaps(v, syn_positions)
