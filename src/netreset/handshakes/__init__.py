@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 from netreset.conversations import Conversation
 from netreset.handshakes.closing import closing_findings
-from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, synacks, syns, view, views
+from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, gather, synacks, syns, view, views
 from netreset.handshakes.opening import final_acks, opening_findings, opening_from_facts, timing
 from netreset.handshakes.prepass import opening_facts
 from netreset.handshakes.screen import needs_rules
@@ -52,8 +54,7 @@ def analyze_handshakes(
     with older_objects_frozen():  # thousands of findings beside the capture's objects: see resets.collector
         ctx = Context(table, conversations, resets, schedules)
         findings: list[HandshakeFinding] = []
-        suspects = needs_rules(table, conversations)
-        suspect_views = views(table, [c for c, suspect in zip(conversations, suspects) if suspect])
+        suspect_views = _suspect_views(table, conversations)
         for v, facts in zip(suspect_views, opening_facts(suspect_views)):
             if not len(v.rows):
                 continue
@@ -63,6 +64,16 @@ def analyze_handshakes(
                 findings.extend(closing_findings(ctx, v))
         findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
         return findings
+
+
+def _suspect_views(table: PacketTable, conversations: Sequence[Conversation]) -> list:
+    """Views of the conversations the screen does not clear, from one gathering of all their rows."""
+    gathered = gather(conversations)
+    suspects = needs_rules(table, conversations, gathered)
+    rows, orig, lengths = gathered
+    keep = np.repeat(suspects, lengths)
+    chosen = [c for c, suspect in zip(conversations, suspects.tolist()) if suspect]
+    return views(table, chosen, (rows[keep], orig[keep], lengths[suspects]))
 
 
 def handshake_timing(table: PacketTable, conv: Conversation) -> HandshakeTiming | None:

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from netreset.conversations import Conversation
+from netreset.handshakes.model import Gathered, gather
 from netreset.packets import ACK, FIN, PROTO_TCP, RST, SYN, PacketTable
 
 _MOD = 0xFFFFFFFF
@@ -43,14 +44,13 @@ def _fin_covered(fin: np.ndarray, last_ack: np.ndarray, seq, plen, ack) -> np.nd
     return present & (((ack[ack_i] - end) & _MOD) < _HALF)
 
 
-def needs_rules(table: PacketTable, conversations: Sequence[Conversation]) -> np.ndarray:
-    """Bool per conversation: False only when its handshake and teardown are certainly clean."""
+def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathered: Gathered | None = None) -> np.ndarray:
+    """Bool per conversation: False only when its handshake and teardown are certainly clean.
+    ``gathered``: :func:`~netreset.handshakes.model.gather` of exactly these conversations."""
     n = len(conversations)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    lengths = np.fromiter((len(c.rows) for c in conversations), dtype=np.int64, count=n)
-    rows = np.concatenate([np.asarray(c.rows, dtype=np.int64) for c in conversations])
-    orig = np.concatenate([np.asarray(c.from_orig, dtype=bool) for c in conversations])
+    rows, orig, lengths = gathered if gathered is not None else gather(conversations)
     index = np.repeat(np.arange(n), lengths)
     tcp = table.proto[rows] == PROTO_TCP
     rows, orig, index = rows[tcp], orig[tcp], index[tcp]
