@@ -83,7 +83,8 @@ class ResetVerdict:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ResetVerdict) and self.to_dict() == other.to_dict()
 
-    __hash__ = None  # type: ignore[assignment]  # equal by value, like the evidence it holds
+    def __hash__(self) -> int:
+        return hash((self.conversation, self.frame, self.ts, self.src, self.verdict, self.reason))
 
     def __repr__(self) -> str:
         return f"ResetVerdict({', '.join(f'{name}={getattr(self, name)!r}' for name in FIELDS)})"
