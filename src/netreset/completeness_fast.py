@@ -10,27 +10,15 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .completeness import C_ACK, C_DATA, C_FIN, C_RST, C_SYN, C_SYNACK
-from .tcpstate_fast import _NUMBA, ACK, FIN, RST, SYN
+from .completeness import C_SYN
+from .completeness import completeness_bits as _python_completeness_bits
+from .tcpstate_fast import _NUMBA, ACK, SYN
 
 _M32 = 0xFFFFFFFF
 
 
-@nb.njit(**_NUMBA)
-def completeness_bits(flags, payload_len):
-    """:func:`netreset.completeness.completeness_bits`."""
-    bits = 0
-    if flags & SYN:
-        bits |= C_SYNACK if flags & ACK else 0
-    elif flags & ACK and payload_len == 0:
-        bits |= C_ACK
-    if payload_len > 0:
-        bits |= C_DATA
-    if flags & FIN and flags & ACK:
-        bits |= C_FIN
-    if flags & RST:
-        bits |= C_RST
-    return bits
+#: The very function the Python path uses, compiled: one definition of which packet sets which bit.
+completeness_bits = nb.njit(**_NUMBA)(_python_completeness_bits)
 
 
 @nb.njit(**_NUMBA)
