@@ -61,7 +61,8 @@ def _no_reference_words(name: str, rst: TtlGuess) -> str:
 
 def _mismatch_words(rst: TtlGuess, where: str, ref: TtlGuess, gap: int) -> str:
     return (f"RST arrived with {rst.describe()} but {where} arrive with {ref.describe()}: "
-            f"{gap} apart, more than the {TTL_TOLERANCE_HOPS}-hop tolerance for route changes.")
+            f"the TTLs differ by {gap} ({rst.routers_between} vs {ref.routers_between} routers away), "
+            f"more than the {TTL_TOLERANCE_HOPS}-hop tolerance for route changes.")
 
 
 def _family_words(rst: TtlGuess, name: str, ref: TtlGuess) -> str:
