@@ -99,6 +99,11 @@ def _flat_encoder(inner: str):
 _FLAT: dict[str, Any] = {}
 
 
+def _flat_items(run: list | dict, inner: str) -> str:
+    """The items of a run of scalars (list items or dict members), indented, without the brackets."""
+    return _flat_encoder(inner)(run, 0)[0][1:-1]
+
+
 def _encode_list(value: list | tuple, newline: str, out: list[str]) -> None:
     if not value:
         out.append("[]")
@@ -112,12 +117,12 @@ def _encode_list(value: list | tuple, newline: str, out: list[str]) -> None:
             run.append(item)
             continue
         if run:
-            out += (_flat_encoder(inner)(run, 0)[0][1:-1], separator)
+            out += (_flat_items(run, inner), separator)
             run = []
         _encode(item, inner, out)
         out.append(separator)
     if run:
-        out.append(_flat_encoder(inner)(run, 0)[0][1:-1])
+        out.append(_flat_items(run, inner))
     else:
         out.pop()
     out += (newline, "]")
@@ -136,13 +141,13 @@ def _encode_dict(value: dict, newline: str, out: list[str]) -> None:
             run[key] = item
             continue
         if run:
-            out += (_flat_encoder(inner)(run, 0)[0][1:-1], separator)
+            out += (_flat_items(run, inner), separator)
             run = {}
         out += (_quote(_key(key)), ": ")
         _encode(item, inner, out)
         out.append(separator)
     if run:
-        out.append(_flat_encoder(inner)(run, 0)[0][1:-1])
+        out.append(_flat_items(run, inner))
     else:
         out.pop()
     out += (newline, "}")
