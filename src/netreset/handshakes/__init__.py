@@ -44,15 +44,17 @@ def analyze_handshakes(
     conversations: Sequence[Conversation],
     resets: Sequence | None = None,
     schedules: ScheduleTable | None = None,
+    capture_end: dict[int, int] | None = None,
 ) -> list[HandshakeFinding]:
     """Every incomplete handshake and teardown among ``conversations``, in time order.
 
     ``resets`` — the verdicts of :func:`netreset.resets.locate_resets` (objects with ``.frame``,
     ``.verdict``, ``.conversation``) — say whether a refusing or closing RST came from the peer or a
-    middlebox; without them a refusal is described as *claimed* by the peer.
+    middlebox; without them a refusal is described as *claimed* by the peer. ``capture_end`` — file id →
+    last timestamp (ns) of the whole capture, when ``table`` holds only part of it (a streamed analysis).
     """
     with older_objects_frozen():  # thousands of findings beside the capture's objects: see resets.collector
-        ctx = Context(table, conversations, resets, schedules)
+        ctx = Context(table, conversations, resets, schedules, capture_end)
         findings: list[HandshakeFinding] = []
         suspect_views = _suspect_views(table, conversations)
         for v, facts in zip(suspect_views, opening_facts(suspect_views)):

@@ -212,7 +212,8 @@ def gaps(v: View, positions: np.ndarray) -> tuple[float, ...]:
 class Context:
     """What every rule may consult besides the conversation: ICMP errors, reset verdicts, capture end."""
 
-    def __init__(self, table: PacketTable, conversations: Sequence[Conversation], resets, schedules) -> None:
+    def __init__(self, table: PacketTable, conversations: Sequence[Conversation], resets, schedules,
+                 capture_end: dict[int, int] | None = None) -> None:
         self.table = table
         self.schedules = schedules
         self.verdicts = {(conv_id(r), int(r.frame)): r for r in resets or ()}
@@ -222,8 +223,8 @@ class Context:
             key = (table.book.name(int(table.q_src[i])), table.book.name(int(table.q_dst[i])),
                    int(table.q_sport[i]), int(table.q_dport[i]))
             self.icmp[key].append(int(i))
-        self.capture_end = {}
-        if len(table):
+        self.capture_end = dict(capture_end or {})  # file id -> last timestamp (given when table is a part)
+        if len(table) and capture_end is None:
             for fid in np.unique(table.file_id):
                 self.capture_end[int(fid)] = int(table.ts_ns[table.file_id == fid].max())
         self.stream_sharing = Counter(c.tcp_stream for c in conversations)

@@ -54,14 +54,17 @@ def judge_reset(ctx: ResetContext) -> ResetVerdict:
 
 
 def locate_resets(
-    table: PacketTable, conversations: list[Conversation], ttl_table: TtlTable | None = None
+    table: PacketTable, conversations: list[Conversation], ttl_table: TtlTable | None = None, host_ttls=None
 ) -> list[ResetVerdict]:
     """A verdict for every RST in the TCP conversations, in capture order.
+
+    ``host_ttls``: see :func:`~netreset.resets.context.reset_contexts` (a streamed analysis passes the
+    whole capture's TTL counts with a table that holds only the conversations to judge).
 
     The facts every rule needs are computed for all RSTs at once (:mod:`netreset.resets.context`); the
     rules then run on plain numbers, with the collector kept off the capture's objects
     (:mod:`netreset.resets.collector`).
     """
     with older_objects_frozen():
-        contexts = sorted(reset_contexts(table, conversations, ttl_table), key=lambda ctx: ctx.row)
+        contexts = sorted(reset_contexts(table, conversations, ttl_table, host_ttls), key=lambda ctx: ctx.row)
         return [judge_reset(ctx) for ctx in contexts]

@@ -191,8 +191,10 @@ def _addresses(g: Groups, n: int) -> tuple[list[int], list[int]]:
 
 
 def reset_contexts(table: PacketTable, conversations: Sequence[Conversation],
-                   ttl_table: TtlTable | None = None) -> list[ResetContext]:
-    """One context per RST of ``conversations`` (in conversation order, then capture order)."""
+                   ttl_table: TtlTable | None = None, host_ttls=None) -> list[ResetContext]:
+    """One context per RST of ``conversations`` (in conversation order, then capture order).
+    ``host_ttls``: the whole capture's :func:`~netreset.resets.pairs.host_ttl_counts` when ``table`` is
+    only the part of it that holds these conversations (a streamed analysis)."""
     chosen = [conversations[i] for i in rst_conversations(table, conversations)]
     g = Groups(table, chosen)
     r = Rsts(g)
@@ -203,7 +205,7 @@ def reset_contexts(table: PacketTable, conversations: Sequence[Conversation],
     rtt = handshake_rtts(g)[r.gid]
     r.facts["rtt"] = [None if v != v else v for v in rtt.tolist()]
     ttl_gaps(g, r)
-    host_facts(table, g, r)
+    host_facts(table, g, r, host_ttls)
     race_facts(g, r)
     burst_facts(g, r)
     return _assemble(table, g, r, chosen, _icmp(table, g, chosen), ttl_table)

@@ -46,10 +46,25 @@ def ttl_gaps(g: Groups, r) -> None:
     r.put("sender_ttl_gap", gap, gap != _NONE)
 
 
-def host_facts(table: PacketTable, g: Groups, r) -> None:
-    """The claimed sender's TTLs over the whole capture (non-RST TCP packets): most common, smallest gap."""
+def host_ttl_counts(table: PacketTable) -> tuple[np.ndarray, np.ndarray]:
+    """How many non-RST TCP packets each host sent with each TTL: sorted keys ``src * 256 + ttl`` and
+    their counts. A streamed analysis adds these up chunk by chunk (:func:`merge_ttl_counts`)."""
     keep = (table.proto == PROTO_TCP) & ((table.flags & RST) == 0) & (table.ttl >= 0)
-    keys, counts = np.unique(table.src[keep].astype(np.int64) * 256 + table.ttl[keep], return_counts=True)
+    return np.unique(table.src[keep].astype(np.int64) * 256 + table.ttl[keep], return_counts=True)
+
+
+def merge_ttl_counts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of two :func:`host_ttl_counts` results."""
+    keys, inverse = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    counts = np.zeros(len(keys), dtype=np.int64)
+    np.add.at(counts, inverse, np.concatenate([a[1], b[1]]))
+    return keys, counts
+
+
+def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """The claimed sender's TTLs over the whole capture (non-RST TCP packets): most common, smallest gap.
+    ``ttl_counts``: :func:`host_ttl_counts` of the whole capture when ``table`` holds only part of it."""
+    keys, counts = ttl_counts if ttl_counts is not None else host_ttl_counts(table)
     hosts, ttls = keys // 256, keys % 256
     order = np.lexsort((ttls, -counts, hosts))  # per host: most packets first, then the lowest TTL
     top = order[np.r_[True, hosts[order][1:] != hosts[order][:-1]]] if len(order) else order
