@@ -130,6 +130,9 @@ class Analysis:
 
         return profile_hosts(self.table, self.conversations, ttl_table=self.ttl_table)
 
+    def conversation_count(self) -> int:
+        return len(self.conversations)
+
     def outcome_counts(self) -> Counter:
         return Counter(c.outcome for c in self.conversations)
 

@@ -163,10 +163,12 @@ def _late_flip(c, e, flags, length):
 
 
 @nb.njit(**_NUMBA)
-def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, server_port, tm, hist, out):
+def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, server_port, tm, hist, out, now):
     """Walk every tuple's packets (sorted arrays; tuple g is ``group_start[g]:group_start[g + 1]``)
     through Zeek's machine. Fills ``out`` (rows: OUT_* fields, one column per conversation) and
-    ``hist`` (history letters); returns the number of conversations."""
+    ``hist`` (history letters); returns the number of conversations. ``OUT_GONE`` says whether Zeek has
+    removed the connection by time ``now`` (its timers run that far with no further packet): always
+    for a connection another one followed on its tuple; never when ``now`` is negative."""
     c = np.zeros(CONN_SLOTS, dtype=np.int64)
     e = np.zeros((2, EP_SLOTS), dtype=np.int64)
     k = 0
@@ -177,6 +179,7 @@ def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, se
             new = i == first
             if not new and (removed_by(c, e, tm, t) or is_reuse(c, e, f, seq[i])):
                 _finish(c, e, hist, out, k - 1)
+                out[OUT_GONE, k - 1] = 1
                 new, first = True, i
             if new:
                 out[OUT_START, k] = i
@@ -194,11 +197,12 @@ def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, se
                 replay = False
             feed(c, e, hist, tm, t, key[i], f, seq[i], ack[i], length[i], win[i], bad[i])
         _finish(c, e, hist, out, k - 1)
+        out[OUT_GONE, k - 1] = now >= 0 and removed_by(c, e, tm, now)  # after _finish: timers change no state
     return k
 
 
-OUT_START, OUT_STATE, OUT_ORIG, OUT_HIST_END, OUT_REXMITS, OUT_ORIG_SIZE, OUT_RESP_SIZE = range(7)
-OUT_FIELDS = 7
+OUT_START, OUT_STATE, OUT_ORIG, OUT_HIST_END, OUT_REXMITS, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_GONE = range(8)
+OUT_FIELDS = 8
 
 
 @nb.njit(**_NUMBA)

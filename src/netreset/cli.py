@@ -62,8 +62,10 @@ def expand_captures(paths: tuple[str, ...]) -> list[Path]:
     return result
 
 
-def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv")):
-    """The options every analysing command shares, and the Analysis they describe."""
+def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv"), streamable: bool = False):
+    """The options every analysing command shares, and the Analysis they describe. ``streamable``: the
+    command reads only counts, resets and handshakes, so one big capture is analysed chunk by chunk
+    with bounded memory (:mod:`netreset.stream`; same answers)."""
 
     def decorate(command):
         format_option = (
@@ -91,7 +93,12 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv")):
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
             paths = expand_captures(captures)
             with reading_progress(paths, quiet) as progress:
-                analysis = Analysis.of_files(paths, options, progress)
+                if streamable:
+                    from netreset.stream import analyse
+
+                    analysis = analyse(paths, options, progress, peer_capture=rest.get("peer_capture"))
+                else:
+                    analysis = Analysis.of_files(paths, options, progress)
             for warning in analysis.stats.warnings:
                 click.echo(f"Warning: {warning}", err=True)
             command(analysis, fmt, **rest)
@@ -104,7 +111,7 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv")):
 
 
 def _fail_condition(analysis: Analysis, fail_on: str) -> bool:
-    outcomes = {c.outcome for c in analysis.conversations}
+    outcomes = set(analysis.outcome_counts())
     if fail_on == "reset":
         return bool(analysis.resets)
     if fail_on == "middlebox":
@@ -125,7 +132,7 @@ def main():
 
 
 @main.command()
-@analysis_options()
+@analysis_options(streamable=True)
 def summary(analysis: Analysis, fmt: str):
     """What happened: counts by outcome and state, findings, decode problems."""
     document = records.summary_document(analysis)
@@ -170,7 +177,7 @@ _PEER_CAPTURE = peer_capture_option()
 
 
 @main.command("locate-reset")
-@analysis_options()
+@analysis_options(streamable=True)
 @_PEER_CAPTURE
 def locate_reset(analysis: Analysis, fmt: str, peer_capture: str | None = None):
     """Every RST: claimed sender, real sender (peer or middlebox N hops away), evidence."""
@@ -184,7 +191,7 @@ def locate_reset(analysis: Analysis, fmt: str, peer_capture: str | None = None):
 
 
 @main.command()
-@analysis_options()
+@analysis_options(streamable=True)
 @_PEER_CAPTURE
 def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
     """Incomplete 3-way and 4-way handshakes, SYN retransmissions and their timing, refusals."""

@@ -104,38 +104,68 @@ def group_tuples(lo, hi, order, group_start):
     return groups
 
 
+class Walk:
+    """Zeek's and Wireshark's walks over one table's TCP rows, as arrays (no Python object per conversation).
+
+    ``rows``: TCP rows sorted tuple by tuple (capture order inside a tuple); tuple ``g`` is
+    ``rows[group_start[g]:group_start[g + 1]]``. Conversation ``c`` is ``rows[conv_start[c]:conv_start[c + 1]]``
+    (walk order, not yet numbered), ``out`` holds its walk results (``OUT_*`` rows; ``OUT_GONE``: Zeek has
+    removed it by time ``now``, see :func:`~netreset.boundaries_fast.split_all`). Wireshark stream ``s`` starts
+    at sorted position ``stream_first[s]``; ``stream_of`` gives each sorted position's stream.
+    """
+
+    def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1) -> None:
+        from .conversations import LIKELY_SERVER_PORTS, PROTO_TCP
+
+        rows, group_start = group_sorted(table, np.flatnonzero(table.proto == PROTO_TCP))
+        self.rows, self.group_start = rows, group_start
+        n = len(rows)
+        self.col = col = {name: table.columns[name][rows] for name in ("ts_ns", "flags", "seq", "ack", "payload_len", "win")}
+        self.key = key = table.src[rows].astype(np.int64) << 16 | table.sport[rows]
+        other = table.dst[rows].astype(np.int64) << 16 | table.dport[rows]
+        self.bad = bad = table.checksum[rows] == CHECKSUM_BAD if verify_checksums else np.zeros(n, dtype=np.bool_)
+        server_port = np.zeros(65536, dtype=np.uint8)
+        server_port[list(LIKELY_SERVER_PORTS)] = 1
+        out = np.empty((OUT_FIELDS, n), dtype=np.int64)
+        self.hist = np.empty(5 * n + 8, dtype=np.uint8)
+        k = split_all(group_start, col["ts_ns"], key, other, col["flags"], col["seq"], col["ack"],
+                      col["payload_len"], col["win"], bad, server_port, timing_array(timing), self.hist, out, now) if n else 0
+        self.out = out[:, :k]
+        self.conv_start = np.append(self.out[OUT_START], n)
+        self.stream_of, stream_first, self.stream_value = (np.empty(n, np.int64) for _ in range(3))
+        s = split_streams(group_start, key, col["flags"], col["seq"], col["payload_len"], self.stream_of, stream_first,
+                          self.stream_value) if n else 0
+        self.stream_first = stream_first[:s]
+
+    def __len__(self) -> int:
+        """Conversations found."""
+        return len(self.conv_start) - 1
+
+    def stream_numbers(self) -> np.ndarray:
+        """tshark's ``tcp.stream`` of each stream: streams numbered in order of their first packet."""
+        number = np.empty(len(self.stream_first), dtype=np.int64)
+        number[np.argsort(self.rows[self.stream_first], kind="stable")] = np.arange(len(self.stream_first))
+        return number
+
+    def from_orig(self) -> np.ndarray:
+        """Per sorted position: sent by its conversation's originator."""
+        owner = np.repeat(self.out[OUT_ORIG], np.diff(self.conv_start))
+        return self.key == owner
+
+
 def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing) -> list:
     """:func:`netreset.conversations.build_conversations` on the compiled path (``timing`` is a Timing)."""
-    from .conversations import LIKELY_SERVER_PORTS, PROTO_TCP
-
-    rows, group_start = group_sorted(table, np.flatnonzero(table.proto == PROTO_TCP))
-    n = len(rows)
-    if not n:
+    w = Walk(table, verify_checksums, timing)
+    if not len(w.rows):
         return []
-    col = {name: table.columns[name][rows] for name in ("ts_ns", "flags", "seq", "ack", "payload_len", "win")}
-    key = table.src[rows].astype(np.int64) << 16 | table.sport[rows]
-    other = table.dst[rows].astype(np.int64) << 16 | table.dport[rows]
-    bad = table.checksum[rows] == CHECKSUM_BAD if verify_checksums else np.zeros(n, dtype=np.bool_)
-    server_port = np.zeros(65536, dtype=np.uint8)
-    server_port[list(LIKELY_SERVER_PORTS)] = 1
-    out = np.empty((OUT_FIELDS, n), dtype=np.int64)
-    hist = np.empty(5 * n + 8, dtype=np.uint8)
-    k = split_all(group_start, col["ts_ns"], key, other, col["flags"], col["seq"], col["ack"],
-                  col["payload_len"], col["win"], bad, server_port, timing_array(timing), hist, out)
-    out = out[:, :k]
-    conv_start = np.append(out[OUT_START], n)
-    stream_of, stream_first, stream_value = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
-    s = split_streams(group_start, key, col["flags"], col["seq"], col["payload_len"], stream_of, stream_first,
-                      stream_value)
-    number = np.empty(s, dtype=np.int64)  # tshark numbers streams in order of their first packet
-    number[np.argsort(rows[stream_first[:s]], kind="stable")] = np.arange(s)
+    n, k = len(w.rows), len(w)
     from_orig, gaps = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.float64)
     counts = np.zeros((T_FIELDS, k), dtype=np.int64)
-    tally(conv_start, out[OUT_ORIG], key, col["flags"], col["ts_ns"], col["payload_len"],
-          table.ip_len[rows], bad, from_orig, gaps, counts)
-    walk_stream = stream_of[conv_start[:-1]]
-    return _assemble(table, rows, from_orig, conv_start, out, counts, number[walk_stream],
-                     stream_value[walk_stream], hist, gaps)
+    tally(w.conv_start, w.out[OUT_ORIG], w.key, w.col["flags"], w.col["ts_ns"], w.col["payload_len"],
+          table.ip_len[w.rows], w.bad, from_orig, gaps, counts)
+    walk_stream = w.stream_of[w.conv_start[:-1]]
+    return _assemble(table, w.rows, from_orig, w.conv_start, w.out, counts, w.stream_numbers()[walk_stream],
+                     w.stream_value[walk_stream], w.hist, gaps)
 
 
 def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, hist, gaps) -> list:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from netreset.conversations import Conversation
@@ -109,9 +108,9 @@ def summary_document(analysis: "Analysis") -> dict:
         "schema_version": SCHEMA_VERSION,
         "packets_total": stats.frames_total,
         "tcp_packets": stats.tcp_packets,
-        "conversations_total": len(analysis.conversations),
-        "by_conn_state": dict(sorted(Counter(c.conn_state for c in analysis.conversations).items())),
-        "by_outcome": dict(sorted(Counter(c.outcome for c in analysis.conversations).items())),
+        "conversations_total": analysis.conversation_count(),
+        "by_conn_state": dict(sorted(analysis.conn_state_counts().items())),
+        "by_outcome": dict(sorted(analysis.outcome_counts().items())),
         "decode_problems": dict(sorted(stats.problems.items())),
         "other_protocols": dict(sorted(stats.other_protocols.items())),
         "non_first_fragments": stats.non_first_fragments,

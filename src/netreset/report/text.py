@@ -45,7 +45,7 @@ def _counts(counts: dict) -> str:
 def resets_text(rows: list[dict], analysis) -> str:
     """One block per RST: what was claimed, what the TTL says, the verdict and its evidence."""
     if not rows:
-        return f"No TCP resets in {len(analysis.conversations)} conversations.\n"
+        return f"No TCP resets in {analysis.conversation_count()} conversations.\n"
     blocks = [_reset_block(i, r) for i, r in enumerate(rows, 1)]
     return "\n".join(blocks)
 

@@ -1,0 +1,280 @@
+"""A big capture analysed chunk by chunk: memory bounded by the live conversations, not by the file.
+
+The whole-table path (:class:`netreset.analysis.Analysis`) holds every packet of the capture at once:
+≈ 90 bytes per packet in columns, plus what the analyses build on top. Here the file is read in chunks
+of rows and each chunk is joined with the packets *carried* from the previous one — those of the
+5-tuples that may still be going on — into a work table. Zeek's and Wireshark's walks run over it as
+arrays (:class:`~netreset.conversations_fast.Walk`, no Python object per conversation); a tuple whose
+last connection Zeek has already removed (its timers ran out before the newest packet read, so any
+later packet on it starts a new connection) is *retired*: its conversations are counted, their first rows noted for numbering, and only when the tuple
+has something to report — a RST, or a handshake or teardown the screen cannot clear
+(:func:`~netreset.handshakes.screen.needs_rules`) — are its packets kept, in the *suspect table*.
+ICMP errors are all kept (they are few and the rules quote them).
+
+At the end the unchanged reset and handshake analyses run over the suspect table, given the two facts
+that need the whole capture: every host's TTL counts (:func:`~netreset.resets.pairs.host_ttl_counts`,
+summed chunk by chunk) and the capture's last timestamp. Conversation ids and ``tcp.stream`` numbers
+are renumbered from the first rows of *all* conversations and streams, so every answer is the one the
+whole-table path gives (``tests/test_stream.py`` checks it with tiny chunks on the corpus, the lab
+captures and generated ones).
+
+Where the answers may differ (documented in docs/performance.md): a tuple whose connection Zeek removed
+and that then sends again *without a SYN* starts a new Wireshark stream here, where tshark would
+continue the old one (Zeek's answers agree: it starts a new connection too). A file whose timestamps go
+back across a chunk boundary by more than :data:`REORDER_NS` is re-read whole by the caller (:class:`Unordered`), since the
+whole-table path sorts by time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from netreset.analysis import Analysis, Options
+from netreset.conversations import OUTCOMES, build_conversations
+from netreset.ingest import IngestStats
+from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
+from netreset.tcpstate import Timing
+
+#: Rows decoded at a time (the decoder's scratch arrays take ≈ 250 bytes per row).
+READ_ROWS = 1 << 17
+#: Rows released at a time into the work table: each release walks the carried rows again, so a batch
+#: is a few times the carry of a busy capture (≈ 5 s of traffic) — ≈ 22 MB of columns.
+BATCH_ROWS = 1 << 18
+#: Rows within this much of a chunk's newest timestamp wait for the next chunk before they are released:
+#: the interfaces of a pcapng are often interleaved slightly out of time order.
+REORDER_NS = 2 * 1_000_000_000
+#: Files at least this big take the streamed path (smaller ones read whole as fast and need no compiler).
+STREAM_MIN_BYTES = 4 * 1024 * 1024
+
+
+class Unordered(Exception):
+    """Timestamps went back across a chunk boundary: the whole-table path must sort the file."""
+
+
+def wanted(paths, options: Options, *, peer_capture=None) -> bool:
+    """Whether a command's analysis can be streamed: one big file, the built-in decoder, nothing that
+    needs every conversation (``--filter``, ``--stream``) or a second capture, and the compiler installed."""
+    if len(paths) != 1 or peer_capture or options.filter_text or options.stream is not None:
+        return False
+    if options.engine != "dpkt" or options.workers != 1 or os.environ.get("NETRESET_PLAIN"):
+        return False
+    try:
+        big = os.path.getsize(paths[0]) >= STREAM_MIN_BYTES
+    except OSError:
+        return False
+    import importlib.util
+
+    return big and importlib.util.find_spec("numba") is not None
+
+
+class StreamedAnalysis(Analysis):
+    """An :class:`Analysis` whose ``table`` and ``raw_conversations`` hold only the conversations with
+    something to report; counts over *all* conversations come from the tallies taken while streaming."""
+
+    def __init__(self, table: PacketTable, stats, options: Options, conversations: list, tallies: Counter,
+                 total: int, host_ttls, capture_end: dict[int, int]) -> None:
+        super().__init__(table, stats, options)
+        self.__dict__["raw_conversations"] = conversations  # fills the cached property
+        self._tallies = tallies  # conn_state -> conversations, over the whole capture
+        self._total = total
+        self._host_ttls = host_ttls
+        self._capture_end = capture_end
+
+    @property
+    def all_resets(self) -> list:
+        if "_all_resets" not in self.__dict__:
+            from netreset.resets import locate_resets
+
+            self.__dict__["_all_resets"] = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table,
+                                                         host_ttls=self._host_ttls)
+        return self.__dict__["_all_resets"]
+
+    @property
+    def handshakes(self) -> list:
+        if "_handshakes" not in self.__dict__:
+            from netreset.handshakes import analyze_handshakes
+
+            self.__dict__["_handshakes"] = analyze_handshakes(self.table, self.conversations, resets=self.resets,
+                                                              capture_end=self._capture_end)
+        return self.__dict__["_handshakes"]
+
+    @property
+    def hosts(self) -> list:
+        raise NotImplementedError("host profiles need every packet: use Analysis (the hosts command does)")
+
+    def conversation_count(self) -> int:
+        return self._total
+
+    def conn_state_counts(self) -> Counter:
+        return Counter({state: n for state, n in self._tallies.items() if n})
+
+    def outcome_counts(self) -> Counter:
+        counts = Counter()
+        for state, n in self._tallies.items():
+            counts[OUTCOMES[state]] += n
+        for c in self.all_conversations:  # the refinement by the reset verdicts
+            if c.outcome == "reset_by_middlebox":
+                counts[OUTCOMES[c.conn_state]] -= 1
+                counts["reset_by_middlebox"] += 1
+        return Counter({outcome: n for outcome, n in counts.items() if n})
+
+
+class _Streamer:
+    """The state carried from chunk to chunk (see the module docstring)."""
+
+    def __init__(self, book: AddressBook, verify_checksums: bool, timing: Timing, batch_rows: int = BATCH_ROWS) -> None:
+        self.book = book
+        self.verify = verify_checksums
+        self.timing = timing
+        self.batch_rows = batch_rows
+        self.held: list[PacketTable] = []  #: rows read but not yet released (a batch, the reorder window)
+        self.held_rows = 0
+        self.work = PacketTable.empty(book)  #: carried rows of live tuples
+        self.work_rows = np.zeros(0, dtype=np.int64)  #: their rows in the whole (time-sorted) capture
+        self.rows_seen = 0
+        self.last_ts: int | None = None  #: newest timestamp read so far
+        self.kept: list[tuple[PacketTable, np.ndarray]] = []  #: suspect tuples' and ICMP rows, with global rows
+        self.conv_first: list[np.ndarray] = []  #: global first row of every retired conversation
+        self.stream_first: list[np.ndarray] = []  #: global first row of every retired Wireshark stream
+        self.tallies: Counter = Counter()
+        self.host_ttls = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    def feed(self, chunk: PacketTable, final: bool = False) -> None:
+        """Add rows read from the file (in file order); every ``batch_rows`` rows, release them and retire
+        what is over. Rows are released in time order (as the whole-table path sorts the file); the last
+        :data:`REORDER_NS` of each batch wait for the next one, so interfaces of a pcapng that interleave
+        a little out of order still stream. ``final``: the file ended, release everything, retire all."""
+        self.held.append(chunk)
+        self.held_rows += len(chunk)
+        if self.held_rows < self.batch_rows and not final:
+            return
+        pending = PacketTable.concat(self.held, self.book)
+        pending = pending.take(np.lexsort((pending.frame, pending.ts_ns)))
+        ts = pending.ts_ns
+        ready = len(pending) if final or not len(pending) else int(np.searchsorted(ts, ts[-1] - REORDER_NS))
+        waiting = pending.take(np.arange(ready, len(pending)))
+        self.held, self.held_rows = [waiting], len(waiting)
+        if ready:
+            self._admit(pending.take(np.arange(ready)))
+        if ready or final:
+            self._retire(final)
+
+    def _admit(self, released: PacketTable) -> None:
+        from netreset.resets.pairs import host_ttl_counts, merge_ttl_counts
+
+        if self.last_ts is not None and int(released.ts_ns[0]) < self.last_ts:
+            raise Unordered()
+        self.last_ts = int(released.ts_ns[-1])
+        rows = self.rows_seen + np.arange(len(released), dtype=np.int64)
+        self.rows_seen += len(released)
+        self.host_ttls = merge_ttl_counts(self.host_ttls, host_ttl_counts(released))
+        tcp = released.proto == PROTO_TCP
+        if not tcp.all():
+            self.kept.append((released.take(~tcp), rows[~tcp]))
+        self.work = PacketTable.concat([self.work, released.take(tcp)], self.book)
+        self.work_rows = np.concatenate([self.work_rows, rows[tcp]])
+
+    def finish(self) -> None:
+        self.feed(PacketTable.empty(self.book), final=True)
+
+    def _retire(self, final: bool) -> None:
+        from netreset.conversations_fast import Walk
+        from netreset.boundaries_fast import OUT_GONE, OUT_STATE
+        from netreset.handshakes.screen import needs_rules
+        from netreset.tcpstate_fast import CONN_STATES
+
+        work = self.work
+        w = Walk(work, self.verify, self.timing, now=-1 if final else self.last_ts)
+        k, groups = len(w), len(w.group_start) - 1
+        if not k:
+            return
+        starts = w.conv_start[:-1]
+        group_of_conv = np.searchsorted(w.group_start, starts, side="right") - 1
+        state = w.out[OUT_STATE]
+        if final:
+            retire = np.ones(groups, dtype=bool)
+        else:  # Zeek has removed the tuple's last connection: any later packet starts a new one
+            last_conv = np.searchsorted(starts, w.group_start[1:], side="left") - 1
+            retire = w.out[OUT_GONE][last_conv] != 0
+        if not retire.any():
+            return
+        gone = retire[group_of_conv]
+        self.tallies.update(dict(zip(CONN_STATES, np.bincount(state[gone], minlength=len(CONN_STATES)).tolist())))
+        self.conv_first.append(self.work_rows[w.rows[starts[gone]]])
+        stream_group = np.searchsorted(w.group_start, w.stream_first, side="right") - 1
+        self.stream_first.append(self.work_rows[w.rows[w.stream_first[retire[stream_group]]]])
+        lengths = np.diff(w.conv_start)
+        screened = needs_rules(work, range(k), (w.rows, w.from_orig(), lengths))
+        suspect = np.zeros(groups, dtype=bool)
+        suspect[group_of_conv[screened]] = True
+        has_rst = np.add.reduceat((w.col["flags"] & RST) != 0, w.group_start[:-1]) > 0
+        suspect |= has_rst
+        position_group = np.repeat(np.arange(groups), np.diff(w.group_start))
+        keep = np.sort(w.rows[(retire & suspect)[position_group]])
+        if len(keep):
+            self.kept.append((work.take(keep), self.work_rows[keep]))
+        carry = np.sort(w.rows[~retire[position_group]])
+        self.work = work.take(carry)
+        self.work_rows = self.work_rows[carry]
+
+    def analysis(self, stats, options: Options) -> StreamedAnalysis:
+        """The suspect table, its conversations numbered as in the whole capture, and the tallies."""
+        from netreset.conversations_fast import Walk
+
+        tables = [t for t, _ in self.kept]
+        rows = np.concatenate([r for _, r in self.kept]) if self.kept else np.zeros(0, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        table = PacketTable.concat(tables, self.book).take(order)
+        rows = rows[order]
+        conv_first = np.sort(np.concatenate(self.conv_first)) if self.conv_first else np.zeros(0, np.int64)
+        stream_first = np.sort(np.concatenate(self.stream_first)) if self.stream_first else np.zeros(0, np.int64)
+        conversations = build_conversations(table, verify_checksums=options.verify_checksums, timing=self.timing)
+        if conversations:
+            w = Walk(table, options.verify_checksums, self.timing)
+            local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
+            global_stream = np.searchsorted(stream_first, rows[local_stream_first])
+            conversations = [
+                replace(c, id=int(np.searchsorted(conv_first, rows[c.rows[0]])),
+                        tcp_stream=int(global_stream[c.tcp_stream]))
+                for c in conversations
+            ]
+        end = {0: self.last_ts} if self.last_ts is not None else {}
+        return StreamedAnalysis(table, stats, options, conversations, self.tallies, len(conv_first),
+                                self.host_ttls, end)
+
+
+def analyse_streamed(path: str | os.PathLike, options: Options = Options(), progress=None, *,
+                     chunk_rows: int = READ_ROWS, batch_rows: int = BATCH_ROWS) -> StreamedAnalysis:
+    """Stream one capture file (see the module docstring). Raises :class:`Unordered` when its timestamps
+    go back across chunks, and :class:`~netreset.errors.CaptureError` as reading it whole would.
+    ``progress(file_id, bytes_read, packets)`` is called after each chunk."""
+    from netreset.ingest import iter_capture
+
+    stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows)
+    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows)
+    for chunk in stream:
+        streamer.feed(chunk)
+        if progress is not None:
+            progress(0, stream.bytes_read, stream.stats.frames_total)
+    streamer.finish()
+    if progress is not None:
+        progress(0, stream.bytes_read, stream.stats.frames_total)
+    stats = IngestStats(path=os.fspath(path))  # as read_capture_files reports one file
+    stats.merge(stream.stats)
+    stats.file_format = stream.stats.file_format
+    return streamer.analysis(stats, options)
+
+
+def analyse(paths, options: Options, progress=None, *, peer_capture=None) -> Analysis:
+    """The analysis a command reads: streamed when :func:`wanted`, else the whole-table one."""
+    if wanted(paths, options, peer_capture=peer_capture):
+        try:
+            return analyse_streamed(Path(paths[0]), options, progress)
+        except Unordered:
+            pass
+    return Analysis.of_files(paths, options, progress)

@@ -1,0 +1,133 @@
+"""The streamed analysis (netreset.stream) answers exactly as the whole-table analysis does.
+
+Every capture is streamed in small chunks (so tuples are carried across many chunk boundaries) and
+compared with :class:`netreset.analysis.Analysis` on: the ``summary`` document, every reset verdict,
+every handshake finding and every conversation the streamed analysis kept (all fields but the row
+indices, which point into a different table). The generated capture spans minutes at a low connection
+rate, so tuples really retire between chunks under the production timers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CORPUS, ROOT
+
+from netreset.analysis import Analysis, Options
+from netreset.report.records import summary_document
+from netreset.report.render import render_json
+from netreset.stream import StreamedAnalysis, Unordered, analyse, analyse_streamed
+
+import frozen_analyses as frozen
+
+
+def _compare(path: Path, chunk_rows: int, batch_rows: int | None = None) -> StreamedAnalysis:
+    batch_rows = batch_rows or chunk_rows
+    whole = Analysis.of_files([path])
+    streamed = analyse_streamed(path, chunk_rows=chunk_rows, batch_rows=batch_rows)
+    assert render_json(summary_document(streamed)) == render_json(summary_document(whole))
+    assert [r.to_dict() for r in streamed.all_resets] == [r.to_dict() for r in whole.all_resets]
+    assert [h.to_dict() for h in streamed.handshakes] == [h.to_dict() for h in whole.handshakes]
+    by_id = {c.id: c for c in whole.all_conversations}
+    for kept in streamed.all_conversations:
+        original = by_id[kept.id]
+        assert np.array_equal(streamed.table.frame[kept.rows], whole.table.frame[original.rows])
+        assert np.array_equal(kept.from_orig, original.from_orig)
+        assert dataclasses.replace(kept, rows=None, from_orig=None) == dataclasses.replace(original, rows=None, from_orig=None)
+    return streamed
+
+
+def _chunk(path: Path) -> int:
+    """About eight chunks per capture (at least 16 rows each)."""
+    packets = len(Analysis.of_files([path]).table)
+    return max(16, packets // 8)
+
+
+@pytest.mark.parametrize("name", sorted(frozen.captures(None, None)))
+def test_sample_and_lab_captures_stream_to_the_same_answers(name):
+    path = frozen.captures(None, None)[name]
+    _compare(path, chunk_rows=3)
+
+
+def _corpus_names() -> list[str]:
+    return sorted(n for n in frozen.captures(CORPUS, None) if n.startswith("corpus/"))
+
+
+@pytest.mark.skipif(not _corpus_names(), reason=f"external corpus not found at {CORPUS}")
+@pytest.mark.parametrize("name", _corpus_names() or ["none"])
+def test_corpus_captures_stream_to_the_same_answers(name):
+    path = frozen.captures(CORPUS, None)[name]
+    try:
+        _compare(path, chunk_rows=_chunk(path))
+    except Unordered:
+        pytest.skip("timestamps go back across a chunk boundary: the CLI reads this file whole")
+
+
+@pytest.fixture(scope="module")
+def slow_generated(tmp_path_factory) -> Path:
+    """30k packets of the benchmark's mix at 20 new connections/s: ≈ 2 minutes of capture time."""
+    out = tmp_path_factory.mktemp("slow")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "30000", "--seed", "11",
+                    "--rate", "20", "--out", str(out), "--name", "slow"], check=True, capture_output=True)
+    return out / "slow.pcap"
+
+
+def test_tuples_retire_between_chunks_and_the_answers_stay_the_same(slow_generated):
+    streamed = _compare(slow_generated, chunk_rows=500, batch_rows=2000)
+    assert streamed.conversation_count() > 2000
+    # Only the conversations with something to report were kept, not every packet.
+    assert len(streamed.all_conversations) < streamed.conversation_count()
+    assert len(streamed.table) < 30000
+
+
+def test_memory_of_the_carry_stays_bounded(slow_generated):
+    """The carried table never holds more than the live tuples: far fewer rows than the file."""
+    from netreset.ingest import iter_capture
+    from netreset.stream import _Streamer
+    from netreset.tcpstate import Timing
+
+    stream = iter_capture(slow_generated, chunk_rows=2000)
+    streamer = _Streamer(stream.book, False, Timing(), batch_rows=2000)
+    carried = []
+    for chunk in stream:
+        streamer.feed(chunk)
+        carried.append(len(streamer.work))
+    assert max(carried) < 6000  # the tuples Zeek still holds (≈ 5 s of traffic), of 30k packets
+    assert carried[-1] < 6000
+
+
+def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_path):
+    import dpkt
+
+    path = tmp_path / "backwards.pcap"
+    with open(path, "wb") as f:
+        writer = dpkt.pcap.Writer(f)
+        for i, t in enumerate([10.0, 11.0, 12.0, 15.0, 16.0, 5.0, 17.0, 18.0]):
+            syn = dpkt.tcp.TCP(sport=40000 + i, dport=443, seq=1000 * i, flags=dpkt.tcp.TH_SYN, off=5)
+            ip = dpkt.ip.IP(src=bytes([10, 0, 0, 1]), dst=bytes([10, 0, 0, 2]), p=6, ttl=64, data=syn)
+            ip.len = len(ip)
+            writer.writepkt(bytes(dpkt.ethernet.Ethernet(type=0x0800, data=ip)), ts=t)
+    with pytest.raises(Unordered):
+        analyse_streamed(path, chunk_rows=2, batch_rows=2)
+    streamed = analyse_streamed(path, chunk_rows=64, batch_rows=64)  # within one chunk the rows are sorted, as whole
+    assert streamed.conversation_count() == 8
+    whole = Analysis.of_files([path])
+    assert render_json(summary_document(streamed)) == render_json(summary_document(whole))
+
+
+def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch):
+    import netreset.stream as stream
+
+    path = ROOT / "captures" / "multi-connection.pcap"
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
+    assert isinstance(analyse([path], Options()), StreamedAnalysis)
+    assert not isinstance(analyse([path], Options(filter_text="port 80")), StreamedAnalysis)
+    assert not isinstance(analyse([path, path], Options()), StreamedAnalysis)
+    assert not isinstance(analyse([path], Options(), peer_capture="x.pcap"), StreamedAnalysis)
+    monkeypatch.setenv("NETRESET_PLAIN", "1")
+    assert not isinstance(analyse([path], Options()), StreamedAnalysis)
