@@ -4,20 +4,22 @@ The facts are computed for all RSTs together with numpy over the packets of the 
 a RST, grouped by (conversation, side) (:class:`~netreset.resets.index.Groups`): "the claimed sender's
 last TTL before the RST" is a prefix aggregate over the sender's group read at the RST's index, and so
 on. Facts that compare the RST with a set (data after it, a burst of RSTs) expand RST × packet pairs.
-The rules then read plain Python numbers: no numpy call per RST.
+The result is a :class:`ResetFacts`: one column per fact. The reference rules read one
+:class:`ResetContext` per RST (plain Python numbers, no numpy call per RST); the batch rules
+(:mod:`netreset.resets.batch`) read the columns themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from netreset.conversations import Conversation
 from netreset.packets import ACK, FIN, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, RST, SYN, PacketTable
 from netreset.resets.evidence import IcmpSighting, ResetContext, TtlReader
-from netreset.resets.index import Groups, rst_conversations, serial
+from netreset.resets.index import Groups, serial, with_rsts
 from netreset.resets.pairs import burst_facts, host_facts, race_facts, ttl_gaps
 from netreset.resets.verdict import IPID_MAX_STEP, IPID_REORDER
 from netreset.ttl import TtlTable
@@ -37,14 +39,65 @@ class Rsts:
         self.other = self.gid ^ 1
         self.jS = self.at - 1  #: last packet of the sender's group before the RST (same group, sorted)
         self.jO = g.before(self.other, g.pos[self.at])  #: last packet of the other side before it
-        self.facts: dict[str, list] = {}
+        self.facts: dict[str, np.ndarray] = {}
+        self.present: dict[str, np.ndarray] = {}  #: per optional fact: where it has a value (else None)
 
     def put(self, name: str, values: np.ndarray, present: np.ndarray | None = None) -> None:
-        """Store a fact column (as Python values); None where ``present`` is False."""
-        listed = values.tolist()
+        """Store a fact column; it reads as None where ``present`` is False."""
+        self.facts[name] = np.asarray(values)
         if present is not None:
-            listed = [v if p else None for v, p in zip(listed, present.tolist())]
-        self.facts[name] = listed
+            self.present[name] = np.asarray(present, dtype=bool)
+
+
+class ResetFacts:
+    """Every fact of :class:`ResetContext` for many RSTs, one column per field (in conversation order, then
+    capture order). Numeric fields are numpy arrays (:meth:`values`; where an optional field is None,
+    :meth:`has` is False and the array holds an arbitrary number); ``conv``, ``src``, ``dst`` and
+    ``icmp`` are lists of objects; ``guess`` is the run's one TTL reader."""
+
+    def __init__(self, values: dict[str, np.ndarray], present: dict[str, np.ndarray], objects: dict[str, list],
+                 guess: TtlReader) -> None:
+        self._values, self._present, self._objects, self.guess = values, present, objects, guess
+        self._listed: dict[str, list] = {}
+
+    def __len__(self) -> int:
+        return len(self._values["row"])
+
+    def values(self, name: str) -> np.ndarray:
+        """The numeric column ``name``."""
+        return self._values[name]
+
+    def has(self, name: str) -> np.ndarray:
+        """Where the column ``name`` has a value (all True for a field that is never None)."""
+        found = self._present.get(name)
+        return found if found is not None else np.ones(len(self), dtype=bool)
+
+    def listed(self, name: str) -> list:
+        """The column ``name`` as Python values (None where absent), as a context holds it (cached)."""
+        found = self._listed.get(name)
+        if found is None:
+            if name in self._objects:
+                found = self._objects[name]
+            else:
+                found = self._values[name].tolist()
+                present = self._present.get(name)
+                if present is not None:
+                    found = [v if p else None for v, p in zip(found, present.tolist())]
+            self._listed[name] = found
+        return found
+
+    def take(self, index: np.ndarray) -> "ResetFacts":
+        """The facts of the RSTs at ``index`` (integer positions), in that order."""
+        positions = index.tolist()
+        return ResetFacts({k: v[index] for k, v in self._values.items()}, {k: v[index] for k, v in self._present.items()},
+                          {k: [v[i] for i in positions] for k, v in self._objects.items()}, self.guess)
+
+    def contexts(self) -> list[ResetContext]:
+        """One :class:`ResetContext` per RST, built positionally (in the dataclass's field order)."""
+        if not len(self):
+            return []
+        columns = [[self.guess] * len(self) if f.name == "guess" else self.listed(f.name) for f in fields(ResetContext)]
+        return [ResetContext(*values) for values in zip(*columns)]
 
 
 def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -60,7 +113,7 @@ def _sender(g: Groups, r: Rsts) -> None:
     count = g.count(plain, gid, upto)
     some = count > 0
     last = g.last(plain, gid, upto)
-    r.facts["sender_count"] = count.tolist()
+    r.put("sender_count", count)
     r.put("sender_ttl", _at(c["ttl"], last), some)
     r.put("sender_win", _at(c["win"], last), some)
     r.put("sender_df", _at(c["df"], g.first(plain, gid)).astype(bool), some)
@@ -190,38 +243,45 @@ def _addresses(g: Groups, n: int) -> tuple[list[int], list[int]]:
     return sides[0], sides[1]
 
 
+def reset_facts(table: PacketTable, conversations: Sequence[Conversation],
+                ttl_table: TtlTable | None = None, host_ttls=None) -> ResetFacts:
+    """The facts of every RST of ``conversations`` (in conversation order, then capture order).
+    ``host_ttls``: the whole capture's :func:`~netreset.resets.pairs.host_ttl_counts` when ``table`` is
+    only the part of it that holds these conversations (a streamed analysis)."""
+    picked, lengths, rows = with_rsts(table, conversations)
+    chosen = [conversations[i] for i in picked.tolist()]
+    g = Groups(table, chosen, lengths, rows)
+    r = Rsts(g)
+    if len(r.at):
+        _sender(g, r)
+        _other(g, r)
+        rtt = handshake_rtts(g)[r.gid]
+        r.put("rtt", rtt, ~np.isnan(rtt))
+        ttl_gaps(g, r)
+        host_facts(table, g, r, host_ttls)
+        race_facts(g, r)
+        burst_facts(g, r)
+    return _assemble(table, g, r, chosen, ttl_table)
+
+
 def reset_contexts(table: PacketTable, conversations: Sequence[Conversation],
                    ttl_table: TtlTable | None = None, host_ttls=None) -> list[ResetContext]:
     """One context per RST of ``conversations`` (in conversation order, then capture order).
     ``host_ttls``: the whole capture's :func:`~netreset.resets.pairs.host_ttl_counts` when ``table`` is
     only the part of it that holds these conversations (a streamed analysis)."""
-    chosen = [conversations[i] for i in rst_conversations(table, conversations)]
-    g = Groups(table, chosen)
-    r = Rsts(g)
-    if not len(r.at):
-        return []
-    _sender(g, r)
-    _other(g, r)
-    rtt = handshake_rtts(g)[r.gid]
-    r.facts["rtt"] = [None if v != v else v for v in rtt.tolist()]
-    ttl_gaps(g, r)
-    host_facts(table, g, r, host_ttls)
-    race_facts(g, r)
-    burst_facts(g, r)
-    return _assemble(table, g, r, chosen, _icmp(table, g, chosen), ttl_table)
+    return reset_facts(table, conversations, ttl_table, host_ttls).contexts()
 
 
-def _assemble(table, g: Groups, r: Rsts, chosen, icmp, ttl_table) -> list[ResetContext]:
-    """The contexts, built positionally from the fact columns (in the dataclass's field order)."""
+def _assemble(table, g: Groups, r: Rsts, chosen, ttl_table) -> ResetFacts:
+    """The fact columns of :class:`ResetContext`: the RST's own fields, the facts and the objects."""
     rows = g.rows[r.at]
-    name = table.book.name
-    columns = {key: (g.col[col][r.at] if col else table.columns[key][rows]).tolist() for key, col in _RST_FIELDS}
-    columns["df"] = [bool(v) for v in columns["df"]]
-    columns["src"] = [name(v) for v in g.col["src"][r.at].tolist()]
-    columns["dst"] = [name(v) for v in g.col["dst"][r.at].tolist()]
-    columns |= r.facts
+    values: dict[str, Any] = {key: g.col[col][r.at] if col else table.columns[key][rows] for key, col in _RST_FIELDS}
+    values["df"] = values["df"] != 0
+    values |= r.facts
+    values |= {"row": rows, "from_orig": r.gid % 2 == 1}
     conv_index = (r.gid // 2).tolist()
-    columns |= {"conv": [chosen[i] for i in conv_index], "row": rows.tolist(), "from_orig": (r.gid % 2 == 1).tolist(),
-                "guess": [TtlReader(ttl_table)] * len(rows), "icmp": [icmp[i] for i in conv_index]}
-    ordered = [columns[f.name] for f in fields(ResetContext)]
-    return [ResetContext(*values) for values in zip(*ordered)]
+    name = table.book.name
+    icmp = _icmp(table, g, chosen) if len(r.at) else []
+    objects = {"conv": [chosen[i] for i in conv_index], "icmp": [icmp[i] for i in conv_index],
+               "src": [name(v) for v in g.col["src"][r.at].tolist()], "dst": [name(v) for v in g.col["dst"][r.at].tolist()]}
+    return ResetFacts(values, dict(r.present), objects, TtlReader(ttl_table))

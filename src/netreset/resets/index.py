@@ -28,25 +28,40 @@ PAIR_BATCH = 1 << 21
 _OFFSET = 1 << 33  #: per-group offset for prefix maxima of 32-bit serial numbers
 
 
+def concatenated(conversations: Sequence[Conversation]) -> tuple[np.ndarray, np.ndarray]:
+    """Every conversation's packet count, and all their ``rows`` end to end (int64)."""
+    if not conversations:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pieces = [c.rows for c in conversations]
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    return lengths, np.concatenate(pieces).astype(np.int64, copy=False)
+
+
 def rst_conversations(table: PacketTable, conversations: Sequence[Conversation]) -> list[int]:
     """Indices of the conversations holding at least one RST."""
-    if not conversations:
-        return []
-    lengths = np.fromiter((len(c.rows) for c in conversations), dtype=np.int64, count=len(conversations))
-    rows = np.concatenate([np.asarray(c.rows, dtype=np.int64) for c in conversations])
-    is_rst = (table.flags[rows] & RST) != 0
-    owner = np.repeat(np.arange(len(conversations)), lengths)
-    return np.unique(owner[is_rst]).tolist()
+    return with_rsts(table, conversations)[0].tolist()
+
+
+def with_rsts(table: PacketTable, conversations: Sequence[Conversation]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the conversations holding at least one RST, their packet counts and their rows end to
+    end: everything :class:`Groups` needs, from one pass over the conversations."""
+    lengths, rows = concatenated(conversations)
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    has_rst = np.zeros(len(lengths), dtype=bool)
+    has_rst[owner[(table.flags[rows] & RST) != 0]] = True
+    return np.flatnonzero(has_rst), lengths[has_rst], rows[has_rst[owner]]
 
 
 class Groups:
     """Packets of some conversations sorted by (group, position); columns and group bounds as arrays."""
 
-    def __init__(self, table: PacketTable, conversations: Sequence[Conversation]) -> None:
+    def __init__(self, table: PacketTable, conversations: Sequence[Conversation],
+                 lengths: np.ndarray | None = None, rows: np.ndarray | None = None) -> None:
+        """``lengths``/``rows``: the conversations' :func:`concatenated` arrays when the caller has them."""
         n = len(conversations)
-        lengths = np.fromiter((len(c.rows) for c in conversations), dtype=np.int64, count=n)
-        rows = np.concatenate([np.asarray(c.rows, dtype=np.int64) for c in conversations]) if n else np.zeros(0, np.int64)
-        orig = np.concatenate([np.asarray(c.from_orig, dtype=bool) for c in conversations]) if n else np.zeros(0, bool)
+        if rows is None:
+            lengths, rows = concatenated(conversations)
+        orig = np.concatenate([c.from_orig for c in conversations]).astype(bool, copy=False) if n else np.zeros(0, bool)
         starts = np.cumsum(lengths) - lengths
         pos = np.arange(len(rows), dtype=np.int64) - np.repeat(starts, lengths)
         gid = np.repeat(np.arange(n, dtype=np.int64) * 2, lengths) + orig
