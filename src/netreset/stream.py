@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from netreset.analysis import Analysis, Options
-from netreset.conversations import OUTCOMES, build_conversations
+from netreset.conversations import OUTCOMES, build_conversations, renumbered
 from netreset.ingest import IngestStats
 from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
 from netreset.tcpstate import Timing
@@ -238,11 +237,10 @@ class _Streamer:
             w = Walk(table, options.verify_checksums, self.timing)
             local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
             global_stream = np.searchsorted(stream_first, rows[local_stream_first])
-            conversations = [
-                replace(c, id=int(np.searchsorted(conv_first, rows[c.rows[0]])),
-                        tcp_stream=int(global_stream[c.tcp_stream]))
-                for c in conversations
-            ]
+            first = rows[[int(c.rows[0]) for c in conversations]]
+            local_streams = np.array([c.tcp_stream for c in conversations], dtype=np.int64)
+            conversations = renumbered(conversations, np.searchsorted(conv_first, first).tolist(),
+                                       global_stream[local_streams].tolist())
         end = {0: self.last_ts} if self.last_ts is not None else {}
         return StreamedAnalysis(table, stats, options, conversations, self.tallies, len(conv_first),
                                 self.host_ttls, end)
