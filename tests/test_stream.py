@@ -20,25 +20,33 @@ from conftest import CORPUS, ROOT
 
 from netreset.analysis import Analysis, Options
 from netreset.report.records import summary_document
-from netreset.report.render import render_json
+from netreset.report.render import render_json, write_json
 from netreset.stream import StreamedAnalysis, Unordered, analyse, analyse_streamed
 
 import frozen_analyses as frozen
+
+
+def _json(document: dict) -> str:
+    parts: list[str] = []
+    write_json(document, parts.append, batch=7)
+    return "".join(parts)
 
 
 def _compare(path: Path, chunk_rows: int, batch_rows: int | None = None) -> StreamedAnalysis:
     batch_rows = batch_rows or chunk_rows
     whole = Analysis.of_files([path])
     streamed = analyse_streamed(path, chunk_rows=chunk_rows, batch_rows=batch_rows)
-    assert render_json(summary_document(streamed)) == render_json(summary_document(whole))
-    assert [r.to_dict() for r in streamed.all_resets] == [r.to_dict() for r in whole.all_resets]
-    assert [h.to_dict() for h in streamed.handshakes] == [h.to_dict() for h in whole.handshakes]
-    by_id = {c.id: c for c in whole.all_conversations}
-    for kept in streamed.all_conversations:
-        original = by_id[kept.id]
-        assert np.array_equal(streamed.table.frame[kept.rows], whole.table.frame[original.rows])
-        assert np.array_equal(kept.from_orig, original.from_orig)
-        assert dataclasses.replace(kept, rows=None, from_orig=None) == dataclasses.replace(original, rows=None, from_orig=None)
+    assert _json(summary_document(streamed)) == render_json(summary_document(whole))
+    assert list(streamed.reset_rows()) == whole.reset_rows()
+    assert list(streamed.handshake_rows()) == whole.handshake_rows()
+    by_id = {c.id: c for c in whole.raw_conversations}
+    for table, _, conversations in streamed.pieces():
+        for kept in conversations:
+            original = by_id[kept.id]
+            assert np.array_equal(table.frame[kept.rows], whole.table.frame[original.rows])
+            assert np.array_equal(kept.from_orig, original.from_orig)
+            assert (dataclasses.replace(kept, rows=None, from_orig=None)
+                    == dataclasses.replace(original, rows=None, from_orig=None))
     return streamed
 
 
@@ -80,9 +88,11 @@ def slow_generated(tmp_path_factory) -> Path:
 def test_tuples_retire_between_chunks_and_the_answers_stay_the_same(slow_generated):
     streamed = _compare(slow_generated, chunk_rows=500, batch_rows=2000)
     assert streamed.conversation_count() > 2000
-    # Only the conversations with something to report were kept, not every packet.
-    assert len(streamed.all_conversations) < streamed.conversation_count()
-    assert len(streamed.table) < 30000
+    # Only the conversations with something to report were kept, not every packet, in several pieces.
+    pieces = list(streamed.pieces())
+    assert len(pieces) > 3
+    assert sum(len(conversations) for _, _, conversations in pieces) < streamed.conversation_count() / 2
+    assert sum(len(table) for table, _, _ in pieces) < 30000
 
 
 def test_memory_of_the_carry_stays_bounded(slow_generated):
@@ -117,7 +127,7 @@ def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_pa
     streamed = analyse_streamed(path, chunk_rows=64, batch_rows=64)  # within one chunk the rows are sorted, as whole
     assert streamed.conversation_count() == 8
     whole = Analysis.of_files([path])
-    assert render_json(summary_document(streamed)) == render_json(summary_document(whole))
+    assert _json(summary_document(streamed)) == render_json(summary_document(whole))
 
 
 def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch):

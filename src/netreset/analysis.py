@@ -130,6 +130,24 @@ class Analysis:
 
         return profile_hosts(self.table, self.conversations, ttl_table=self.ttl_table)
 
+    def reset_rows(self) -> list[dict]:
+        """``locate-reset``'s records: every selected verdict as its JSON contract dict."""
+        return [r.to_dict() for r in self.resets]
+
+    def handshake_rows(self) -> list[dict]:
+        """``handshakes``' records."""
+        return [h.to_dict() for h in self.handshakes]
+
+    def finding_rows(self) -> list[dict]:
+        """``summary``'s findings: every reset, then handshake problems, in time order."""
+        from netreset.report.records import finding_items, finding_order
+
+        return sorted(finding_items(self.resets, self.handshakes, self.outcomes_by_id()), key=finding_order)
+
+    def outcomes_by_id(self) -> dict[int, str]:
+        """Conversation id → outcome (refined by the reset verdicts)."""
+        return {c.id: c.outcome for c in self.conversations}
+
     def conversation_count(self) -> int:
         return len(self.conversations)
 

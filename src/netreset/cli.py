@@ -18,7 +18,7 @@ from netreset.analysis import Analysis, Options
 from netreset.errors import NetresetError, UsageError
 from netreset.progress import reading_progress
 from netreset.report import records, text
-from netreset.report.render import render_csv, render_json, render_table
+from netreset.report.render import render_csv, render_table, write_csv, write_json
 
 EXIT_FAIL_ON = 3
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -113,9 +113,9 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv"), streama
 def _fail_condition(analysis: Analysis, fail_on: str) -> bool:
     outcomes = set(analysis.outcome_counts())
     if fail_on == "reset":
-        return bool(analysis.resets)
+        return bool(analysis.reset_rows())
     if fail_on == "middlebox":
-        return any(r.verdict == "middlebox" for r in analysis.resets)
+        return any(r["verdict"] == "middlebox" for r in analysis.reset_rows())
     if fail_on == "any":
         return bool(records.findings(analysis))
     return fail_on in outcomes
@@ -137,7 +137,7 @@ def summary(analysis: Analysis, fmt: str):
     """What happened: counts by outcome and state, findings, decode problems."""
     document = records.summary_document(analysis)
     if fmt == "json":
-        click.echo(render_json(document), nl=False)
+        write_json(document, _echo)
     elif fmt == "csv":
         rows = [{"kind": "outcome", "name": k, "count": v} for k, v in document["by_outcome"].items()]
         rows += [{"kind": "conn_state", "name": k, "count": v} for k, v in document["by_conn_state"].items()]
@@ -150,12 +150,17 @@ def summary(analysis: Analysis, fmt: str):
 def emit(fmt: str, key: str, rows: list[dict], text, csv_columns=None) -> None:
     """Write ``rows`` in the chosen format: JSON ``{"schema_version", key: rows}``, CSV, or ``text(rows)``."""
     if fmt == "json":
-        click.echo(render_json({"schema_version": records.SCHEMA_VERSION, key: rows}), nl=False)
+        write_json({"schema_version": records.SCHEMA_VERSION, key: rows}, _echo)
     elif fmt == "csv":
         columns = csv_columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]
-        click.echo(render_csv(rows, columns), nl=False)
+        write_csv(rows, columns, _echo)
     else:
         click.echo(text(rows), nl=False)
+
+
+def _echo(text: str) -> None:
+    """Write a piece of output as it is produced (big outputs are written in pieces)."""
+    click.echo(text, nl=False)
 
 
 @main.command()
@@ -186,7 +191,7 @@ def locate_reset(analysis: Analysis, fmt: str, peer_capture: str | None = None):
 
         rows = peer_reset_rows(analysis, peer_capture)
     else:
-        rows = [r.to_dict() for r in analysis.resets]
+        rows = analysis.reset_rows()
     emit(fmt, "resets", rows, lambda rows: text.resets_text(rows, analysis), text.RESET_CSV_COLUMNS)
 
 
@@ -200,7 +205,7 @@ def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
 
         rows = peer_handshake_rows(analysis, peer_capture)
     else:
-        rows = [h.to_dict() for h in analysis.handshakes]
+        rows = analysis.handshake_rows()
     emit(fmt, "handshakes", rows, text.handshakes_text)
 
 

@@ -37,6 +37,7 @@ from netreset.analysis import Analysis, Options
 from netreset.conversations import OUTCOMES, build_conversations, renumbered
 from netreset.ingest import IngestStats
 from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
+from netreset.spill import PieceStore, RecordRuns, SpillDirectory
 from netreset.tcpstate import Timing
 
 #: Rows decoded at a time (the decoder's scratch arrays take ≈ 250 bytes per row).
@@ -71,55 +72,109 @@ def wanted(paths, options: Options, *, peer_capture=None) -> bool:
     return big and importlib.util.find_spec("numba") is not None
 
 
-class StreamedAnalysis(Analysis):
-    """An :class:`Analysis` whose ``table`` and ``raw_conversations`` hold only the conversations with
-    something to report; counts over *all* conversations come from the tallies taken while streaming."""
+class StreamedAnalysis:
+    """What ``summary``, ``locate-reset`` and ``handshakes`` read from an :class:`~netreset.analysis.Analysis`
+    (counts, ``reset_rows``, ``handshake_rows``, ``finding_rows``), from a streamed capture.
 
-    def __init__(self, table: PacketTable, stats, options: Options, conversations: list, tallies: Counter,
-                 total: int, host_ttls, capture_end: dict[int, int]) -> None:
-        super().__init__(table, stats, options)
-        self.__dict__["raw_conversations"] = conversations  # fills the cached property
+    Counts over *all* conversations come from the tallies taken while streaming. The reset and
+    handshake analyses run piece by piece over the kept tuples (:meth:`pieces`: one retired batch's
+    suspect tuples with every ICMP error, conversations numbered as in the whole capture); each piece's
+    records go to sorted runs on disk (:class:`~netreset.spill.RecordRuns`) and are read back merged in
+    capture order, so neither the pieces' conversations nor the records are ever in memory together.
+    There is no list of every conversation, verdict or finding object: commands that need one
+    (``conversations``, ``hosts``, the figures, ``--filter``, ``--peer-capture``) read the capture whole.
+    """
+
+    ttl_table = Analysis.ttl_table
+
+    def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
+                 timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
+                 capture_end: dict[int, int]) -> None:
+        self.stats, self.options = stats, options
+        self._kept, self._icmp, self._spill, self._timing = kept, icmp, spill, timing
+        self._conv_first, self._stream_first = conv_first, stream_first
         self._tallies = tallies  # conn_state -> conversations, over the whole capture
-        self._total = total
-        self._host_ttls = host_ttls
-        self._capture_end = capture_end
+        self._host_ttls, self._capture_end = host_ttls, capture_end
+        self._judged = False
 
-    @property
-    def all_resets(self) -> list:
-        if "_all_resets" not in self.__dict__:
-            from netreset.resets import locate_resets
+    def pieces(self):
+        """(table, global rows, conversations) per kept batch: its suspect tuples' packets and every ICMP
+        error in capture order, the conversations numbered (``id``, ``tcp_stream``) as in the whole capture."""
+        from netreset.conversations_fast import Walk
 
-            self.__dict__["_all_resets"] = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table,
-                                                         host_ttls=self._host_ttls)
-        return self.__dict__["_all_resets"]
+        icmp_table, icmp_rows = self._icmp
+        for piece, piece_rows in self._kept:
+            rows = np.concatenate([piece_rows, icmp_rows])
+            order = np.argsort(rows, kind="stable")
+            table, rows = PacketTable.concat([piece, icmp_table], self._kept.book).take(order), rows[order]
+            conversations = build_conversations(table, verify_checksums=self.options.verify_checksums,
+                                                timing=self._timing)
+            if conversations:
+                w = Walk(table, self.options.verify_checksums, self._timing)
+                local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
+                global_stream = np.searchsorted(self._stream_first, rows[local_stream_first])
+                first = rows[[int(c.rows[0]) for c in conversations]]
+                local_streams = np.array([c.tcp_stream for c in conversations], dtype=np.int64)
+                conversations = renumbered(conversations, np.searchsorted(self._conv_first, first).tolist(),
+                                           global_stream[local_streams].tolist())
+            yield table, rows, conversations
 
-    @property
-    def handshakes(self) -> list:
-        if "_handshakes" not in self.__dict__:
-            from netreset.handshakes import analyze_handshakes
+    def _judge(self) -> None:
+        """Resets and handshakes of every piece, as records in sorted runs (see :meth:`pieces`)."""
+        from netreset.handshakes import analyze_handshakes
+        from netreset.report.records import finding_items, finding_order
+        from netreset.resets import locate_resets
 
-            self.__dict__["_handshakes"] = analyze_handshakes(self.table, self.conversations, resets=self.resets,
-                                                              capture_end=self._capture_end)
-        return self.__dict__["_handshakes"]
+        if self._judged:
+            return
+        resets, handshakes = RecordRuns(self._spill, "resets"), RecordRuns(self._spill, "handshakes")
+        findings, forged = RecordRuns(self._spill, "findings"), Counter()
+        for table, rows, conversations in self.pieces():
+            verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
+            found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end)
+            rst = np.flatnonzero((table.flags & RST) != 0)
+            row_of_frame = dict(zip(table.frame[rst].tolist(), rows[rst].tolist()))
+            resets.add_run([(row_of_frame[v.frame], v.to_dict()) for v in verdicts])
+            handshakes.add_run([((h.file_id, h.ts, h.conversation), h.to_dict()) for h in found])
+            middlebox = {v.conversation for v in verdicts if v.verdict == "middlebox"}
+            judged = {v.conversation for v in verdicts}
+            outcomes = {}
+            for c in conversations:
+                refined = c.id in middlebox and c.outcome in ("reset_by_orig", "reset_by_resp")
+                if refined:
+                    forged[c.outcome] += 1
+                if c.id in judged:
+                    outcomes[c.id] = "reset_by_middlebox" if refined else c.outcome
+            findings.add_run([(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)])
+        self._resets, self._handshakes, self._findings, self._forged = resets, handshakes, findings, forged
+        self._judged = True
 
-    @property
-    def hosts(self) -> list:
-        raise NotImplementedError("host profiles need every packet: use Analysis (the hosts command does)")
+    def reset_rows(self) -> RecordRuns:
+        self._judge()
+        return self._resets
+
+    def handshake_rows(self) -> RecordRuns:
+        self._judge()
+        return self._handshakes
+
+    def finding_rows(self) -> RecordRuns:
+        self._judge()
+        return self._findings
 
     def conversation_count(self) -> int:
-        return self._total
+        return len(self._conv_first)
 
     def conn_state_counts(self) -> Counter:
         return Counter({state: n for state, n in self._tallies.items() if n})
 
     def outcome_counts(self) -> Counter:
+        self._judge()
         counts = Counter()
         for state, n in self._tallies.items():
             counts[OUTCOMES[state]] += n
-        for c in self.all_conversations:  # the refinement by the reset verdicts
-            if c.outcome == "reset_by_middlebox":
-                counts[OUTCOMES[c.conn_state]] -= 1
-                counts["reset_by_middlebox"] += 1
+        for outcome, n in self._forged.items():  # the refinement by the reset verdicts
+            counts[outcome] -= n
+            counts["reset_by_middlebox"] += n
         return Counter({outcome: n for outcome, n in counts.items() if n})
 
 
@@ -137,7 +192,9 @@ class _Streamer:
         self.work_rows = np.zeros(0, dtype=np.int64)  #: their rows in the whole (time-sorted) capture
         self.rows_seen = 0
         self.last_ts: int | None = None  #: newest timestamp read so far
-        self.kept: list[tuple[PacketTable, np.ndarray]] = []  #: suspect tuples' and ICMP rows, with global rows
+        self.spill = SpillDirectory()
+        self.kept = PieceStore(self.spill, book)  #: suspect tuples' rows per batch (on disk), with global rows
+        self.icmp: list[tuple[PacketTable, np.ndarray]] = []  #: the ICMP errors (every non-TCP row), likewise
         self.conv_first: list[np.ndarray] = []  #: global first row of every retired conversation
         self.stream_first: list[np.ndarray] = []  #: global first row of every retired Wireshark stream
         self.tallies: Counter = Counter()
@@ -174,7 +231,7 @@ class _Streamer:
         self.host_ttls = merge_ttl_counts(self.host_ttls, host_ttl_counts(released))
         tcp = released.proto == PROTO_TCP
         if not tcp.all():
-            self.kept.append((released.take(~tcp), rows[~tcp]))
+            self.icmp.append((released.take(~tcp), rows[~tcp]))
         self.work = PacketTable.concat([self.work, released.take(tcp)], self.book)
         self.work_rows = np.concatenate([self.work_rows, rows[tcp]])
 
@@ -216,34 +273,23 @@ class _Streamer:
         position_group = np.repeat(np.arange(groups), np.diff(w.group_start))
         keep = np.sort(w.rows[(retire & suspect)[position_group]])
         if len(keep):
-            self.kept.append((work.take(keep), self.work_rows[keep]))
+            self.kept.add(work.take(keep), self.work_rows[keep])
         carry = np.sort(w.rows[~retire[position_group]])
         self.work = work.take(carry)
         self.work_rows = self.work_rows[carry]
 
     def analysis(self, stats, options: Options) -> StreamedAnalysis:
-        """The suspect table, its conversations numbered as in the whole capture, and the tallies."""
-        from netreset.conversations_fast import Walk
+        """The kept pieces and what is needed to number and judge them as in the whole capture."""
+        icmp_table = PacketTable.concat([t for t, _ in self.icmp], self.book)
+        icmp_rows = np.concatenate([r for _, r in self.icmp]) if self.icmp else np.zeros(0, dtype=np.int64)
 
-        tables = [t for t, _ in self.kept]
-        rows = np.concatenate([r for _, r in self.kept]) if self.kept else np.zeros(0, dtype=np.int64)
-        order = np.argsort(rows, kind="stable")
-        table = PacketTable.concat(tables, self.book).take(order)
-        rows = rows[order]
-        conv_first = np.sort(np.concatenate(self.conv_first)) if self.conv_first else np.zeros(0, np.int64)
-        stream_first = np.sort(np.concatenate(self.stream_first)) if self.stream_first else np.zeros(0, np.int64)
-        conversations = build_conversations(table, verify_checksums=options.verify_checksums, timing=self.timing)
-        if conversations:
-            w = Walk(table, options.verify_checksums, self.timing)
-            local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
-            global_stream = np.searchsorted(stream_first, rows[local_stream_first])
-            first = rows[[int(c.rows[0]) for c in conversations]]
-            local_streams = np.array([c.tcp_stream for c in conversations], dtype=np.int64)
-            conversations = renumbered(conversations, np.searchsorted(conv_first, first).tolist(),
-                                       global_stream[local_streams].tolist())
-        end = {0: self.last_ts} if self.last_ts is not None else {}
-        return StreamedAnalysis(table, stats, options, conversations, self.tallies, len(conv_first),
-                                self.host_ttls, end)
+        def sorted_rows(parts: list[np.ndarray]) -> np.ndarray:
+            return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+        return StreamedAnalysis(self.kept, (icmp_table, icmp_rows), stats, options, spill=self.spill,
+                                timing=self.timing, conv_first=sorted_rows(self.conv_first),
+                                stream_first=sorted_rows(self.stream_first), tallies=self.tallies,
+                                host_ttls=self.host_ttls, capture_end={0: self.last_ts} if self.last_ts is not None else {})
 
 
 def analyse_streamed(path: str | os.PathLike, options: Options = Options(), progress=None, *,

@@ -71,9 +71,14 @@ def conversation_text_row(record: dict) -> dict:
 
 def findings(analysis: "Analysis") -> list[dict]:
     """The findings worth a person's attention: every reset, then handshake problems, in time order."""
+    return analysis.finding_rows()
+
+
+def finding_items(resets, handshakes, outcomes: dict[int, str]) -> list[dict]:
+    """The findings of these reset verdicts and handshake findings, unsorted (:func:`finding_order`
+    sorts them); ``outcomes``: conversation id → outcome, for every conversation with a verdict."""
     items = []
-    outcomes = {c.id: c.outcome for c in analysis.conversations}
-    for r in analysis.resets:
+    for r in resets:
         items.append({
             "kind": "refused" if outcomes.get(r.conversation) == "refused" else "reset",
             "conversation": r.conversation,
@@ -84,7 +89,7 @@ def findings(analysis: "Analysis") -> list[dict]:
             "summary": r.advice,
             "display_filter": r.display_filter,
         })
-    for h in analysis.handshakes:
+    for h in handshakes:
         if h.kind == "refused" and h.refusal == "rst":
             continue  # the reset entry already says who refused, with its verdict (ICMP refusals stay)
         items.append({
@@ -97,8 +102,12 @@ def findings(analysis: "Analysis") -> list[dict]:
             "summary": h.summary,
             "display_filter": h.display_filter,
         })
-    items.sort(key=lambda f: (f["ts"] is None, f["ts"] or 0.0, f["conversation"] or 0))
     return items
+
+
+def finding_order(f: dict) -> tuple:
+    """Time order; findings without a time last."""
+    return (f["ts"] is None, f["ts"] or 0.0, f["conversation"] or 0)
 
 
 def summary_document(analysis: "Analysis") -> dict:

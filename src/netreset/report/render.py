@@ -9,7 +9,7 @@ import csv
 import io
 from json.encoder import c_make_encoder  # the C accelerator (CPython); None elsewhere
 from json.encoder import encode_basestring_ascii as _quote
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 def render_json(document: dict) -> str:
@@ -23,6 +23,33 @@ def render_json(document: dict) -> str:
     _encode(document, "\n", parts)
     parts.append("\n")
     return "".join(parts)
+
+
+def write_json(document: dict, write: Callable[[str], Any], batch: int = 1000) -> None:
+    """:func:`render_json` of ``document`` written piece by piece: a top-level value that is neither a
+    list, tuple, dict nor str but iterable (the merged records of a streamed analysis) is encoded item by
+    item and flushed every ``batch`` items, so it is never in memory whole. Same bytes as render_json."""
+    if not document:
+        write("{}\n")
+        return
+    out: list[str] = ["{"]
+    for number, (key, value) in enumerate(document.items()):
+        out += ("," if number else "", "\n  ", _quote(_key(key)), ": ")
+        if isinstance(value, (list, tuple, dict, str)) or not hasattr(value, "__iter__"):
+            _encode(value, "\n  ", out)
+            continue
+        out.append("[")
+        count = 0
+        for item in value:
+            out += ("," if count else "", "\n    ")
+            _encode(item, "\n    ", out)
+            count += 1
+            if count % batch == 0:
+                write("".join(out))
+                out = []
+        out.append("\n  ]" if count else "]")
+    out.append("\n}\n")
+    write("".join(out))
 
 
 def _json_default(value: Any):
@@ -155,12 +182,23 @@ def _encode_dict(value: dict, newline: str, out: list[str]) -> None:
 
 def render_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
     """CSV with a header row; lists are joined with spaces so each cell stays one value."""
+    parts: list[str] = []
+    write_csv(rows, columns, parts.append)
+    return "".join(parts)
+
+
+def write_csv(rows: Iterable[dict], columns: Sequence[str], write: Callable[[str], Any], batch: int = 1000) -> None:
+    """:func:`render_csv` written every ``batch`` rows (the rows may be a merged stream of records)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return out.getvalue()
+        if number % batch == 0:
+            write(out.getvalue())
+            out.seek(0)
+            out.truncate()
+    write(out.getvalue())
 
 
 def render_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:

@@ -1,0 +1,116 @@
+"""Temporary files that keep a streamed analysis's memory flat: packet pieces and sorted record runs.
+
+A streamed analysis (:mod:`netreset.stream`) produces its results piece by piece, but prints them in
+capture order, and the pieces it keeps for the end grow with the capture. Both go to disk here:
+
+* :class:`PieceStore` — packet tables written as uncompressed ``.npy`` columns, read back one at a time;
+* :class:`RecordRuns` — plain records (dicts of str/int/float/None/lists, as the JSON outputs hold)
+  with their sort keys, each piece's records sorted and appended as one *run*; iterating merges the runs by key
+  (``heapq.merge``, stable: equal keys keep run order) while reading one record at a time, so a million
+  findings print without ever being in memory together.
+
+``marshal`` writes the records: they are plain data of our own making, in a private file that lives
+only as long as the analysis (no untrusted input is ever unmarshalled).
+"""
+
+from __future__ import annotations
+
+import heapq
+import marshal
+import os
+import shutil
+import tempfile
+import weakref
+from itertools import islice
+from typing import Iterator
+
+import numpy as np
+
+from netreset.packets import AddressBook, PacketTable
+
+
+class SpillDirectory:
+    """A private temporary directory, removed when this object is garbage collected or at exit."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix="netreset-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+
+class PieceStore:
+    """Packet tables (with one int64 array beside each) on disk, read back in the order written."""
+
+    def __init__(self, directory: SpillDirectory, book: AddressBook) -> None:
+        self.directory, self.book = directory, book
+        self._pieces: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    def add(self, table: PacketTable, extra: np.ndarray) -> None:
+        folder = self.directory.file(f"piece-{len(self._pieces)}")
+        os.mkdir(folder)
+        for name, column in table.columns.items():
+            np.save(os.path.join(folder, f"{name}.npy"), np.ascontiguousarray(column))
+        np.save(os.path.join(folder, "_extra.npy"), extra)
+        self._pieces.append(folder)
+
+    def __iter__(self) -> Iterator[tuple[PacketTable, np.ndarray]]:
+        for folder in self._pieces:
+            columns = {name[:-4]: np.load(os.path.join(folder, name)) for name in os.listdir(folder)}
+            extra = columns.pop("_extra")
+            yield PacketTable(columns, self.book), extra
+
+
+class RecordRuns:
+    """Records added in sorted runs of ``(key, record)`` pairs; iteration yields the records of all runs
+    merged by key (see the module docstring). Keys are tuples or numbers (marshal-able, comparable)."""
+
+    def __init__(self, directory: SpillDirectory, name: str) -> None:
+        self.path = directory.file(f"{name}.runs")
+        self._runs: list[tuple[int, int]] = []  # (offset, count)
+        self._count = 0
+        with open(self.path, "wb"):
+            pass
+
+    def add_run(self, pairs: list[tuple]) -> None:
+        """Append one run of (key, record) pairs (sorted here, stably, by key)."""
+        if not pairs:
+            return
+        pairs = sorted(pairs, key=_first)
+        with open(self.path, "ab") as f:
+            offset = f.tell()
+            for pair in pairs:
+                marshal.dump(pair, f)
+        self._runs.append((offset, len(pairs)))
+        self._count += len(pairs)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __iter__(self) -> Iterator:
+        merged = heapq.merge(*(self._read(offset, count) for offset, count in self._runs), key=_first)
+        return (record for _, record in merged)
+
+    def __getitem__(self, index: slice) -> list:
+        """A slice of the merged records (for a text summary's first few findings)."""
+        if not isinstance(index, slice) or (index.step or 1) != 1 or (index.start or 0) < 0 or \
+                (index.stop is not None and index.stop < 0):
+            raise TypeError("RecordRuns supports forward slices only")
+        return list(islice(iter(self), index.start or 0, index.stop))
+
+    def _read(self, offset: int, count: int) -> Iterator:
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            for _ in range(count):
+                yield marshal.load(f)
+
+
+def _first(pair: tuple):
+    return pair[0]
