@@ -65,6 +65,11 @@ class PieceStore:
             yield PacketTable(columns, self.book), extra
 
 
+#: Records per marshal call: one call per record costs more than the records; a merge holds one block
+#: per run in memory.
+BLOCK = 512
+
+
 class RecordRuns:
     """Records added in sorted runs of ``(key, record)`` pairs; iteration yields the records of all runs
     merged by key (see the module docstring). Keys are tuples or numbers (marshal-able, comparable)."""
@@ -77,14 +82,14 @@ class RecordRuns:
             pass
 
     def add_run(self, pairs: list[tuple]) -> None:
-        """Append one run of (key, record) pairs (sorted here, stably, by key)."""
+        """Append one run of (key, record) pairs (sorted here, stably, by key), in blocks of :data:`BLOCK`."""
         if not pairs:
             return
         pairs = sorted(pairs, key=_first)
         with open(self.path, "ab") as f:
             offset = f.tell()
-            for pair in pairs:
-                marshal.dump(pair, f)
+            for start in range(0, len(pairs), BLOCK):
+                marshal.dump(pairs[start:start + BLOCK], f)
         self._runs.append((offset, len(pairs)))
         self._count += len(pairs)
 
@@ -108,8 +113,10 @@ class RecordRuns:
     def _read(self, offset: int, count: int) -> Iterator:
         with open(self.path, "rb") as f:
             f.seek(offset)
-            for _ in range(count):
-                yield marshal.load(f)
+            while count > 0:
+                block = marshal.load(f)
+                count -= len(block)
+                yield from block
 
 
 def _first(pair: tuple):

@@ -41,10 +41,11 @@ from netreset.spill import PieceStore, RecordRuns, SpillDirectory
 from netreset.tcpstate import Timing
 
 #: Rows decoded at a time (the decoder's scratch arrays take ≈ 250 bytes per row).
-READ_ROWS = 1 << 17
-#: Rows released at a time into the work table: each release walks the carried rows again, so a batch
-#: is a few times the carry of a busy capture (≈ 5 s of traffic) — ≈ 22 MB of columns.
-BATCH_ROWS = 1 << 18
+READ_ROWS = 1 << 16
+#: Rows released at a time into the work table. Each release walks the carried rows again (the tuples
+#: Zeek still holds: ≈ 5 s of traffic, 130k rows on the benchmark), and the walk's arrays take ≈ 300
+#: bytes per row of batch + carry: 128k rows keep a 5M-packet run near 320 MB at +20 % walking.
+BATCH_ROWS = 1 << 17
 #: Rows within this much of a chunk's newest timestamp wait for the next chunk before they are released:
 #: the interfaces of a pcapng are often interleaved slightly out of time order.
 REORDER_NS = 2 * 1_000_000_000
@@ -95,7 +96,8 @@ class StreamedAnalysis:
         self._conv_first, self._stream_first = conv_first, stream_first
         self._tallies = tallies  # conn_state -> conversations, over the whole capture
         self._host_ttls, self._capture_end = host_ttls, capture_end
-        self._judged = False
+        self._runs: dict[str, RecordRuns] = {}  # kind -> records judged so far
+        self._forged: Counter | None = None  # reset_by_* outcome -> conversations a middlebox reset
 
     def pieces(self):
         """(table, global rows, conversations) per kept batch: its suspect tuples' packets and every ICMP
@@ -108,7 +110,7 @@ class StreamedAnalysis:
             order = np.argsort(rows, kind="stable")
             table, rows = PacketTable.concat([piece, icmp_table], self._kept.book).take(order), rows[order]
             conversations = build_conversations(table, verify_checksums=self.options.verify_checksums,
-                                                timing=self._timing)
+                                                timing=self._timing, fast=True)  # the compiler is loaded already
             if conversations:
                 w = Walk(table, self.options.verify_checksums, self._timing)
                 local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
@@ -119,47 +121,50 @@ class StreamedAnalysis:
                                            global_stream[local_streams].tolist())
             yield table, rows, conversations
 
-    def _judge(self) -> None:
-        """Resets and handshakes of every piece, as records in sorted runs (see :meth:`pieces`)."""
+    def _judge(self, kind: str) -> RecordRuns:
+        """The records of one kind (``resets``, ``handshakes`` or ``findings``), judging every piece the
+        first time a kind is asked for (see :meth:`pieces`). Only the kinds asked for are written."""
+        if kind not in self._runs:  # a second kind (rare: --fail-on) judges the pieces again
+            self._judge_pieces({kind})
+        return self._runs[kind]
+
+    def _judge_pieces(self, kinds: set[str]) -> None:
         from netreset.handshakes import analyze_handshakes
         from netreset.report.records import finding_items, finding_order
         from netreset.resets import locate_resets
 
-        if self._judged:
-            return
-        resets, handshakes = RecordRuns(self._spill, "resets"), RecordRuns(self._spill, "handshakes")
-        findings, forged = RecordRuns(self._spill, "findings"), Counter()
+        runs = {kind: RecordRuns(self._spill, f"{kind}-{len(self._runs)}") for kind in kinds}
+        forged = Counter()
         for table, rows, conversations in self.pieces():
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
-            found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end)
-            rst = np.flatnonzero((table.flags & RST) != 0)
-            row_of_frame = dict(zip(table.frame[rst].tolist(), rows[rst].tolist()))
-            resets.add_run([(row_of_frame[v.frame], v.to_dict()) for v in verdicts])
-            handshakes.add_run([((h.file_id, h.ts, h.conversation), h.to_dict()) for h in found])
             middlebox = {v.conversation for v in verdicts if v.verdict == "middlebox"}
-            judged = {v.conversation for v in verdicts}
-            outcomes = {}
-            for c in conversations:
-                refined = c.id in middlebox and c.outcome in ("reset_by_orig", "reset_by_resp")
-                if refined:
-                    forged[c.outcome] += 1
-                if c.id in judged:
-                    outcomes[c.id] = "reset_by_middlebox" if refined else c.outcome
-            findings.add_run([(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)])
-        self._resets, self._handshakes, self._findings, self._forged = resets, handshakes, findings, forged
-        self._judged = True
+            refined = {c.id: c.outcome for c in conversations
+                       if c.id in middlebox and c.outcome in ("reset_by_orig", "reset_by_resp")}
+            forged.update(refined.values())
+            if "resets" in kinds:
+                rst = np.flatnonzero((table.flags & RST) != 0)
+                row_of_frame = dict(zip(table.frame[rst].tolist(), rows[rst].tolist()))
+                runs["resets"].add_run([(row_of_frame[v.frame], v.to_dict()) for v in verdicts])
+            if kinds & {"handshakes", "findings"}:
+                found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end)
+            if "handshakes" in kinds:
+                runs["handshakes"].add_run([((h.file_id, h.ts, h.conversation), h.to_dict()) for h in found])
+            if "findings" in kinds:
+                judged = {v.conversation for v in verdicts}
+                outcomes = {c.id: "reset_by_middlebox" if c.id in refined else c.outcome
+                            for c in conversations if c.id in judged}
+                runs["findings"].add_run([(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)])
+        self._runs.update(runs)
+        self._forged = forged
 
     def reset_rows(self) -> RecordRuns:
-        self._judge()
-        return self._resets
+        return self._judge("resets")
 
     def handshake_rows(self) -> RecordRuns:
-        self._judge()
-        return self._handshakes
+        return self._judge("handshakes")
 
     def finding_rows(self) -> RecordRuns:
-        self._judge()
-        return self._findings
+        return self._judge("findings")
 
     def conversation_count(self) -> int:
         return len(self._conv_first)
@@ -168,7 +173,8 @@ class StreamedAnalysis:
         return Counter({state: n for state, n in self._tallies.items() if n})
 
     def outcome_counts(self) -> Counter:
-        self._judge()
+        if self._forged is None:
+            self._judge("findings")  # what summary shows next to the counts
         counts = Counter()
         for state, n in self._tallies.items():
             counts[OUTCOMES[state]] += n
