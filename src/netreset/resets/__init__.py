@@ -16,22 +16,25 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from netreset.conversations import Conversation
 from netreset.packets import PacketTable
 from netreset.resets.collector import older_objects_frozen
-from netreset.resets.context import reset_contexts
+from netreset.resets.batch import Batch
+from netreset.resets.context import ResetFacts, reset_facts
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.icmp_rules import icmp_observations
-from netreset.resets.ipid_rules import ipid_observations
-from netreset.resets.record import ResetVerdict, make_verdict
-from netreset.resets.seq_rules import burst_observations, plausibility_observations
-from netreset.resets.timing_rules import race_observations, rtt_observations
-from netreset.resets.ttl_rules import ttl_observations
-from netreset.resets.verdict import decide
-from netreset.resets.window_rules import timestamp_observations, window_observations
+from netreset.resets.ipid_rules import ipid_batch, ipid_observations
+from netreset.resets.record import ResetVerdict, make_verdict, make_verdicts
+from netreset.resets.seq_rules import burst_batch, burst_observations, plausibility_batch, plausibility_observations
+from netreset.resets.timing_rules import race_batch, race_observations, rtt_batch, rtt_observations
+from netreset.resets.ttl_rules import ttl_batch, ttl_observations
+from netreset.resets.verdict import decide, decide_columns
+from netreset.resets.window_rules import timestamp_batch, timestamp_observations, window_batch, window_observations
 from netreset.ttl import TtlTable
 
-__all__ = ["RULES", "Observation", "ResetVerdict", "judge_reset", "locate_resets"]
+__all__ = ["BATCH_RULES", "RULES", "Observation", "ResetVerdict", "judge_reset", "judge_resets", "locate_resets"]
 
 #: Every evidence rule, in the order its observations are listed before sorting by weight.
 RULES: tuple[Callable[[ResetContext], list[Observation]], ...] = (
@@ -47,10 +50,43 @@ RULES: tuple[Callable[[ResetContext], list[Observation]], ...] = (
 )
 
 
+#: The batch twin of every rule but the ICMP one, in :data:`RULES` order, with how many observations it
+#: may list at most (its positions; see :mod:`netreset.resets.batch`).
+BATCH_RULES: tuple[tuple[Callable[[Batch], None], int], ...] = (
+    (ttl_batch, 2),
+    (ipid_batch, 3),
+    (window_batch, 1),
+    (timestamp_batch, 1),
+    (plausibility_batch, 1),
+    (burst_batch, 2),
+    (race_batch, 1),
+    (rtt_batch, 1),
+)
+
+
 def judge_reset(ctx: ResetContext) -> ResetVerdict:
-    """Run every rule on one RST and combine what they saw."""
+    """Run every rule on one RST and combine what they saw (the reference for :func:`judge_resets`)."""
     observations = [o for rule in RULES for o in rule(ctx)]
     return make_verdict(ctx, decide(observations), observations)
+
+
+def judge_resets(facts: ResetFacts) -> list[ResetVerdict]:
+    """:func:`judge_reset` for every RST of ``facts`` (same order), with the rules run over columns.
+    RSTs with ICMP errors quoting their conversation go through :func:`judge_reset` itself."""
+    if not len(facts):
+        return []
+    b = Batch(facts, sum(width for _, width in BATCH_RULES))
+    base = 0
+    for rule, width in BATCH_RULES:
+        b.rule(base)
+        rule(b)
+        base += width
+    verdicts = make_verdicts(b, *decide_columns(b.codes, b.weights, b.names), b.evidence())
+    quoted = [i for i, found in enumerate(facts.listed("icmp")) if found]
+    if quoted:
+        for i, ctx in zip(quoted, facts.take(np.array(quoted)).contexts()):
+            verdicts[i] = judge_reset(ctx)
+    return verdicts
 
 
 def locate_resets(
@@ -61,10 +97,11 @@ def locate_resets(
     ``host_ttls``: see :func:`~netreset.resets.context.reset_contexts` (a streamed analysis passes the
     whole capture's TTL counts with a table that holds only the conversations to judge).
 
-    The facts every rule needs are computed for all RSTs at once (:mod:`netreset.resets.context`); the
-    rules then run on plain numbers, with the collector kept off the capture's objects
-    (:mod:`netreset.resets.collector`).
+    The facts every rule needs are computed for all RSTs at once (:mod:`netreset.resets.context`) and
+    the rules run over them as columns (:func:`judge_resets`), with the collector kept out of the way
+    of the many new records (:mod:`netreset.resets.collector`).
     """
     with older_objects_frozen():
-        contexts = sorted(reset_contexts(table, conversations, ttl_table, host_ttls), key=lambda ctx: ctx.row)
-        return [judge_reset(ctx) for ctx in contexts]
+        facts = reset_facts(table, conversations, ttl_table, host_ttls)
+        verdicts = judge_resets(facts)
+        return [verdicts[i] for i in np.argsort(facts.values("row"), kind="stable").tolist()]

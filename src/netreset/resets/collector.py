@@ -6,8 +6,11 @@ objects. Every few thousand new records the collector runs a collection and find
 records form no reference cycles): on a 1M-packet capture that was over half of the reset verdicts' time.
 ``gc.freeze()`` moves the existing objects out of the collector's sight for the duration, and automatic
 collection is paused (the collector's young generations still ran over every new record, and with few
-objects left in sight its full collections came often). Both are undone afterwards, so nothing stays
-uncollectable and no answer changes; a cycle made inside is collected by the next collection after it.
+objects left in sight its full collections came often). On the way out the new objects join the old
+ones in the oldest generation (frozen and unfrozen together) instead of staying young: the collection
+that re-enabling would start at once, over every record just made (the verdicts, which live on), finds
+nothing either. No answer changes and nothing stays uncollectable: full collections see everything
+again afterwards, and a cycle made inside is freed by the next one.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def older_objects_frozen() -> Iterator[None]:
     try:
         yield
     finally:
+        if freezing:
+            gc.freeze()  # the objects made inside too: all of them go to the oldest generation together
+            gc.unfreeze()
         if collecting:
             gc.enable()
-        if freezing:
-            gc.unfreeze()

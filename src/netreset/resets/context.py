@@ -79,10 +79,11 @@ class ResetFacts:
             if name in self._objects:
                 found = self._objects[name]
             else:
-                found = self._values[name].tolist()
-                present = self._present.get(name)
-                if present is not None:
-                    found = [v if p else None for v, p in zip(found, present.tolist())]
+                values, present = self._values[name], self._present.get(name)
+                if present is not None and not present.all():
+                    values = values.astype(object)  # Python numbers, as tolist() makes them
+                    values[~present] = None
+                found = values.tolist()
             self._listed[name] = found
         return found
 
@@ -280,8 +281,8 @@ def _assemble(table, g: Groups, r: Rsts, chosen, ttl_table) -> ResetFacts:
     values |= r.facts
     values |= {"row": rows, "from_orig": r.gid % 2 == 1}
     conv_index = (r.gid // 2).tolist()
-    name = table.book.name
+    names = table.book.addresses + [""]  # id -1 (absent) reads as "", as AddressBook.name has it
     icmp = _icmp(table, g, chosen) if len(r.at) else []
     objects = {"conv": [chosen[i] for i in conv_index], "icmp": [icmp[i] for i in conv_index],
-               "src": [name(v) for v in g.col["src"][r.at].tolist()], "dst": [name(v) for v in g.col["dst"][r.at].tolist()]}
+               "src": [names[v] for v in g.col["src"][r.at].tolist()], "dst": [names[v] for v in g.col["dst"][r.at].tolist()]}
     return ResetFacts(values, dict(r.present), objects, TtlReader(ttl_table))

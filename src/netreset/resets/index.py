@@ -13,6 +13,7 @@ Group id = 2 × conversation + 1 for the originator's packets, 2 × conversation
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ def concatenated(conversations: Sequence[Conversation]) -> tuple[np.ndarray, np.
     """Every conversation's packet count, and all their ``rows`` end to end (int64)."""
     if not conversations:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    pieces = [c.rows for c in conversations]
+    pieces = list(map(attrgetter("rows"), conversations))
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
     return lengths, np.concatenate(pieces).astype(np.int64, copy=False)
 
@@ -46,10 +47,11 @@ def with_rsts(table: PacketTable, conversations: Sequence[Conversation]) -> tupl
     """Indices of the conversations holding at least one RST, their packet counts and their rows end to
     end: everything :class:`Groups` needs, from one pass over the conversations."""
     lengths, rows = concatenated(conversations)
-    owner = np.repeat(np.arange(len(lengths)), lengths)
-    has_rst = np.zeros(len(lengths), dtype=bool)
-    has_rst[owner[(table.flags[rows] & RST) != 0]] = True
-    return np.flatnonzero(has_rst), lengths[has_rst], rows[has_rst[owner]]
+    ends = np.cumsum(lengths)
+    picked = np.unique(np.searchsorted(ends, np.flatnonzero((table.flags[rows] & RST) != 0), side="right"))
+    kept = lengths[picked]
+    first = np.cumsum(kept) - kept  # where each picked conversation starts among the kept rows
+    return picked, kept, rows[np.arange(int(kept.sum())) + np.repeat(ends[picked] - kept - first, kept)]
 
 
 class Groups:
@@ -61,7 +63,7 @@ class Groups:
         n = len(conversations)
         if rows is None:
             lengths, rows = concatenated(conversations)
-        orig = np.concatenate([c.from_orig for c in conversations]).astype(bool, copy=False) if n else np.zeros(0, bool)
+        orig = np.concatenate(list(map(attrgetter("from_orig"), conversations))).astype(bool, copy=False) if n else np.zeros(0, bool)
         starts = np.cumsum(lengths) - lengths
         pos = np.arange(len(rows), dtype=np.int64) - np.repeat(starts, lengths)
         gid = np.repeat(np.arange(n, dtype=np.int64) * 2, lengths) + orig

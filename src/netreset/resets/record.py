@@ -76,6 +76,16 @@ class ResetVerdict:
             words = self._advice = words[0](*words[1:])
         return words
 
+    @classmethod
+    def of_values(cls, values: tuple) -> "ResetVerdict":
+        """The record from its values in :data:`FIELDS` order (``display_filter`` and ``advice`` as for
+        ``__init__``), without keyword parsing: a batch builds tens of thousands at once."""
+        v = cls.__new__(cls)
+        (v.conversation, v.frame, v.ts, v.src, v.dst, v.sport, v.dport, v.observed_ttl, v.initial_ttl,
+         v.routers_between, v.traceroute_hop, v.claimed_sender_routers_between, v.verdict, v.confidence, v.reason,
+         v.evidence, v._display_filter, v._advice) = values
+        return v
+
     def replace(self, **changes) -> "ResetVerdict":
         """A copy with some fields changed."""
         return ResetVerdict(**({name: getattr(self, name) for name in FIELDS} | changes))
@@ -157,3 +167,20 @@ def make_verdict(ctx: ResetContext, decision: Decision, observations: list[Obser
         display_filter=(_filter_words, ctx.conv, name, lone, with_icmp),
         advice=(_advice_words, name, rst, ref, decision.verdict, decision.reason, evidence),
     )
+
+
+def make_verdicts(b, verdicts: list[str], confidences: list[float], reasons: list[str],
+                  evidence: list[tuple[Observation, ...]]) -> list[ResetVerdict]:
+    """:func:`make_verdict` for every RST of a :class:`~netreset.resets.batch.Batch` (none of which has
+    ICMP errors quoting its conversation: those are judged one by one)."""
+    f = b.facts
+    rst, ref, names, conv = b.rst_guesses, b.references.guess, b.sender_names, f.listed("conv")
+    lone = ((f.values("sender_count") == 0) & (f.values("host_ttls") != 0)).tolist()
+    return list(map(ResetVerdict.of_values, zip(
+        [c.id for c in conv], f.listed("frame"), [t / 1e9 for t in f.listed("ts_ns")], f.listed("src"),
+        f.listed("dst"), f.listed("sport"), f.listed("dport"), [r.observed for r in rst], [r.initial for r in rst],
+        [r.routers_between for r in rst], [r.traceroute_hop for r in rst],
+        [e.routers_between if e is not None else None for e in ref], verdicts, confidences, reasons, evidence,
+        [(_filter_words, c, name, alone, False) for c, name, alone in zip(conv, names, lone)],
+        [(_advice_words, *row) for row in zip(names, rst, ref, verdicts, reasons, evidence)],
+    )))

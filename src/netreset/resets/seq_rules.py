@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from netreset.packets import ACK
+from netreset.resets.index import serial as serial_columns
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.verdict import (
     SEQ_CHANGE_WINDOW_S,
@@ -66,12 +69,8 @@ def burst_observations(ctx: ResetContext) -> list[Observation]:
         return []
     found = []
     if ctx.seq_jump:
-        found.append(Observation(
-            "seq_change", ctx.partners + 1, 1, W_SEQ_CHANGE,
-            f"{ctx.partners + 1} RSTs within {SEQ_CHANGE_WINDOW_S:g} s claim {ctx.sender_name} with seqs up to "
-            f"{ctx.seq_spread:+d} apart, beyond anything it sent or was acknowledged: an injector spraying the "
-            "window (Weaver et al., NDSS 2009).",
-        ))
+        found.append(Observation("seq_change", ctx.partners + 1, 1, W_SEQ_CHANGE,
+                                 (_change_words, ctx.partners + 1, ctx.sender_name, ctx.seq_spread)))
     found += _ack_change(ctx)
     return found
 
@@ -81,8 +80,61 @@ def _ack_change(ctx: ResetContext) -> list[Observation]:
         return []
     if not ctx.earlier_acks or not ctx.acks_differ or ctx.ack_justified:
         return []
-    return [Observation(
-        "ack_change", ctx.ack, ctx.last_ack, W_ACK_CHANGE,
-        f"This RST acknowledges {ctx.ack}, an earlier RST from the same claimed sender {ctx.last_ack}, "
-        f"and {ctx.receiver_name} sent nothing ending at {ctx.ack}: not one stack's bookkeeping.",
-    )]
+    return [Observation("ack_change", ctx.ack, ctx.last_ack, W_ACK_CHANGE,
+                        (_ack_change_words, ctx.ack, ctx.last_ack, ctx.receiver_name))]
+
+
+def _change_words(count: int, name: str, spread: int) -> str:
+    return (f"{count} RSTs within {SEQ_CHANGE_WINDOW_S:g} s claim {name} with seqs up to "
+            f"{spread:+d} apart, beyond anything it sent or was acknowledged: an injector spraying the "
+            "window (Weaver et al., NDSS 2009).")
+
+
+def _ack_change_words(ack: int, last_ack: int, receiver: str) -> str:
+    return (f"This RST acknowledges {ack}, an earlier RST from the same claimed sender {last_ack}, "
+            f"and {receiver} sent nothing ending at {ack}: not one stack's bookkeeping.")
+
+
+# ── All RSTs at once (netreset.resets.batch): the same observations from the fact columns ──────────────
+
+def plausibility_batch(b) -> None:
+    """:func:`plausibility_observations` for every RST."""
+    f = b.facts
+    sender = f.values("sender_count") > 0
+    base, nxt, seq = f.values("seq_base"), f.values("seq_next"), f.values("seq")
+    rst = serial_columns(seq - base)
+    low = np.where(f.has("ack_max"), np.minimum(nxt, f.values("ack_max")), nxt)
+    windowed = f.has("receive_window")
+    exact = sender & (rst == nxt)
+    outside = sender & ~exact & ((rst < low - SEQ_SLACK) | (windowed & (rst >= nxt + f.values("receive_window") + SEQ_SLACK)))
+    seqs, expected, names = f.listed("seq"), ((base + nxt) % 2**32).tolist(), b.sender_names
+    offset, behind, window = (rst - nxt).tolist(), (rst < low).tolist(), f.listed("receive_window")
+    b.put(0, exact, "seq_exact", W_SEQ_EXACT, lambda ix: [Observation(
+        "seq_exact", seqs[i], expected[i], W_SEQ_EXACT, (_exact_words, names[i])) for i in ix])
+    b.put(0, outside, "seq_out_of_window", W_SEQ_OUT_OF_WINDOW, lambda ix: [Observation(
+        "seq_out_of_window", seqs[i], expected[i], W_SEQ_OUT_OF_WINDOW,
+        (_out_of_window_words, offset[i], names[i], behind[i], window[i])) for i in ix])
+    b.put(0, sender & ~exact & ~outside, "seq_in_window", 0.0, lambda ix: [Observation(
+        "seq_in_window", seqs[i], expected[i], 0.0, (_in_window_words, offset[i], names[i])) for i in ix])
+
+
+def burst_batch(b) -> None:
+    """:func:`burst_observations` for every RST: the seq change, then the ack change (two positions)."""
+    f = b.facts
+    partners = f.values("partners")
+    burst = partners > 0
+
+    def seq_changes(ix: list[int]) -> list[Observation]:
+        counts, names, spread = (partners + 1).tolist(), b.sender_names, f.listed("seq_spread")
+        return [Observation("seq_change", counts[i], 1, W_SEQ_CHANGE, (_change_words, counts[i], names[i], spread[i]))
+                for i in ix]
+
+    def ack_changes(ix: list[int]) -> list[Observation]:
+        acks, last, receivers = f.listed("ack"), f.listed("last_ack"), b.receiver_names
+        return [Observation("ack_change", acks[i], last[i], W_ACK_CHANGE, (_ack_change_words, acks[i], last[i], receivers[i]))
+                for i in ix]
+
+    b.put(0, burst & f.values("seq_jump"), "seq_change", W_SEQ_CHANGE, seq_changes)
+    changed = (burst & ((f.values("flags") & ACK) != 0) & (f.values("earlier_acks") > 0) & f.values("acks_differ")
+               & ~f.values("ack_justified"))
+    b.put(1, changed, "ack_change", W_ACK_CHANGE, ack_changes)

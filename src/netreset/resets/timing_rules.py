@@ -25,16 +25,20 @@ def race_observations(ctx: ResetContext) -> list[Observation]:
     if not ctx.after_count:
         return []
     if ctx.new_count:
-        return [Observation(
-            "data_after_reset", ctx.new_count, 0, W_DATA_AFTER_RESET,
-            f"{ctx.sender_name} kept sending new data after the RST (first in frame {ctx.new_frame}): a host that "
-            "resets a connection sends nothing more on it, so another device raced it.",
-        )]
-    return [Observation(
-        "packets_after_reset", ctx.after_count, 0, W_PACKETS_AFTER_RESET,
-        f"{ctx.sender_name} sent {ctx.after_count} more packet(s) (ACKs or retransmissions, first in frame "
-        f"{ctx.after_frame}) after the RST it supposedly sent.",
-    )]
+        return [Observation("data_after_reset", ctx.new_count, 0, W_DATA_AFTER_RESET,
+                            (_data_after_words, ctx.sender_name, ctx.new_frame))]
+    return [Observation("packets_after_reset", ctx.after_count, 0, W_PACKETS_AFTER_RESET,
+                        (_packets_after_words, ctx.sender_name, ctx.after_count, ctx.after_frame))]
+
+
+def _data_after_words(name: str, frame: int) -> str:
+    return (f"{name} kept sending new data after the RST (first in frame {frame}): a host that "
+            "resets a connection sends nothing more on it, so another device raced it.")
+
+
+def _packets_after_words(name: str, count: int, frame: int) -> str:
+    return (f"{name} sent {count} more packet(s) (ACKs or retransmissions, first in frame "
+            f"{frame}) after the RST it supposedly sent.")
 
 
 def rtt_observations(ctx: ResetContext) -> list[Observation]:
@@ -65,3 +69,40 @@ def _faster_words(answer: float, rtt: float, frame: int, name: str) -> str:
 def _consistent_words(answer: float, rtt: float, name: str) -> str:
     return (f"The RST came {answer * 1e3:.2f} ms after the last packet to {name}, no faster than "
             f"its {rtt * 1e3:.2f} ms round trip.")
+
+
+# ── All RSTs at once (netreset.resets.batch): the same observations from the fact columns ──────────────
+
+def race_batch(b) -> None:
+    """:func:`race_observations` for every RST."""
+    f = b.facts
+    after, new = f.values("after_count") > 0, f.values("new_count") > 0
+
+    def raced(ix: list[int]) -> list[Observation]:
+        names, counts, frames = b.sender_names, f.listed("new_count"), f.listed("new_frame")
+        return [Observation("data_after_reset", counts[i], 0, W_DATA_AFTER_RESET, (_data_after_words, names[i], frames[i]))
+                for i in ix]
+
+    def followed(ix: list[int]) -> list[Observation]:
+        names, sent, first = b.sender_names, f.listed("after_count"), f.listed("after_frame")
+        return [Observation("packets_after_reset", sent[i], 0, W_PACKETS_AFTER_RESET,
+                            (_packets_after_words, names[i], sent[i], first[i])) for i in ix]
+
+    b.put(0, after & new, "data_after_reset", W_DATA_AFTER_RESET, raced)
+    b.put(0, after & ~new, "packets_after_reset", W_PACKETS_AFTER_RESET, followed)
+
+
+def rtt_batch(b) -> None:
+    """:func:`rtt_observations` for every RST."""
+    f = b.facts
+    rtt = f.values("rtt")
+    timed = f.has("rtt") & (rtt >= RTT_MIN_S) & (f.values("other_count") > 0)
+    answer = (f.values("ts_ns") - f.values("other_ts")) / 1e9
+    faster = timed & (answer < rtt * RTT_FRACTION)
+    answers, rtts, frames, names = answer.tolist(), f.listed("rtt"), f.listed("other_frame"), b.sender_names
+    b.put(0, faster, "faster_than_rtt", W_FASTER_THAN_RTT, lambda ix: [Observation(
+        "faster_than_rtt", round(answers[i], 6), round(rtts[i], 6), W_FASTER_THAN_RTT,
+        (_faster_words, answers[i], rtts[i], frames[i], names[i])) for i in ix])
+    b.put(0, timed & ~faster & (answer >= rtt), "timing_consistent", W_TIMING_CONSISTENT, lambda ix: [Observation(
+        "timing_consistent", round(answers[i], 6), round(rtts[i], 6), W_TIMING_CONSISTENT,
+        (_consistent_words, answers[i], rtts[i], names[i])) for i in ix])

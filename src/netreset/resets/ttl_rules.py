@@ -8,6 +8,8 @@ against a Windows server's 128). A route change can move a host by one hop, so o
 
 from __future__ import annotations
 
+import numpy as np
+
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.verdict import (
     HOST_REFERENCE_FACTOR,
@@ -59,8 +61,8 @@ def _no_reference_words(name: str, rst: TtlGuess) -> str:
             f"is known ({rst.family}); a TTL comparison is impossible.")
 
 
-def _mismatch_words(rst: TtlGuess, where: str, ref: TtlGuess, gap: int) -> str:
-    return (f"RST arrived with {rst.describe()} but {where} arrive with {ref.describe()}: "
+def _mismatch_words(rst: TtlGuess, source: str, name: str, ref: TtlGuess, gap: int) -> str:
+    return (f"RST arrived with {rst.describe()} but {_where(source, name)} arrive with {ref.describe()}: "
             f"the TTLs differ by {gap} ({rst.routers_between} vs {ref.routers_between} routers away), "
             f"more than the {TTL_TOLERANCE_HOPS}-hop tolerance for route changes.")
 
@@ -75,12 +77,12 @@ def _rewritten_words(name: str, expected: int) -> str:
             f"TTL {expected}: a device near the capture re-stamps TTLs, so the RST's matching TTL proves nothing.")
 
 
-def _match_words(rst: TtlGuess, where: str) -> str:
-    return f"RST arrived with {rst.describe()}, the same TTL as {where}."
+def _match_words(rst: TtlGuess, source: str, name: str) -> str:
+    return f"RST arrived with {rst.describe()}, the same TTL as {_where(source, name)}."
 
 
-def _route_change_words(rst: TtlGuess, where: str, ref: TtlGuess, name: str) -> str:
-    return (f"RST arrived with {rst.describe()}, one hop off {where} ({ref.describe()}): within the "
+def _route_change_words(rst: TtlGuess, source: str, name: str, ref: TtlGuess) -> str:
+    return (f"RST arrived with {rst.describe()}, one hop off {_where(source, name)} ({ref.describe()}): within the "
             f"{TTL_TOLERANCE_HOPS}-hop tolerance for a route change, so consistent with {name}.")
 
 
@@ -93,10 +95,9 @@ def ttl_observations(ctx: ResetContext) -> list[Observation]:
     if expected is None:
         return [Observation("ttl_no_reference", rst.observed, None, 0.0, (_no_reference_words, name, rst))]
     ref = ctx.guess(expected)
-    where = _where(source, name)
     if gap > TTL_TOLERANCE_HOPS:
         found = [Observation("ttl_mismatch", rst.observed, expected, _scale(W_TTL_MISMATCH, source),
-                             (_mismatch_words, rst, where, ref, gap))]
+                             (_mismatch_words, rst, source, name, ref, gap))]
         if rst.initial != ref.initial:
             found.append(Observation("ttl_family_mismatch", rst.initial, ref.initial,
                                      _scale(W_TTL_FAMILY_MISMATCH, source), (_family_words, rst, name, ref)))
@@ -105,6 +106,58 @@ def ttl_observations(ctx: ResetContext) -> list[Observation]:
         return [Observation("ttl_rewritten", rst.observed, expected, 0.0, (_rewritten_words, name, expected))]
     if gap == 0:
         return [Observation("ttl_match", rst.observed, expected, _scale(W_TTL_MATCH, source),
-                            (_match_words, rst, where))]
+                            (_match_words, rst, source, name))]
     return [Observation("ttl_route_change", rst.observed, expected, _scale(W_TTL_ONE_HOP, source),
-                        (_route_change_words, rst, where, ref, name))]
+                        (_route_change_words, rst, source, name, ref))]
+
+
+# ── All RSTs at once (netreset.resets.batch): the same observations from the fact columns ──────────────
+
+class References:
+    """:func:`reference_ttl` for every RST: the reference TTL, its gap and source, and its reading."""
+
+    def __init__(self, b) -> None:
+        f = b.facts
+        self.conversation = f.values("sender_count") > 0
+        self.host = ~self.conversation & f.has("host_ttl")
+        self.known = self.conversation | self.host
+        self.expected = np.where(self.conversation, f.values("sender_ttl"), f.values("host_ttl"))
+        self.gap = np.where(self.conversation, f.values("sender_ttl_gap"), f.values("host_ttl_gap"))
+        self.guess, self.initial, self.routers = b.ttl_guesses(self.expected, self.known)
+
+
+def ttl_batch(b) -> None:
+    """:func:`ttl_observations` for every RST (one position; a mismatch adds the family at the second)."""
+    f, ref = b.facts, b.references
+    rst, rst_initial = b.rst_guesses, b.ttl_guesses(f.values("ttl"))[1]
+    names, observed = b.sender_names, f.listed("ttl")
+    expected, gaps = ref.expected.tolist(), ref.gap.tolist()
+    source = np.where(ref.host, "host", "conversation").tolist()
+
+    def scaled(weight: float) -> tuple[np.ndarray, list[float]]:
+        column = np.where(ref.host, _scale(weight, "host"), _scale(weight, "conversation"))
+        return column, column.tolist()
+
+    b.put(0, ~ref.known, "ttl_no_reference", 0.0, lambda ix: [Observation(
+        "ttl_no_reference", observed[i], None, 0.0, (_no_reference_words, names[i], rst[i])) for i in ix])
+    mismatch = ref.known & (ref.gap > TTL_TOLERANCE_HOPS)
+    w, wl = scaled(W_TTL_MISMATCH)
+    b.put(0, mismatch, "ttl_mismatch", w, lambda ix: [Observation(
+        "ttl_mismatch", observed[i], expected[i], wl[i], (_mismatch_words, rst[i], source[i], names[i], ref.guess[i], gaps[i]))
+        for i in ix])
+    w2, wl2 = scaled(W_TTL_FAMILY_MISMATCH)
+    b.put(1, mismatch & (rst_initial != ref.initial), "ttl_family_mismatch", w2, lambda ix: [Observation(
+        "ttl_family_mismatch", rst[i].initial, ref.guess[i].initial, wl2[i], (_family_words, rst[i], names[i], ref.guess[i]))
+        for i in ix])
+    rtt = f.values("rtt")
+    rewritten = ref.known & ~mismatch & (ref.routers == 0) & f.has("rtt") & (rtt >= TTL_REWRITE_MIN_RTT_S)
+    b.put(0, rewritten, "ttl_rewritten", 0.0, lambda ix: [Observation(
+        "ttl_rewritten", observed[i], expected[i], 0.0, (_rewritten_words, names[i], expected[i])) for i in ix])
+    close = ref.known & ~mismatch & ~rewritten
+    w3, wl3 = scaled(W_TTL_MATCH)
+    b.put(0, close & (ref.gap == 0), "ttl_match", w3, lambda ix: [Observation(
+        "ttl_match", observed[i], expected[i], wl3[i], (_match_words, rst[i], source[i], names[i])) for i in ix])
+    w4, wl4 = scaled(W_TTL_ONE_HOP)
+    b.put(0, close & (ref.gap != 0), "ttl_route_change", w4, lambda ix: [Observation(
+        "ttl_route_change", observed[i], expected[i], wl4[i], (_route_change_words, rst[i], source[i], names[i], ref.guess[i]))
+        for i in ix])

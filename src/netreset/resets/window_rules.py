@@ -9,6 +9,8 @@ socket with a stateless RST that has no options either — so after the sender's
 
 from __future__ import annotations
 
+import numpy as np
+
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.verdict import TIMESTAMPS_MIN_PACKETS, W_TIMESTAMPS_MISSING, W_WINDOW_REFLECTION
 
@@ -21,11 +23,13 @@ def window_observations(ctx: ResetContext) -> list[Observation]:
     own = ctx.sender_win if ctx.sender_count else None
     if win != ctx.other_win or win == own:
         return []
-    return [Observation(
-        "window_reflection", win, own, W_WINDOW_REFLECTION,
-        f"RST window {win} equals the window of {ctx.receiver_name}'s last packet, not {ctx.sender_name}'s own "
-        f"({own if own is not None else 'unknown'}): the RST was built from the other side's packet.",
-    )]
+    return [Observation("window_reflection", win, own, W_WINDOW_REFLECTION,
+                        (_reflection_words, win, ctx.receiver_name, ctx.sender_name, own))]
+
+
+def _reflection_words(win: int, receiver: str, sender: str, own: int | None) -> str:
+    return (f"RST window {win} equals the window of {receiver}'s last packet, not {sender}'s own "
+            f"({own if own is not None else 'unknown'}): the RST was built from the other side's packet.")
 
 
 def timestamp_observations(ctx: ResetContext) -> list[Observation]:
@@ -44,3 +48,35 @@ def _timestamps_words(name: str, segments: int, closed: bool) -> str:
     why = (" It had already sent its FIN, and a closed socket answers with a bare stateless RST, so this is "
            "no evidence." if closed else "")
     return f"{name} put TCP timestamps on all {segments} of its segments, the RST has none.{why}"
+
+
+# ── All RSTs at once (netreset.resets.batch): the same observations from the fact columns ──────────────
+
+def window_batch(b) -> None:
+    """:func:`window_observations` for every RST."""
+    f = b.facts
+    win = f.values("win")
+    sender = f.values("sender_count") > 0
+    own_window = sender & (win == f.values("sender_win"))
+    hit = (win != 0) & (f.values("other_count") > 0) & (win == f.values("other_win")) & ~own_window
+
+    def reflections(ix: list[int]) -> list[Observation]:
+        wins, own, receivers, names = f.listed("win"), f.listed("sender_win"), b.receiver_names, b.sender_names
+        return [Observation("window_reflection", wins[i], own[i], W_WINDOW_REFLECTION,
+                            (_reflection_words, wins[i], receivers[i], names[i], own[i])) for i in ix]
+
+    b.put(0, hit, "window_reflection", W_WINDOW_REFLECTION, reflections)
+
+
+def timestamp_batch(b) -> None:
+    """:func:`timestamp_observations` for every RST."""
+    f = b.facts
+    segments = f.values("segments")
+    hit = ((f.values("ts_val") < 0) & (f.values("sender_count") > 0) & (segments >= TIMESTAMPS_MIN_PACKETS)
+           & (f.values("segments_without_ts") == 0))
+    closed = f.values("sender_closed")
+    weight = np.where(closed, 0.0, W_TIMESTAMPS_MISSING)
+    weights, names, counts, closes = weight.tolist(), b.sender_names, f.listed("segments"), f.listed("sender_closed")
+    b.put(0, hit, "timestamps_missing", weight, lambda ix: [Observation(
+        "timestamps_missing", "absent", "present", weights[i], (_timestamps_words, names[i], counts[i], closes[i]))
+        for i in ix])

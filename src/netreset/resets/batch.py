@@ -1,0 +1,121 @@
+"""Every reset rule over all RSTs at once: the verdicts of :func:`~netreset.resets.judge_reset`, from columns.
+
+Judging RSTs one by one costs a few dozen small Python calls per RST (one context, nine rules, the
+logistic combination, the record); a 1M-packet capture holds tens of thousands of RSTs. Here each rule
+has a twin beside it (``ttl_batch`` next to ``ttl_observations``, ...) that decides with numpy over the
+fact columns (:class:`~netreset.resets.context.ResetFacts`) which observation every RST gets, and builds
+only those :class:`~netreset.resets.evidence.Observation` objects. The weights are summed, the evidence
+sorted and the reasons picked over the columns too (:func:`~netreset.resets.verdict.decide_columns`).
+
+Each rule owns a few *positions*: the places its observations take in the list the per-RST rule returns
+(the TTL rule: the TTL observation, then the family mismatch). Position order is that list order, so the
+sums, the strongest-first sort and "the first largest weight" come out as the per-RST path makes them.
+RSTs with ICMP errors quoting their conversation (rare) are judged by the per-RST path itself.
+``tests/test_resets_batch.py`` compares both paths on captures and on random fact columns.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from netreset.resets.context import ResetFacts
+from netreset.resets.evidence import Observation
+from netreset.ttl import TtlGuess
+
+
+class Batch:
+    """The facts of many RSTs, what the batch rules read often, and the observations they put."""
+
+    def __init__(self, facts: ResetFacts, positions: int) -> None:
+        n = len(facts)
+        self.facts = facts
+        self.codes = np.full((n, positions), -1, dtype=np.int16)  #: index into :attr:`names`; -1: none
+        self.weights = np.zeros((n, positions))
+        self.names: list[str] = []  #: observation codes seen so far
+        self.made: list[tuple[int, np.ndarray, list[Observation]]] = []  #: (position, RSTs, their observations)
+        self._base = 0
+        self._cache: dict[str, object] = {}
+
+    def rule(self, base: int) -> None:
+        """The positions the next rule's :meth:`put` calls count from."""
+        self._base = base
+
+    def put(self, position: int, where: np.ndarray, code: str, weight: float | np.ndarray,
+            build: Callable[[list[int]], list[Observation]]) -> None:
+        """One kind of observation at one position of the current rule, for the RSTs ``where`` is True:
+        ``build`` makes their observations (given their indices, in order)."""
+        at = np.flatnonzero(where)
+        if not len(at):
+            return
+        if code not in self.names:
+            self.names.append(code)
+        k = self._base + position
+        self.codes[at, k] = self.names.index(code)
+        self.weights[at, k] = weight[at] if isinstance(weight, np.ndarray) else weight
+        self.made.append((k, at, build(at.tolist())))
+
+    def _memo(self, key: str, make: Callable[[], object]):
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = make()
+        return found
+
+    @property
+    def sender_names(self) -> list[str]:
+        """Text address of each RST's claimed sender (:attr:`ResetContext.sender_name`)."""
+        return self._memo("sender", lambda: [c.orig_h if o else c.resp_h for c, o in
+                                             zip(self.facts.listed("conv"), self.facts.listed("from_orig"))])
+
+    @property
+    def receiver_names(self) -> list[str]:
+        """Text address of the side each RST was addressed to (:attr:`ResetContext.receiver_name`)."""
+        return self._memo("receiver", lambda: [c.resp_h if o else c.orig_h for c, o in
+                                               zip(self.facts.listed("conv"), self.facts.listed("from_orig"))])
+
+    @property
+    def rst_guesses(self) -> list[TtlGuess]:
+        """Each RST's own TTL read with the run's table."""
+        return self._memo("rst_guesses", lambda: self.ttl_guesses(self.facts.values("ttl"))[0])
+
+    @property
+    def references(self):
+        """Each RST's reference TTL (:class:`~netreset.resets.ttl_rules.References`)."""
+        from netreset.resets.ttl_rules import References
+
+        return self._memo("references", lambda: References(self))
+
+    def ttl_guesses(self, values: np.ndarray, where: np.ndarray | None = None) -> tuple[list, np.ndarray, np.ndarray]:
+        """The TTLs ``values`` read with the run's table (only where ``where``, else None): the readings,
+        their initial TTLs and routers between (0 where not read)."""
+        n = len(values)
+        wanted = np.arange(n) if where is None else np.flatnonzero(where)
+        distinct, inverse = np.unique(values[wanted], return_inverse=True)
+        read = [self.facts.guess(v) for v in distinct.tolist()]
+        initial, routers = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        initial[wanted] = np.array([g.initial for g in read], dtype=np.int64)[inverse]
+        routers[wanted] = np.array([g.routers_between for g in read], dtype=np.int64)[inverse]
+        picks = inverse.ravel().tolist()
+        if where is None:
+            return [read[k] for k in picks], initial, routers
+        guesses: list = [None] * n
+        for i, k in zip(wanted.tolist(), picks):
+            guesses[i] = read[k]
+        return guesses, initial, routers
+
+    def evidence(self) -> list[tuple[Observation, ...]]:
+        """Each RST's observations, strongest first (stable: position order among equal weights)."""
+        seen = self.codes >= 0
+        rst, position = np.nonzero(seen)  # RST by RST, positions in order
+        order = np.lexsort((-np.abs(self.weights[rst, position]), rst))
+        place = np.empty(len(order), dtype=np.int64)
+        place[order] = np.arange(len(order))
+        flat_index = np.full(seen.shape, -1, dtype=np.int64)
+        flat_index[rst, position] = np.arange(len(rst))
+        flat: list = [None] * len(order)
+        for k, at, observations in self.made:
+            for p, o in zip(place[flat_index[at, k]].tolist(), observations):
+                flat[p] = o
+        ends = np.cumsum(seen.sum(axis=1)).tolist()
+        return [tuple(flat[a:b]) for a, b in zip([0] + ends[:-1], ends)]
