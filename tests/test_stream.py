@@ -141,3 +141,29 @@ def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch
     assert not isinstance(analyse([path], Options(), peer_capture="x.pcap"), StreamedAnalysis)
     monkeypatch.setenv("NETRESET_PLAIN", "1")
     assert not isinstance(analyse([path], Options()), StreamedAnalysis)
+
+
+@pytest.mark.parametrize("command", ["summary", "locate-reset", "handshakes"])
+@pytest.mark.parametrize("fmt", ["text", "json", "csv"])
+def test_the_cli_prints_the_same_streamed_or_whole(command, fmt, monkeypatch):
+    from click.testing import CliRunner
+
+    import netreset.stream as stream
+    from netreset.cli import main
+
+    captures = [ROOT / "captures" / name for name in ("multi-connection.pcap", "firewall-reset.pcapng",
+                                                      "syn-blackhole.pcap", "port-closed.pcap")]
+    real = stream.analyse_streamed
+    for path in captures:
+        args = [command, str(path), "--format", fmt, "-q"]
+        monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 1 << 62)
+        whole = CliRunner().invoke(main, args)
+        monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
+        monkeypatch.setattr(stream, "READ_ROWS", 3)
+        monkeypatch.setattr(stream, "BATCH_ROWS", 5)
+        calls = []
+        monkeypatch.setattr(stream, "analyse_streamed", lambda *a, **k: calls.append(a) or real(*a, **k))
+        streamed = CliRunner().invoke(main, args)
+        assert len(calls) == 1  # it did stream
+        assert streamed.exit_code == whole.exit_code == 0, streamed.output
+        assert streamed.output == whole.output

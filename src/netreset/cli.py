@@ -148,14 +148,18 @@ def summary(analysis: Analysis, fmt: str):
 
 
 def emit(fmt: str, key: str, rows: list[dict], text, csv_columns=None) -> None:
-    """Write ``rows`` in the chosen format: JSON ``{"schema_version", key: rows}``, CSV, or ``text(rows)``."""
+    """Write ``rows`` in the chosen format: JSON ``{"schema_version", key: rows}``, CSV, or ``text(rows)``
+    (a string, or an iterator of strings written as they come). ``rows`` may be a list or the merged
+    records of a streamed analysis; either way the output is written in pieces."""
     if fmt == "json":
         write_json({"schema_version": records.SCHEMA_VERSION, key: rows}, _echo)
     elif fmt == "csv":
         columns = csv_columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]
         write_csv(rows, columns, _echo)
     else:
-        click.echo(text(rows), nl=False)
+        written = text(rows)
+        for part in [written] if isinstance(written, str) else written:
+            _echo(part)
 
 
 def _echo(text: str) -> None:
@@ -192,7 +196,7 @@ def locate_reset(analysis: Analysis, fmt: str, peer_capture: str | None = None):
         rows = peer_reset_rows(analysis, peer_capture)
     else:
         rows = analysis.reset_rows()
-    emit(fmt, "resets", rows, lambda rows: text.resets_text(rows, analysis), text.RESET_CSV_COLUMNS)
+    emit(fmt, "resets", rows, lambda rows: text.resets_text_parts(rows, analysis), text.RESET_CSV_COLUMNS)
 
 
 @main.command()
@@ -206,7 +210,7 @@ def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
         rows = peer_handshake_rows(analysis, peer_capture)
     else:
         rows = analysis.handshake_rows()
-    emit(fmt, "handshakes", rows, text.handshakes_text)
+    emit(fmt, "handshakes", rows, text.handshakes_text_parts)
 
 
 @main.command()

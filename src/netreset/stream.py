@@ -299,14 +299,14 @@ class _Streamer:
 
 
 def analyse_streamed(path: str | os.PathLike, options: Options = Options(), progress=None, *,
-                     chunk_rows: int = READ_ROWS, batch_rows: int = BATCH_ROWS) -> StreamedAnalysis:
+                     chunk_rows: int | None = None, batch_rows: int | None = None) -> StreamedAnalysis:
     """Stream one capture file (see the module docstring). Raises :class:`Unordered` when its timestamps
     go back across chunks, and :class:`~netreset.errors.CaptureError` as reading it whole would.
     ``progress(file_id, bytes_read, packets)`` is called after each chunk."""
     from netreset.ingest import iter_capture
 
-    stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows)
-    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows)
+    stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows or READ_ROWS)
+    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS)
     for chunk in stream:
         streamer.feed(chunk)
         if progress is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Iterable, Iterator
 
 from netreset.report.records import endpoint
 from netreset.report.render import render_table
@@ -44,10 +45,16 @@ def _counts(counts: dict) -> str:
 
 def resets_text(rows: list[dict], analysis) -> str:
     """One block per RST: what was claimed, what the TTL says, the verdict and its evidence."""
+    return "".join(resets_text_parts(rows, analysis))
+
+
+def resets_text_parts(rows: Iterable[dict], analysis) -> Iterator[str]:
+    """:func:`resets_text` in pieces, one per RST (rows may be a merged stream of records)."""
     if not rows:
-        return f"No TCP resets in {analysis.conversation_count()} conversations.\n"
-    blocks = [_reset_block(i, r) for i, r in enumerate(rows, 1)]
-    return "\n".join(blocks)
+        yield f"No TCP resets in {analysis.conversation_count()} conversations.\n"
+        return
+    for i, r in enumerate(rows, 1):
+        yield ("\n" if i > 1 else "") + _reset_block(i, r)
 
 
 def _reset_block(number: int, r: dict) -> str:
@@ -71,16 +78,20 @@ def _reset_block(number: int, r: dict) -> str:
 
 def handshakes_text(rows: list[dict]) -> str:
     """One wrapped paragraph per finding, headed by its kind, conversation and Wireshark filter."""
+    return "".join(handshakes_text_parts(rows))
+
+
+def handshakes_text_parts(rows: Iterable[dict]) -> Iterator[str]:
+    """:func:`handshakes_text` in pieces, one per finding (rows may be a merged stream of records)."""
     if not rows:
-        return "Every handshake and teardown in the selection completed.\n"
-    blocks = []
-    for r in rows:
+        yield "Every handshake and teardown in the selection completed.\n"
+        return
+    for i, r in enumerate(rows):
         head = f"{r.get('kind')} — conversation {r.get('conversation')}"
         if r.get("display_filter"):
             head += f"  [{r['display_filter']}]"
         body = textwrap.fill(str(r.get("summary", "")), width=100, initial_indent="  ", subsequent_indent="  ")
-        blocks.append(f"{head}\n{body}\n")
-    return "\n".join(blocks)
+        yield f"{'' if i == 0 else chr(10)}{head}\n{body}\n"
 
 
 def hosts_text(rows: list[dict]) -> str:
