@@ -6,6 +6,7 @@ one 4-tuple, orig = the first SYN's sender) so these tests do not depend on the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import FrozenInstanceError, dataclass
 
@@ -634,3 +635,159 @@ def test_lab_refusals_carry_the_reset_verdict(pipeline):
         for f in (f for f in found if f.kind == "refused"):
             rst_frame = f.frames[-1]
             assert f.verdict == by_frame.get(rst_frame), capture["file"]
+
+
+# --- the batch path: never-opened findings of many conversations at once ------------------------------
+# analyze_handshakes answers most refused / unanswered conversations from vectorised facts (handshakes/
+# batch.py) and the rest with the per-conversation rules; reference_findings walks every conversation
+# with the rules (no screen, no prepass, no batch). Both must give the same findings, field by field.
+
+
+def _paths_agree(table, conversations, resets=None, capture_end=None) -> list:
+    from netreset.handshakes import reference_findings
+
+    fast = analyze_handshakes(table, conversations, resets=resets, capture_end=capture_end)
+    slow = reference_findings(table, conversations, resets=resets, capture_end=capture_end)
+    assert [f.to_dict() for f in fast] == [f.to_dict() for f in slow]
+    assert fast == slow and [hash(f) for f in fast] == [hash(f) for f in slow]
+    return fast
+
+
+def _batch_decided(table, conversations) -> int:
+    """How many conversations the batch path answered (the others went to the rules)."""
+    from netreset.handshakes.batch import never_opened
+    from netreset.handshakes.model import gather
+
+    _, rest = never_opened(Context(table, conversations, None, None), table, conversations, gather(conversations))
+    return int((~rest).sum())
+
+
+def test_a_finding_built_by_the_batch_path_is_the_dataclass_the_constructor_builds():
+    import pickle
+
+    from netreset.handshakes import HandshakeFinding
+    from netreset.handshakes.model import new_finding
+
+    _, _, (f,) = syns_at([0, 1, 3]).analyze()
+    built = HandshakeFinding(**{name: getattr(f, name) for name in vars(f)})
+    assert f == built and hash(f) == hash(built) and list(vars(f)) == list(vars(built))
+    assert pickle.loads(pickle.dumps(f)) == built
+    assert new_finding({"kind": "refused"}).to_dict()["summary"] is None  # every field present
+    with pytest.raises(FrozenInstanceError):
+        f.summary = "other"
+
+
+_SHAPES = ("syn", "syns", "rst", "rsts", "syn_rst", "abort", "icmp_refused", "icmp_host", "resp_data",
+           "orig_ack", "synack", "handshake_fin", "syn_copy", "partial")
+
+
+def _scan(shapes: list[str], shared_pairs: int = 0, files: int = 1) -> tuple:
+    """A port scan: one conversation per shape (each its own port), some pairs sharing a tcp.stream."""
+    cap, convs, t = Capture(), [], 0.0
+    spans = []
+    for n, shape in enumerate(shapes):
+        port, first = 1000 + n, len(cap.builder) + 1
+        orig = dict(dport=port, sport=40000 + n)
+        resp = dict(sport=port, dport=40000 + n)
+        if shape != "partial":
+            cap.tcp(t, AGENT, SERVICE, SYN, ttl=64 if n % 2 else 128, **orig)
+        if shape in ("syns", "abort", "rsts", "icmp_host"):
+            cap.tcp(t + 1, AGENT, SERVICE, SYN, **orig).tcp(t + 3, AGENT, SERVICE, SYN, **orig)
+        if shape == "syn_copy":
+            cap.tcp(t + 0.0001, AGENT, SERVICE, SYN, ip_id=cap.ip_id, **orig)
+        if shape in ("rst", "rsts", "syn_rst"):
+            cap.tcp(t + 3.01, SERVICE, AGENT, RST | ACK, seq=0, ack=1001, ttl=60 + n % 5, **resp)
+        if shape == "rsts":
+            cap.tcp(t + 3.02, SERVICE, AGENT, RST | ACK, seq=0, ack=1001, **resp)
+        if shape == "syn_rst":
+            cap.tcp(t + 4, AGENT, SERVICE, SYN, **orig)
+        if shape == "abort":
+            cap.tcp(t + 2, AGENT, SERVICE, RST, seq=1001, **orig)
+        if shape in ("icmp_refused", "icmp_host"):
+            cap.icmp(t + 0.5, FIREWALL, 3, 3 if shape == "icmp_refused" else 1, sport=40000 + n, dport=port)
+        if shape == "resp_data":
+            cap.tcp(t + 0.2, SERVICE, AGENT, ACK | PSH, seq=5000, ack=1001, plen=10, **resp)
+        if shape in ("orig_ack", "partial"):
+            cap.tcp(t + 0.2, AGENT, SERVICE, ACK, seq=1001, ack=5001, **orig)
+        if shape in ("synack", "handshake_fin"):
+            cap.tcp(t + 0.1, SERVICE, AGENT, SYN | ACK, seq=5000, ack=1001, **resp)
+        if shape == "handshake_fin":
+            cap.tcp(t + 0.2, AGENT, SERVICE, ACK, seq=1001, ack=5001, **orig)
+            cap.tcp(t + 0.3, AGENT, SERVICE, FIN | ACK, seq=1001, ack=5001, **orig)
+        spans.append((first, len(cap.builder), n))
+        t += 0.25
+    table = cap.builder.build()
+    if files > 1:
+        table.columns["file_id"] = np.arange(len(table)) % files
+    for first, last, n in spans:
+        stream = n - 1 if 0 < n <= 2 * shared_pairs and n % 2 else n
+        conv = conversation(table, orig=(AGENT, 40000 + n), resp=(SERVICE, 1000 + n), cid=n, stream=stream,
+                            frames=(first, last))
+        if files > 1:
+            conv = dataclasses.replace(conv, file_id=int(table.file_id[conv.rows[0]]))
+        convs.append(conv)
+    return table, convs
+
+
+def test_the_batch_path_answers_a_port_scan_as_the_rules():
+    table, convs = _scan(list(_SHAPES) * 3, shared_pairs=4)
+    found = _paths_agree(table, convs)
+    kinds = {f.kind for f in found}
+    assert {"refused", "syn_unanswered", "synack_unacked"} <= kinds
+    assert _batch_decided(table, convs) >= 3 * 6  # syn, syns, rst, rsts, syn_rst, abort
+    verdicts = [FakeVerdict(frame=f.frames[-1], verdict=v, conversation=f.conversation)
+                for f, v in zip((f for f in found if f.refusal == "rst"), ("peer", "middlebox", "undetermined") * 9)]
+    _paths_agree(table, convs, resets=verdicts)
+
+
+def test_the_batch_path_reads_capture_ends_and_file_ids_as_the_rules():
+    table, convs = _scan(["syn", "syns", "abort", "rst"] * 4, files=3)
+    _paths_agree(table, convs)
+    _paths_agree(table, convs, capture_end={0: T0 + 4 * SEC, 1: T0 + 10 * SEC, 2: T0 + 100 * SEC})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_SHAPES), min_size=1, max_size=12), st.integers(0, 3), st.integers(1, 2))
+def test_the_batch_path_answers_random_scans_as_the_rules(shapes, shared_pairs, files):
+    _paths_agree(*_scan(shapes, shared_pairs, files))
+
+
+@settings(max_examples=300, deadline=None)
+@given(random_conversations())
+def test_the_fast_paths_answer_random_conversations_as_the_rules(example):
+    table = build_random(*example).builder.build()
+    _paths_agree(table, [conversation(table)])
+
+
+@pytest.mark.parametrize("seed", range(0, 150, 3))
+def test_the_fast_paths_answer_random_flows_as_the_rules_with_and_without_capture_copies(seed):
+    import frozen_analyses as frozen
+    from test_resets_support import conversations_of
+
+    from netreset.resets import locate_resets
+
+    table = frozen.random_flows(seed)
+    rows = np.arange(len(table))
+    copied = table.take(np.sort(np.r_[rows, rows[(table.proto == 6) & (rows % 3 == 0)]]))
+    for t in (table, copied):
+        conversations = conversations_of(t)
+        _paths_agree(t, conversations, resets=locate_resets(t, conversations))
+
+
+def _real_captures() -> list:
+    import frozen_analyses as frozen
+    from conftest import CORPUS
+
+    return sorted(frozen.captures(CORPUS, None).items())
+
+
+@pytest.mark.parametrize("name, path", _real_captures(), ids=[name for name, _ in _real_captures()])
+def test_the_fast_paths_answer_real_captures_as_the_rules(name, path):
+    from netreset.conversations import build_conversations
+    from netreset.ingest import read_capture_files
+    from netreset.resets import locate_resets
+
+    table, _ = read_capture_files([str(path)])
+    conversations = build_conversations(table)
+    _paths_agree(table, conversations)
+    _paths_agree(table, conversations, resets=locate_resets(table, conversations))

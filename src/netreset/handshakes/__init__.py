@@ -21,8 +21,19 @@ from typing import Sequence
 import numpy as np
 
 from netreset.conversations import Conversation
+from netreset.handshakes.batch import never_opened
 from netreset.handshakes.closing import closing_findings
-from netreset.handshakes.model import Context, HandshakeFinding, HandshakeTiming, gather, synacks, syns, view, views
+from netreset.handshakes.model import (
+    Context,
+    Gathered,
+    HandshakeFinding,
+    HandshakeTiming,
+    gather_with_streams,
+    synacks,
+    syns,
+    view,
+    views,
+)
 from netreset.handshakes.opening import final_acks, opening_findings, opening_from_facts, timing
 from netreset.handshakes.prepass import opening_facts
 from netreset.handshakes.screen import needs_rules
@@ -54,28 +65,59 @@ def analyze_handshakes(
     last timestamp (ns) of the whole capture, when ``table`` holds only part of it (a streamed analysis).
     """
     with older_objects_frozen():  # thousands of findings beside the capture's objects: see resets.collector
-        ctx = Context(table, conversations, resets, schedules, capture_end)
-        findings: list[HandshakeFinding] = []
-        suspect_views = _suspect_views(table, conversations)
-        for v, facts in zip(suspect_views, opening_facts(suspect_views)):
-            if not len(v.rows):
-                continue
-            opening = opening_findings(ctx, v) if facts is None else opening_from_facts(ctx, v, facts)
-            findings.extend(opening)
-            if not any(f.kind in _NEVER_OPENED for f in opening):
-                findings.extend(closing_findings(ctx, v))
+        gathered, streams = gather_with_streams(conversations)
+        ctx = Context(table, conversations, resets, schedules, capture_end, streams=streams)
+        chosen, gathered = _subset(conversations, gathered, needs_rules(table, conversations, gathered))
+        findings, rest = never_opened(ctx, table, chosen, gathered)
+        findings.extend(_rule_findings(ctx, table, *_subset(chosen, gathered, rest)))
         findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
         return findings
 
 
-def _suspect_views(table: PacketTable, conversations: Sequence[Conversation]) -> list:
-    """Views of the conversations the screen does not clear, from one gathering of all their rows."""
-    gathered = gather(conversations)
-    suspects = needs_rules(table, conversations, gathered)
+def reference_findings(
+    table: PacketTable,
+    conversations: Sequence[Conversation],
+    resets: Sequence | None = None,
+    schedules: ScheduleTable | None = None,
+    capture_end: dict[int, int] | None = None,
+) -> list[HandshakeFinding]:
+    """:func:`analyze_handshakes` with every conversation walked by the per-conversation rules — no
+    screen, no prepass, no batch: slow, the reference the fast paths are tested against."""
+    ctx = Context(table, conversations, resets, schedules, capture_end)
+    findings = []
+    for v in views(table, conversations):
+        if len(v.rows):
+            opening = opening_findings(ctx, v)
+            findings.extend(opening)
+            if not any(f.kind in _NEVER_OPENED for f in opening):
+                findings.extend(closing_findings(ctx, v))
+    findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
+    return findings
+
+
+def _rule_findings(ctx: Context, table: PacketTable, conversations: list, gathered: Gathered) -> list[HandshakeFinding]:
+    """The per-conversation rules over ``conversations`` (``gathered``: their gathering), with the
+    opening prepass answering the rules' first questions for all of them at once."""
+    findings: list[HandshakeFinding] = []
+    suspect_views = views(table, conversations, gathered)
+    for v, facts in zip(suspect_views, opening_facts(suspect_views)):
+        if not len(v.rows):
+            continue
+        opening = opening_findings(ctx, v) if facts is None else opening_from_facts(ctx, v, facts)
+        findings.extend(opening)
+        if not any(f.kind in _NEVER_OPENED for f in opening):
+            findings.extend(closing_findings(ctx, v))
+    return findings
+
+
+def _subset(conversations: Sequence[Conversation], gathered: Gathered, keep: np.ndarray) -> tuple[list, Gathered]:
+    """The conversations where ``keep`` holds, and the matching part of their gathering."""
     rows, orig, lengths = gathered
-    keep = np.repeat(suspects, lengths)
-    chosen = [c for c, suspect in zip(conversations, suspects.tolist()) if suspect]
-    return views(table, chosen, (rows[keep], orig[keep], lengths[suspects]))
+    if keep.all():
+        return list(conversations), gathered
+    packets = np.repeat(keep, lengths)
+    chosen = [conversations[i] for i in np.flatnonzero(keep).tolist()]
+    return chosen, (rows[packets], orig[packets], lengths[keep])
 
 
 def handshake_timing(table: PacketTable, conv: Conversation) -> HandshakeTiming | None:

@@ -10,6 +10,8 @@ Order (first match wins, one finding per conversation at most):
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from netreset.handshakes.model import (
@@ -103,10 +105,14 @@ def opening_from_facts(ctx: Context, v: View, facts: tuple[str, np.ndarray, np.n
 
 def _schedule_fields(ctx: Context, v: View, syn_positions: np.ndarray) -> tuple[dict, str]:
     """Finding fields about the SYN retransmissions, and the phrase describing their gaps."""
-    syn_gaps = gaps(v, syn_positions)
-    match = ctx.match(syn_gaps, int(v.ttl[syn_positions[0]])) if syn_gaps else None
+    return schedule_fields(ctx, gaps(v, syn_positions), int(v.ttl[syn_positions[0]]), len(syn_positions))
+
+
+def schedule_fields(ctx: Context, syn_gaps: tuple[float, ...], syn_ttl: int, syn_count: int) -> tuple[dict, str]:
+    """:func:`_schedule_fields` from the SYN gaps and the first SYN's TTL (shared with :mod:`.batch`)."""
+    match = ctx.match(syn_gaps, syn_ttl) if syn_gaps else None
     fields = dict(
-        syn_count=len(syn_positions), syn_gaps_s=tuple(round(g, 6) for g in syn_gaps),
+        syn_count=syn_count, syn_gaps_s=tuple(round(g, 6) for g in syn_gaps),
         schedule=(match.name if match else "") if syn_gaps else None,
         schedule_error_s=round(match.error_s, 6) if match else None,
         schedule_also_fits=match.also_fits if match else None,
@@ -151,7 +157,11 @@ def _next_retry_s(syn_gaps: tuple[float, ...], ctx: Context, syn_ttl: int) -> fl
 
 
 def _verdict_fields(ctx: Context, v: View, position: int) -> dict:
-    found = ctx.verdict(v, position)
+    return verdict_fields(ctx.verdict(v, position))
+
+
+def verdict_fields(found) -> dict:
+    """The ``verdict`` and ``confidence`` fields of a refusal from the reset verdict of its RST (or None)."""
     if found is None:
         return {"verdict": None, "confidence": None}
     confidence = getattr(found, "confidence", None)
@@ -164,7 +174,7 @@ def _refused_by_rst(ctx: Context, v: View, syn_positions: np.ndarray, rsts: np.n
     asked = syn_positions[syn_positions < rst]
     delay_s = float(v.ts[rst] - v.ts[asked[-1]]) / 1e9 if len(asked) else None
     verdict = _verdict_fields(ctx, v, rst)
-    ttl_text = guess_ttl(int(v.ttl[rst])).describe() if 0 <= v.ttl[rst] <= 255 else "an unknown TTL"
+    ttl_text = ttl_phrase(int(v.ttl[rst]))
     summary = rst_refusal_summary(v.conv, len(syn_positions), len(rsts), int(v.frame[rst]), ttl_text,
                                   delay_s, verdict["verdict"])
     return make_finding(ctx, v, "refused", [*syn_positions, *rsts], summary, refused_by=v.conv.resp_h,
@@ -174,8 +184,7 @@ def _refused_by_rst(ctx: Context, v: View, syn_positions: np.ndarray, rsts: np.n
 def _refused_by_icmp(ctx: Context, v: View, syn_positions: np.ndarray, row: int) -> HandshakeFinding:
     desc, _, sender = icmp_error(ctx, row)
     fields, _ = _schedule_fields(ctx, v, syn_positions)
-    observed = int(ctx.table.ttl[row])
-    ttl_text = guess_ttl(observed).describe() if 0 <= observed <= 255 else "an unknown TTL"
+    ttl_text = ttl_phrase(int(ctx.table.ttl[row]))
     frame = int(ctx.table.frame[row])
     summary = icmp_refusal_summary(v.conv, sender, desc, frame, ttl_text)
     return make_finding(ctx, v, "refused", syn_positions, summary, refused_by=sender, refusal="icmp", icmp=desc,
@@ -200,6 +209,13 @@ def _after_synack(ctx: Context, v: View, syn_positions: np.ndarray, synack_posit
                                     _loss_place(syn_positions, synack_positions, ack),
                                     float(v.ts[ack] - v.ts[syn_positions[0]]) / 1e9)
     return [make_finding(ctx, v, "handshake_retransmitted", [*syn_positions, *synack_positions, ack], summary, **fields)]
+
+
+@functools.lru_cache(maxsize=512)
+def ttl_phrase(observed: int) -> str:
+    """How a refusal sentence reads an observed TTL ("TTL 64: …"); a port scan asks for the same few
+    values thousands of times, and each reading costs ≈ 10 µs."""
+    return guess_ttl(observed).describe() if 0 <= observed <= 255 else "an unknown TTL"
 
 
 def _acked_before(v: View, synack: int) -> bool:

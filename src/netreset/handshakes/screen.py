@@ -22,51 +22,65 @@ _MOD = 0xFFFFFFFF
 _HALF = 0x80000000
 
 
-def _first(index: np.ndarray, mask: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Per conversation, the smallest position where ``mask`` holds (len(pos) when never)."""
-    out = np.full(n, len(pos), dtype=np.int64)
-    np.minimum.at(out, index[mask], pos[mask])
-    return out
+class _Segments:
+    """Per-conversation questions about positions in the concatenated packets, where conversation i
+    holds positions ``starts[i]:ends[i]``. Each takes the (sorted) positions where a mask holds —
+    binary searches over those instead of scattered ``ufunc.at`` updates over every packet."""
+
+    def __init__(self, lengths: np.ndarray, total: int) -> None:
+        self.ends = np.cumsum(lengths)
+        self.starts = self.ends - lengths
+        self.total = total
+
+    def count(self, where: np.ndarray) -> np.ndarray:
+        return np.searchsorted(where, self.ends) - np.searchsorted(where, self.starts)
+
+    def first(self, where: np.ndarray) -> np.ndarray:
+        """The smallest position per conversation (``total`` when none)."""
+        found = np.append(where, self.total)[np.searchsorted(where, self.starts)]
+        return np.where(found < self.ends, found, self.total)
+
+    def last(self, where: np.ndarray) -> np.ndarray:
+        """The largest position per conversation (-1 when none)."""
+        at = np.searchsorted(where, self.ends) - 1
+        found = np.append(where, -1)[at]  # at == -1 reads the appended -1
+        return np.where(found >= self.starts, found, -1)
 
 
-def _last(index: np.ndarray, mask: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
-    """Per conversation, the largest position where ``mask`` holds (-1 when never)."""
-    out = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(out, index[mask], pos[mask])
-    return out
-
-
-def _fin_covered(fin: np.ndarray, last_ack: np.ndarray, seq, plen, ack) -> np.ndarray:
+def _fin_covered(fin: np.ndarray, last_ack: np.ndarray, rows: np.ndarray, table: PacketTable) -> np.ndarray:
     """The other side's last ACK comes after this side's first FIN and acknowledges it."""
-    present = (fin < len(seq)) & (last_ack > fin)
-    fin_i, ack_i = np.where(present, fin, 0), np.where(present, last_ack, 0)
-    end = (seq[fin_i] + plen[fin_i] + 1) & _MOD
-    return present & (((ack[ack_i] - end) & _MOD) < _HALF)
+    present = (fin < len(rows)) & (last_ack > fin)
+    fin_r, ack_r = rows[fin[present]], rows[last_ack[present]]
+    end = (table.seq[fin_r].astype(np.int64) + table.payload_len[fin_r] + 1) & _MOD
+    covered = np.zeros(len(fin), dtype=bool)
+    covered[present] = ((table.ack[ack_r].astype(np.int64) - end) & _MOD) < _HALF
+    return covered
 
 
 def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathered: Gathered | None = None) -> np.ndarray:
     """Bool per conversation: False only when its handshake and teardown are certainly clean.
-    ``gathered``: :func:`~netreset.handshakes.model.gather` of exactly these conversations."""
+    ``gathered``: :func:`~netreset.handshakes.model.gather` of exactly these conversations (then only
+    ``len(conversations)`` is read)."""
     n = len(conversations)
     if n == 0:
         return np.zeros(0, dtype=bool)
     rows, orig, lengths = gathered if gathered is not None else gather(conversations)
-    index = np.repeat(np.arange(n), lengths)
     tcp = table.proto[rows] == PROTO_TCP
-    rows, orig, index = rows[tcp], orig[tcp], index[tcp]
-    flags = table.flags[rows].astype(np.int64)
-    seq, ack = table.seq[rows].astype(np.int64), table.ack[rows].astype(np.int64)
-    plen = table.payload_len[rows].astype(np.int64)
-    pos = np.arange(len(rows))
+    if not tcp.all():
+        lengths = np.diff(np.r_[0, np.cumsum(tcp)][np.r_[0, np.cumsum(lengths)]])
+        rows, orig = rows[tcp], orig[tcp]
+    seg = _Segments(lengths, len(rows))
+    flags = table.flags[rows]
     hs = flags & (SYN | ACK | RST)
-    syn_count = np.bincount(index[orig & (hs == SYN)], minlength=n)
-    synack = ~orig & (hs == (SYN | ACK))
-    completed = _last(index, orig & (hs == ACK), pos, n) > _first(index, synack, pos, n)
-    opening_ok = (syn_count == 0) | ((syn_count == 1) & (np.bincount(index[synack], minlength=n) == 1) & completed)
+    syn_count = seg.count(np.flatnonzero(orig & (hs == SYN)))
+    synack = np.flatnonzero(~orig & (hs == (SYN | ACK)))
+    completed = seg.last(np.flatnonzero(orig & (hs == ACK))) > seg.first(synack)
+    opening_ok = (syn_count == 0) | ((syn_count == 1) & (seg.count(synack) == 1) & completed)
     fin = (flags & FIN) != 0
     has_ack = (flags & ACK) != 0
-    orig_fin, resp_fin = _first(index, fin & orig, pos, n), _first(index, fin & ~orig, pos, n)
-    orig_done = _fin_covered(orig_fin, _last(index, has_ack & ~orig, pos, n), seq, plen, ack)
-    resp_done = _fin_covered(resp_fin, _last(index, has_ack & orig, pos, n), seq, plen, ack)
-    closing_ok = (np.bincount(index[fin], minlength=n) == 0) | (orig_done & resp_done)
+    orig_fin, resp_fin = seg.first(np.flatnonzero(fin & orig)), seg.first(np.flatnonzero(fin & ~orig))
+    orig_done = _fin_covered(orig_fin, seg.last(np.flatnonzero(has_ack & ~orig)), rows, table)
+    resp_done = _fin_covered(resp_fin, seg.last(np.flatnonzero(has_ack & orig)), rows, table)
+    no_fin = (orig_fin == seg.total) & (resp_fin == seg.total)
+    closing_ok = no_fin | (orig_done & resp_done)
     return ~(opening_ok & closing_ok)

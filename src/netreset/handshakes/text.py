@@ -41,7 +41,7 @@ def display_filter(kind: str, tcp_stream: int, frame_span: tuple[int, int] | Non
     clause = _KIND_FILTERS.get(kind)
     if clause:
         expr += f" and {clause}"
-    icmp = sorted(set(icmp_frames))
+    icmp = sorted(set(icmp_frames)) if icmp_frames else ()
     if icmp:
         expr = f"({expr}) or frame.number in {{{', '.join(str(f) for f in icmp)}}}"
     return expr
