@@ -9,14 +9,16 @@ capture order, and the pieces it keeps for the end grow with the capture. Both g
   (``heapq.merge``, stable: equal keys keep run order) while reading one record at a time, so a million
   findings print without ever being in memory together.
 
-``marshal`` writes the records: they are plain data of our own making, in a private file that lives
-only as long as the analysis (no untrusted input is ever unmarshalled).
+``pickle`` writes the records, in blocks: they are plain data of our own making, in a private directory
+that lives only as long as the analysis (nothing untrusted is ever unpickled). Per block, because one
+call per record costs more than the record; pickle, because ``marshal.load`` reads a file object in
+small pieces (0.24 s against pickle's 0.03 s for 27k findings).
 """
 
 from __future__ import annotations
 
 import heapq
-import marshal
+import pickle
 import os
 import shutil
 import tempfile
@@ -65,14 +67,13 @@ class PieceStore:
             yield PacketTable(columns, self.book), extra
 
 
-#: Records per marshal call: one call per record costs more than the records; a merge holds one block
-#: per run in memory.
+#: Records per pickle call; a merge holds one block per run in memory.
 BLOCK = 512
 
 
 class RecordRuns:
     """Records added in sorted runs of ``(key, record)`` pairs; iteration yields the records of all runs
-    merged by key (see the module docstring). Keys are tuples or numbers (marshal-able, comparable)."""
+    merged by key (see the module docstring). Keys are tuples or numbers (comparable)."""
 
     def __init__(self, directory: SpillDirectory, name: str) -> None:
         self.path = directory.file(f"{name}.runs")
@@ -89,7 +90,7 @@ class RecordRuns:
         with open(self.path, "ab") as f:
             offset = f.tell()
             for start in range(0, len(pairs), BLOCK):
-                marshal.dump(pairs[start:start + BLOCK], f)
+                pickle.dump(pairs[start:start + BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
         self._runs.append((offset, len(pairs)))
         self._count += len(pairs)
 
@@ -114,7 +115,7 @@ class RecordRuns:
         with open(self.path, "rb") as f:
             f.seek(offset)
             while count > 0:
-                block = marshal.load(f)
+                block = pickle.load(f)
                 count -= len(block)
                 yield from block
 
