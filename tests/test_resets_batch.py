@@ -193,3 +193,19 @@ def test_random_fact_columns_reach_every_observation_and_reason():
                      "timing_consistent", "icmp_error", "icmp_prohibited"}
     assert reasons >= {"consistent_with_peer", "conflicting_evidence", "no_reference_packets", "weak_evidence",
                        "insufficient_evidence", "ttl_mismatch", "data_after_reset"}
+
+
+def test_rounded_gives_the_floats_python_round_gives():
+    from netreset.resets.timing_rules import rounded
+
+    rng = np.random.default_rng(5)
+    values = np.concatenate([
+        rng.integers(0, 10**10, 20000) / 1e9,  # RST answer times: whole nanoseconds
+        (np.arange(20000) + 0.5) / 1e6,  # halves at the sixth decimal, as near as floats get
+        -(np.arange(2000) + 0.5) / 1e6,
+        rng.random(20000) * 1e-3,
+        rng.random(2000) * 1e12,
+        [0.0, -0.0, -1e-9, 1e300, np.inf, -np.inf, np.nan, 2.5e-7, 1.5e-6, 4503599627.3705],
+    ])
+    got, want = rounded(values, 6), [round(v, 6) for v in values.tolist()]
+    assert [repr(v) for v in got] == [repr(v) for v in want]

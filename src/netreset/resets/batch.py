@@ -75,9 +75,9 @@ class Batch:
                                                zip(self.facts.listed("conv"), self.facts.listed("from_orig"))])
 
     @property
-    def rst_guesses(self) -> list[TtlGuess]:
+    def rst_ttls(self) -> "TtlReadings":
         """Each RST's own TTL read with the run's table."""
-        return self._memo("rst_guesses", lambda: self.ttl_guesses(self.facts.values("ttl"))[0])
+        return self._memo("rst_ttls", lambda: self.ttl_guesses(self.facts.values("ttl")))
 
     @property
     def references(self):
@@ -86,23 +86,9 @@ class Batch:
 
         return self._memo("references", lambda: References(self))
 
-    def ttl_guesses(self, values: np.ndarray, where: np.ndarray | None = None) -> tuple[list, np.ndarray, np.ndarray]:
-        """The TTLs ``values`` read with the run's table (only where ``where``, else None): the readings,
-        their initial TTLs and routers between (0 where not read)."""
-        n = len(values)
-        wanted = np.arange(n) if where is None else np.flatnonzero(where)
-        distinct, inverse = np.unique(values[wanted], return_inverse=True)
-        read = [self.facts.guess(v) for v in distinct.tolist()]
-        initial, routers = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        initial[wanted] = np.array([g.initial for g in read], dtype=np.int64)[inverse]
-        routers[wanted] = np.array([g.routers_between for g in read], dtype=np.int64)[inverse]
-        picks = inverse.ravel().tolist()
-        if where is None:
-            return [read[k] for k in picks], initial, routers
-        guesses: list = [None] * n
-        for i, k in zip(wanted.tolist(), picks):
-            guesses[i] = read[k]
-        return guesses, initial, routers
+    def ttl_guesses(self, values: np.ndarray, where: np.ndarray | None = None) -> "TtlReadings":
+        """The TTLs ``values`` read with the run's table (only where ``where``)."""
+        return TtlReadings(self.facts.guess, values, where)
 
     def evidence(self) -> list[tuple[Observation, ...]]:
         """Each RST's observations, strongest first (stable: position order among equal weights)."""
@@ -119,3 +105,29 @@ class Batch:
                 flat[p] = o
         ends = np.cumsum(seen.sum(axis=1)).tolist()
         return [tuple(flat[a:b]) for a, b in zip([0] + ends[:-1], ends)]
+
+
+class TtlReadings:
+    """TTLs read with the run's table (each distinct value once): per RST the reading, or None where it
+    was not wanted, and any of its fields as a column."""
+
+    def __init__(self, guess, values: np.ndarray, where: np.ndarray | None) -> None:
+        n = len(values)
+        self.wanted = np.arange(n) if where is None else np.flatnonzero(where)
+        distinct, inverse = np.unique(values[self.wanted], return_inverse=True)
+        self._read: list[TtlGuess] = [guess(v) for v in distinct.tolist()]
+        self._inverse = inverse.ravel()
+        picks = self._inverse.tolist()
+        if where is None:
+            self.guesses: list = [self._read[k] for k in picks]
+        else:
+            self.guesses = [None] * n
+            for i, k in zip(self.wanted.tolist(), picks):
+                self.guesses[i] = self._read[k]
+        self._n = n
+
+    def column(self, field: str) -> np.ndarray:
+        """The readings' ``field`` (an int field of TtlGuess) per RST; 0 where not read."""
+        found = np.zeros(self._n, dtype=np.int64)
+        found[self.wanted] = np.array([getattr(g, field) for g in self._read], dtype=np.int64)[self._inverse]
+        return found

@@ -195,7 +195,7 @@ def _sequence_batch(b, sender: np.ndarray, rst_id: np.ndarray) -> None:
     counting &= rst_id != 0
     gap = (rst_id - f.values("ipid_last")) % 65536
     over = counting & (gap > _allowed_gaps(f))
-    initial = b.ttl_guesses(f.values("sender_ttl"), over)[1]
+    initial = b.ttl_guesses(f.values("sender_ttl"), over).column("initial")
     separate = over & ~np.isin(initial, GLOBAL_COUNTER_TTLS) & looks_stateless(f)
     b.put(2, separate, "ipid_separate_counter", 0.0, lambda ix: [Observation(
         "ipid_separate_counter", ids[i], last[i], 0.0, (_separate_counter_words, ids[i], names[i], last[i])) for i in ix])

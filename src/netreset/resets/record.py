@@ -174,13 +174,15 @@ def make_verdicts(b, verdicts: list[str], confidences: list[float], reasons: lis
     """:func:`make_verdict` for every RST of a :class:`~netreset.resets.batch.Batch` (none of which has
     ICMP errors quoting its conversation: those are judged one by one)."""
     f = b.facts
-    rst, ref, names, conv = b.rst_guesses, b.references.guess, b.sender_names, f.listed("conv")
+    rst, ref, names, conv = b.rst_ttls, b.references, b.sender_names, f.listed("conv")
     lone = ((f.values("sender_count") == 0) & (f.values("host_ttls") != 0)).tolist()
+    claimed = ref.routers.astype(object)
+    claimed[~ref.known] = None
     return list(map(ResetVerdict.of_values, zip(
         [c.id for c in conv], f.listed("frame"), [t / 1e9 for t in f.listed("ts_ns")], f.listed("src"),
-        f.listed("dst"), f.listed("sport"), f.listed("dport"), [r.observed for r in rst], [r.initial for r in rst],
-        [r.routers_between for r in rst], [r.traceroute_hop for r in rst],
-        [e.routers_between if e is not None else None for e in ref], verdicts, confidences, reasons, evidence,
+        f.listed("dst"), f.listed("sport"), f.listed("dport"),
+        *(rst.column(field).tolist() for field in ("observed", "initial", "routers_between", "traceroute_hop")),
+        claimed.tolist(), verdicts, confidences, reasons, evidence,
         [(_filter_words, c, name, alone, False) for c, name, alone in zip(conv, names, lone)],
-        [(_advice_words, *row) for row in zip(names, rst, ref, verdicts, reasons, evidence)],
+        [(_advice_words, *row) for row in zip(names, rst.guesses, ref.guess, verdicts, reasons, evidence)],
     )))

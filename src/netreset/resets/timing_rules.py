@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from netreset.resets.evidence import Observation, ResetContext
 from netreset.resets.verdict import (
     RTT_FRACTION,
@@ -99,10 +101,33 @@ def rtt_batch(b) -> None:
     timed = f.has("rtt") & (rtt >= RTT_MIN_S) & (f.values("other_count") > 0)
     answer = (f.values("ts_ns") - f.values("other_ts")) / 1e9
     faster = timed & (answer < rtt * RTT_FRACTION)
+    consistent = timed & ~faster & (answer >= rtt)
     answers, rtts, frames, names = answer.tolist(), f.listed("rtt"), f.listed("other_frame"), b.sender_names
+    shown = faster | consistent
+    answer_6, rtt_6 = rounded(np.where(shown, answer, 0.0), 6), rounded(np.where(shown, rtt, 0.0), 6)
     b.put(0, faster, "faster_than_rtt", W_FASTER_THAN_RTT, lambda ix: [Observation(
-        "faster_than_rtt", round(answers[i], 6), round(rtts[i], 6), W_FASTER_THAN_RTT,
+        "faster_than_rtt", answer_6[i], rtt_6[i], W_FASTER_THAN_RTT,
         (_faster_words, answers[i], rtts[i], frames[i], names[i])) for i in ix])
-    b.put(0, timed & ~faster & (answer >= rtt), "timing_consistent", W_TIMING_CONSISTENT, lambda ix: [Observation(
-        "timing_consistent", round(answers[i], 6), round(rtts[i], 6), W_TIMING_CONSISTENT,
+    b.put(0, consistent, "timing_consistent", W_TIMING_CONSISTENT, lambda ix: [Observation(
+        "timing_consistent", answer_6[i], rtt_6[i], W_TIMING_CONSISTENT,
         (_consistent_words, answers[i], rtts[i], names[i])) for i in ix])
+
+
+def rounded(values: np.ndarray, digits: int) -> list[float]:
+    """``round(v, digits)`` of every value, the same floats Python gives, mostly without a call per value.
+
+    Python rounds the exact binary value half-to-even at ``digits`` decimals and returns the float nearest
+    to that decimal. Here the scaled value is rounded to an integer N and N / 10**digits (a correctly
+    rounded division: that same nearest float) is taken; only where the scaled value is so close to a
+    half that the multiplication's own rounding may have moved it across, or too large for exact
+    integers, is the value left to ``round`` itself.
+    """
+    scale = 10.0 ** digits
+    scaled = values * scale
+    found = (np.rint(scaled) / scale).tolist()
+    exact = np.isfinite(scaled) & (np.abs(scaled) < 2.0**50)
+    size = np.where(exact, np.abs(scaled), 0.0)
+    doubt = (np.abs(size - np.floor(size) - 0.5) <= 4 * np.spacing(size)) | ~exact
+    for i in np.flatnonzero(doubt).tolist():
+        found[i] = round(float(values[i]), digits)
+    return found

@@ -123,13 +123,14 @@ class References:
         self.known = self.conversation | self.host
         self.expected = np.where(self.conversation, f.values("sender_ttl"), f.values("host_ttl"))
         self.gap = np.where(self.conversation, f.values("sender_ttl_gap"), f.values("host_ttl_gap"))
-        self.guess, self.initial, self.routers = b.ttl_guesses(self.expected, self.known)
+        read = b.ttl_guesses(self.expected, self.known)
+        self.guess, self.initial, self.routers = read.guesses, read.column("initial"), read.column("routers_between")
 
 
 def ttl_batch(b) -> None:
     """:func:`ttl_observations` for every RST (one position; a mismatch adds the family at the second)."""
     f, ref = b.facts, b.references
-    rst, rst_initial = b.rst_guesses, b.ttl_guesses(f.values("ttl"))[1]
+    rst, rst_initial = b.rst_ttls.guesses, b.rst_ttls.column("initial")
     names, observed = b.sender_names, f.listed("ttl")
     expected, gaps = ref.expected.tolist(), ref.gap.tolist()
     source = np.where(ref.host, "host", "conversation").tolist()
