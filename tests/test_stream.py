@@ -32,10 +32,10 @@ def _json(document: dict) -> str:
     return "".join(parts)
 
 
-def _compare(path: Path, chunk_rows: int, batch_rows: int | None = None) -> StreamedAnalysis:
+def _compare(path: Path, chunk_rows: int, batch_rows: int | None = None, workers: int = 1) -> StreamedAnalysis:
     batch_rows = batch_rows or chunk_rows
     whole = Analysis.of_files([path])
-    streamed = analyse_streamed(path, chunk_rows=chunk_rows, batch_rows=batch_rows)
+    streamed = analyse_streamed(path, Options(workers=workers), chunk_rows=chunk_rows, batch_rows=batch_rows)
     assert _json(summary_document(streamed)) == render_json(summary_document(whole))
     assert list(streamed.reset_rows()) == whole.reset_rows()
     assert list(streamed.handshake_rows()) == whole.handshake_rows()
@@ -93,6 +93,11 @@ def test_tuples_retire_between_chunks_and_the_answers_stay_the_same(slow_generat
     assert len(pieces) > 3
     assert sum(len(conversations) for _, _, conversations in pieces) < streamed.conversation_count() / 2
     assert sum(len(table) for table, _, _ in pieces) < 30000
+
+
+def test_pieces_judged_in_parallel_processes_give_the_same_answers(slow_generated):
+    streamed = _compare(slow_generated, chunk_rows=500, batch_rows=2000, workers=2)
+    assert len(list(streamed.pieces())) > 3
 
 
 def test_memory_of_the_carry_stays_bounded(slow_generated):

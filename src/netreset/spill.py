@@ -61,10 +61,13 @@ class PieceStore:
         self._pieces.append(folder)
 
     def __iter__(self) -> Iterator[tuple[PacketTable, np.ndarray]]:
-        for folder in self._pieces:
-            columns = {name[:-4]: np.load(os.path.join(folder, name)) for name in os.listdir(folder)}
-            extra = columns.pop("_extra")
-            yield PacketTable(columns, self.book), extra
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, index: int) -> tuple[PacketTable, np.ndarray]:
+        folder = self._pieces[index]
+        columns = {name[:-4]: np.load(os.path.join(folder, name)) for name in os.listdir(folder)}
+        extra = columns.pop("_extra")
+        return PacketTable(columns, self.book), extra
 
 
 #: Records per pickle call; a merge holds one block per run in memory.
@@ -73,26 +76,34 @@ BLOCK = 512
 
 class RecordRuns:
     """Records added in sorted runs of ``(key, record)`` pairs; iteration yields the records of all runs
-    merged by key (see the module docstring). Keys are tuples or numbers (comparable)."""
+    merged by key (see the module docstring). Keys are tuples or numbers (comparable). Runs written by
+    other processes join with :meth:`adopt`; equal keys come out in the order the runs were added."""
 
     def __init__(self, directory: SpillDirectory, name: str) -> None:
         self.path = directory.file(f"{name}.runs")
-        self._runs: list[tuple[int, int]] = []  # (offset, count)
+        self._runs: list[tuple[str, int, int]] = []  # (path, offset, count)
         self._count = 0
         with open(self.path, "wb"):
             pass
 
-    def add_run(self, pairs: list[tuple]) -> None:
-        """Append one run of (key, record) pairs (sorted here, stably, by key), in blocks of :data:`BLOCK`."""
+    def add_run(self, pairs: list[tuple]) -> tuple[str, int, int] | None:
+        """Append one run of (key, record) pairs (sorted here, stably, by key), in blocks of :data:`BLOCK`;
+        returns where it lies (None for no pairs)."""
         if not pairs:
-            return
+            return None
         pairs = sorted(pairs, key=_first)
         with open(self.path, "ab") as f:
             offset = f.tell()
             for start in range(0, len(pairs), BLOCK):
                 pickle.dump(pairs[start:start + BLOCK], f, protocol=pickle.HIGHEST_PROTOCOL)
-        self._runs.append((offset, len(pairs)))
-        self._count += len(pairs)
+        return self.adopt((self.path, offset, len(pairs)))
+
+    def adopt(self, run: tuple[str, int, int] | None) -> tuple[str, int, int] | None:
+        """Take a run that :meth:`add_run` wrote (here or in another process, same directory)."""
+        if run is not None:
+            self._runs.append(run)
+            self._count += run[2]
+        return run
 
     def __len__(self) -> int:
         return self._count
@@ -101,7 +112,7 @@ class RecordRuns:
         return self._count > 0
 
     def __iter__(self) -> Iterator:
-        merged = heapq.merge(*(self._read(offset, count) for offset, count in self._runs), key=_first)
+        merged = heapq.merge(*(self._read(*run) for run in self._runs), key=_first)
         return (record for _, record in merged)
 
     def __getitem__(self, index: slice) -> list:
@@ -111,8 +122,9 @@ class RecordRuns:
             raise TypeError("RecordRuns supports forward slices only")
         return list(islice(iter(self), index.start or 0, index.stop))
 
-    def _read(self, offset: int, count: int) -> Iterator:
-        with open(self.path, "rb") as f:
+    @staticmethod
+    def _read(path: str, offset: int, count: int) -> Iterator:
+        with open(path, "rb") as f:
             f.seek(offset)
             while count > 0:
                 block = pickle.load(f)

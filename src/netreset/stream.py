@@ -99,13 +99,15 @@ class StreamedAnalysis:
         self._runs: dict[str, RecordRuns] = {}  # kind -> records judged so far
         self._forged: Counter | None = None  # reset_by_* outcome -> conversations a middlebox reset
 
-    def pieces(self):
-        """(table, global rows, conversations) per kept batch: its suspect tuples' packets and every ICMP
-        error in capture order, the conversations numbered (``id``, ``tcp_stream``) as in the whole capture."""
+    def pieces(self, indices=None):
+        """(table, global rows, conversations) per kept batch (those of ``indices``, default all): its
+        suspect tuples' packets and every ICMP error in capture order, the conversations numbered (``id``,
+        ``tcp_stream``) as in the whole capture."""
         from netreset.conversations_fast import Walk
 
         icmp_table, icmp_rows = self._icmp
-        for piece, piece_rows in self._kept:
+        for index in range(len(self._kept)) if indices is None else indices:
+            piece, piece_rows = self._kept[index]
             rows = np.concatenate([piece_rows, icmp_rows])
             order = np.argsort(rows, kind="stable")
             table, rows = PacketTable.concat([piece, icmp_table], self._kept.book).take(order), rows[order]
@@ -129,33 +131,67 @@ class StreamedAnalysis:
         return self._runs[kind]
 
     def _judge_pieces(self, kinds: set[str]) -> None:
+        """Judge every piece, in ``options.workers`` processes when there are several pieces (forked: the
+        children inherit the loaded compiler and the capture's facts, write their own runs, and send back
+        only where the runs lie); the runs are merged in piece order, so the answer is the same."""
+        generation = len(self._runs)
+        runs = {kind: RecordRuns(self._spill, f"{kind}-{generation}") for kind in kinds}
+        workers = min(self.options.workers, len(self._kept) - 1)
+        if workers > 1:
+            # The first piece is judged here: that loads every compiled kernel the judging needs before
+            # the fork, instead of once in every child.
+            results = [self._judge_share([0], kinds, runs)]
+            global _JUDGING
+            _JUDGING = (self, kinds, generation)
+            try:
+                import multiprocessing
+
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    results += pool.map(_judge_share, [list(range(1 + n, len(self._kept), workers))
+                                                       for n in range(workers)])
+            finally:
+                _JUDGING = None
+        else:
+            results = [self._judge_share(range(len(self._kept)), kinds, runs)]
+        forged, placed = Counter(), []
+        for share_forged, share_runs in results:
+            forged.update(share_forged)
+            placed += share_runs
+        for index, kind, run in sorted(placed, key=lambda item: item[0]):  # piece order
+            if workers > 1 and index > 0:  # runs written here were adopted as they were written
+                runs[kind].adopt(run)
+        self._runs.update(runs)
+        self._forged = forged
+
+    def _judge_share(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
+        """Judge the pieces ``indices`` into ``runs``; returns the forged counts and (piece, kind, run)."""
         from netreset.handshakes import analyze_handshakes
         from netreset.report.records import finding_items, finding_order
         from netreset.resets import locate_resets
 
-        runs = {kind: RecordRuns(self._spill, f"{kind}-{len(self._runs)}") for kind in kinds}
-        forged = Counter()
-        for table, rows, conversations in self.pieces():
+        forged, placed = Counter(), []
+        for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
             middlebox = {v.conversation for v in verdicts if v.verdict == "middlebox"}
             refined = {c.id: c.outcome for c in conversations
                        if c.id in middlebox and c.outcome in ("reset_by_orig", "reset_by_resp")}
             forged.update(refined.values())
+            written = {}
             if "resets" in kinds:
                 rst = np.flatnonzero((table.flags & RST) != 0)
                 row_of_frame = dict(zip(table.frame[rst].tolist(), rows[rst].tolist()))
-                runs["resets"].add_run([(row_of_frame[v.frame], v.to_dict()) for v in verdicts])
+                written["resets"] = [(row_of_frame[v.frame], v.to_dict()) for v in verdicts]
             if kinds & {"handshakes", "findings"}:
                 found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end)
             if "handshakes" in kinds:
-                runs["handshakes"].add_run([((h.file_id, h.ts, h.conversation), h.to_dict()) for h in found])
+                written["handshakes"] = [((h.file_id, h.ts, h.conversation), h.to_dict()) for h in found]
             if "findings" in kinds:
                 judged = {v.conversation for v in verdicts}
                 outcomes = {c.id: "reset_by_middlebox" if c.id in refined else c.outcome
                             for c in conversations if c.id in judged}
-                runs["findings"].add_run([(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)])
-        self._runs.update(runs)
-        self._forged = forged
+                written["findings"] = [(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)]
+            placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
+        return forged, placed
 
     def reset_rows(self) -> RecordRuns:
         return self._judge("resets")
@@ -182,6 +218,17 @@ class StreamedAnalysis:
             counts[outcome] -= n
             counts["reset_by_middlebox"] += n
         return Counter({outcome: n for outcome, n in counts.items() if n})
+
+
+#: The analysis being judged by forked workers (set only while they run; see _judge_pieces).
+_JUDGING = None
+
+
+def _judge_share(indices: list[int]) -> tuple[Counter, list]:
+    """A forked worker's share of :meth:`StreamedAnalysis._judge_pieces`, with runs of its own."""
+    analysis, kinds, generation = _JUDGING
+    runs = {kind: RecordRuns(analysis._spill, f"{kind}-{generation}-{os.getpid()}") for kind in kinds}
+    return analysis._judge_share(indices, kinds, runs)
 
 
 class _Streamer:
