@@ -478,6 +478,25 @@ def test_screen_never_clears_a_conversation_the_rules_would_report(example):
         assert opening_findings(ctx, v) == [] and closing_findings(ctx, v) == []
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(random_conversations(), min_size=1, max_size=6))
+def test_screen_judges_each_conversation_of_a_capture_as_it_judges_it_alone(examples):
+    """The screen answers for all conversations at once from running counts over their concatenated
+    packets: a conversation's answer must not depend on its neighbours."""
+    cap = Capture()
+    for n, (steps, noise) in enumerate(examples):
+        part = build_random(steps, noise).builder.build()
+        for i in range(len(part)):
+            orig = part.book.name(int(part.src[i])) == AGENT
+            sport, dport = (40000 + n, 888 + n) if orig else (888 + n, 40000 + n)
+            cap.tcp(int(part.ts_ns[i] - T0) / SEC + n * 100, AGENT if orig else SERVICE, SERVICE if orig else AGENT,
+                    int(part.flags[i]), sport, dport, seq=int(part.seq[i]), ack=int(part.ack[i]),
+                    plen=int(part.payload_len[i]))
+    table = cap.builder.build()
+    convs = [conversation(table, orig=(AGENT, 40000 + n), resp=(SERVICE, 888 + n), cid=n) for n in range(len(examples))]
+    assert needs_rules(table, convs).tolist() == [bool(needs_rules(table, [c])[0]) for c in convs]
+
+
 def test_screen_clears_a_clean_connection_and_keeps_a_broken_one():
     clean = closing(handshake(Capture()), (1, "orig", FIN | ACK), (1.05, "resp", FIN | ACK), (1.0501, "orig", ACK))
     broken = closing(handshake(Capture()), (1, "orig", FIN | ACK))
@@ -663,18 +682,35 @@ def _batch_decided(table, conversations) -> int:
 
 
 def test_a_finding_built_by_the_batch_path_is_the_dataclass_the_constructor_builds():
+    """The batch path fills the instance dict directly and writes the sentence and filter on first read:
+    every observable of the frozen dataclass stays the same (fields, values, equality, hash, repr,
+    pickled and copied state, dataclasses.replace), only vars() shows the pending text until then."""
+    import copy
     import pickle
 
     from netreset.handshakes import HandshakeFinding
     from netreset.handshakes.model import new_finding
 
-    _, _, (f,) = syns_at([0, 1, 3]).analyze()
-    built = HandshakeFinding(**{name: getattr(f, name) for name in vars(f)})
-    assert f == built and hash(f) == hash(built) and list(vars(f)) == list(vars(built))
-    assert pickle.loads(pickle.dumps(f)) == built
+    def fresh():
+        _, _, (f,) = syns_at([0, 1, 3]).analyze()
+        assert "_text" in vars(f)  # built by the batch path, sentence not written yet
+        return f
+
+    f = fresh()
+    built = HandshakeFinding(**{field.name: getattr(f, field.name) for field in dataclasses.fields(HandshakeFinding)})
+    assert "_text" not in vars(f) and set(vars(f)) == set(vars(built))
+    for check in (lambda g: g, lambda g: pickle.loads(pickle.dumps(g)), copy.copy, copy.deepcopy):
+        g = check(fresh())
+        assert g == built and hash(g) == hash(built) and repr(g) == repr(built)
+    assert hash(fresh()) == hash(built) and fresh().to_dict() == built.to_dict()
+    unpickled = pickle.loads(pickle.dumps(fresh()))
+    assert vars(unpickled) == vars(built)
+    assert dataclasses.replace(fresh(), kind="other") == dataclasses.replace(built, kind="other")
     assert new_finding({"kind": "refused"}).to_dict()["summary"] is None  # every field present
+    with pytest.raises(AttributeError):
+        fresh().no_such_field
     with pytest.raises(FrozenInstanceError):
-        f.summary = "other"
+        fresh().summary = "other"
 
 
 _SHAPES = ("syn", "syns", "rst", "rsts", "syn_rst", "abort", "icmp_refused", "icmp_host", "resp_data",

@@ -106,79 +106,100 @@ class _Facts:
         return np.where(refused, REFUSED, np.where(unanswered, UNANSWERED, RULES))
 
     def findings(self, ctx: Context, conversations: Sequence[Conversation], outcome: np.ndarray) -> list:
-        """The findings of the conversations decided here, in conversation order."""
+        """The findings of the conversations decided here, in conversation order. Every number a
+        finding holds is computed for all of them with numpy (the same integer and float operations
+        as the rules, so the same values); the loop only formats and assembles."""
         refused, unanswered = outcome == REFUSED, outcome == UNANSWERED
-        decided = np.flatnonzero(outcome != RULES)
-        if not len(decided):
+        d = np.flatnonzero(outcome != RULES)
+        if not len(d):
             return []
         col, idx, rows, pos = self.table.columns, self.idx, self.rows, self.pos
         frame, ts_ns, ttl = col["frame"], col["ts_ns"], col["ttl"]
-        aborts = self.aborts
+        syn, refusing, aborts = self.syn, self.refusing, self.aborts
+        syn_rows = rows[syn]
+        syn_ts = ts_ns[syn_rows].astype(np.int64)
+        s0, s1 = self.syn_at[d], self.syn_at[d + 1]
+        first_ts, final_ts = syn_ts[s0], syn_ts[s1 - 1]
+        # refused: the first refusing RST, and the last SYN sent before it
+        r0, r1 = self.rst_at[d], self.rst_at[d + 1]
+        first_rst = refusing[np.minimum(r0, len(refusing) - 1)] if len(refusing) else np.zeros(len(d), np.int64)
+        rst_pos = np.where(r1 > r0, pos[first_rst], -1)
+        rst_pos_of = np.full(self.n, -1)
+        rst_pos_of[d] = rst_pos
+        asked = np.r_[0, np.cumsum(pos[syn] < rst_pos_of[idx[syn]])]
+        asked = asked[s1] - asked[s0]  # SYNs before the RST
+        delay_s = (ts_ns[rows[first_rst]].astype(np.int64) - syn_ts[s0 + np.maximum(asked, 1) - 1]) / 1e9
+        # unanswered: orig's first RST after its first SYN
         first_abort = aborts[np.r_[True, idx[aborts[1:]] != idx[aborts[:-1]]]] if len(aborts) else aborts
         first_abort = first_abort[unanswered[idx[first_abort]]]
+        abort_of = np.full(self.n, -1)
+        abort_of[idx[first_abort]] = first_abort
+        abort = abort_of[d]
+        abort_s = (ts_ns[rows[abort]].astype(np.int64) - first_ts) / 1e9
         # the packets each finding rests on: SYNs and refusing RSTs, or SYNs and orig's first RST
         cited = np.zeros(len(rows), dtype=bool)
-        cited[self.syn[(outcome != RULES)[idx[self.syn]]]] = True
-        cited[self.refusing[refused[idx[self.refusing]]]] = True
+        cited[syn[(outcome != RULES)[idx[syn]]]] = True
+        cited[refusing[refused[idx[refusing]]]] = True
         cited[first_abort] = True
         cited = np.flatnonzero(cited)
-        cited_at = np.searchsorted(idx[cited], np.arange(self.n + 1)).tolist()
+        cited_at = np.searchsorted(idx[cited], np.r_[d, d[-1] + 1])
         frames = frame[rows[cited]].tolist()
-        syn_rows = rows[self.syn]
-        syn_ts = ts_ns[syn_rows].astype(np.int64)
-        syn_dt = np.r_[0, np.diff(syn_ts)].tolist()  # ns since the SYN before (the conversation's first: unused)
-        syn_ts, syn_pos, syn_ttl = syn_ts.tolist(), pos[self.syn].tolist(), ttl[syn_rows].tolist()
-        syn_at, rst_at = self.syn_at.tolist(), self.rst_at.tolist()
-        has_rst = np.flatnonzero(self.rst_at[1:] > self.rst_at[:-1])
-        first_rst = self.refusing[self.rst_at[has_rst]]
-        rst_rows = rows[first_rst]
-        rst = dict(zip(has_rst.tolist(), zip(frame[rst_rows].tolist(), ts_ns[rst_rows].tolist(),
-                                             ttl[rst_rows].tolist(), pos[first_rst].tolist())))
-        abort_ts = dict(zip(idx[first_abort].tolist(), ts_ns[rows[first_abort]].tolist()))
-        ends = (self.starts + self.counts)[decided] - 1
-        view_frames = dict(zip(decided.tolist(), zip(frame[rows[self.starts[decided]]].tolist(),
-                                                     frame[rows[ends]].tolist())))
-        view_last_ts = dict(zip(decided.tolist(), ts_ns[rows[ends]].tolist()))
+        view_first, view_last = rows[self.starts[d]], rows[self.starts[d] + self.counts[d] - 1]
+        syn_dt = np.r_[0, np.diff(syn_ts)].tolist()  # ns since the SYN before (a conversation's first: unused)
+        columns = zip(
+            d.tolist(), refused[d].tolist(), s0.tolist(), s1.tolist(), ttl[syn_rows[s0]].tolist(),
+            (first_ts / 1e9).tolist(), ((final_ts - first_ts) / 1e9).tolist(), final_ts.tolist(),
+            (r1 - r0).tolist(), frame[rows[first_rst]].tolist(), ttl[rows[first_rst]].tolist(),
+            np.where(asked > 0, delay_s, np.nan).tolist(), np.where(abort >= 0, abort_s, np.nan).tolist(),
+            ts_ns[view_last].tolist(), frame[view_first].tolist(), frame[view_last].tolist(),
+            cited_at[:-1].tolist(), cited_at[1:].tolist(),
+        )
         sharing, capture_end, verdicts = ctx.stream_sharing, ctx.capture_end, ctx.verdicts
         schedules: dict[tuple, list] = {}
         out = []
-        for i, is_refused in zip(decided.tolist(), refused[decided].tolist()):
+        for (i, is_refused, s0, s1, syn_ttl, ts, span_s, final, rst_count, rst_frame, rst_ttl, delay_s, abort_s,
+             last_ts, first_frame, last_frame, f0, f1) in columns:
             c = conversations[i]
-            s0, s1 = syn_at[i], syn_at[i + 1]
-            key = (tuple(syn_dt[s0 + 1:s1]), syn_ttl[s0])
+            key = (tuple(syn_dt[s0 + 1:s1]), syn_ttl)
             schedule = schedules.get(key)
             if schedule is None:
                 syn_gaps = tuple(float(dt) / 1e9 for dt in key[0])
-                schedule = schedules[key] = [*schedule_fields(ctx, syn_gaps, key[1], s1 - s0), None]
-            times = syn_ts[s0:s1]
+                schedule = schedules[key] = [*schedule_fields(ctx, syn_gaps, syn_ttl, s1 - s0), None]
             stream = c.tcp_stream
-            span = view_frames[i] if sharing[stream] > 1 else None
+            span = (first_frame, last_frame) if sharing[stream] > 1 else None
             if is_refused:
-                rst_frame, rst_ts, rst_ttl, rst_pos = rst[i]
-                asked = [t for t, p in zip(times, syn_pos[s0:s1]) if p < rst_pos]
-                delay_s = float(rst_ts - asked[-1]) / 1e9 if asked else None
+                if delay_s != delay_s:  # NaN: no SYN before the RST
+                    delay_s = None
                 verdict = verdict_fields(verdicts.get((c.id, rst_frame)))
-                summary = rst_refusal_summary(c, s1 - s0, rst_at[i + 1] - rst_at[i], rst_frame, ttl_phrase(rst_ttl),
-                                              delay_s, verdict["verdict"])
-                finding = {"kind": "refused", "refused_by": c.resp_h, "refusal": "rst", **verdict,
-                           "display_filter": display_filter("refused", stream, span, ())}
-            else:
-                first, final = times[0], times[-1]
-                abort = abort_ts.get(i)
-                abort_s = float(abort - first) / 1e9 if abort is not None else None
-                tail_s = (capture_end.get(c.file_id, view_last_ts[i]) - final) / 1e9
-                if abort_s is None and schedule[2] is None:
-                    schedule[2] = _next_retry_s(schedule[0]["syn_gaps_s"], ctx, key[1])
-                cut_short = abort_s is None and tail_s < schedule[2]
-                summary = unanswered_summary(c, s1 - s0, schedule[1], (final - first) / 1e9, tail_s, None, cut_short,
-                                             abort_s)
-                finding = {"kind": "syn_unanswered", "silent_side": "resp",
-                           "display_filter": display_filter("syn_unanswered", stream, span, ())}
-            finding.update(schedule[0])
-            finding.update({
-                "conversation": c.id, "tcp_stream": stream, "file_id": c.file_id, "ts": float(times[0]) / 1e9,
+                out.append(new_finding({
+                    "kind": "refused", "conversation": c.id, "tcp_stream": stream, "file_id": c.file_id, "ts": ts,
+                    "orig_h": c.orig_h, "orig_p": c.orig_p, "resp_h": c.resp_h, "resp_p": c.resp_p,
+                    "frames": tuple(frames[f0:f1]), **schedule[0], "refused_by": c.resp_h, "refusal": "rst", **verdict,
+                }, (_refused_text, (c, s1 - s0, rst_count, rst_frame, rst_ttl, delay_s, verdict["verdict"], span))))
+                continue
+            if abort_s != abort_s:  # NaN: orig did not give up itself
+                abort_s = None
+            tail_s = (capture_end.get(c.file_id, last_ts) - final) / 1e9
+            if abort_s is None and schedule[2] is None:
+                schedule[2] = _next_retry_s(schedule[0]["syn_gaps_s"], ctx, syn_ttl)
+            cut_short = abort_s is None and tail_s < schedule[2]
+            out.append(new_finding({
+                "kind": "syn_unanswered", "conversation": c.id, "tcp_stream": stream, "file_id": c.file_id, "ts": ts,
                 "orig_h": c.orig_h, "orig_p": c.orig_p, "resp_h": c.resp_h, "resp_p": c.resp_p,
-                "frames": tuple(frames[cited_at[i]:cited_at[i + 1]]), "summary": summary,
-            })
-            out.append(new_finding(finding))
+                "frames": tuple(frames[f0:f1]), **schedule[0], "silent_side": "resp",
+            }, (_unanswered_text, (c, s1 - s0, schedule[1], span_s, tail_s, cut_short, abort_s, span))))
         return out
+
+
+def _refused_text(c: Conversation, syn_count: int, rst_count: int, rst_frame: int, rst_ttl: int,
+                  delay_s: float | None, verdict: str | None, span: tuple[int, int] | None) -> tuple[str, str]:
+    """The sentence and filter of a refusal by RST (written when first read)."""
+    return (rst_refusal_summary(c, syn_count, rst_count, rst_frame, ttl_phrase(rst_ttl), delay_s, verdict),
+            display_filter("refused", c.tcp_stream, span, ()))
+
+
+def _unanswered_text(c: Conversation, syn_count: int, gaps_text: str, span_s: float, tail_s: float, cut_short: bool,
+                     abort_s: float | None, span: tuple[int, int] | None) -> tuple[str, str]:
+    """The sentence and filter of unanswered SYNs (written when first read)."""
+    return (unanswered_summary(c, syn_count, gaps_text, span_s, tail_s, None, cut_short, abort_s),
+            display_filter("syn_unanswered", c.tcp_stream, span, ()))

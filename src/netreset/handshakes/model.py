@@ -93,22 +93,56 @@ class HandshakeFinding:
         return {name: list(v) if isinstance(v, tuple) else v for name in _FINDING_FIELDS
                 for v in (getattr(self, name),)}
 
+    def __getattr__(self, name: str):
+        """``summary`` and ``display_filter`` of a finding made by :func:`new_finding` with ``text``:
+        written on first read (a port scan's thousands of sentences are often never read — the
+        ``summary`` command skips RST refusals, whose reset entry says the same). Reached only when the
+        instance dict lacks the attribute."""
+        state = self.__dict__
+        text = state.get("_text") if name in _TEXT_FIELDS else None
+        if text is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        write, args = text
+        state["summary"], state["display_filter"] = write(*args)
+        del state["_text"]
+        return state[name]
+
+    def __getstate__(self) -> dict:
+        """Pickled with its sentences written: the same state as a finding built by ``__init__``."""
+        if "_text" in self.__dict__:
+            self.__getattr__("summary")
+        return self.__dict__
+
 
 _FINDING_FIELDS = tuple(f.name for f in fields(HandshakeFinding))
 #: Every field of a finding with its default (None), in declaration order; required ones are filled.
 _BLANK = {f.name: f.default if f.default is not MISSING else None for f in fields(HandshakeFinding)}
 
 
-def new_finding(values: dict) -> HandshakeFinding:
+#: The fields :func:`new_finding` may leave to be written on first read.
+_TEXT_FIELDS = ("summary", "display_filter")
+_NO_TEXT = {name: _BLANK[name] for name in _FINDING_FIELDS if name not in _TEXT_FIELDS}
+
+
+def new_finding(values: dict, text: tuple | None = None) -> HandshakeFinding:
     """A HandshakeFinding from a dict of its fields (the others keep their default None), without
     ``__init__``: the generated ``__init__`` of a frozen dataclass sets each of its 33 fields through
     ``object.__setattr__`` (≈ 6 µs), filling the instance dict at once makes the same object in a fifth
-    of the time — as :func:`netreset.conversations.conversations_from_columns` does. Same fields, same
-    equality, hash and pickling as an instance built by the constructor."""
+    of the time — as :func:`netreset.conversations.conversations_from_columns` does.
+
+    ``text``: ``(write, args)`` instead of ``summary`` and ``display_filter`` in ``values``;
+    ``write(*args)`` returns both and runs on the first read of either. Same fields, values, equality,
+    hash, repr and pickled state as an instance built by the constructor; only ``vars()`` shows the
+    pending ``_text`` instead of the two sentences until then."""
     finding = _new(HandshakeFinding)
     state = finding.__dict__
-    state.update(_BLANK)
-    state.update(values)
+    if text is None:
+        state.update(_BLANK)
+        state.update(values)
+    else:
+        state.update(_NO_TEXT)
+        state.update(values)
+        state["_text"] = text
     return finding
 
 
