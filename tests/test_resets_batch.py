@@ -209,3 +209,19 @@ def test_rounded_gives_the_floats_python_round_gives():
     ])
     got, want = rounded(values, 6), [round(v, 6) for v in values.tolist()]
     assert [repr(v) for v in got] == [repr(v) for v in want]
+
+
+def test_batch_rules_follow_the_rules_order():
+    from netreset.resets import BATCH_RULES, RULES
+
+    twins = [rule.__name__.removesuffix("_batch") for rule, _ in BATCH_RULES]
+    assert twins == [rule.__name__.removesuffix("_observations") for rule in RULES if rule.__name__ != "icmp_observations"]
+
+
+def test_two_kinds_of_observation_at_one_position_of_one_rst_are_refused():
+    from netreset.resets.batch import Batch
+
+    b = Batch(_random_facts(0, n=4), 2)
+    b.put(0, np.array([True, True, False, False]), "one", 1.0, lambda ix: [None] * len(ix))
+    with pytest.raises(ValueError, match="second observation"):
+        b.put(0, np.array([False, True, True, False]), "two", 1.0, lambda ix: [None] * len(ix))

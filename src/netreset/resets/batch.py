@@ -45,13 +45,16 @@ class Batch:
     def put(self, position: int, where: np.ndarray, code: str, weight: float | np.ndarray,
             build: Callable[[list[int]], list[Observation]]) -> None:
         """One kind of observation at one position of the current rule, for the RSTs ``where`` is True:
-        ``build`` makes their observations (given their indices, in order)."""
+        ``build`` makes their observations (given their indices, in order). The kinds a rule puts at one
+        position must exclude each other, as the branches of its per-RST twin do."""
         at = np.flatnonzero(where)
         if not len(at):
             return
         if code not in self.names:
             self.names.append(code)
         k = self._base + position
+        if (self.codes[at, k] >= 0).any():
+            raise ValueError(f"{code}: a second observation at position {k} of one RST")
         self.codes[at, k] = self.names.index(code)
         self.weights[at, k] = weight[at] if isinstance(weight, np.ndarray) else weight
         self.made.append((k, at, build(at.tolist())))
