@@ -71,11 +71,11 @@ class Batch:
         return self._memo("sender", lambda: [c.orig_h if o else c.resp_h for c, o in
                                              zip(self.facts.listed("conv"), self.facts.listed("from_orig"))])
 
-    @property
-    def receiver_names(self) -> list[str]:
-        """Text address of the side each RST was addressed to (:attr:`ResetContext.receiver_name`)."""
-        return self._memo("receiver", lambda: [c.resp_h if o else c.orig_h for c, o in
-                                               zip(self.facts.listed("conv"), self.facts.listed("from_orig"))])
+    def receiver_name(self, i: int) -> str:
+        """Text address of the side RST ``i`` was addressed to (:attr:`ResetContext.receiver_name`); the
+        rules that say it are rare, so it is looked up RST by RST."""
+        conv = self.facts.listed("conv")[i]
+        return conv.resp_h if self.facts.listed("from_orig")[i] else conv.orig_h
 
     @property
     def rst_ttls(self) -> "TtlReadings":

@@ -156,9 +156,9 @@ def ipid_batch(b) -> None:
                  & (f.values("other_ip_id") == rst_id))
 
     def reflections(ix: list[int]) -> list[Observation]:
-        receivers, frames = b.receiver_names, f.listed("other_frame")
+        receiver, frames = b.receiver_name, f.listed("other_frame")
         return [Observation("ipid_reflection", ids[i], "a value of the sender's own", W_IPID_REFLECTION,
-                            (_reflection_words, ids[i], receivers[i], frames[i])) for i in ix]
+                            (_reflection_words, ids[i], receiver(i), frames[i])) for i in ix]
 
     b.put(0, reflected, "ipid_reflection", W_IPID_REFLECTION, reflections)
     sender = v4 & (f.values("sender_count") > 0)

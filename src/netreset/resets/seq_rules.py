@@ -130,8 +130,8 @@ def burst_batch(b) -> None:
                 for i in ix]
 
     def ack_changes(ix: list[int]) -> list[Observation]:
-        acks, last, receivers = f.listed("ack"), f.listed("last_ack"), b.receiver_names
-        return [Observation("ack_change", acks[i], last[i], W_ACK_CHANGE, (_ack_change_words, acks[i], last[i], receivers[i]))
+        acks, last, receiver = f.listed("ack"), f.listed("last_ack"), b.receiver_name
+        return [Observation("ack_change", acks[i], last[i], W_ACK_CHANGE, (_ack_change_words, acks[i], last[i], receiver(i)))
                 for i in ix]
 
     b.put(0, burst & f.values("seq_jump"), "seq_change", W_SEQ_CHANGE, seq_changes)

@@ -61,9 +61,9 @@ def window_batch(b) -> None:
     hit = (win != 0) & (f.values("other_count") > 0) & (win == f.values("other_win")) & ~own_window
 
     def reflections(ix: list[int]) -> list[Observation]:
-        wins, own, receivers, names = f.listed("win"), f.listed("sender_win"), b.receiver_names, b.sender_names
+        wins, own, receiver, names = f.listed("win"), f.listed("sender_win"), b.receiver_name, b.sender_names
         return [Observation("window_reflection", wins[i], own[i], W_WINDOW_REFLECTION,
-                            (_reflection_words, wins[i], receivers[i], names[i], own[i])) for i in ix]
+                            (_reflection_words, wins[i], receiver(i), names[i], own[i])) for i in ix]
 
     b.put(0, hit, "window_reflection", W_WINDOW_REFLECTION, reflections)
 
