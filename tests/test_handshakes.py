@@ -497,6 +497,85 @@ def test_screen_judges_each_conversation_of_a_capture_as_it_judges_it_alone(exam
     assert needs_rules(table, convs).tolist() == [bool(needs_rules(table, [c])[0]) for c in convs]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(random_conversations(), min_size=1, max_size=6), st.lists(st.booleans(), min_size=6, max_size=6))
+def test_the_compiled_screen_answers_as_the_numpy_screen(examples, with_icmp):
+    """handshakes/screen_fast.py (big inputs) walks the same condition conversation by conversation;
+    ICMP rows inside a conversation's rows are skipped by both."""
+    pytest.importorskip("numba")
+    cap = Capture()
+    for n, (steps, noise) in enumerate(examples):
+        part = build_random(steps, noise).builder.build()
+        for i in range(len(part)):
+            orig = part.book.name(int(part.src[i])) == AGENT
+            sport, dport = (40000 + n, 888 + n) if orig else (888 + n, 40000 + n)
+            cap.tcp(int(part.ts_ns[i] - T0) / SEC + n * 100, AGENT if orig else SERVICE, SERVICE if orig else AGENT,
+                    int(part.flags[i]), sport, dport, seq=int(part.seq[i]), ack=int(part.ack[i]),
+                    plen=int(part.payload_len[i]))
+        if with_icmp[n]:
+            cap.icmp(n * 100 + 0.5, FIREWALL, 3, 3, sport=40000 + n, dport=888 + n)
+    table = cap.builder.build()
+    convs = []
+    for n in range(len(examples)):
+        conv = conversation(table, orig=(AGENT, 40000 + n), resp=(SERVICE, 888 + n), cid=n)
+        icmp = np.flatnonzero((table.proto != 6) & (table.q_sport == 40000 + n))
+        rows = np.r_[conv.rows, icmp]
+        order = np.argsort(rows, kind="stable")
+        convs.append(dataclasses.replace(conv, rows=rows[order], from_orig=np.r_[conv.from_orig, icmp < 0][order]))
+    assert needs_rules(table, convs, compiled=True).tolist() == needs_rules(table, convs, compiled=False).tolist()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_compiled_screen_answers_as_the_numpy_screen_on_many_random_conversations(seed):
+    """Thousands of short random exchanges in one table, acknowledgement numbers around each side's
+    FIN (so "the last ACK covers the FIN" goes both ways), some ICMP rows inside conversations."""
+    pytest.importorskip("numba")
+    from netreset.packets import PacketTableBuilder
+
+    rng = np.random.default_rng(seed)
+    flag_choices = [SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, FIN, RST, RST | ACK, 0]  # 0: an ICMP row
+    builder, convs_rows, convs_orig, lengths = PacketTableBuilder(), [], [], []
+    a, b = builder.book.intern(AGENT), builder.book.intern(SERVICE)
+    for n in range(3000):
+        size = int(rng.integers(1, 9))
+        rows, origs = [], []
+        for _ in range(size):
+            orig, flags = bool(rng.random() < 0.5), int(rng.choice(flag_choices))
+            row = len(builder)
+            if flags == 0:  # an ICMP error filed under the conversation
+                builder.append(dict(frame=row + 1, ts_ns=row, ip_version=4, src=b, dst=a, proto=PROTO_ICMP,
+                                    icmp_type=3, icmp_code=3, q_src=a, q_dst=b, q_sport=n, q_dport=80))
+            else:
+                builder.append(dict(frame=row + 1, ts_ns=row, ip_version=4, src=a if orig else b, dst=b if orig else a,
+                                    proto=6, sport=n if orig else 80, dport=80 if orig else n, flags=flags,
+                                    seq=(int(rng.integers(0, 3)) * 0x7FFFFFFF + int(rng.integers(0, 4))) % 2**32,
+                                    ack=(int(rng.integers(0, 3)) * 0x7FFFFFFF + int(rng.integers(0, 6))) % 2**32,
+                                    payload_len=int(rng.integers(0, 2))))
+            rows.append(row)
+            origs.append(orig)
+        convs_rows.append(rows)
+        convs_orig.append(origs)
+        lengths.append(size)
+    table = builder.build()
+    gathered = (np.concatenate(convs_rows).astype(np.int64), np.concatenate(convs_orig).astype(bool),
+                np.array(lengths, dtype=np.int64))
+    n = len(lengths)
+    compiled = needs_rules(table, range(n), gathered, compiled=True)
+    assert compiled.tolist() == needs_rules(table, range(n), gathered, compiled=False).tolist()
+    assert 0 < compiled.sum() < n  # both answers occur
+
+
+def test_the_compiled_screen_answers_as_the_numpy_screen_on_real_captures():
+    pytest.importorskip("numba")
+    from netreset.conversations import build_conversations
+    from netreset.ingest import read_capture_files
+
+    for name, path in _real_captures():
+        table, _ = read_capture_files([str(path)])
+        convs = build_conversations(table)
+        assert needs_rules(table, convs, compiled=True).tolist() == needs_rules(table, convs, compiled=False).tolist(), name
+
+
 def test_screen_clears_a_clean_connection_and_keeps_a_broken_one():
     clean = closing(handshake(Capture()), (1, "orig", FIN | ACK), (1.05, "resp", FIN | ACK), (1.0501, "orig", ACK))
     broken = closing(handshake(Capture()), (1, "orig", FIN | ACK))

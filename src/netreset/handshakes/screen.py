@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.conversations import Conversation
+from netreset.conversations import Conversation, use_fast
 from netreset.handshakes.model import Gathered, gather
 from netreset.packets import ACK, FIN, PROTO_TCP, RST, SYN, PacketTable
 
@@ -67,14 +67,22 @@ def _fin_covered(fin: np.ndarray, last_ack: np.ndarray, rows: np.ndarray, table:
     return covered
 
 
-def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathered: Gathered | None = None) -> np.ndarray:
+def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathered: Gathered | None = None,
+                compiled: bool | None = None) -> np.ndarray:
     """Bool per conversation: False only when its handshake and teardown are certainly clean.
     ``gathered``: :func:`~netreset.handshakes.model.gather` of exactly these conversations (then only
-    ``len(conversations)`` is read)."""
+    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`.screen_fast`, the same
+    answers) or not; by default when :func:`~netreset.conversations.use_fast` says so for this many packets."""
     n = len(conversations)
     if n == 0:
         return np.zeros(0, dtype=bool)
     rows, orig, lengths = gathered if gathered is not None else gather(conversations)
+    if use_fast(len(rows), compiled):
+        from netreset.handshakes.screen_fast import needs_rules_kernel
+
+        out = np.empty(n, dtype=bool)
+        needs_rules_kernel(rows, orig, lengths, table.proto, table.flags, table.seq, table.ack, table.payload_len, out)
+        return out
     tcp = table.proto[rows] == PROTO_TCP
     if not tcp.all():
         lengths = np.diff(np.r_[0, np.cumsum(tcp)][np.r_[0, np.cumsum(lengths)]])
