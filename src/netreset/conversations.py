@@ -92,6 +92,8 @@ def conversations_from_columns(columns: dict) -> list[Conversation]:
             out.append(conv)
     finally:
         if collecting:
+            gc.freeze()  # the new objects join the old ones in the oldest generation (as resets.collector
+            gc.unfreeze()  # explains): re-enabling would otherwise collect over all of them at once
             gc.enable()
     return out
 

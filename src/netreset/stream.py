@@ -164,7 +164,14 @@ class StreamedAnalysis:
         self._forged = forged
 
     def _judge_share(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
-        """Judge the pieces ``indices`` into ``runs``; returns the forged counts and (piece, kind, run)."""
+        """Judge the pieces ``indices`` into ``runs``; returns the forged counts and (piece, kind, run).
+        The collector is kept off the records while they are made (see :mod:`netreset.resets.collector`)."""
+        from netreset.resets.collector import older_objects_frozen
+
+        with older_objects_frozen():
+            return self._judge_each(indices, kinds, runs)
+
+    def _judge_each(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
         from netreset.handshakes import analyze_handshakes
         from netreset.report.records import finding_items, finding_order
         from netreset.resets import locate_resets
