@@ -9,13 +9,16 @@ frozen :class:`HandshakeFinding` with one sentence to paste into a ticket and a 
 Modules: :mod:`.opening` (3-way handshake rules), :mod:`.closing` (4-way teardown rules),
 :mod:`.prepass` (the opening rules' first questions for all conversations at once),
 :mod:`.schedules` (SYN retransmission schedules, ``data/syn_schedules.toml``), :mod:`.text` (sentences
-and filters), :mod:`.model` (result types and the per-conversation packet view), :mod:`.screen`
-(a vectorised pre-check that clears clean conversations before the rules run). The rules, their
-order and their constants are documented in ``docs/handshakes.md``.
+and filters), :mod:`.model` (result types and the per-conversation packet view), :mod:`.screen` and
+its compiled twin :mod:`.screen_fast` (a pre-check that clears clean conversations before the rules
+run), :mod:`.batch` (refusals and unanswered SYNs of many conversations at once, from vectorised
+facts; the rules stay the reference: :func:`reference_findings`). The rules, their order and their
+constants are documented in ``docs/handshakes.md``.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -48,6 +51,8 @@ __all__ = [
 
 #: Opening findings after which the teardown is moot (the connection never opened).
 _NEVER_OPENED = ("syn_unanswered", "refused", "synack_unacked")
+#: The order of the findings: file, time of the first packet, conversation.
+_TIME_ORDER = operator.attrgetter("file_id", "ts", "conversation")
 
 
 def analyze_handshakes(
@@ -70,7 +75,7 @@ def analyze_handshakes(
         chosen, gathered = _subset(conversations, gathered, needs_rules(table, conversations, gathered))
         findings, rest = never_opened(ctx, table, chosen, gathered)
         findings.extend(_rule_findings(ctx, table, *_subset(chosen, gathered, rest)))
-        findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
+        findings.sort(key=_TIME_ORDER)
         return findings
 
 
@@ -91,7 +96,7 @@ def reference_findings(
             findings.extend(opening)
             if not any(f.kind in _NEVER_OPENED for f in opening):
                 findings.extend(closing_findings(ctx, v))
-    findings.sort(key=lambda f: (f.file_id, f.ts, f.conversation))
+    findings.sort(key=_TIME_ORDER)
     return findings
 
 

@@ -21,6 +21,7 @@ the same findings.
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -33,6 +34,10 @@ from netreset.packets import ACK, PROTO_TCP, RST, SYN, PacketTable
 
 #: What :func:`never_opened` decided for a conversation.
 RULES, REFUSED, UNANSWERED = 0, 1, 2
+#: A conversation and the fields a finding copies from it, read in one C-level call per conversation.
+_CONVERSATION_FIELDS = operator.attrgetter("id", "tcp_stream", "file_id", "orig_h", "orig_p", "resp_h", "resp_p")
+#: The verdict fields of a refusal whose RST has no reset verdict (:func:`.opening.verdict_fields` of None).
+_NO_VERDICT = verdict_fields(None)
 
 
 def never_opened(ctx: Context, table: PacketTable, conversations: Sequence[Conversation],
@@ -146,46 +151,48 @@ class _Facts:
         frames = frame[rows[cited]].tolist()
         view_first, view_last = rows[self.starts[d]], rows[self.starts[d] + self.counts[d] - 1]
         syn_dt = np.r_[0, np.diff(syn_ts)].tolist()  # ns since the SYN before (a conversation's first: unused)
+        decided = [conversations[i] for i in d.tolist()]
         columns = zip(
-            d.tolist(), refused[d].tolist(), s0.tolist(), s1.tolist(), ttl[syn_rows[s0]].tolist(),
+            refused[d].tolist(), s0.tolist(), s1.tolist(), ttl[syn_rows[s0]].tolist(),
             (first_ts / 1e9).tolist(), ((final_ts - first_ts) / 1e9).tolist(), final_ts.tolist(),
             (r1 - r0).tolist(), frame[rows[first_rst]].tolist(), ttl[rows[first_rst]].tolist(),
             np.where(asked > 0, delay_s, np.nan).tolist(), np.where(abort >= 0, abort_s, np.nan).tolist(),
             ts_ns[view_last].tolist(), frame[view_first].tolist(), frame[view_last].tolist(),
             cited_at[:-1].tolist(), cited_at[1:].tolist(),
+            decided, map(_CONVERSATION_FIELDS, decided),
         )
         sharing, capture_end, verdicts = ctx.stream_sharing, ctx.capture_end, ctx.verdicts
         schedules: dict[tuple, list] = {}
         out = []
-        for (i, is_refused, s0, s1, syn_ttl, ts, span_s, final, rst_count, rst_frame, rst_ttl, delay_s, abort_s,
-             last_ts, first_frame, last_frame, f0, f1) in columns:
-            c = conversations[i]
+        for (is_refused, s0, s1, syn_ttl, ts, span_s, final, rst_count, rst_frame, rst_ttl, delay_s, abort_s,
+             last_ts, first_frame, last_frame, f0, f1, c,
+             (cid, stream, file_id, orig_h, orig_p, resp_h, resp_p)) in columns:
             key = (tuple(syn_dt[s0 + 1:s1]), syn_ttl)
             schedule = schedules.get(key)
             if schedule is None:
                 syn_gaps = tuple(float(dt) / 1e9 for dt in key[0])
                 schedule = schedules[key] = [*schedule_fields(ctx, syn_gaps, syn_ttl, s1 - s0), None]
-            stream = c.tcp_stream
             span = (first_frame, last_frame) if sharing[stream] > 1 else None
             if is_refused:
                 if delay_s != delay_s:  # NaN: no SYN before the RST
                     delay_s = None
-                verdict = verdict_fields(verdicts.get((c.id, rst_frame)))
+                found = verdicts.get((cid, rst_frame))
+                verdict = verdict_fields(found) if found is not None else _NO_VERDICT
                 out.append(new_finding({
-                    "kind": "refused", "conversation": c.id, "tcp_stream": stream, "file_id": c.file_id, "ts": ts,
-                    "orig_h": c.orig_h, "orig_p": c.orig_p, "resp_h": c.resp_h, "resp_p": c.resp_p,
-                    "frames": tuple(frames[f0:f1]), **schedule[0], "refused_by": c.resp_h, "refusal": "rst", **verdict,
+                    "kind": "refused", "conversation": cid, "tcp_stream": stream, "file_id": file_id, "ts": ts,
+                    "orig_h": orig_h, "orig_p": orig_p, "resp_h": resp_h, "resp_p": resp_p,
+                    "frames": tuple(frames[f0:f1]), **schedule[0], "refused_by": resp_h, "refusal": "rst", **verdict,
                 }, (_refused_text, (c, s1 - s0, rst_count, rst_frame, rst_ttl, delay_s, verdict["verdict"], span))))
                 continue
             if abort_s != abort_s:  # NaN: orig did not give up itself
                 abort_s = None
-            tail_s = (capture_end.get(c.file_id, last_ts) - final) / 1e9
+            tail_s = (capture_end.get(file_id, last_ts) - final) / 1e9
             if abort_s is None and schedule[2] is None:
                 schedule[2] = _next_retry_s(schedule[0]["syn_gaps_s"], ctx, syn_ttl)
             cut_short = abort_s is None and tail_s < schedule[2]
             out.append(new_finding({
-                "kind": "syn_unanswered", "conversation": c.id, "tcp_stream": stream, "file_id": c.file_id, "ts": ts,
-                "orig_h": c.orig_h, "orig_p": c.orig_p, "resp_h": c.resp_h, "resp_p": c.resp_p,
+                "kind": "syn_unanswered", "conversation": cid, "tcp_stream": stream, "file_id": file_id, "ts": ts,
+                "orig_h": orig_h, "orig_p": orig_p, "resp_h": resp_h, "resp_p": resp_p,
                 "frames": tuple(frames[f0:f1]), **schedule[0], "silent_side": "resp",
             }, (_unanswered_text, (c, s1 - s0, schedule[1], span_s, tail_s, cut_short, abort_s, span))))
         return out
