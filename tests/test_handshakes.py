@@ -906,3 +906,25 @@ def test_the_fast_paths_answer_real_captures_as_the_rules(name, path):
     conversations = build_conversations(table)
     _paths_agree(table, conversations)
     _paths_agree(table, conversations, resets=locate_resets(table, conversations))
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_the_fast_paths_answer_generated_captures_as_the_rules(tmp_path, seed):
+    """benchmarks/generate.py's traffic (a port scan's refusals and unanswered SYNs among clean
+    connections), big enough for the compiled conversations and the compiled screen."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from netreset.conversations import build_conversations
+    from netreset.ingest import read_capture_files
+    from netreset.resets import locate_resets
+
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "25000", "--seed", str(seed),
+                    "--format", "pcap", "--name", "gen", "--out", str(tmp_path)], check=True, capture_output=True)
+    table, _ = read_capture_files([str(tmp_path / "gen.pcap")])
+    conversations = build_conversations(table)
+    found = _paths_agree(table, conversations, resets=locate_resets(table, conversations))
+    assert {"refused", "syn_unanswered"} <= {f.kind for f in found}
+    assert _batch_decided(table, conversations) > 100
