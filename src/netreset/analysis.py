@@ -7,7 +7,6 @@ never what is used as evidence: a reset is judged against every packet its sende
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.conversations import Conversation, build_conversations
+from netreset.conversations import Conversation, build_conversations, with_outcome
 from netreset.errors import UsageError
 from netreset.filters import compile_filter
 from netreset.ingest import IngestStats
@@ -81,8 +80,7 @@ class Analysis:
         """Every conversation, its outcome refined by the reset verdicts (``reset_by_middlebox``)."""
         forged = {r.conversation for r in self.all_resets if r.verdict == "middlebox"}
         return [
-            dataclasses.replace(c, outcome="reset_by_middlebox")
-            if c.id in forged and c.outcome in ("reset_by_orig", "reset_by_resp")
+            with_outcome(c, "reset_by_middlebox") if c.id in forged and c.outcome in ("reset_by_orig", "reset_by_resp")
             else c
             for c in self.raw_conversations
         ]

