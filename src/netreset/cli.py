@@ -6,6 +6,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes: 0 success; 1 an input or
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -30,7 +31,8 @@ class NetresetGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _scipy_hidden():
+                return super().invoke(ctx)
         except NetresetError as err:
             click.echo(f"Error: {err}", err=True)
             ctx.exit(2 if isinstance(err, UsageError) else 1)
@@ -45,6 +47,22 @@ class NetresetGroup(click.Group):
                 raise
             click.echo(f"Error: internal error: {type(err).__name__}: {err} (set NETRESET_DEBUG=1 for details)", err=True)
             ctx.exit(1)
+
+
+@contextlib.contextmanager
+def _scipy_hidden():
+    """SciPy made unimportable while a command runs, when nothing imported it before. numba imports
+    ``scipy.linalg`` (≈ 0.25 s, a quarter of its start-up) just to look for a BLAS when it loads its
+    first compiled function; netreset's kernels call no BLAS and the CLI uses nothing of SciPy's."""
+    if "scipy" in sys.modules:
+        yield
+        return
+    sys.modules["scipy"] = None  # an import of it (or of any submodule) raises ImportError at once
+    try:
+        yield
+    finally:
+        if "scipy" in sys.modules and sys.modules["scipy"] is None:
+            del sys.modules["scipy"]
 
 
 def expand_captures(paths: tuple[str, ...]) -> list[Path]:

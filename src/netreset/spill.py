@@ -3,7 +3,7 @@
 A streamed analysis (:mod:`netreset.stream`) produces its results piece by piece, but prints them in
 capture order, and the pieces it keeps for the end grow with the capture. Both go to disk here:
 
-* :class:`PieceStore` — packet tables written as uncompressed ``.npy`` columns, read back one at a time;
+* :class:`PieceStore` — packet tables written one file per piece, read back one at a time;
 * :class:`RecordRuns` — plain records (dicts of str/int/float/None/lists, as the JSON outputs hold)
   with their sort keys, each piece's records sorted and appended as one *run*; iterating merges the runs by key
   (``heapq.merge``, stable: equal keys keep run order) while reading one record at a time, so a million
@@ -18,6 +18,7 @@ small pieces (0.24 s against pickle's 0.03 s for 27k findings).
 from __future__ import annotations
 
 import heapq
+import json
 import pickle
 import os
 import shutil
@@ -43,7 +44,8 @@ class SpillDirectory:
 
 
 class PieceStore:
-    """Packet tables (with one int64 array beside each) on disk, read back in the order written."""
+    """Packet tables (with one int64 array beside each) on disk, one file per piece (pickled columns:
+    one open and one write per piece; a file per column cost ≈ 0.5 ms of opening each), read back by index."""
 
     def __init__(self, directory: SpillDirectory, book: AddressBook) -> None:
         self.directory, self.book = directory, book
@@ -53,20 +55,17 @@ class PieceStore:
         return len(self._pieces)
 
     def add(self, table: PacketTable, extra: np.ndarray) -> None:
-        folder = self.directory.file(f"piece-{len(self._pieces)}")
-        os.mkdir(folder)
-        for name, column in table.columns.items():
-            np.save(os.path.join(folder, f"{name}.npy"), np.ascontiguousarray(column))
-        np.save(os.path.join(folder, "_extra.npy"), extra)
-        self._pieces.append(folder)
+        path = self.directory.file(f"piece-{len(self._pieces)}.pickle")
+        with open(path, "wb") as f:
+            pickle.dump((table.columns, extra), f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pieces.append(path)
 
     def __iter__(self) -> Iterator[tuple[PacketTable, np.ndarray]]:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, index: int) -> tuple[PacketTable, np.ndarray]:
-        folder = self._pieces[index]
-        columns = {name[:-4]: np.load(os.path.join(folder, name)) for name in os.listdir(folder)}
-        extra = columns.pop("_extra")
+        with open(self._pieces[index], "rb") as f:
+            columns, extra = pickle.load(f)
         return PacketTable(columns, self.book), extra
 
 
@@ -112,6 +111,16 @@ class RecordRuns:
         return self._count > 0
 
     def __iter__(self) -> Iterator:
+        """The records, merged; a record stored as JSON text (see :meth:`json_items`) is parsed back."""
+        for record in self._merged():
+            yield json.loads(record) if isinstance(record, str) else record
+
+    def json_items(self) -> Iterator[str]:
+        """The records as stored: for runs of JSON texts (records encoded where they were made, e.g. by
+        :func:`netreset.report.render.encode_item` in a worker), the texts themselves, unparsed."""
+        return self._merged()
+
+    def _merged(self) -> Iterator:
         merged = heapq.merge(*(self._read(*run) for run in self._runs), key=_first)
         return (record for _, record in merged)
 

@@ -172,7 +172,10 @@ class StreamedAnalysis:
             return self._judge_each(indices, kinds, runs)
 
     def _judge_each(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
+        """Records are stored as the JSON text the document will hold (encoded here, where the work is
+        shared by the workers; ``--format json`` writes them as they are, text and CSV parse them back)."""
         from netreset.handshakes import analyze_handshakes
+        from netreset.report.render import encode_item
         from netreset.report.records import finding_items, finding_order
         from netreset.resets import locate_resets
 
@@ -197,7 +200,8 @@ class StreamedAnalysis:
                 outcomes = {c.id: "reset_by_middlebox" if c.id in refined else c.outcome
                             for c in conversations if c.id in judged}
                 written["findings"] = [(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)]
-            placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
+            placed += [(index, kind, runs[kind].add_run([(key, encode_item(record)) for key, record in pairs]))
+                       for kind, pairs in written.items()]
         return forged, placed
 
     def reset_rows(self) -> RecordRuns:
@@ -352,6 +356,52 @@ class _Streamer:
                                 host_ttls=self.host_ttls, capture_end={0: self.last_ts} if self.last_ts is not None else {})
 
 
+def read_ahead(chunks, depth: int = 2):
+    """Iterate ``chunks`` with the next ones read in a background thread: decoding (the ingest kernels)
+    and walking (the conversation kernels) both run compiled code that releases the GIL, so on two
+    cores the reading of chunk n + 1 overlaps the work on chunk n. At most ``depth`` chunks wait; an
+    exception in the reader is raised here, where the chunk it failed on would have been."""
+    import queue
+    import threading
+
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        """Put ``item`` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not offer((chunk, None)):
+                    return
+            offer((done, None))
+        except BaseException as error:  # noqa: BLE001 — handed to the consumer, which raises it
+            offer((done, error))
+
+    reader = threading.Thread(target=read, name="netreset-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            chunk, error = waiting.get()
+            if error is not None:
+                raise error
+            if chunk is done:
+                return
+            yield chunk
+    finally:
+        stop.set()
+        reader.join()
+
+
 def analyse_streamed(path: str | os.PathLike, options: Options = Options(), progress=None, *,
                      chunk_rows: int | None = None, batch_rows: int | None = None) -> StreamedAnalysis:
     """Stream one capture file (see the module docstring). Raises :class:`Unordered` when its timestamps
@@ -361,7 +411,7 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
 
     stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows or READ_ROWS)
     streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS)
-    for chunk in stream:
+    for chunk in read_ahead(stream):
         streamer.feed(chunk)
         if progress is not None:
             progress(0, stream.bytes_read, stream.stats.frames_total)

@@ -25,10 +25,19 @@ def render_json(document: dict) -> str:
     return "".join(parts)
 
 
+def encode_item(value: Any) -> str:
+    """The JSON of one item of a list that is a top-level member of a document (indented as
+    :func:`render_json` indents it there): what :func:`write_json` writes for an ``json_items`` entry."""
+    out: list[str] = []
+    _encode(value, "\n    ", out)
+    return "".join(out)
+
+
 def write_json(document: dict, write: Callable[[str], Any], batch: int = 1000) -> None:
     """:func:`render_json` of ``document`` written piece by piece: a top-level value that is neither a
     list, tuple, dict nor str but iterable (the merged records of a streamed analysis) is encoded item by
-    item and flushed every ``batch`` items, so it is never in memory whole. Same bytes as render_json."""
+    item and flushed every ``batch`` items, so it is never in memory whole; one with a ``json_items()``
+    method gives its items already encoded (:func:`encode_item`). Same bytes as render_json."""
     if not document:
         write("{}\n")
         return
@@ -40,9 +49,13 @@ def write_json(document: dict, write: Callable[[str], Any], batch: int = 1000) -
             continue
         out.append("[")
         count = 0
-        for item in value:
+        encoded = getattr(value, "json_items", None)
+        for item in encoded() if encoded is not None else value:
             out += ("," if count else "", "\n    ")
-            _encode(item, "\n    ", out)
+            if encoded is not None:
+                out.append(item)
+            else:
+                _encode(item, "\n    ", out)
             count += 1
             if count % batch == 0:
                 write("".join(out))
