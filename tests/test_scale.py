@@ -72,3 +72,14 @@ def test_generated_capture_matches_its_ground_truth(tmp_path):
         resets = json.loads(CliRunner().invoke(main, ["locate-reset", path, "--format", "json"]).output)["resets"]
         assert len(resets) == truth["rst_packets"]
         assert sum(r["verdict"] == "middlebox" for r in resets) == truth["forged_rsts"]
+
+
+def test_worker_count_uses_the_cores_only_for_big_inputs(monkeypatch):
+    from netreset.analysis import worker_count
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert worker_count(3, big=False) == 3  # asked for: always
+    assert worker_count(None, big=False) == 1
+    assert worker_count(None, big=True) == 4  # the cores, up to 4
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert worker_count(None, big=True) == 1

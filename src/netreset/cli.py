@@ -101,8 +101,9 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv"), streama
         @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
         @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
         @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
-        @click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
-                      help="Decode the capture files in N parallel processes, then merge them by time (same answer).")
+        @click.option("--workers", type=click.IntRange(1), default=None, show_default="the cores, up to 4, for big inputs",
+                      help="Processes for work that splits: several capture files decoded at once (merged by time), "
+                           "a big capture's findings judged at once. Same answer with any N.")
         @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
         @functools.wraps(command)
         def wrapper(captures, filter_text, stream, engine, verify_checksums, ttl_table, fail_on, workers, quiet,

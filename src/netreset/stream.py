@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netreset.analysis import Analysis, Options
+from netreset.analysis import Analysis, Options, worker_count
 from netreset.conversations import OUTCOMES, build_conversations, renumbered
 from netreset.ingest import IngestStats
 from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
@@ -136,7 +136,7 @@ class StreamedAnalysis:
         only where the runs lie); the runs are merged in piece order, so the answer is the same."""
         generation = len(self._runs)
         runs = {kind: RecordRuns(self._spill, f"{kind}-{generation}") for kind in kinds}
-        workers = min(self.options.workers, len(self._kept) - 1)
+        workers = min(worker_count(self.options.workers, big=True), len(self._kept) - 1)
         if workers > 1:
             # The first piece is judged here: that loads every compiled kernel the judging needs before
             # the fork, instead of once in every child.
