@@ -5,7 +5,8 @@
 Every tool runs under ``/usr/bin/time -v`` (peak RSS as the kernel counts it, mapped file pages
 included), one after the other, on a warm page cache (each file is read once before timing). The
 table gives packets/s, the ratio of netreset's throughput to tshark's and tcptrace's on the same
-file, peak RSS, and whether the tool's conversation and RST counts agree with the generator's
+file, peak RSS (of the largest process, as /usr/bin/time reports it), the peak of all the tool's
+processes together (summed PSS, sampled; netreset forks workers for a big capture's findings), and whether the tool's conversation and RST counts agree with the generator's
 ground-truth sidecar (``<stem>.truth.json``). The machine's load average is printed before and after:
 the machine is shared, and a busy neighbour halves any number.
 """
@@ -19,7 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,16 +36,32 @@ class Result:
     conversations: int | None
     rsts: int | None
     ok: str
+    #: peak memory of the tool's processes together (summed PSS, sampled every 20 ms), MB — filled from
+    #: the run that produced this result, which always comes just before the result is made
+    total_mb: float = field(default_factory=lambda: LAST_TOTAL[0])
 
     @property
     def pps(self) -> float:
         return self.packets / self.wall_s if self.wall_s else 0.0
 
 
+LAST_TOTAL = [0.0]  #: the last timed command's peak of its process tree's summed PSS, MB (see tree_pss)
+
+
 def timed(cmd: list[str], env: dict | None = None) -> tuple[str, float, float]:
-    """Run under /usr/bin/time -v; return (stdout, wall seconds, peak RSS MB)."""
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    """Run under /usr/bin/time -v; return (stdout, wall seconds, peak RSS MB). ``/usr/bin/time`` reports
+    the largest single process; the peak of all the processes together is sampled into LAST_TOTAL."""
+    import threading
+
+    proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+    peak = [0.0]
+    sampler = threading.Thread(target=_sample_tree, args=(proc, peak), daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    sampler.join()
+    LAST_TOTAL[0] = peak[0]
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-800:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
@@ -53,10 +70,44 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[str, float, float]:
     return proc.stdout, hours * 3600 + minutes * 60 + seconds, rss_kb / 1024
 
 
-def netreset(command: str, path: str, plain: bool = False) -> tuple[str, float, float, int | None, int | None]:
+def _sample_tree(proc: subprocess.Popen, peak: list) -> None:
+    """Every 20 ms until ``proc`` ends: the summed proportional set size (PSS: shared pages divided
+    among the processes sharing them) of ``proc`` and all its descendants; keep the largest in MB."""
+    import time
+
+    while proc.poll() is None:
+        peak[0] = max(peak[0], tree_pss(proc.pid) / 1024)
+        time.sleep(0.02)
+
+
+def tree_pss(root: int) -> int:
+    """kB of PSS of ``root`` and its descendants (0 for processes that vanished meanwhile)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+        total += int(found.group(1)) if found else 0
+    return total
+
+
+def netreset(command: str, path: str, plain: bool = False, extra: tuple[str, ...] = ()
+             ) -> tuple[str, float, float, int | None, int | None]:
     env = {"NETRESET_PLAIN": "1"} if plain else {}
     quiet = ["-q"] if _has_quiet() else []
-    out, wall, rss = timed([sys.executable, "-m", "netreset", command, path, "--format", "json", *quiet], env)
+    out, wall, rss = timed([sys.executable, "-m", "netreset", command, path, "--format", "json", *quiet, *extra], env)
     doc = json.loads(out)
     if command == "summary":
         return out, wall, rss, doc["conversations_total"], None
@@ -112,23 +163,26 @@ def run_file(path: str, tools: list[str], plain: bool) -> list[Result]:
     if "dpkt" in tools:
         wall, rss, doc = dpkt_loop(path)
         results.append(Result("dpkt loop", name, n, wall, rss, doc["tuples"], doc["rsts"], check(truth, doc["tuples"], doc["rsts"])))
-    variants = [(False, "")] + ([(True, " (plain)")] if plain else [])
-    for is_plain, label in variants:
+    # The default uses the machine's cores for the findings of a big capture (--workers); one process
+    # is timed too, beside tshark and tcptrace, which use one core.
+    variants = [(False, "", ()), (False, " --workers 1", ("--workers", "1"))] + \
+        ([(True, " (plain)", ())] if plain else [])
+    for is_plain, label, extra in variants:
         for command in ("summary", "locate-reset"):
-            _, wall, rss, conv, rsts = netreset(command, path, is_plain)
+            _, wall, rss, conv, rsts = netreset(command, path, is_plain, extra)
             results.append(Result(f"netreset {command}{label}", name, n, wall, rss, conv, rsts, check(truth, conv, rsts)))
     return results
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| capture | tool | packets | wall s | packets/s | × tshark | × tcptrace | peak RSS MB | counts |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| capture | tool | packets | wall s | packets/s | × tshark | × tcptrace | peak RSS MB | all processes MB | counts |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         same = [x for x in results if x.capture == r.capture]
         ref = {x.tool.split()[0]: x.pps for x in same if x.tool.split()[0] in ("tshark", "tcptrace")}
         ratio = lambda k: f"{r.pps / ref[k]:.2f}" if ref.get(k) else "–"  # noqa: E731
         lines.append(f"| {r.capture} | {r.tool} | {r.packets:,} | {r.wall_s:.2f} | {r.pps:,.0f} | "
-                     f"{ratio('tshark')} | {ratio('tcptrace')} | {r.rss_mb:.0f} | {r.ok} |")
+                     f"{ratio('tshark')} | {ratio('tcptrace')} | {r.rss_mb:.0f} | {r.total_mb:.0f} | {r.ok} |")
     return "\n".join(lines)
 
 
@@ -141,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: Python recompiles every module at start-up", file=sys.stderr)
     results = []
     for path in args.captures:
         for r in run_file(path, tools, args.plain):
