@@ -172,3 +172,46 @@ def test_the_cli_prints_the_same_streamed_or_whole(command, fmt, monkeypatch):
         assert len(calls) == 1  # it did stream
         assert streamed.exit_code == whole.exit_code == 0, streamed.output
         assert streamed.output == whole.output
+
+
+def test_the_progress_hook_sees_the_streamed_file_to_its_end():
+    path = ROOT / "captures" / "multi-connection.pcap"
+    seen = []
+    analyse_streamed(path, progress=lambda *args: seen.append(args), chunk_rows=4, batch_rows=8)
+    assert len(seen) > 3
+    assert seen[-1] == (0, path.stat().st_size, Analysis.of_files([path]).stats.frames_total)
+    assert [s[1] for s in seen] == sorted(s[1] for s in seen)
+
+
+def test_a_cut_capture_streams_to_the_same_answers_and_warning(tmp_path):
+    """A capture cut mid-record: the same warning and the same answers as reading it whole."""
+    whole_file = ROOT / "captures" / "multi-connection.pcap"
+    cut = tmp_path / "cut.pcap"
+    data = whole_file.read_bytes()
+    cut.write_bytes(data[: len(data) - 37])
+    streamed = _compare(cut, chunk_rows=3)
+    assert streamed.stats.warnings and streamed.stats.warnings == Analysis.of_files([cut]).stats.warnings
+
+
+def test_an_error_in_the_reader_thread_is_raised_in_the_caller():
+    from netreset.stream import read_ahead
+
+    def chunks():
+        yield 1
+        raise ValueError("broken capture")
+
+    got = []
+    with pytest.raises(ValueError, match="broken capture"):
+        for chunk in read_ahead(chunks()):
+            got.append(chunk)
+    assert got == [1]
+
+
+def test_a_consumer_that_stops_early_stops_the_reader():
+    import itertools
+
+    from netreset.stream import read_ahead
+
+    reader = read_ahead(itertools.count(), depth=1)
+    assert [next(reader) for _ in range(3)] == [0, 1, 2]
+    reader.close()  # joins the thread: would hang if the reader did not stop

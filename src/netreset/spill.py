@@ -55,9 +55,12 @@ class PieceStore:
         return len(self._pieces)
 
     def add(self, table: PacketTable, extra: np.ndarray) -> None:
+        """Write one piece; a constant column (a zero-stride view, see PacketTable) as its one value."""
         path = self.directory.file(f"piece-{len(self._pieces)}.pickle")
+        columns = {name: _Constant(column[:1].copy(), len(column)) if len(column) and column.strides == (0,) else column
+                   for name, column in table.columns.items()}
         with open(path, "wb") as f:
-            pickle.dump((table.columns, extra), f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((columns, extra), f, protocol=pickle.HIGHEST_PROTOCOL)
         self._pieces.append(path)
 
     def __iter__(self) -> Iterator[tuple[PacketTable, np.ndarray]]:
@@ -66,7 +69,24 @@ class PieceStore:
     def __getitem__(self, index: int) -> tuple[PacketTable, np.ndarray]:
         with open(self._pieces[index], "rb") as f:
             columns, extra = pickle.load(f)
+        columns = {name: np.broadcast_to(c.value, c.length) if isinstance(c, _Constant) else c
+                   for name, c in columns.items()}
         return PacketTable(columns, self.book), extra
+
+
+class _Constant:
+    """A column with one value in every row, as a piece file stores it."""
+
+    __slots__ = ("value", "length")
+
+    def __init__(self, value: np.ndarray, length: int) -> None:
+        self.value, self.length = value, length
+
+    def __getstate__(self):
+        return self.value, self.length
+
+    def __setstate__(self, state) -> None:
+        self.value, self.length = state
 
 
 #: Records per pickle call; a merge holds one block per run in memory.
