@@ -478,6 +478,18 @@ def test_screen_never_clears_a_conversation_the_rules_would_report(example):
         assert opening_findings(ctx, v) == [] and closing_findings(ctx, v) == []
 
 
+def _add_random_conversation(cap, n: int, steps, noise) -> None:
+    """One random conversation (:func:`build_random`) as conversation ``n`` of ``cap``: its own ports,
+    100 s after the previous one."""
+    part = build_random(steps, noise).builder.build()
+    for i in range(len(part)):
+        orig = part.book.name(int(part.src[i])) == AGENT
+        sport, dport = (40000 + n, 888 + n) if orig else (888 + n, 40000 + n)
+        cap.tcp(int(part.ts_ns[i] - T0) / SEC + n * 100, AGENT if orig else SERVICE, SERVICE if orig else AGENT,
+                int(part.flags[i]), sport, dport, seq=int(part.seq[i]), ack=int(part.ack[i]),
+                plen=int(part.payload_len[i]))
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(random_conversations(), min_size=1, max_size=6))
 def test_screen_judges_each_conversation_of_a_capture_as_it_judges_it_alone(examples):
@@ -485,13 +497,7 @@ def test_screen_judges_each_conversation_of_a_capture_as_it_judges_it_alone(exam
     packets: a conversation's answer must not depend on its neighbours."""
     cap = Capture()
     for n, (steps, noise) in enumerate(examples):
-        part = build_random(steps, noise).builder.build()
-        for i in range(len(part)):
-            orig = part.book.name(int(part.src[i])) == AGENT
-            sport, dport = (40000 + n, 888 + n) if orig else (888 + n, 40000 + n)
-            cap.tcp(int(part.ts_ns[i] - T0) / SEC + n * 100, AGENT if orig else SERVICE, SERVICE if orig else AGENT,
-                    int(part.flags[i]), sport, dport, seq=int(part.seq[i]), ack=int(part.ack[i]),
-                    plen=int(part.payload_len[i]))
+        _add_random_conversation(cap, n, steps, noise)
     table = cap.builder.build()
     convs = [conversation(table, orig=(AGENT, 40000 + n), resp=(SERVICE, 888 + n), cid=n) for n in range(len(examples))]
     assert needs_rules(table, convs).tolist() == [bool(needs_rules(table, [c])[0]) for c in convs]
@@ -505,13 +511,7 @@ def test_the_compiled_screen_answers_as_the_numpy_screen(examples, with_icmp):
     pytest.importorskip("numba")
     cap = Capture()
     for n, (steps, noise) in enumerate(examples):
-        part = build_random(steps, noise).builder.build()
-        for i in range(len(part)):
-            orig = part.book.name(int(part.src[i])) == AGENT
-            sport, dport = (40000 + n, 888 + n) if orig else (888 + n, 40000 + n)
-            cap.tcp(int(part.ts_ns[i] - T0) / SEC + n * 100, AGENT if orig else SERVICE, SERVICE if orig else AGENT,
-                    int(part.flags[i]), sport, dport, seq=int(part.seq[i]), ack=int(part.ack[i]),
-                    plen=int(part.payload_len[i]))
+        _add_random_conversation(cap, n, steps, noise)
         if with_icmp[n]:
             cap.icmp(n * 100 + 0.5, FIREWALL, 3, 3, sport=40000 + n, dport=888 + n)
     table = cap.builder.build()
