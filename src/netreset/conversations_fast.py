@@ -155,7 +155,11 @@ class Walk:
 
 def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing) -> list:
     """:func:`netreset.conversations.build_conversations` on the compiled path (``timing`` is a Timing)."""
-    w = Walk(table, verify_checksums, timing)
+    return conversations_of_walk(table, Walk(table, verify_checksums, timing))
+
+
+def conversations_of_walk(table: PacketTable, w: Walk) -> list:
+    """The Conversation objects of a walk over ``table`` (for a caller that reads the walk's arrays too)."""
     if not len(w.rows):
         return []
     n, k = len(w.rows), len(w)

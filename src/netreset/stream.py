@@ -1,28 +1,30 @@
 """A big capture analysed chunk by chunk: memory bounded by the live conversations, not by the file.
 
 The whole-table path (:class:`netreset.analysis.Analysis`) holds every packet of the capture at once:
-≈ 90 bytes per packet in columns, plus what the analyses build on top. Here the file is read in chunks
-of rows and each chunk is joined with the packets *carried* from the previous one — those of the
-5-tuples that may still be going on — into a work table. Zeek's and Wireshark's walks run over it as
-arrays (:class:`~netreset.conversations_fast.Walk`, no Python object per conversation); a tuple whose
-last connection Zeek has already removed (its timers ran out before the newest packet read, so any
-later packet on it starts a new connection) is *retired*: its conversations are counted, their first rows noted for numbering, and only when the tuple
-has something to report — a RST, or a handshake or teardown the screen cannot clear
-(:func:`~netreset.handshakes.screen.needs_rules`) — are its packets kept, in the *suspect table*.
-ICMP errors are all kept (they are few and the rules quote them).
+≈ 90 bytes per packet in columns, plus what the analyses build on top. Here a reader thread decodes
+the file in chunks (:func:`read_ahead`), and each batch of rows, released in time order, joins the
+packets *carried* from the previous batch — those of the 5-tuples that may still be going on — in a
+work table. Zeek's and Wireshark's walks run over it as arrays (:class:`~netreset.conversations_fast.Walk`,
+no Python object per conversation). A tuple whose last connection Zeek has already removed (its timers
+ran out before the newest packet released, so any later packet on it starts a new connection) is
+*retired*: its conversations are counted, their first rows noted for numbering, and only when the
+tuple has something to report — a RST, or a handshake or teardown the screen cannot clear
+(:func:`~netreset.handshakes.screen.needs_rules`) — are its packets kept: one *piece* per batch, on
+disk (:mod:`netreset.spill`). ICMP errors are all kept (they are few and the rules quote them).
 
-At the end the unchanged reset and handshake analyses run over the suspect table, given the two facts
-that need the whole capture: every host's TTL counts (:func:`~netreset.resets.pairs.host_ttl_counts`,
-summed chunk by chunk) and the capture's last timestamp. Conversation ids and ``tcp.stream`` numbers
-are renumbered from the first rows of *all* conversations and streams, so every answer is the one the
-whole-table path gives (``tests/test_stream.py`` checks it with tiny chunks on the corpus, the lab
-captures and generated ones).
+At the end the unchanged reset and handshake analyses run piece by piece (in ``--workers`` forked
+processes), given the facts that need the whole capture: every host's TTL counts
+(:func:`~netreset.resets.pairs.host_ttl_counts`, summed batch by batch), the capture's last timestamp,
+and the conversation ids and ``tcp.stream`` numbers, ranked from the first rows of *all* conversations
+and streams. Each piece's records go to a sorted run on disk, and the output merges the runs — so every
+answer is the one the whole-table path gives (``tests/test_stream.py`` checks it with tiny chunks on
+the corpus, the lab captures and generated ones), and no list of every conversation or finding exists.
 
 Where the answers may differ (documented in docs/performance.md): a tuple whose connection Zeek removed
 and that then sends again *without a SYN* starts a new Wireshark stream here, where tshark would
 continue the old one (Zeek's answers agree: it starts a new connection too). A file whose timestamps go
-back across a chunk boundary by more than :data:`REORDER_NS` is re-read whole by the caller (:class:`Unordered`), since the
-whole-table path sorts by time.
+back across a batch boundary by more than :data:`REORDER_NS` is read whole instead (:class:`Unordered`),
+since the whole-table path sorts by time.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from netreset.analysis import Analysis, Options, worker_count
-from netreset.conversations import OUTCOMES, build_conversations, renumbered
+from netreset.conversations import OUTCOMES, renumbered
 from netreset.ingest import IngestStats
 from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
 from netreset.spill import PieceStore, RecordRuns, SpillDirectory
@@ -46,7 +48,7 @@ READ_ROWS = 1 << 16
 #: Zeek still holds: ≈ 5 s of traffic, 130k rows on the benchmark), and the walk's arrays take ≈ 300
 #: bytes per row of batch + carry: 128k rows keep a 5M-packet run near 320 MB at +20 % walking.
 BATCH_ROWS = 1 << 17
-#: Rows within this much of a chunk's newest timestamp wait for the next chunk before they are released:
+#: Rows within this much of a batch's newest timestamp wait for the next batch before they are released:
 #: the interfaces of a pcapng are often interleaved slightly out of time order.
 REORDER_NS = 2 * 1_000_000_000
 #: Files at least this big take the streamed path (smaller ones read whole as fast and need no compiler).
@@ -54,7 +56,7 @@ STREAM_MIN_BYTES = 4 * 1024 * 1024
 
 
 class Unordered(Exception):
-    """Timestamps went back across a chunk boundary: the whole-table path must sort the file."""
+    """Timestamps went back across a batch boundary: the whole-table path must sort the file."""
 
 
 def wanted(paths, options: Options, *, peer_capture=None) -> bool:
@@ -103,7 +105,7 @@ class StreamedAnalysis:
         """(table, global rows, conversations) per kept batch (those of ``indices``, default all): its
         suspect tuples' packets and every ICMP error in capture order, the conversations numbered (``id``,
         ``tcp_stream``) as in the whole capture."""
-        from netreset.conversations_fast import Walk
+        from netreset.conversations_fast import Walk, conversations_of_walk
 
         icmp_table, icmp_rows = self._icmp
         for index in range(len(self._kept)) if indices is None else indices:
@@ -111,10 +113,9 @@ class StreamedAnalysis:
             rows = np.concatenate([piece_rows, icmp_rows])
             order = np.argsort(rows, kind="stable")
             table, rows = PacketTable.concat([piece, icmp_table], self._kept.book).take(order), rows[order]
-            conversations = build_conversations(table, verify_checksums=self.options.verify_checksums,
-                                                timing=self._timing, fast=True)  # the compiler is loaded already
+            w = Walk(table, self.options.verify_checksums, self._timing)  # the compiled path: numba is loaded
+            conversations = conversations_of_walk(table, w)
             if conversations:
-                w = Walk(table, self.options.verify_checksums, self._timing)
                 local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
                 global_stream = np.searchsorted(self._stream_first, rows[local_stream_first])
                 first = rows[[int(c.rows[0]) for c in conversations]]
