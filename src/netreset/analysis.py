@@ -58,6 +58,18 @@ def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tupl
 PARALLEL_MIN_BYTES = 64 << 20
 
 
+def forged_ids(verdicts) -> set[int]:
+    """Ids of the conversations with a RST that a middlebox sent."""
+    return {v.conversation for v in verdicts if v.verdict == "middlebox"}
+
+
+def refined_outcome(conv: Conversation, forged: set[int]) -> str:
+    """``reset_by_middlebox`` for a conversation reset by one side whose RST a middlebox forged."""
+    if conv.id in forged and conv.outcome in ("reset_by_orig", "reset_by_resp"):
+        return "reset_by_middlebox"
+    return conv.outcome
+
+
 def worker_count(requested: int | None, big: bool) -> int:
     """``requested`` processes, or (None) the machine's cores up to 4 for a big input, else 1."""
     if requested:
@@ -102,12 +114,8 @@ class Analysis:
     @cached_property
     def all_conversations(self) -> list[Conversation]:
         """Every conversation, its outcome refined by the reset verdicts (``reset_by_middlebox``)."""
-        forged = {r.conversation for r in self.all_resets if r.verdict == "middlebox"}
-        return [
-            with_outcome(c, "reset_by_middlebox") if c.id in forged and c.outcome in ("reset_by_orig", "reset_by_resp")
-            else c
-            for c in self.raw_conversations
-        ]
+        forged = forged_ids(self.all_resets)
+        return [with_outcome(c, refined_outcome(c, forged)) if c.id in forged else c for c in self.raw_conversations]
 
     @cached_property
     def ttl_table(self):

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from netreset.analysis import Analysis, Options, worker_count
+from netreset.analysis import Analysis, Options, forged_ids, refined_outcome, worker_count
 from netreset.conversations import OUTCOMES, renumbered
 from netreset.ingest import IngestStats
 from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
@@ -183,9 +183,8 @@ class StreamedAnalysis:
         forged, placed = Counter(), []
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
-            middlebox = {v.conversation for v in verdicts if v.verdict == "middlebox"}
-            refined = {c.id: c.outcome for c in conversations
-                       if c.id in middlebox and c.outcome in ("reset_by_orig", "reset_by_resp")}
+            middlebox = forged_ids(verdicts)
+            refined = {c.id: c.outcome for c in conversations if refined_outcome(c, middlebox) != c.outcome}
             forged.update(refined.values())
             written = {}
             if "resets" in kinds:
