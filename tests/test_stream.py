@@ -116,10 +116,10 @@ def test_memory_of_the_carry_stays_bounded(slow_generated):
     assert carried[-1] < 6000
 
 
-def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_path):
+def _backwards_capture(path: Path) -> Path:
+    """Eight SYNs whose sixth goes 7 s back in time."""
     import dpkt
 
-    path = tmp_path / "backwards.pcap"
     with open(path, "wb") as f:
         writer = dpkt.pcap.Writer(f)
         for i, t in enumerate([10.0, 11.0, 12.0, 15.0, 16.0, 5.0, 17.0, 18.0]):
@@ -127,12 +127,26 @@ def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_pa
             ip = dpkt.ip.IP(src=bytes([10, 0, 0, 1]), dst=bytes([10, 0, 0, 2]), p=6, ttl=64, data=syn)
             ip.len = len(ip)
             writer.writepkt(bytes(dpkt.ethernet.Ethernet(type=0x0800, data=ip)), ts=t)
+    return path
+
+
+def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_path, monkeypatch):
+    import netreset.stream as stream
+
+    path = _backwards_capture(tmp_path / "backwards.pcap")
     with pytest.raises(Unordered):
         analyse_streamed(path, chunk_rows=2, batch_rows=2)
     streamed = analyse_streamed(path, chunk_rows=64, batch_rows=64)  # within one chunk the rows are sorted, as whole
     assert streamed.conversation_count() == 8
     whole = Analysis.of_files([path])
     assert _json(summary_document(streamed)) == render_json(summary_document(whole))
+    # What a command reads: the whole table, after the streamed attempt met the step back.
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(stream, "READ_ROWS", 2)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 2)
+    fallback = analyse([path], Options())
+    assert isinstance(fallback, Analysis)
+    assert render_json(summary_document(fallback)) == render_json(summary_document(whole))
 
 
 def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch):
