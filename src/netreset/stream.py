@@ -132,24 +132,24 @@ class StreamedAnalysis:
         return self._runs[kind]
 
     def _judge_pieces(self, kinds: set[str]) -> None:
-        """Judge every piece, in ``options.workers`` processes when there are several pieces (forked: the
-        children inherit the loaded compiler and the capture's facts, write their own runs, and send back
-        only where the runs lie); the runs are merged in piece order, so the answer is the same."""
+        """Judge every piece, in ``options.workers`` processes when there are several pieces (this one and
+        forked children, which inherit the loaded compiler and the capture's facts, write their own runs and
+        send back only where the runs lie); the runs are merged in piece order, so the answer is the same."""
         generation = len(self._runs)
         runs = {kind: RecordRuns(self._spill, f"{kind}-{generation}") for kind in kinds}
-        workers = min(worker_count(self.options.workers, big=True), len(self._kept) - 1)
+        workers = min(worker_count(self.options.workers, big=True), len(self._kept))
         if workers > 1:
-            # The first piece is judged here: that loads every compiled kernel the judging needs before
-            # the fork, instead of once in every child.
-            results = [self._judge_share([0], kinds, runs)]
+            # This process judges one share while workers-1 forked children judge the others. The kernels
+            # the judging calls were loaded by the streaming (only the tiny tally loads again in a child).
+            shares = [list(range(n, len(self._kept), workers)) for n in range(workers)]
             global _JUDGING
             _JUDGING = (self, kinds, generation)
             try:
                 import multiprocessing
 
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
-                    results += pool.map(_judge_share, [list(range(1 + n, len(self._kept), workers))
-                                                       for n in range(workers)])
+                with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
+                    children = pool.map_async(_judge_share, shares[1:])
+                    results = [self._judge_share(shares[0], kinds, runs)] + children.get()
             finally:
                 _JUDGING = None
         else:
@@ -158,8 +158,9 @@ class StreamedAnalysis:
         for share_forged, share_runs in results:
             forged.update(share_forged)
             placed += share_runs
-        for index, kind, run in sorted(placed, key=lambda item: item[0]):  # piece order
-            if workers > 1 and index > 0:  # runs written here were adopted as they were written
+        if workers > 1:  # every run again, in piece order (this process's own were adopted as written)
+            runs = {kind: RecordRuns(self._spill, f"{kind}-{generation}-merged") for kind in kinds}
+            for _, kind, run in sorted(placed, key=lambda item: item[0]):
                 runs[kind].adopt(run)
         self._runs.update(runs)
         self._forged = forged
