@@ -6,7 +6,7 @@ Every tool runs under ``/usr/bin/time -v`` (peak RSS as the kernel counts it, ma
 included), one after the other, on a warm page cache (each file is read once before timing). The
 table gives packets/s, the ratio of netreset's throughput to tshark's and tcptrace's on the same
 file, peak RSS (of the largest process, as /usr/bin/time reports it), the peak of all the tool's
-processes together (summed PSS, sampled; netreset forks workers for a big capture's findings), and whether the tool's conversation and RST counts agree with the generator's
+processes together (summed RSS, sampled; netreset forks workers for a big capture's findings), and whether the tool's conversation and RST counts agree with the generator's
 ground-truth sidecar (``<stem>.truth.json``). The machine's load average is printed before and after:
 the machine is shared, and a busy neighbour halves any number.
 """
@@ -36,7 +36,7 @@ class Result:
     conversations: int | None
     rsts: int | None
     ok: str
-    #: peak memory of the tool's processes together (summed PSS, sampled every 20 ms), MB — filled from
+    #: peak memory of the tool's processes together (summed RSS, sampled every 50 ms), MB — filled from
     #: the run that produced this result, which always comes just before the result is made
     total_mb: float = field(default_factory=lambda: LAST_TOTAL[0])
 
@@ -45,7 +45,7 @@ class Result:
         return self.packets / self.wall_s if self.wall_s else 0.0
 
 
-LAST_TOTAL = [0.0]  #: the last timed command's peak of its process tree's summed PSS, MB (see tree_pss)
+LAST_TOTAL = [0.0]  #: the last timed command's peak of its process tree's summed RSS, MB (see tree_rss)
 
 
 def timed(cmd: list[str], env: dict | None = None) -> tuple[str, float, float]:
@@ -71,35 +71,29 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[str, float, float]:
 
 
 def _sample_tree(proc: subprocess.Popen, peak: list) -> None:
-    """Every 20 ms until ``proc`` ends: the summed proportional set size (PSS: shared pages divided
-    among the processes sharing them) of ``proc`` and all its descendants; keep the largest in MB."""
+    """Every 50 ms until ``proc`` ends: the summed resident set of ``proc`` and all its descendants; keep
+    the largest in MB. RSS from ``/proc/PID/statm`` is cheap to read (PSS from ``smaps_rollup`` walks the
+    page tables of a multi-GB tshark each time and slowed the tools it measured); pages that forked
+    processes share are counted once per process, so the sum is an upper bound."""
     import time
 
     while proc.poll() is None:
-        peak[0] = max(peak[0], tree_pss(proc.pid) / 1024)
-        time.sleep(0.02)
+        peak[0] = max(peak[0], tree_rss(proc.pid) / 1024)
+        time.sleep(0.05)
 
 
-def tree_pss(root: int) -> int:
-    """kB of PSS of ``root`` and its descendants (0 for processes that vanished meanwhile)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
+def tree_rss(root: int) -> int:
+    """kB resident in ``root`` and its descendants (0 for processes that vanished meanwhile)."""
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        todo += children.get(pid, [])
         try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_kb
+            for task in os.listdir(f"/proc/{pid}/task"):
+                todo += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
             continue
-        found = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
-        total += int(found.group(1)) if found else 0
     return total
 
 
