@@ -115,7 +115,8 @@ class Analysis:
     def all_conversations(self) -> list[Conversation]:
         """Every conversation, its outcome refined by the reset verdicts (``reset_by_middlebox``)."""
         forged = forged_ids(self.all_resets)
-        return [with_outcome(c, refined_outcome(c, forged)) if c.id in forged else c for c in self.raw_conversations]
+        return [with_outcome(c, outcome) if (outcome := refined_outcome(c, forged)) != c.outcome else c
+                for c in self.raw_conversations]
 
     @cached_property
     def ttl_table(self):
