@@ -16,6 +16,12 @@ from netreset.packets import ACK
 from netreset.ttl import TtlGuess, TtlTable, guess_ttl
 
 
+def worded(words: str | tuple) -> str:
+    """A sentence kept as ``(function, *values)`` until someone reads it: formatting the sentences of
+    tens of thousands of RSTs that no command prints cost more than judging them."""
+    return words if isinstance(words, str) else words[0](*words[1:])
+
+
 class Observation:
     """One piece of evidence about one RST.
 
@@ -39,10 +45,8 @@ class Observation:
     @property
     def detail(self) -> str:
         """One sentence a person can read (worded on first access, then kept)."""
-        words = self._detail
-        if not isinstance(words, str):
-            words = self._detail = words[0](*words[1:])
-        return words
+        self._detail = worded(self._detail)
+        return self._detail
 
     def _key(self) -> tuple:
         return self.code, self.observed, self.expected, self.weight, self.detail

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from netreset.conversations import Conversation
-from netreset.resets.evidence import Observation, ResetContext
+from netreset.resets.evidence import Observation, ResetContext, worded
 from netreset.resets.ttl_rules import reference_ttl
 from netreset.resets.verdict import Decision
 from netreset.ttl import TtlGuess
@@ -63,18 +63,14 @@ class ResetVerdict:
     @property
     def display_filter(self) -> str:
         """Wireshark display filter showing the RST and the packets it was compared with."""
-        words = self._display_filter
-        if not isinstance(words, str):
-            words = self._display_filter = words[0](*words[1:])
-        return words
+        self._display_filter = worded(self._display_filter)
+        return self._display_filter
 
     @property
     def advice(self) -> str:
         """One sentence for the network team."""
-        words = self._advice
-        if not isinstance(words, str):
-            words = self._advice = words[0](*words[1:])
-        return words
+        self._advice = worded(self._advice)
+        return self._advice
 
     @classmethod
     def of_values(cls, values: tuple) -> "ResetVerdict":
