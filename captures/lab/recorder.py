@@ -22,6 +22,10 @@ from dataclasses import dataclass
 
 READY_MARKERS = (b"listening on", b"Capturing on")
 READY_TIMEOUT_S = 10.0
+#: dumpcap prints "Capturing on" for several interfaces before it reads from all of them: in about one
+#: rebuild in three, the firewall's two-interface capture missed the agent's SYN on its egress side.
+#: Waiting this long after the line made 10 rebuilds in a row complete.
+DUMPCAP_START_S = 0.5
 #: Tools and the container each writes: plain pcap (microseconds), pcap with nanoseconds, pcapng.
 TOOLS = ("tcpdump", "tcpdump-nano", "dumpcap")
 
@@ -71,6 +75,8 @@ class Capture:
                 raise RuntimeError(f"capture did not start: {' '.join(self.spec.argv())}: {self.stderr.decode()}")
             if select.select([fd], [], [], left)[0]:
                 self.stderr += os.read(fd, 4096) or b""
+        if self.spec.tool == "dumpcap":
+            time.sleep(DUMPCAP_START_S)
 
     def stop(self) -> int:
         """SIGINT (flush), wait, and return the number of packets the kernel dropped (should be 0)."""
