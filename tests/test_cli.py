@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from netreset.cli import main
-from tests.conftest import CAPTURES
+from tests.conftest import CAPTURES, ROOT
 
 RESET_FIELDS = ["conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
                 "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
@@ -144,6 +145,42 @@ def test_fail_on_exits_3_only_when_such_a_finding_exists(capture, kind, code):
 def test_python_dash_m_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "netreset", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("netreset")
+
+
+def console(*args, tmp, streamed=False, stdout=subprocess.PIPE):
+    """The console script (:func:`netreset.cli.run`) in its own process, temporary files under ``tmp``;
+    ``streamed``: every capture takes the streamed path (which spills to temporary files)."""
+    setup = "import netreset.stream as s; s.STREAM_MIN_BYTES = 0; " if streamed else ""
+    code = setup + "from netreset.cli import run; run()"
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=stdout, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TMPDIR": str(tmp)})
+
+
+@pytest.mark.parametrize("args, code", [
+    (("locate-reset", CAPTURES / "firewall-reset.pcapng", "--format", "json"), 0),
+    (("summary", CAPTURES / "server-abort.pcapng", "--fail-on", "reset"), 3),
+    (("summary", "no-such-file.pcap"), 1),
+    (("summary", "--no-such-option"), 2),
+])
+def test_the_console_script_exits_with_the_status_and_output_of_the_command_and_leaves_no_files(tmp_path, args, code):
+    process = console(*args, tmp=tmp_path, streamed=True)
+    out, err = process.communicate(timeout=120)
+    in_process = CliRunner().invoke(main, [str(a) for a in args])
+    assert (process.returncode, out) == (code, in_process.stdout)
+    assert "Traceback" not in err and (code != 1 or err.count("\n") == 1)
+    assert list(tmp_path.iterdir()) == []  # the spill directory of the streamed analysis was removed
+
+
+def test_the_console_script_stops_quietly_when_its_reader_goes_away(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "20000", "--seed", "3",
+                    "--out", str(tmp_path), "--format", "pcap"], check=True, capture_output=True)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    process = console("conversations", tmp_path / "bench-20k-s3.pcap", tmp=tmp)  # ≈ 200 kB of rows
+    assert process.stdout.readline().split()[0] == "id"
+    process.stdout.close()  # like `| head -1`
+    err = process.stderr.read()
+    assert (process.wait(timeout=120), err) == (0, "")
 
 
 def test_timeline_with_a_peer_capture_draws_both_ends_side_by_side(tmp_path):

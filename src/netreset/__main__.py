@@ -1,6 +1,6 @@
 """Allow ``python -m netreset``."""
 
-from netreset.cli import main
+from netreset.cli import run
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

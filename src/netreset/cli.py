@@ -140,6 +140,35 @@ def _fail_condition(analysis: Analysis, fail_on: str) -> bool:
     return fail_on in outcomes
 
 
+def run() -> None:
+    """The ``netreset`` console script: :func:`main`, then an exit without the interpreter's teardown.
+
+    Python's finalisation frees every object and module one by one before the process ends; after a
+    streamed analysis of a 1M-packet capture that took 0.3–0.6 s (≈ 10 % of the run) for memory the
+    kernel reclaims at once. So once the command has finished, the exit handlers run (they remove the
+    temporary spill directories), the output is flushed and the process ends with the command's status.
+    Only the console script does this: :func:`main` called in-process (tests, other tools) is unchanged."""
+    import atexit
+
+    try:
+        main()  # standalone mode: always ends with SystemExit carrying the status
+        status = 0
+    except SystemExit as done:
+        status = done.code
+    if status is None:
+        status = 0
+    elif not isinstance(status, int):  # as sys.exit("message") does
+        print(status, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away, or the stream was closed on purpose
+            pass
+    os._exit(status)
+
+
 @click.group(cls=NetresetGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netreset")
 def main():
