@@ -38,3 +38,22 @@ def test_cycles_made_inside_are_collected_afterwards():
         a.other, b.other = b, a
         del a, b
     assert gc.collect() >= 2
+
+
+def test_nested_guards_do_not_count_the_frozen_objects_again(monkeypatch):
+    """gc.get_freeze_count walks every frozen object: only the outermost guard may ask it."""
+    calls = []
+    count = gc.get_freeze_count
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: calls.append(1) or count())
+    with older_objects_frozen():
+        for _ in range(3):
+            try:
+                with older_objects_frozen():
+                    raise ValueError("inside")
+            except ValueError:
+                pass
+        assert not gc.isenabled()
+    assert len(calls) == 1 and gc.isenabled()
+    with older_objects_frozen():  # a later outermost guard asks again
+        pass
+    assert len(calls) == 2

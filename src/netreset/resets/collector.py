@@ -24,17 +24,32 @@ from typing import Iterator
 def older_objects_frozen() -> Iterator[None]:
     """Inside: no automatic collection, and full collections (an explicit ``gc.collect()``) look only at
     objects created inside. A foreign freeze (someone else froze objects first) is left alone, and so is
-    a collector the caller switched off."""
+    a collector the caller switched off. Nested uses (the reset and handshake analyses inside a streamed
+    analysis's judging) change nothing: ``gc.get_freeze_count()`` counts the frozen objects one by one,
+    which inside an outer freeze cost ≈ 10 ms a call on a 1M-packet capture."""
+    global _depth
+    if _depth:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+        return
     collecting = gc.isenabled()
     freezing = not gc.get_freeze_count()
     if freezing:
         gc.freeze()
     gc.disable()
+    _depth = 1
     try:
         yield
     finally:
+        _depth = 0
         if freezing:
             gc.freeze()  # the objects made inside too: all of them go to the oldest generation together
             gc.unfreeze()
         if collecting:
             gc.enable()
+
+
+_depth = 0  #: how many older_objects_frozen blocks the running code is inside
