@@ -75,6 +75,45 @@ def test_generated_captures_give_the_same_conversations(tmp_path):
     assert len(convs) == truth["conversations"]
 
 
+@pytest.fixture
+def walked_in_halves(monkeypatch):
+    """Every compiled walk cut in two halves, the second walked in the helper thread."""
+    import netreset.conversations_fast as fast
+
+    monkeypatch.setattr(fast, "SPLIT_MIN_ROWS", 2)
+    calls = []
+    split = fast._split_in_halves
+    monkeypatch.setattr(fast, "_split_in_halves", lambda *a: calls.append(1) or split(*a))
+    return calls
+
+
+def test_walks_cut_in_halves_give_the_same_conversations(walked_in_halves, tmp_path):
+    paths = sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
+    for path in paths:
+        assert_same(read_capture(path)[0])
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate
+
+    truth = generate(6000, seed=12, formats=["pcap"], out=tmp_path, snaplen=128, rate_per_s=300.0)
+    before = len(walked_in_halves)
+    assert len(assert_same(read_capture(truth["files"]["pcap"])[0])) == truth["conversations"]
+    assert before and len(walked_in_halves) > before
+
+
+def test_a_forked_child_walks_halves_with_a_helper_thread_of_its_own(walked_in_halves, tmp_path):
+    import multiprocessing
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate
+
+    truth = generate(3000, seed=13, formats=["pcap"], out=tmp_path, snaplen=128, rate_per_s=300.0)
+    packets = read_capture(truth["files"]["pcap"])[0]
+    here = build_conversations(packets, fast=True)  # the parent's helper thread exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(build_conversations, (packets,), {"fast": True}).get(timeout=120)
+    assert differences(here, there) == []
+
+
 def test_custom_timers_reach_the_compiled_path():
     rows = [tcp("10.0.0.1:40000", "10.0.0.2:5555", "S", seq=100, t=0),
             tcp("10.0.0.1:40000", "10.0.0.2:5555", "S", seq=100, t=2)]
@@ -121,3 +160,9 @@ def packet_tables(draw):
 @given(packet_tables(), st.booleans())
 def test_random_packet_sequences_give_the_same_conversations(packets, verify):
     assert_same(packets, verify_checksums=verify)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(packet_tables())
+def test_random_packet_sequences_walked_in_halves_give_the_same_conversations(walked_in_halves, packets):
+    assert_same(packets)

@@ -10,6 +10,8 @@ two arrays shared by all conversations — no numpy call per conversation.
 
 from __future__ import annotations
 
+import functools
+
 import numba as nb
 import numpy as np
 
@@ -126,11 +128,10 @@ class Walk:
         self.bad = bad = table.checksum[rows] == CHECKSUM_BAD if verify_checksums else np.zeros(n, dtype=np.bool_)
         server_port = np.zeros(65536, dtype=np.uint8)
         server_port[list(LIKELY_SERVER_PORTS)] = 1
-        out = np.empty((OUT_FIELDS, n), dtype=np.int64)
-        self.hist = np.empty(5 * n + 8, dtype=np.uint8)
-        k = split_all(group_start, col["ts_ns"], key, other, col["flags"], col["seq"], col["ack"],
-                      col["payload_len"], col["win"], bad, server_port, timing_array(timing), self.hist, out, now) if n else 0
-        self.out = out[:, :k]
+        walk = functools.partial(split_all, ts=col["ts_ns"], key=key, other=other, flags=col["flags"], seq=col["seq"],
+                                 ack=col["ack"], length=col["payload_len"], win=col["win"], bad=bad,
+                                 server_port=server_port, tm=timing_array(timing), now=now)
+        self.out, self.hist = _split_in_halves(walk, group_start) if n >= SPLIT_MIN_ROWS else _split(walk, group_start)
         self.conv_start = np.append(self.out[OUT_START], n)
         self.stream_of, stream_first, self.stream_value = (np.empty(n, np.int64) for _ in range(3))
         s = split_streams(group_start, key, col["flags"], col["seq"], col["payload_len"], self.stream_of, stream_first,
@@ -151,6 +152,54 @@ class Walk:
         """Per sorted position: sent by its conversation's originator."""
         owner = np.repeat(self.out[OUT_ORIG], np.diff(self.conv_start))
         return self.key == owner
+
+
+def _split(walk, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zeek's walk over the tuples of ``group_start`` (positions ``group_start[0]:group_start[-1]``):
+    the conversations' ``out`` columns and the history letters they end at."""
+    n = int(group_start[-1] - group_start[0])
+    out, hist = np.empty((OUT_FIELDS, n), dtype=np.int64), np.empty(5 * n + 8, dtype=np.uint8)
+    k = walk(group_start, hist=hist, out=out) if n else 0
+    return out[:, :k], hist
+
+
+def _split_in_halves(walk, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_split` with the tuples cut in two halves of about as many packets, the second walked in
+    another thread while this one walks the first: the kernel releases the GIL, tuples are independent,
+    and the reader thread of a streamed analysis leaves part of the second core idle. The halves'
+    results are joined as one walk would have written them (history offsets moved up)."""
+    middle = int(np.searchsorted(group_start, (group_start[0] + group_start[-1]) // 2))
+    if middle <= 0 or middle >= len(group_start) - 1:
+        return _split(walk, group_start)
+    second = _helper().submit(_split, walk, group_start[middle:])
+    out_a, hist_a = _split(walk, group_start[:middle + 1])
+    out_b, hist_b = second.result()
+    used_a = int(out_a[OUT_HIST_END, -1]) if out_a.shape[1] else 0
+    used_b = int(out_b[OUT_HIST_END, -1]) if out_b.shape[1] else 0
+    hist = np.empty(used_a + used_b + 8, dtype=np.uint8)
+    hist[:used_a], hist[used_a:used_a + used_b] = hist_a[:used_a], hist_b[:used_b]
+    out = np.concatenate([out_a, out_b], axis=1)
+    out[OUT_HIST_END, out_a.shape[1]:] += used_a
+    return out, hist
+
+
+#: Walks of fewer packets stay in one thread (the hand-over costs more than it saves).
+SPLIT_MIN_ROWS = 1 << 15
+_HELPER: dict = {}  #: process id -> its helper thread's executor
+
+
+def _helper():
+    """The one helper thread that walks second halves (made on first use, kept for the process). A
+    forked child (a judging worker) inherits the executor but not its thread, so it makes its own."""
+    import os
+
+    pid = os.getpid()
+    if pid not in _HELPER:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _HELPER.clear()
+        _HELPER[pid] = ThreadPoolExecutor(1, thread_name_prefix="netreset-walk")
+    return _HELPER[pid]
 
 
 def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing) -> list:
