@@ -137,9 +137,13 @@ class PacketTable:
     def take(self, index: np.ndarray) -> "PacketTable":
         """A new table with the rows selected by ``index`` (integer indices or a boolean mask); the same
         columns, uncopied, when ``index`` selects every row in order (a time sort of an ordered file)."""
-        if _selects_all(np.asarray(index), len(self)):
+        index = np.asarray(index)
+        if _selects_all(index, len(self)):
             return PacketTable(dict(self.columns), self.book)
-        return PacketTable({k: v[index] for k, v in self.columns.items()}, self.book)
+        n = int(np.count_nonzero(index)) if index.dtype == bool else len(index)
+        # a constant column stays one value (indexing it would write out n copies, then compare them all)
+        return PacketTable({k: np.broadcast_to(v[:1], (n,)) if v.strides == (0,) and len(v) else v[index]
+                            for k, v in self.columns.items()}, self.book)
 
     def row(self, i: int) -> dict:
         """One row as a plain dict (for tests, debugging and small reports — not for hot loops)."""
