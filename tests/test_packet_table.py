@@ -31,3 +31,12 @@ def test_taking_every_row_in_order_shares_the_columns():
     packets = three_rows()
     taken = packets.take(np.arange(3))
     assert all(taken.columns[name] is column for name, column in packets.columns.items())
+
+
+def test_a_range_of_rows_is_a_view_with_the_same_values():
+    packets = three_rows()
+    middle = packets.rows(1, 3)
+    assert len(middle) == 2 and middle.book is packets.book
+    for name, column in packets.columns.items():
+        assert np.array_equal(middle.columns[name], column[1:3]) and np.shares_memory(middle.columns[name], column)
+    assert len(packets.rows(3, 3)) == 0

@@ -145,6 +145,12 @@ class PacketTable:
         return PacketTable({k: np.broadcast_to(v[:1], (n,)) if v.strides == (0,) and len(v) else v[index]
                             for k, v in self.columns.items()}, self.book)
 
+    def rows(self, start: int, stop: int) -> "PacketTable":
+        """Rows ``start:stop`` as views of these columns (no copy; constant columns stay constant)."""
+        table = PacketTable.__new__(PacketTable)
+        table.columns, table.book = {k: v[start:stop] for k, v in self.columns.items()}, self.book
+        return table
+
     def row(self, i: int) -> dict:
         """One row as a plain dict (for tests, debugging and small reports — not for hot loops)."""
         return {k: v[i].item() for k, v in self.columns.items()}

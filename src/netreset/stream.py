@@ -278,10 +278,10 @@ class _Streamer:
         pending = pending.take(np.lexsort((pending.frame, pending.ts_ns)))
         ts = pending.ts_ns
         ready = len(pending) if final or not len(pending) else int(np.searchsorted(ts, ts[-1] - REORDER_NS))
-        waiting = pending.take(np.arange(ready, len(pending)))
+        waiting = pending.rows(ready, len(pending))
         self.held, self.held_rows = [waiting], len(waiting)
         if ready:
-            self._admit(pending.take(np.arange(ready)))
+            self._admit(pending.rows(0, ready))
         if ready or final:
             self._retire(final)
 
