@@ -98,17 +98,6 @@ def conversations_from_columns(columns: dict) -> list[Conversation]:
     return out
 
 
-def renumbered(conversations: Sequence[Conversation], ids: Sequence[int], streams: Sequence[int]) -> list[Conversation]:
-    """Copies of ``conversations`` with new ``id`` and ``tcp_stream`` numbers (their numbers in a whole
-    capture when they were built from part of it), made as :func:`conversations_from_columns` makes them."""
-    new, out = object.__new__, []
-    for conv, number, stream in zip(conversations, ids, streams):
-        copy = new(Conversation)
-        copy.__dict__.update(conv.__dict__, id=number, tcp_stream=stream)
-        out.append(copy)
-    return out
-
-
 def with_outcome(conv: Conversation, outcome: str) -> Conversation:
     """A copy of ``conv`` with another outcome (what ``dataclasses.replace`` makes, ≈ 30× faster)."""
     copy = object.__new__(Conversation)

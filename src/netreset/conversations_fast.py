@@ -207,8 +207,11 @@ def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing)
     return conversations_of_walk(table, Walk(table, verify_checksums, timing))
 
 
-def conversations_of_walk(table: PacketTable, w: Walk) -> list:
-    """The Conversation objects of a walk over ``table`` (for a caller that reads the walk's arrays too)."""
+def conversations_of_walk(table: PacketTable, w: Walk, numbering=None) -> list:
+    """The Conversation objects of a walk over ``table`` (for a caller that reads the walk's arrays too).
+    ``numbering(first_rows, streams)``: when ``table`` is part of a capture, the capture's ``id`` and
+    ``tcp_stream`` numbers (arrays) of the conversations, given their first rows in ``table`` (ascending,
+    the order they are numbered in) and their streams as numbered in ``table``."""
     if not len(w.rows):
         return []
     n, k = len(w.rows), len(w)
@@ -218,10 +221,10 @@ def conversations_of_walk(table: PacketTable, w: Walk) -> list:
           table.ip_len[w.rows], w.bad, from_orig, gaps, counts)
     walk_stream = w.stream_of[w.conv_start[:-1]]
     return _assemble(table, w.rows, from_orig, w.conv_start, w.out, counts, w.stream_numbers()[walk_stream],
-                     w.stream_value[walk_stream], w.hist, gaps)
+                     w.stream_value[walk_stream], w.hist, gaps, numbering)
 
 
-def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, hist, gaps) -> list:
+def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, hist, gaps, numbering=None) -> list:
     """One Conversation per walk result, numbered in order of first packet.
 
     Every per-conversation value is put in final order with numpy first and then turned into a list,
@@ -245,8 +248,11 @@ def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, 
     def cut(whole, ends: np.ndarray) -> list:
         return [whole[a:b] for a, b in zip(final(np.r_[0, ends[:-1]]), final(ends))]
 
+    ids, stream_numbers = range(k), final(streams)
+    if numbering is not None:
+        ids, stream_numbers = (numbers.tolist() for numbers in numbering(first_row, streams[order]))
     return conversations_from_columns({
-        "id": range(k), "tcp_stream": final(streams),
+        "id": ids, "tcp_stream": stream_numbers,
         "orig_h": [names[a] for a in (orig >> 16).tolist()], "orig_p": (orig & 0xFFFF).tolist(),
         "resp_h": [names[a] for a in (resp >> 16).tolist()], "resp_p": (resp & 0xFFFF).tolist(),
         "ip_version": table.ip_version[first_row].tolist(),

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from netreset.analysis import Analysis, Options, forged_ids, refined_outcome, worker_count
-from netreset.conversations import OUTCOMES, renumbered
+from netreset.conversations import OUTCOMES
 from netreset.ingest import IngestStats
 from netreset.packets import PROTO_TCP, RST, AddressBook, PacketTable
 from netreset.spill import PieceStore, RecordRuns, SpillDirectory
@@ -114,15 +114,13 @@ class StreamedAnalysis:
             order = np.argsort(rows, kind="stable")
             table, rows = PacketTable.concat([piece, icmp_table], self._kept.book).take(order), rows[order]
             w = Walk(table, self.options.verify_checksums, self._timing)  # the compiled path: numba is loaded
-            conversations = conversations_of_walk(table, w)
-            if conversations:
+
+            def numbering(first_rows: np.ndarray, local_streams: np.ndarray, w=w, rows=rows):
                 local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
                 global_stream = np.searchsorted(self._stream_first, rows[local_stream_first])
-                first = rows[[int(c.rows[0]) for c in conversations]]
-                local_streams = np.array([c.tcp_stream for c in conversations], dtype=np.int64)
-                conversations = renumbered(conversations, np.searchsorted(self._conv_first, first).tolist(),
-                                           global_stream[local_streams].tolist())
-            yield table, rows, conversations
+                return np.searchsorted(self._conv_first, rows[first_rows]), global_stream[local_streams]
+
+            yield table, rows, conversations_of_walk(table, w, numbering)
 
     def _judge(self, kind: str) -> RecordRuns:
         """The records of one kind (``resets``, ``handshakes`` or ``findings``), judging every piece the
