@@ -8,15 +8,17 @@ understands, across several chunks.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
 import pytest
 
 from conftest import CAPTURES
-from netreset.ingest import read_capture
+from netreset.ingest import IngestStats, read_capture
+from netreset.ingest.fast import open_fast
 from netreset.ingest.reader import iter_capture
-from netreset.packets import PacketTable
+from netreset.packets import AddressBook, PacketTable
 
 pytest.importorskip("numba")
 scapy = pytest.importorskip("scapy.all")
@@ -126,3 +128,103 @@ def test_generated_benchmark_capture_reads_the_same_on_both_paths(tmp_path):
     truth = generate(4000, seed=11, formats=["pcap", "pcapng"], out=tmp_path, snaplen=96, rate_per_s=800.0)
     for path in truth["files"].values():
         assert_same(path, chunk_rows=1000)
+
+
+@functools.cache
+def many_addresses_frames(count: int = 3000) -> tuple[bytes, ...]:
+    """Thousands of hosts (so the capture's hash tables grow several times) and dozens of SYN option
+    signatures, IPv4 and IPv6 mixed, with general-decoder frames interleaved that meet addresses first
+    (ICMP quotes, IPv6 extension headers, tunnels) — later fast rows must reuse their ids, and the ids of
+    both kinds of rows must follow the plain path's first-seen order inside and across chunks."""
+    s = scapy
+    e = s.Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    frames = []
+    for i in range(count):
+        a, b = divmod(i, 250)
+        kind = i % 8
+        if kind == 0:
+            options = [("NOP", None)] * (i % 3) + [(30 + i % 45, b"")] + [("MSS", 1460)]
+            p = e / s.IP(src=f"10.{a}.{b}.1", dst=f"10.200.{b}.9") / s.TCP(sport=i, dport=443, flags="S", options=options)
+        elif kind == 1:
+            p = e / s.IPv6(src=f"2001:db8:{a:x}::{b:x}", dst=f"2001:db8:ffff::{i % 7}") / s.TCP(sport=i, flags="SA",
+                                                                                              options=[(40 + i % 30, b"xy")])
+        elif kind == 2:
+            p = e / s.IP(src=f"10.{a}.{b}.1", dst=f"172.16.{a}.{b}") / s.TCP(sport=i, flags="A")
+        elif kind == 3:
+            p = (e / s.IP(src=f"192.0.{a}.{b}", dst="10.0.0.2") / s.ICMP(type=3, code=3)
+                 / s.IP(src=f"198.18.{a}.{b}", dst=f"198.19.{a}.{b}") / s.TCP(sport=5, dport=6))
+        elif kind == 4:
+            p = e / s.IPv6(src=f"2001:db8:e::{i:x}", dst=f"2001:db8:{a:x}::{b:x}") / s.IPv6ExtHdrHopByHop() / s.TCP(flags="S")
+        elif kind == 5:
+            p = e / s.IP(src=f"198.18.{a}.{b - 3 if b >= 3 else b}", dst=f"198.19.{a}.{b}") / s.TCP(flags="R")
+        elif kind == 6:
+            p = (e / s.IP(src="10.1.1.1", dst=f"10.3.{a}.{b}") / s.GRE() / s.IP(src=f"172.17.{a}.{b}", dst="172.16.9.9")
+                 / s.TCP(flags="S", options=[(60 + i % 20, b"")]))
+        else:
+            p = e / s.IPv6(src=f"2001:db8:e::{(i - 4):x}", dst=f"2001:db8:{a:x}::{(b + 1):x}") / s.TCP(flags="PA") / b"z"
+        frames.append(bytes(p))
+    return tuple(frames)
+
+
+def write_ethernet_capture(path, frames, pcapng: bool) -> None:
+    """Frames as a little-endian pcap or pcapng (one Ethernet interface), one millisecond apart."""
+    with open(path, "wb") as f:
+        if pcapng:
+            f.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
+            f.write(struct.pack("<IIHHII", 1, 20, 1, 0, 0, 20))
+        else:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, data in enumerate(frames):
+            usec = 1_700_000_000_000_000 + i * 1000
+            if pcapng:
+                pad = b"\0" * (-len(data) % 4)
+                length = 32 + len(data) + len(pad)
+                f.write(struct.pack("<IIIIIII", 6, length, 0, usec >> 32, usec & 0xFFFFFFFF, len(data), len(data)))
+                f.write(data + pad + struct.pack("<I", length))
+            else:
+                f.write(struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(data), len(data)) + data)
+
+
+@pytest.mark.parametrize("suffix", ["pcap", "pcapng"])
+def test_many_addresses_and_signatures_across_chunks_and_table_growth(tmp_path, suffix):
+    path = tmp_path / f"many.{suffix}"
+    write_ethernet_capture(path, many_addresses_frames(), suffix == "pcapng")
+    for chunk_rows in (3, 61, 100000):
+        assert_same(path, chunk_rows)
+    cap = open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(path=str(path)), chunk_rows=61,
+                    force=True)
+    table = PacketTable.concat(list(cap), cap.book)
+    tables = cap._scratch
+    assert tables.addresses.count > 2048 and len(tables.addresses.ver) > 4096  # grew from its first 4096 slots
+    assert tables.signatures.count > 32 and len(tables.signatures.length) > 64
+    assert {4, 6} <= set(np.unique(table.ip_version).tolist())
+    assert table.encap.any() and (table.icmp_type >= 0).any()  # general-decoder rows among them
+
+
+def test_interning_tables_agree_with_a_dictionary_while_they_grow():
+    from netreset.ingest.intern_fast import AddressTable
+
+    rng = np.random.default_rng(5)
+    table, truth = AddressTable(), {}
+    for _ in range(12):
+        m = 3000
+        ver = rng.choice(np.array([4, 6], dtype=np.uint8), m)
+        keys = [rng.integers(0, 1 << 62, size=(m,), dtype=np.uint64) for _ in range(4)]
+        keys = [np.where(ver == 4, 0, k % 50) if j % 2 == 0 else k % 9000 for j, k in enumerate(keys)]
+        src_hi, src_lo, dst_hi, dst_lo = (k.astype(np.uint64) for k in keys)
+        src, dst, new_pos = np.empty(m, np.int32), np.empty(m, np.int32), np.empty(2 * m, np.int64)
+        new = table.lookup(ver, src_hi, src_lo, dst_hi, dst_lo, m, src, dst, new_pos)
+        firsts = []
+        for k in range(m):
+            for side, (hi, lo) in enumerate(((src_hi[k], src_lo[k]), (dst_hi[k], dst_lo[k]))):
+                key = (int(ver[k]), int(hi), int(lo))
+                if key not in truth:
+                    truth[key] = len(truth)
+                    firsts.append(2 * k + side)
+        assert new_pos[:new].tolist() == firsts
+        ids = np.arange(len(truth) - new, len(truth), dtype=np.int32)
+        table.settle(ver, src_hi, src_lo, dst_hi, dst_lo, new_pos, ids, m, src, dst)
+        expect = [[truth[(int(ver[k]), int(h[k]), int(lo[k]))] for k in range(m)]
+                  for h, lo in ((src_hi, src_lo), (dst_hi, dst_lo))]
+        assert src.tolist() == expect[0] and dst.tolist() == expect[1]
+    assert table.count == len(truth) and len(table.ver) >= 2 * len(truth)

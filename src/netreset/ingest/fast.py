@@ -41,6 +41,8 @@ _DTYPES = {name: np.dtype(dt) for name, dt, _, _ in COLUMNS}
 _DEFAULTS = {name: default for name, _, default, _ in COLUMNS}
 _FAST_COLUMNS = ("ttl", "ip_id", "df", "ip_len", "sport", "dport", "flags", "seq", "ack", "win", "payload_len",
                  "captured_payload", "mss", "wscale", "sack_perm", "ts_val", "ts_ecr", "vlan")
+#: Columns the decode kernel writes, packed and in the table's dtypes (see kernels.decode_frames).
+_KERNEL_COLUMNS = ("frame", "ts_ns", "iface", "ip_version") + _FAST_COLUMNS
 
 
 def wanted(path: str, verify_checksums: bool, force: bool | None = None) -> bool:
@@ -113,6 +115,13 @@ class FastCapture:
         self.bytes_done = 0
         self.main = Decoder(book, stats, file_id=file_id)
         self.side = _RecordingDecoder(stats, file_id)
+        self._scratch: _Scratch | None = None
+
+    def scratch(self, rows: int) -> "_Scratch":
+        """The kernels' working arrays for a batch of ``rows`` and the capture's interning tables."""
+        if self._scratch is None or self._scratch.rows < rows:
+            self._scratch = _Scratch(max(rows, self.chunk_rows), self._scratch)
+        return self._scratch
 
     def __iter__(self) -> Iterator[PacketTable]:
         return _iterate(self)
@@ -195,34 +204,26 @@ def decode_batch(cap: FastCapture, buf: np.ndarray, arrays: tuple, n: int, first
     """One batch of framed records → one table chunk (fast rows and general-decoder rows in frame order)."""
     from netreset.ingest import kernels
 
+    s = cap.scratch(n)
     off, caplen, wire, ts, iface = (a[:n] for a in arrays)
-    if cap.c.kind == "pcap":
-        iface = np.zeros(n, dtype=np.int64)
-    linktypes = cap.c.linktypes[iface]
-    cols = {name: np.empty(n, dtype=np.int64) for name in _FAST_COLUMNS}
-    for name in ("df", "sack_perm"):
-        cols[name] = np.empty(n, dtype=bool)
-    status, ver, ntok = np.empty(n, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    src_hi, src_lo, dst_hi, dst_lo = (np.zeros(n, np.uint64) for _ in range(4))
-    has_sig, tokens = np.zeros(n, bool), np.full((n, kernels.MAX_TOKENS), -1, np.int16)
-    c = cols
-    kernels.decode_frames(buf, off, caplen, linktypes, n, status, ver, src_hi, src_lo, dst_hi, dst_lo, c["ttl"],
-                          c["ip_id"], c["df"], c["ip_len"], c["sport"], c["dport"], c["flags"], c["seq"], c["ack"],
-                          c["win"], c["payload_len"], c["captured_payload"], c["mss"], c["wscale"], c["sack_perm"],
-                          c["ts_val"], c["ts_ecr"], c["vlan"], has_sig, tokens, ntok)
-    frames = first_frame + np.arange(n, dtype=np.int64)
-    fast = np.flatnonzero(status == kernels.FAST)
-    fallback_rows = _fallback(cap, buf, frames, off, caplen, wire, ts, iface, linktypes, np.flatnonzero(status != kernels.FAST))
-    src, dst = _intern_addresses(cap, frames[fast], ver[fast], src_hi[fast], src_lo[fast], dst_hi[fast], dst_lo[fast])
-    sig = _intern_signatures(cap, frames[fast], has_sig[fast], tokens[fast])
+    out = {name: np.empty(n, dtype=_DTYPES[name]) for name in _KERNEL_COLUMNS}
+    m, nf, nsig = kernels.decode_frames(buf, off, caplen, ts, iface, cap.c.linktypes, first_frame, n, s.fallback,
+                                        out["frame"], out["ts_ns"], out["iface"], out["ip_version"], s.src_hi,
+                                        s.src_lo, s.dst_hi, s.dst_lo, *(out[name] for name in _FAST_COLUMNS),
+                                        s.sig_rows, s.tokens, s.ntok)
+    fallback_rows = _fallback(cap, buf, first_frame, off, caplen, wire, ts, iface, s.fallback[:nf])
+    frame = out["frame"]
+    src, dst = _intern_addresses(cap, s, frame, out["ip_version"], m, first_frame)
+    sig = _intern_signatures(cap, s, frame, m, nsig, first_frame)
     if fallback_rows is not None:
         fallback_rows = _remap_fallback(cap, fallback_rows)
-    cap.stats.tcp_packets += len(fast)
-    table = {name: np.full(len(fast), _DEFAULTS[name], dtype=_DTYPES[name]) for name in _DTYPES}
-    table.update({name: cols[name][fast].astype(_DTYPES[name]) for name in _FAST_COLUMNS})
-    table.update(file_id=np.full(len(fast), cap.file_id, np.uint16), frame=frames[fast].astype(np.uint64), ts_ns=ts[fast],
-                 iface=iface[fast].astype(np.uint32), ip_version=ver[fast].astype(np.uint8), src=src, dst=dst,
-                 proto=np.full(len(fast), 6, np.uint8), options_sig=sig)
+    cap.stats.tcp_packets += m
+    keep = m == n or m >= n - (n >> 3)  # views of the kernel's columns, unless that would hold much unused memory
+    computed = {name: column[:m] if keep else column[:m].copy() for name, column in out.items()}
+    computed.update(src=src, dst=dst, options_sig=sig)
+    constants = {**_DEFAULTS, "file_id": cap.file_id, "proto": 6}
+    table = {name: computed[name] if name in computed else _constant(constants[name], _DTYPES[name], m)
+             for name in _DTYPES}
     chunk = PacketTable(table, cap.book)
     if fallback_rows is None:
         return chunk
@@ -230,16 +231,47 @@ def decode_batch(cap: FastCapture, buf: np.ndarray, arrays: tuple, n: int, first
     return merged.take(np.argsort(merged.frame, kind="stable"))
 
 
-def _fallback(cap: FastCapture, buf, frames, off, caplen, wire, ts, iface, linktypes, index) -> PacketTable | None:
+def _constant(value, dtype: np.dtype, m: int) -> np.ndarray:
+    """A column of one value, as the zero-stride broadcast the table would make of it (no fill, no check)."""
+    if m < 2:
+        return np.full(m, value, dtype=dtype)
+    return np.broadcast_to(np.array(value, dtype=dtype), (m,))
+
+
+class _Scratch:
+    """Per-capture arrays the kernels write and the next batch overwrites, and the interning tables."""
+
+    def __init__(self, rows: int, previous: "_Scratch | None" = None) -> None:
+        from netreset.ingest.intern_fast import AddressTable, SignatureTable
+        from netreset.ingest.kernels import MAX_TOKENS
+
+        self.rows = rows
+        self.fallback = np.empty(rows, dtype=np.int64)
+        self.src_hi, self.src_lo, self.dst_hi, self.dst_lo = (np.empty(rows, dtype=np.uint64) for _ in range(4))
+        self.sig_rows, self.ntok = np.empty(rows, dtype=np.int64), np.empty(rows, dtype=np.int64)
+        self.tokens = np.empty((rows, MAX_TOKENS), dtype=np.int16)
+        self.new_pos, self.new_sig = np.empty(2 * rows, dtype=np.int64), np.empty(rows, dtype=np.int64)
+        if previous is None:
+            self.addresses, self.signatures = AddressTable(), SignatureTable()
+        else:
+            self.addresses, self.signatures = previous.addresses, previous.signatures
+
+
+def _fallback(cap: FastCapture, buf, first_frame: int, off, caplen, wire, ts, iface, index) -> PacketTable | None:
     """Frames the kernels left alone, through the general decoder (scratch ids mapped to the real book)."""
     side = cap.side
     side.events, side.sig_events = [], []
+    if not len(index):
+        return None
     builder = PacketTableBuilder(side.book)
+    linktypes = cap.c.linktypes.tolist()
+    single = len(linktypes) == 1
     for i in index.tolist():
-        o = int(off[i])
-        side.begin(int(frames[i]))
-        row = side.decode(RawFrame(int(frames[i]), int(ts[i]), int(iface[i]), int(linktypes[i]), int(caplen[i]),
-                                   int(wire[i]), bytes(buf[o:o + int(caplen[i])])))
+        o, c = int(off[i]), int(caplen[i])
+        ifc = 0 if single else int(iface[i])
+        side.begin(first_frame + i)
+        row = side.decode(RawFrame(first_frame + i, int(ts[i]), ifc, linktypes[ifc], c, int(wire[i]),
+                                   bytes(buf[o:o + c])))
         if row.__class__ is dict:
             builder.append(row)
     return builder.build() if len(builder) else None
@@ -257,60 +289,65 @@ def _remap_fallback(cap: FastCapture, table: PacketTable) -> PacketTable:
     return PacketTable(columns, cap.book)
 
 
-def _intern_addresses(cap: FastCapture, frames, ver, src_hi, src_lo, dst_hi, dst_lo) -> tuple[np.ndarray, np.ndarray]:
-    """Address ids of the fast rows; new addresses (and the general decoder's) interned in first-seen order."""
-    n = len(frames)
-    ids = np.empty(2 * n, dtype=np.int32)
-    inter_v = np.repeat(ver, 2)
-    hi = np.stack([src_hi, dst_hi], axis=1).ravel()
-    lo = np.stack([src_lo, dst_lo], axis=1).ravel()
-    pending, lookups = list(cap.side.events), []
-    for version in (4, 6):
-        where = np.flatnonzero(inter_v == version)
-        if not len(where):
-            continue
-        if version == 4:
-            keys = lo[where]
-        else:
-            keys = np.ascontiguousarray(np.stack([hi[where], lo[where]], axis=1)).view(np.dtype((np.void, 16))).ravel()
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        raws = [_raw(version, u) for u in unique.tolist()]
-        firsts = where[first]
-        order_keys = (frames[firsts // 2] * 64 + firsts % 2).tolist()
+def _frame_numbers(frame: np.ndarray, rows: np.ndarray, first_frame: int) -> list[int]:
+    """Frame numbers of ``rows`` as Python ints (the u4 column wraps; a batch spans far fewer frames)."""
+    return [first_frame + ((f - first_frame) & 0xFFFFFFFF) for f in frame[rows].tolist()]
+
+
+def _intern_addresses(cap: FastCapture, s: _Scratch, frame, ver, m: int, first_frame: int):
+    """Address ids of the fast rows; new addresses (and the general decoder's) interned in first-seen order.
+
+    Addresses the capture's table knows get their ids in the kernel; a new one is interned at the
+    order key of its first sight (frame * 64 + 0 source, 1 destination), among the general decoder's
+    events of the same batch (:meth:`_RecordingDecoder.begin`), exactly as the plain path meets them.
+    """
+    src, dst = np.empty(m, dtype=np.int32), np.empty(m, dtype=np.int32)
+    table = s.addresses
+    new = table.lookup(ver, s.src_hi, s.src_lo, s.dst_hi, s.dst_lo, m, src, dst, s.new_pos)
+    pending = cap.side.events
+    if new:
+        pos = s.new_pos[:new]
+        rows, sides = pos >> 1, pos & 1
+        his = np.where(sides == 1, s.dst_hi[rows], s.src_hi[rows]).tolist()
+        los = np.where(sides == 1, s.dst_lo[rows], s.src_lo[rows]).tolist()
+        raws = [lo.to_bytes(4, "big") if v == 4 else hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
+                for v, hi, lo in zip(ver[rows].tolist(), his, los)]
         known = cap.main._addr_ids
-        pending.extend((k, raw) for k, raw in zip(order_keys, raws) if raw not in known)
-        lookups.append((where, raws, inverse))
-    pending.sort(key=lambda item: item[0])
-    for _, raw in pending:
-        cap.main.addr(raw)
-    for where, raws, inverse in lookups:
-        ids[where] = np.array([cap.main.addr(raw) for raw in raws], dtype=np.int32)[inverse.ravel()]
-    return ids[0::2], ids[1::2]
+        pending = pending + [(f * 64 + side, raw) for f, side, raw in
+                             zip(_frame_numbers(frame, rows, first_frame), sides.tolist(), raws) if raw not in known]
+    if pending:
+        pending.sort(key=_first)
+        addr = cap.main.addr
+        for _, raw in pending:
+            addr(raw)
+    if new:
+        ids = np.array([cap.main.addr(raw) for raw in raws], dtype=np.int32)
+        table.settle(ver, s.src_hi, s.src_lo, s.dst_hi, s.dst_lo, s.new_pos, ids, m, src, dst)
+    return src, dst
 
 
-def _raw(version: int, value) -> bytes:
-    """Raw address bytes, as the general decoder slices them from the packet."""
-    if version == 4:
-        return value.to_bytes(4, "big")
-    hi, lo = struct.unpack("=QQ", value)  # the two words as the kernel built them (big-endian values)
-    return hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
+def _first(item: tuple):
+    return item[0]
 
 
-def _intern_signatures(cap: FastCapture, frames, has_sig, tokens) -> np.ndarray:
+def _intern_signatures(cap: FastCapture, s: _Scratch, frame, m: int, nsig: int, first_frame: int) -> np.ndarray:
     """Option-signature ids of the fast SYN rows, interned in frame order with the general decoder's."""
-    out = np.full(len(frames), -1, dtype=np.int32)
-    rows = np.flatnonzero(has_sig)
-    pending = list(cap.side.sig_events)
-    if len(rows):
-        keys = np.ascontiguousarray(tokens[rows]).view(np.dtype((np.void, tokens.shape[1] * 2))).ravel()
-        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        texts = [_signature(tokens[rows[i]]) for i in first.tolist()]
-        pending.extend(zip((frames[rows[first]] * 64 + 32).tolist(), texts))
-    pending.sort(key=lambda item: item[0])
-    for _, text in pending:
-        cap.book.intern_signature(text)
-    if len(rows):
-        out[rows] = np.array([cap.book.intern_signature(t) for t in texts], dtype=np.int32)[inverse.ravel()]
+    out = np.full(m, -1, dtype=np.int32)
+    table = s.signatures
+    new = table.lookup(s.tokens, s.ntok, s.sig_rows, nsig, out, s.new_sig)
+    pending = cap.side.sig_events
+    if new:
+        first = s.new_sig[:new]
+        texts = [_signature(s.tokens[j, :s.ntok[j]]) for j in first.tolist()]
+        frames = _frame_numbers(frame, s.sig_rows[first], first_frame)
+        pending = pending + [(f * 64 + 32, text) for f, text in zip(frames, texts)]
+    if pending:
+        pending.sort(key=_first)
+        for _, text in pending:
+            cap.book.intern_signature(text)
+    if new:
+        ids = np.array([cap.book.intern_signature(t) for t in texts], dtype=np.int32)
+        table.settle(s.tokens, s.ntok, s.sig_rows, nsig, s.new_sig, ids, out)
     return out
 
 
@@ -318,12 +355,8 @@ def _signature(tokens: np.ndarray) -> str:
     """netreset.ingest.tcp.parse_options' signature text from the kernel's kind tokens."""
     from netreset.ingest.kernels import TOKEN_MALFORMED
 
-    letters = []
-    for kind in tokens.tolist():
-        if kind < 0:
-            break
-        letters.append("?" if kind == TOKEN_MALFORMED else OPTION_LETTERS.get(kind) or f"?{kind}")
-    return ",".join(letters)
+    return ",".join("?" if kind == TOKEN_MALFORMED else OPTION_LETTERS.get(kind) or f"?{kind}"
+                    for kind in tokens.tolist())
 
 
 def _iterate(cap: FastCapture) -> Iterator[PacketTable]:

@@ -139,23 +139,23 @@ def _link(buf, o, c, linktype):
 
 
 @nb.njit(**_NUMBA)
-def _options(buf, o, opt_end, i, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok):
-    """netreset.ingest.tcp.parse_options: fill the option columns of row i and its kind tokens."""
+def _options(buf, o, opt_end, i, t, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok):
+    """netreset.ingest.tcp.parse_options: fill the option columns of row i, its kind tokens into token row t."""
     k = 0
     while o < opt_end:
         kind = buf[o]
         if kind == 1:
-            tokens[i, k] = 1
+            tokens[t, k] = 1
             k += 1
             o += 1
             continue
         if kind == 0:
-            tokens[i, k] = 0
+            tokens[t, k] = 0
             k += 1
             break
         length = np.int64(buf[o + 1]) if o + 1 < opt_end else 0
         if length < 2 or o + length > opt_end:
-            tokens[i, k] = TOKEN_MALFORMED
+            tokens[t, k] = TOKEN_MALFORMED
             k += 1
             break
         if kind == 2 and length == 4:
@@ -167,21 +167,33 @@ def _options(buf, o, opt_end, i, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok
         elif kind == 8 and length == 10:
             ts_val[i] = _u32(buf, o + 2, True)
             ts_ecr[i] = _u32(buf, o + 6, True)
-        tokens[i, k] = kind
+        tokens[t, k] = kind
         k += 1
         o += length
-    ntok[i] = k
+    ntok[t] = k
 
 
 @nb.njit(**_NUMBA)
-def decode_frames(buf, off, cap, linktypes, n, status, ver, src_hi, src_lo, dst_hi, dst_lo, ttl, ip_id, df,
-                  ip_len, sport, dport, flags, seq, ack, win, payload_len, captured_payload, mss, wscale, sack,
-                  ts_val, ts_ecr, vlan, has_sig, tokens, ntok):
-    """Decode frames 0..n-1 (all columns indexed by frame); status[i] FALLBACK leaves row i unset."""
+def decode_frames(buf, off, cap, ts, iface, linktypes, first_frame, n, fallback, frame, ts_ns, iface_out, ver,
+                  src_hi, src_lo, dst_hi, dst_lo, ttl, ip_id, df, ip_len, sport, dport, flags, seq, ack, win,
+                  payload_len, captured_payload, mss, wscale, sack, ts_val, ts_ecr, vlan, sig_rows, tokens, ntok):
+    """Decode frames 0..n-1; returns (fast rows, fallback frames, SYN rows with options).
+
+    Fast rows are written packed, in frame order, straight into columns of the table's dtypes (row k
+    is the k-th frame the kernel decodes), so no gather or cast follows; ``fallback`` lists the
+    indices of the frames left to the general decoder. ``iface`` is ignored when ``linktypes`` has
+    one entry (pcap: one interface, the walker leaves ``iface`` unset). Only SYN rows carry an option
+    signature: the j-th such row is ``sig_rows[j]``, its kind tokens ``tokens[j, :ntok[j]]`` (packed
+    too, so the signature lookup reads them in order; the rest of a token row is stale).
+    """
+    k = nf = nsig = 0
+    single = len(linktypes) == 1
     for i in range(n):
         o, c = off[i], cap[i]
-        status[i] = FALLBACK
-        et, p, vl = _link(buf, o, c, linktypes[i])
+        ifc = 0 if single else iface[i]
+        fallback[nf] = i  # taken back below when the kernel decodes the frame
+        nf += 1
+        et, p, vl = _link(buf, o, c, linktypes[ifc])
         if et < 0:
             continue
         if et == 0x0800:
@@ -198,14 +210,14 @@ def decode_frames(buf, off, cap, linktypes, n, status, ver, src_hi, src_lo, dst_
             frag = _u16(buf, o + p + 6, True)
             if frag & 0x1FFF or buf[o + p + 9] != 6:
                 continue  # fragments and non-TCP (also AH) are the general decoder's business
-            ver[i] = 4
-            src_hi[i], dst_hi[i] = 0, 0
-            src_lo[i] = _u32(buf, o + p + 12, True)
-            dst_lo[i] = _u32(buf, o + p + 16, True)
-            ttl[i] = buf[o + p + 8]
-            ip_id[i] = _u16(buf, o + p + 4, True)
-            df[i] = (frag & 0x4000) != 0
-            ip_len[i] = total
+            ver[k] = 4
+            src_hi[k], dst_hi[k] = 0, 0
+            src_lo[k] = _u32(buf, o + p + 12, True)
+            dst_lo[k] = _u32(buf, o + p + 16, True)
+            ttl[k] = buf[o + p + 8]
+            ip_id[k] = _u16(buf, o + p + 4, True)
+            df[k] = (frag & 0x4000) != 0
+            ip_len[k] = total
             l4 = p + hlen
             l4_end = min(p + total, c)
             l4_len = p + total - l4
@@ -217,21 +229,21 @@ def decode_frames(buf, off, cap, linktypes, n, status, ver, src_hi, src_lo, dst_
                 continue  # extension headers: general decoder
             if plen == 0:
                 plen = c - p - 40
-            ver[i] = 6
+            ver[k] = 6
             hi, lo = np.uint64(0), np.uint64(0)
             for j in range(8):
                 hi = hi << np.uint64(8) | np.uint64(buf[o + p + 8 + j])
                 lo = lo << np.uint64(8) | np.uint64(buf[o + p + 16 + j])
-            src_hi[i], src_lo[i] = hi, lo
+            src_hi[k], src_lo[k] = hi, lo
             hi, lo = np.uint64(0), np.uint64(0)
             for j in range(8):
                 hi = hi << np.uint64(8) | np.uint64(buf[o + p + 24 + j])
                 lo = lo << np.uint64(8) | np.uint64(buf[o + p + 32 + j])
-            dst_hi[i], dst_lo[i] = hi, lo
-            ttl[i] = buf[o + p + 7]
-            ip_id[i] = -1
-            df[i] = False
-            ip_len[i] = 40 + plen
+            dst_hi[k], dst_lo[k] = hi, lo
+            ttl[k] = buf[o + p + 7]
+            ip_id[k] = -1
+            df[k] = False
+            ip_len[k] = 40 + plen
             l4 = p + 40
             l4_end = min(p + 40 + plen, c)
             l4_len = plen
@@ -243,26 +255,30 @@ def decode_frames(buf, off, cap, linktypes, n, status, ver, src_hi, src_lo, dst_
             continue
         opt_end = min(l4 + thlen, l4_end)
         fl = off_flags & 0x01FF
-        status[i] = FAST
-        vlan[i] = vl
-        sport[i] = _u16(buf, o + l4, True)
-        dport[i] = _u16(buf, o + l4 + 2, True)
-        seq[i] = _u32(buf, o + l4 + 4, True)
-        ack[i] = _u32(buf, o + l4 + 8, True)
-        win[i] = _u16(buf, o + l4 + 14, True)
-        flags[i] = fl
-        payload_len[i] = l4_len - thlen
-        captured_payload[i] = l4_end - opt_end
-        mss[i], wscale[i], sack[i], ts_val[i], ts_ecr[i] = -1, -1, False, -1, -1
-        has_sig[i] = False
-        ntok[i] = 0
+        sport[k] = _u16(buf, o + l4, True)
+        dport[k] = _u16(buf, o + l4 + 2, True)
+        seq[k] = _u32(buf, o + l4 + 4, True)
+        ack[k] = _u32(buf, o + l4 + 8, True)
+        win[k] = _u16(buf, o + l4 + 14, True)
+        flags[k] = fl
+        payload_len[k] = l4_len - thlen
+        captured_payload[k] = l4_end - opt_end
+        mss[k], wscale[k], sack[k], ts_val[k], ts_ecr[k] = -1, -1, False, -1, -1
         if thlen > 20:
             a = o + l4 + 20
             if fl & 0x02:
-                has_sig[i] = True
-                _options(buf, a, o + opt_end, i, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok)
+                _options(buf, a, o + opt_end, k, nsig, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok)
+                sig_rows[nsig] = k
+                nsig += 1
             elif opt_end - l4 >= 32 and buf[a] == 1 and buf[a + 1] == 1 and buf[a + 2] == 8 and buf[a + 3] == 10:
-                ts_val[i] = _u32(buf, a + 4, True)
-                ts_ecr[i] = _u32(buf, a + 8, True)
-            else:
-                _options(buf, a, o + opt_end, i, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok)
+                ts_val[k] = _u32(buf, a + 4, True)
+                ts_ecr[k] = _u32(buf, a + 8, True)
+            else:  # token row nsig as scratch: the next SYN overwrites it
+                _options(buf, a, o + opt_end, k, nsig, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok)
+        nf -= 1
+        frame[k] = first_frame + i
+        ts_ns[k] = ts[i]
+        iface_out[k] = ifc
+        vlan[k] = vl
+        k += 1
+    return k, nf, nsig
