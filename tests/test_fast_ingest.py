@@ -223,8 +223,25 @@ def test_interning_tables_agree_with_a_dictionary_while_they_grow():
                     firsts.append(2 * k + side)
         assert new_pos[:new].tolist() == firsts
         ids = np.arange(len(truth) - new, len(truth), dtype=np.int32)
-        table.settle(ver, src_hi, src_lo, dst_hi, dst_lo, new_pos, ids, m, src, dst)
+        table.settle(ids, src, dst)
         expect = [[truth[(int(ver[k]), int(h[k]), int(lo[k]))] for k in range(m)]
                   for h, lo in ((src_hi, src_lo), (dst_hi, dst_lo))]
         assert src.tolist() == expect[0] and dst.tolist() == expect[1]
     assert table.count == len(truth) and len(table.ver) >= 2 * len(truth)
+
+
+@pytest.mark.parametrize("sizes", [(64, 64, 16), (1 << 10, 300, 100), (512, 4096, 4096)])
+def test_records_larger_than_the_buffers_grow_them(tmp_path, monkeypatch, sizes):
+    from netreset.ingest import fast
+
+    scan, buffer, first = sizes
+    monkeypatch.setattr(fast, "SCAN_BYTES", scan)
+    monkeypatch.setattr(fast, "BUFFER_BYTES", buffer)
+    monkeypatch.setattr(fast, "FIRST_READ_BYTES", first)
+    for pcapng in (False, True):
+        path = tmp_path / f"small-buffers.{'pcapng' if pcapng else 'pcap'}"
+        write_ethernet_capture(path, [bytes(p) for p in mixed_packets()], pcapng)
+        assert open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(path=str(path)), chunk_rows=7,
+                         force=True) is not None
+        for chunk_rows in (5, 64):
+            assert_same(path, chunk_rows)

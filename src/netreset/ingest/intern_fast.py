@@ -6,7 +6,8 @@ the kernel; only what a chunk meets for the first time goes back to Python, one 
 the row where it was first seen, so :mod:`netreset.ingest.fast` can intern it in the plain path's
 first-seen order (merged with the general decoder's own interning). Until then a new key holds a
 placeholder id ``-2 - j`` (the chunk's j-th new key; -1 means "no signature"), in the table and in the
-id columns alike; the ``settle_*`` kernels write the real ids over both. This replaces a sort per chunk
+id columns alike; :func:`settle` writes the real ids over both (with numpy: a chunk's new keys are few,
+and each compiled function costs its own load time in every process). This replaces a sort per chunk
 (``np.unique``), which cost more than decoding the frames.
 
 A table grows (four times the slots) inside the kernel when it is half full, so a chunk never stops
@@ -31,6 +32,15 @@ def _mix(a, b):
     return x ^ (x >> np.uint64(29))
 
 
+def settle(val: np.ndarray, slots: np.ndarray, ids: np.ndarray, *columns: np.ndarray) -> None:
+    """The ids of a lookup's new keys (``ids[j]`` for the j-th), once interned, over their placeholders:
+    in the table (``val`` at ``slots``, the new keys' slots) and in ``columns`` (written in place)."""
+    val[slots] = ids
+    for column in columns:
+        rows = np.flatnonzero(column < -1)
+        column[rows] = ids[-2 - column[rows]]
+
+
 class AddressTable:
     """(version, high word, low word) → address id of one capture; IPv4 keeps its address in the low word."""
 
@@ -40,18 +50,20 @@ class AddressTable:
         self.lo = np.zeros(_START_SLOTS, dtype=np.uint64)
         self.val = np.zeros(_START_SLOTS, dtype=np.int32)
         self.count = 0
+        self.slots = np.empty(0, dtype=np.int64)  #: slots of the last lookup's new keys (first entries)
 
     def lookup(self, ver, src_hi, src_lo, dst_hi, dst_lo, m, src, dst, new_pos) -> int:
         """Fill ``src``/``dst`` of rows 0..m-1; returns the number of new addresses (see :func:`address_ids`)."""
+        if len(self.slots) < 2 * m:
+            self.slots = np.empty(2 * m, dtype=np.int64)
         self.ver, self.hi, self.lo, self.val, self.count, new = address_ids(
             self.ver, self.hi, self.lo, self.val, self.count, ver, src_hi, src_lo, dst_hi, dst_lo, m, src, dst,
-            new_pos)
+            new_pos, self.slots)
         return new
 
-    def settle(self, ver, src_hi, src_lo, dst_hi, dst_lo, new_pos, ids, m, src, dst) -> None:
-        """The new addresses' ids, once interned, into the table and the rows (see :func:`settle_addresses`)."""
-        settle_addresses(self.ver, self.hi, self.lo, self.val, ver, src_hi, src_lo, dst_hi, dst_lo, new_pos, ids, m,
-                         src, dst)
+    def settle(self, ids, src, dst) -> None:
+        """The new addresses' ids, once interned, into the table and the id columns."""
+        settle(self.val, self.slots[:len(ids)], ids, src, dst)
 
 
 @nb.njit(**_NUMBA)
@@ -77,21 +89,27 @@ def _grow_addresses(kver, khi, klo, kval):
 
 
 @nb.njit(**_NUMBA)
-def address_ids(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_lo, m, src, dst, new_pos):
+def address_ids(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_lo, m, src, dst, new_pos, new_slot):
     """Ids of the source and destination of rows 0..m-1 into ``src``/``dst``.
 
     A key not in the table is added with the placeholder ``-2 - j`` (j: its rank among this call's new
     keys, in order of first sight: row by row, source before destination), and ``new_pos[j]`` gets
-    ``2 * row + (0 source | 1 destination)`` of that first sight. Returns the (possibly grown) table,
-    its new count and the number of new keys.
+    ``2 * row + (0 source | 1 destination)`` of that first sight, ``new_slot[j]`` its slot in the
+    returned table. Returns the (possibly grown) table, its new count and the number of new keys.
     """
     k = new = 0
     while True:
         k, count, new = _address_run(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_lo, k, m, src,
                                      dst, new_pos, new)
         if k == m:
-            return kver, khi, klo, kval, count, new
+            break
         kver, khi, klo, kval = _grow_addresses(kver, khi, klo, kval)
+    for j in range(new):
+        k, side = new_pos[j] >> 1, new_pos[j] & 1
+        hi = src_hi[k] if side == 0 else dst_hi[k]
+        lo = src_lo[k] if side == 0 else dst_lo[k]
+        new_slot[j] = _address_slot(kver, khi, klo, ver[k], hi, lo)
+    return kver, khi, klo, kval, count, new
 
 
 @nb.njit(**_NUMBA)
@@ -123,21 +141,6 @@ def _address_run(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_l
     return k, count, new
 
 
-@nb.njit(**_NUMBA)
-def settle_addresses(kver, khi, klo, kval, ver, src_hi, src_lo, dst_hi, dst_lo, new_pos, ids, m, src, dst):
-    """Replace the placeholders of the new keys (in the table and in rows 0..m-1) by their ids ``ids``."""
-    for j in range(len(ids)):
-        k, side = new_pos[j] >> 1, new_pos[j] & 1
-        hi = src_hi[k] if side == 0 else dst_hi[k]
-        lo = src_lo[k] if side == 0 else dst_lo[k]
-        kval[_address_slot(kver, khi, klo, ver[k], hi, lo)] = ids[j]
-    for k in range(m):
-        if src[k] < -1:
-            src[k] = ids[-2 - src[k]]
-        if dst[k] < -1:
-            dst[k] = ids[-2 - dst[k]]
-
-
 class SignatureTable:
     """Option-kind token sequences (``tokens[j, :ntok[j]]`` of the decode kernel) → signature id."""
 
@@ -147,16 +150,19 @@ class SignatureTable:
         self.length = np.full(slots, -1, dtype=np.int64)  #: -1: an empty slot
         self.val = np.zeros(slots, dtype=np.int32)
         self.count = 0
+        self.slots = np.empty(0, dtype=np.int64)  #: slots of the last lookup's new keys (first entries)
 
     def lookup(self, tokens, ntok, sig_rows, nsig, out, new_sig) -> int:
         """Ids of the SYN rows ``sig_rows[:nsig]`` into ``out``; returns the number of new signatures."""
+        if len(self.slots) < nsig:
+            self.slots = np.empty(max(nsig, 64), dtype=np.int64)
         self.tokens, self.length, self.val, self.count, new = signature_ids(
-            self.tokens, self.length, self.val, self.count, tokens, ntok, sig_rows, nsig, out, new_sig)
+            self.tokens, self.length, self.val, self.count, tokens, ntok, sig_rows, nsig, out, new_sig, self.slots)
         return new
 
-    def settle(self, tokens, ntok, sig_rows, nsig, new_sig, ids, out) -> None:
-        """The new signatures' ids, once interned, into the table and the rows (see :func:`settle_signatures`)."""
-        settle_signatures(self.tokens, self.length, self.val, tokens, ntok, sig_rows, nsig, new_sig, ids, out)
+    def settle(self, ids, out) -> None:
+        """The new signatures' ids, once interned, into the table and the id column."""
+        settle(self.val, self.slots[:len(ids)], ids, out)
 
 
 @nb.njit(**_NUMBA)
@@ -194,18 +200,21 @@ def _grow_signatures(ktok, klen, kval):
 
 
 @nb.njit(**_NUMBA)
-def signature_ids(ktok, klen, kval, count, tokens, ntok, sig_rows, nsig, out, new_sig):
+def signature_ids(ktok, klen, kval, count, tokens, ntok, sig_rows, nsig, out, new_sig, new_slot):
     """``out[sig_rows[j]]`` = id of the j-th signature (j < nsig); other rows of ``out`` are left alone.
 
-    New sequences as in :func:`address_ids`, ``new_sig[i]`` = j of the i-th. Returns the table, its
-    count and the number of new sequences.
+    New sequences as in :func:`address_ids`: ``new_sig[i]`` = j of the i-th, ``new_slot[i]`` its slot.
+    Returns the table, its count and the number of new sequences.
     """
     j = new = 0
     while True:
         j, count, new = _signature_run(ktok, klen, kval, count, tokens, ntok, sig_rows, j, nsig, out, new_sig, new)
         if j == nsig:
-            return ktok, klen, kval, count, new
+            break
         ktok, klen, kval = _grow_signatures(ktok, klen, kval)
+    for i in range(new):
+        new_slot[i] = _signature_slot(ktok, klen, tokens, new_sig[i], ntok[new_sig[i]])
+    return ktok, klen, kval, count, new
 
 
 @nb.njit(**_NUMBA)
@@ -226,15 +235,3 @@ def _signature_run(ktok, klen, kval, count, tokens, ntok, sig_rows, j, nsig, out
         out[sig_rows[j]] = kval[h]
         j += 1
     return j, count, new
-
-
-@nb.njit(**_NUMBA)
-def settle_signatures(ktok, klen, kval, tokens, ntok, sig_rows, nsig, new_sig, ids, out):
-    """Replace the placeholders of the new sequences (table and rows) by their ids ``ids``."""
-    for i in range(len(ids)):
-        j = new_sig[i]
-        kval[_signature_slot(ktok, klen, tokens, j, ntok[j])] = ids[i]
-    for j in range(nsig):
-        r = sig_rows[j]
-        if out[r] < -1:
-            out[r] = ids[-2 - out[r]]
