@@ -144,24 +144,26 @@ def many_addresses_frames(count: int = 3000) -> tuple[bytes, ...]:
         kind = i % 8
         if kind == 0:
             options = [("NOP", None)] * (i % 3) + [(30 + i % 45, b"")] + [("MSS", 1460)]
-            p = e / s.IP(src=f"10.{a}.{b}.1", dst=f"10.200.{b}.9") / s.TCP(sport=i, dport=443, flags="S", options=options)
+            p = e / s.IP(src=f"10.{a}.{b}.1", dst=f"10.200.{b}.9") / s.TCP(sport=i, flags="S", options=options)
         elif kind == 1:
-            p = e / s.IPv6(src=f"2001:db8:{a:x}::{b:x}", dst=f"2001:db8:ffff::{i % 7}") / s.TCP(sport=i, flags="SA",
-                                                                                              options=[(40 + i % 30, b"xy")])
+            p = (e / s.IPv6(src=f"2001:db8:{a:x}::{b:x}", dst=f"2001:db8:ffff::{i % 7}")
+                 / s.TCP(sport=i, flags="SA", options=[(40 + i % 30, b"xy")]))
         elif kind == 2:
             p = e / s.IP(src=f"10.{a}.{b}.1", dst=f"172.16.{a}.{b}") / s.TCP(sport=i, flags="A")
         elif kind == 3:
             p = (e / s.IP(src=f"192.0.{a}.{b}", dst="10.0.0.2") / s.ICMP(type=3, code=3)
                  / s.IP(src=f"198.18.{a}.{b}", dst=f"198.19.{a}.{b}") / s.TCP(sport=5, dport=6))
         elif kind == 4:
-            p = e / s.IPv6(src=f"2001:db8:e::{i:x}", dst=f"2001:db8:{a:x}::{b:x}") / s.IPv6ExtHdrHopByHop() / s.TCP(flags="S")
+            p = (e / s.IPv6(src=f"2001:db8:e::{i:x}", dst=f"2001:db8:{a:x}::{b:x}") / s.IPv6ExtHdrHopByHop()
+                 / s.TCP(flags="S"))
         elif kind == 5:
             p = e / s.IP(src=f"198.18.{a}.{b - 3 if b >= 3 else b}", dst=f"198.19.{a}.{b}") / s.TCP(flags="R")
         elif kind == 6:
-            p = (e / s.IP(src="10.1.1.1", dst=f"10.3.{a}.{b}") / s.GRE() / s.IP(src=f"172.17.{a}.{b}", dst="172.16.9.9")
-                 / s.TCP(flags="S", options=[(60 + i % 20, b"")]))
+            p = (e / s.IP(src="10.1.1.1", dst=f"10.3.{a}.{b}") / s.GRE()
+                 / s.IP(src=f"172.17.{a}.{b}", dst="172.16.9.9") / s.TCP(flags="S", options=[(60 + i % 20, b"")]))
         else:
-            p = e / s.IPv6(src=f"2001:db8:e::{(i - 4):x}", dst=f"2001:db8:{a:x}::{(b + 1):x}") / s.TCP(flags="PA") / b"z"
+            p = (e / s.IPv6(src=f"2001:db8:e::{(i - 4):x}", dst=f"2001:db8:{a:x}::{(b + 1):x}")
+                 / s.TCP(flags="PA") / b"z")
         frames.append(bytes(p))
     return tuple(frames)
 

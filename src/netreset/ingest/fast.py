@@ -4,9 +4,11 @@ Same contract as :class:`netreset.ingest.reader.CaptureStream` — chunks of :cl
 rows in file order and the same :class:`IngestStats` — and the same answers, column for column
 (``tests/test_fast_ingest.py`` compares the two paths). Speed comes from three choices:
 
-* the file is read with ``readinto`` into one fixed buffer, so memory does not grow with the file
+* the file is read with ``readinto`` into one reused buffer, so memory does not grow with the file
   (no mmap: its pages would count in the peak RSS users measure);
-* :mod:`netreset.ingest.kernels` frames and decodes whole batches of records in machine code;
+* :mod:`netreset.ingest.kernels` frames and decodes whole batches of records in machine code, and
+  :mod:`netreset.ingest.intern_fast` gives the rows their address and signature ids from hash
+  tables kept for the whole file, so only a batch's new addresses reach Python;
 * frames the kernels do not handle (tunnels, ICMP, fragments, non-IP, odd link layers) go to the
   general :class:`~netreset.ingest.decode.Decoder`, in the same chunk, so a few odd frames cost
   little. Addresses and option signatures are interned in the plain path's first-seen order, so
@@ -24,6 +26,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+from operator import itemgetter
 from typing import Iterator
 
 import numpy as np
@@ -45,6 +48,7 @@ _FAST_COLUMNS = ("ttl", "ip_id", "df", "ip_len", "sport", "dport", "flags", "seq
                  "captured_payload", "mss", "wscale", "sack_perm", "ts_val", "ts_ecr", "vlan")
 #: Columns the decode kernel writes, packed and in the table's dtypes (see kernels.decode_frames).
 _KERNEL_COLUMNS = ("frame", "ts_ns", "iface", "ip_version") + _FAST_COLUMNS
+_KEY = itemgetter(0)  #: the order key of an interning event (a stable sort keeps ties in their order)
 
 
 def wanted(path: str, verify_checksums: bool, force: bool | None = None) -> bool:
@@ -324,19 +328,13 @@ def _intern_addresses(cap: FastCapture, s: _Scratch, frame, ver, m: int, first_f
         known = cap.main._addr_ids
         pending = pending + [(f * 64 + side, raw) for f, side, raw in
                              zip(_frame_numbers(frame, rows, first_frame), sides.tolist(), raws) if raw not in known]
-    if pending:
-        pending.sort(key=_first)
-        addr = cap.main.addr
-        for _, raw in pending:
-            addr(raw)
+    addr = cap.main.addr
+    for _, raw in sorted(pending, key=_KEY):
+        addr(raw)
     if new:
         ids = np.array([cap.main.addr(raw) for raw in raws], dtype=np.int32)
         table.settle(ids, src, dst)
     return src, dst
-
-
-def _first(item: tuple):
-    return item[0]
 
 
 def _intern_signatures(cap: FastCapture, s: _Scratch, frame, m: int, nsig: int, first_frame: int) -> np.ndarray:
@@ -350,10 +348,8 @@ def _intern_signatures(cap: FastCapture, s: _Scratch, frame, m: int, nsig: int, 
         texts = [_signature(s.tokens[j, :s.ntok[j]]) for j in first.tolist()]
         frames = _frame_numbers(frame, s.sig_rows[first], first_frame)
         pending = pending + [(f * 64 + 32, text) for f, text in zip(frames, texts)]
-    if pending:
-        pending.sort(key=_first)
-        for _, text in pending:
-            cap.book.intern_signature(text)
+    for _, text in sorted(pending, key=_KEY):
+        cap.book.intern_signature(text)
     if new:
         ids = np.array([cap.book.intern_signature(t) for t in texts], dtype=np.int32)
         table.settle(ids, out)

@@ -5,7 +5,7 @@ run on a machine pays the compile). They do what :mod:`netreset.ingest.pcap`,
 :mod:`~netreset.ingest.pcapng` and :mod:`~netreset.ingest.decode` do, but only for the shapes that
 make up nearly every busy-node capture: well-framed records; Ethernet (with 802.1Q tags), Linux
 cooked (SLL/SLL2) or raw IP; IPv4 without fragmentation or AH; IPv6 with TCP as the first next
-header; TCP with its options. Everything else is marked for the general decoder (``FALLBACK``), and
+header; TCP with its options. Everything else is listed for the general decoder (``fallback``), and
 a container the walkers cannot frame with certainty makes :mod:`netreset.ingest.fast` use the plain
 path for the whole file, so warnings and answers stay exactly those of the plain path.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-FAST, FALLBACK = 0, 1
 #: Token for a malformed option in the option-kind signature (kinds are 0..255).
 TOKEN_MALFORMED = 256
 MAX_TOKENS = 40
