@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from itertools import chain
 from json.encoder import c_make_encoder  # the C accelerator (CPython); None elsewhere
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Callable, Iterable, Sequence
@@ -27,35 +28,38 @@ def render_json(document: dict) -> str:
 
 def encode_item(value: Any) -> str:
     """The JSON of one item of a list that is a top-level member of a document (indented as
-    :func:`render_json` indents it there): what :func:`write_json` writes for an ``json_items`` entry."""
+    :func:`render_json` indents it there): what :func:`write_json` writes for an ``json_items`` entry.
+
+    Called once per record of a streamed analysis, so a record is written from its *shape*'s template
+    (:func:`_from_template`) when it has one, else by :func:`_encode`; the bytes are the same."""
+    if type(value) is dict:
+        text = _from_template(value)
+        if text is not None:
+            return text
     out: list[str] = []
-    _encode(value, "\n    ", out)
+    _encode(value, _ITEM_NEWLINE, out)
     return "".join(out)
 
 
 def write_json(document: dict, write: Callable[[str], Any], batch: int = 1000) -> None:
     """:func:`render_json` of ``document`` written piece by piece: a top-level value that is neither a
-    list, tuple, dict nor str but iterable (the merged records of a streamed analysis) is encoded item by
-    item and flushed every ``batch`` items, so it is never in memory whole; one with a ``json_items()``
-    method gives its items already encoded (:func:`encode_item`). Same bytes as render_json."""
+    dict nor str but iterable (a list of records, the merged records of a streamed analysis) is encoded
+    item by item (:func:`encode_item`) and flushed every ``batch`` items, so it is never in memory whole;
+    one with a ``json_items()`` method gives its items already encoded. Same bytes as render_json."""
     if not document:
         write("{}\n")
         return
     out: list[str] = ["{"]
     for number, (key, value) in enumerate(document.items()):
         out += ("," if number else "", "\n  ", _quote(_key(key)), ": ")
-        if isinstance(value, (list, tuple, dict, str)) or not hasattr(value, "__iter__"):
+        if isinstance(value, (dict, str)) or not hasattr(value, "__iter__"):
             _encode(value, "\n  ", out)
             continue
         out.append("[")
         count = 0
         encoded = getattr(value, "json_items", None)
         for item in encoded() if encoded is not None else value:
-            out += ("," if count else "", "\n    ")
-            if encoded is not None:
-                out.append(item)
-            else:
-                _encode(item, "\n    ", out)
+            out += ("," if count else "", "\n    ", item if encoded is not None else encode_item(item))
             count += 1
             if count % batch == 0:
                 write("".join(out))
@@ -191,6 +195,194 @@ def _encode_dict(value: dict, newline: str, out: list[str]) -> None:
     else:
         out.pop()
     out += (newline, "}")
+
+
+# ── Templates: one record's JSON from its shape ─────────────────────────────────────────────────────
+#
+# Records of one kind mostly share a shape: the same keys in the same order, the same containers, and
+# scalars (str, int, float, bool, None of exactly those types) everywhere else. Their indented JSON is
+# then fixed text between the scalars. The text is made once per shape by :func:`_encode` itself (on a
+# copy whose scalars are a marker string) and split at the markers; a record of that shape is its
+# scalars ("leaves", in document order) spelt by ONE call of the C encoder, with a separator that
+# cannot occur in its output (control characters are escaped), and interleaved with the fixed text.
+# A shape's key holds every dict's keys and the exact type of every value, so lengths, nesting and
+# key order are all in it; anything else (subclasses, numpy scalars, non-str keys, other objects)
+# has no template and takes the recursive path. Dict keys are compared by equality, which a non-str
+# key can share with another (1 == 1.0 == True): those shapes never get a template, and no str equals
+# them.
+
+_ITEM_NEWLINE = "\n    "
+_MARK = "\x00"  # the leaves' separator and, quoted, the placeholder in a template's text
+_QUOTED_MARK = _quote(_MARK)
+_LEAF_TYPES = frozenset(_SCALARS)
+_UNUSUAL = None  # in the caches: no template for this shape
+_MISSING = object()  # not in a cache yet
+_MAX_LEAVES = 512  # bigger containers and records take the recursive path (no pile of big templates)
+_MAX_ENTRIES = 2048  # each cache starts again when it reaches this many shapes
+
+
+class _NoTemplate(Exception):
+    """A value met while walking a record that no template can spell (see above)."""
+
+
+def _refuse(value: Any):
+    raise _NoTemplate(type(value).__name__)  # unreachable: leaves are exact scalar types
+
+
+_LEAVES = c_make_encoder(None, _refuse, _quote, None, ": ", _MARK, False, False, True)
+
+#: exact value types of a container's values → positions of the nested containers (() when all are
+#: scalars), or _UNUSUAL when a value is neither an exact scalar nor an exact dict, list or tuple.
+_NESTED: dict[tuple, tuple | None] = {}
+
+
+def _nested(types: tuple) -> tuple | None:
+    if len(_NESTED) >= _MAX_ENTRIES:
+        _NESTED.clear()
+    if _LEAF_TYPES.issuperset(types):
+        found: tuple | None = ()
+    elif all(t in _LEAF_TYPES or t is dict or t is list or t is tuple for t in types):
+        found = tuple(i for i, t in enumerate(types) if t is dict or t is list or t is tuple)
+    else:
+        found = _UNUSUAL
+    _NESTED[types] = found
+    return found
+
+
+def _walk(value: dict | list | tuple, leaves: list) -> tuple:
+    """The shape key of a nested container, its leaves appended to ``leaves`` in document order."""
+    if type(value) is dict:
+        head: tuple | None = tuple(value)
+        values = tuple(value.values())
+    else:
+        head, values = None, value
+    if len(values) > _MAX_LEAVES:
+        raise _NoTemplate
+    types = tuple(map(type, values))
+    nested = _NESTED.get(types, _MISSING)
+    if nested is _MISSING:
+        nested = _nested(types)
+    if nested == ():
+        leaves += values
+        return types if head is None else (head, types)
+    if nested is _UNUSUAL:
+        raise _NoTemplate
+    if head is None and types.count(dict) == len(types):  # a list of dicts: flat ones at C speed
+        flat = [*chain.from_iterable(map(dict.values, values))]
+        kinds = tuple(map(type, flat))
+        if _LEAF_TYPES.issuperset(kinds):
+            leaves += flat
+            return (_MARK, tuple(map(tuple, values)), kinds)
+    key = [head, types]
+    start = 0
+    for at in nested:
+        leaves += values[start:at]
+        key.append(_walk(values[at], leaves))
+        start = at + 1
+    leaves += values[start:]
+    return tuple(key)
+
+
+class _Plan:
+    """What a top-level key order and value types share: where the nested containers are, and the
+    templates by the nested containers' shape keys."""
+
+    __slots__ = ("nested", "templates")
+
+    def __init__(self, nested: tuple) -> None:
+        self.nested = nested
+        self.templates: dict[tuple, list[str] | str | None] = {}
+
+
+_PLANS: dict[tuple, _Plan | None] = {}
+
+
+def _from_template(value: dict) -> str | None:
+    """:func:`encode_item` of a dict from its shape's template; None when it has none."""
+    if len(value) > _MAX_LEAVES:
+        return None
+    head = tuple(value)
+    values = tuple(value.values())
+    types = tuple(map(type, values))
+    plan = _PLANS.get((head, types), _MISSING)
+    if plan is _MISSING:
+        plan = _new_plan(head, types)
+    if plan is None:
+        return None
+    if plan.nested:
+        leaves: list | tuple = []
+        subs = []
+        start = 0
+        try:
+            for at in plan.nested:
+                leaves += values[start:at]
+                subs.append(_walk(values[at], leaves))
+                start = at + 1
+        except _NoTemplate:
+            return None
+        leaves += values[start:]
+        if len(leaves) > _MAX_LEAVES:
+            return None
+        shape = tuple(subs)
+    else:
+        leaves, shape = values, ()
+    template = plan.templates.get(shape, _MISSING)
+    if template is _MISSING:
+        template = _template(value, len(leaves))
+        if len(plan.templates) >= _MAX_ENTRIES:
+            plan.templates.clear()
+        plan.templates[shape] = template
+    if template is None:
+        return None
+    if type(template) is str:  # no leaves
+        return template
+    text = template[:]
+    text[1::2] = "".join(_LEAVES(leaves, 0))[1:-1].split(_MARK)
+    return "".join(text)
+
+
+def _new_plan(head: tuple, types: tuple) -> _Plan | None:
+    nested = _NESTED.get(types, _MISSING)
+    if nested is _MISSING:
+        nested = _nested(types)
+    plan = None if nested is _UNUSUAL else _Plan(nested)
+    if len(_PLANS) >= _MAX_ENTRIES:
+        _PLANS.clear()
+    _PLANS[head, types] = plan
+    return plan
+
+
+def _template(value: dict, leaves: int) -> list[str] | str | None:
+    """The fixed text of ``value``'s shape as a list ``[text, None, text, None, …, text]`` (a leaf in
+    each None), or the whole text when there are no leaves; None when no template may spell it."""
+    try:
+        marked = _marked(value)
+    except _NoTemplate:
+        return None
+    out: list[str] = []
+    _encode(marked, _ITEM_NEWLINE, out)
+    texts = "".join(out).split(_QUOTED_MARK)
+    if len(texts) != leaves + 1:  # cannot happen: keys holding the marker are refused
+        return None
+    if not leaves:
+        return texts[0]
+    template: list = [None] * (2 * leaves + 1)
+    template[::2] = texts
+    return template
+
+
+def _marked(value: Any) -> Any:
+    """A copy of ``value`` with every leaf replaced by the marker (keys must be str without it)."""
+    if type(value) is dict:
+        for key in value:
+            if not isinstance(key, str) or _MARK in key:
+                raise _NoTemplate
+        return {key: _marked(item) for key, item in value.items()}
+    if type(value) is list or type(value) is tuple:
+        return [_marked(item) for item in value]
+    if type(value) in _SCALARS:
+        return _MARK
+    raise _NoTemplate
 
 
 def render_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
