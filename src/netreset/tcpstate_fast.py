@@ -22,7 +22,10 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from netreset.numba_loading import install as _quick_cache_loading
+
 _NUMBA = dict(cache=True, nogil=True, boundscheck=False)
+_quick_cache_loading()  # cached kernels load without numba's compiler registries
 _M32 = 0xFFFFFFFF
 NONE = np.iinfo(np.int64).max  #: an unset timer (None in the Python machine)
 TOO_LARGE_SEQ_DELTA = 1048576

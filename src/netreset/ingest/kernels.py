@@ -15,10 +15,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from netreset.numba_loading import install as _quick_cache_loading
+
 #: Token for a malformed option in the option-kind signature (kinds are 0..255).
 TOKEN_MALFORMED = 256
 MAX_TOKENS = 40
 _NUMBA = dict(cache=True, nogil=True, boundscheck=False)
+_quick_cache_loading()  # cached kernels load without numba's compiler registries
 
 
 @nb.njit(**_NUMBA)
