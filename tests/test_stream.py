@@ -229,3 +229,15 @@ def test_a_consumer_that_stops_early_stops_the_reader():
     reader = read_ahead(itertools.count(), depth=1)
     assert [next(reader) for _ in range(3)] == [0, 1, 2]
     reader.close()  # joins the thread: would hang if the reader did not stop
+
+
+def test_pieces_are_shared_out_by_size_and_every_piece_once():
+    from netreset.stream import balanced_shares
+
+    sizes = [22351, 20411, 23934, 20378, 24605, 23932, 29837, 20226]  # the 1M benchmark's pieces
+    shares = balanced_shares(sizes, 2)
+    assert sorted(i for share in shares for i in share) == list(range(8))
+    loads = [sum(sizes[i] for i in share) for share in shares]
+    assert max(loads) - min(loads) <= max(sizes) and max(loads) / min(loads) < 1.05
+    assert all(share == sorted(share) for share in shares) and loads[0] == min(loads)
+    assert balanced_shares([5, 1, 1], 3) == [[1], [2], [0]]

@@ -50,6 +50,7 @@ class PieceStore:
     def __init__(self, directory: SpillDirectory, book: AddressBook) -> None:
         self.directory, self.book = directory, book
         self._pieces: list[str] = []
+        self.sizes: list[int] = []  #: rows of each piece
 
     def __len__(self) -> int:
         return len(self._pieces)
@@ -62,6 +63,7 @@ class PieceStore:
         with open(path, "wb") as f:
             pickle.dump((columns, extra), f, protocol=pickle.HIGHEST_PROTOCOL)
         self._pieces.append(path)
+        self.sizes.append(len(table))
 
     def __iter__(self) -> Iterator[tuple[PacketTable, np.ndarray]]:
         return (self[i] for i in range(len(self)))

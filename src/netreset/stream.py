@@ -139,7 +139,7 @@ class StreamedAnalysis:
         if workers > 1:
             # This process judges one share while workers-1 forked children judge the others. The kernels
             # the judging calls were loaded by the streaming (only the tiny tally loads again in a child).
-            shares = [list(range(n, len(self._kept), workers)) for n in range(workers)]
+            shares = balanced_shares(self._kept.sizes, workers)
             global _JUDGING
             _JUDGING = (self, kinds, generation)
             try:
@@ -228,6 +228,19 @@ class StreamedAnalysis:
             counts[outcome] -= n
             counts["reset_by_middlebox"] += n
         return Counter({outcome: n for outcome, n in counts.items() if n})
+
+
+def balanced_shares(sizes: list[int], workers: int) -> list[list[int]]:
+    """Piece indices for each worker, the biggest pieces first to the least loaded (judging costs about
+    the same per packet; dealing the pieces out in turn gave one process 18 % more rows than the other
+    on the 1M-packet benchmark). Each share is in piece order (the records are merged by piece anyway),
+    the lightest share first: the calling process judges that one, and merges the runs after."""
+    load, shares = [0] * workers, [[] for _ in range(workers)]
+    for index in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        least = min(range(workers), key=lambda w: (load[w], w))
+        shares[least].append(index)
+        load[least] += sizes[index]
+    return [sorted(share) for _, share in sorted(zip(load, shares), key=lambda item: item[0])]
 
 
 #: The analysis being judged by forked workers (set only while they run; see _judge_pieces).
