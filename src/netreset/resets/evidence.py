@@ -63,13 +63,34 @@ class Observation:
 
     def to_dict(self) -> dict:
         """The JSON form (evidence items of the ``locate-reset`` contract)."""
+        detail = self._detail
+        if not isinstance(detail, str):
+            detail = self._detail = detail[0](*detail[1:])
         return {
             "code": self.code,
             "observed": self.observed,
             "expected": self.expected,
-            "weight": round(self.weight, 3),
-            "detail": self.detail,
+            "weight": rounded_weight(self.weight),
+            "detail": detail,
         }
+
+
+def rounded_weight(weight: float) -> float:
+    """``round(weight, 3)``, remembered per weight: the rules use a handful of constant weights, and
+    rounding a float to 3 digits (a correctly rounded decimal conversion) cost more than the rest of an
+    evidence item's record. Only non-zero exact floats are remembered: equal ones are the same number
+    (unlike 0.0 and -0.0, or 1 and 1.0, which round to differently spelt values)."""
+    if type(weight) is not float or not weight:
+        return round(weight, 3)
+    found = _ROUNDED.get(weight)
+    if found is None:
+        if len(_ROUNDED) >= 1024:  # NaNs (never equal) or unusual weights: start again
+            _ROUNDED.clear()
+        found = _ROUNDED[weight] = round(weight, 3)
+    return found
+
+
+_ROUNDED: dict[float, float] = {}
 
 
 @dataclass(frozen=True, slots=True)
