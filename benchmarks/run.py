@@ -141,7 +141,31 @@ def check(truth: dict, conversations: int | None, rsts: int | None) -> str:
     return "ok" if not problems else ", ".join(problems)
 
 
-def run_file(path: str, tools: list[str], plain: bool) -> list[Result]:
+def run_file(path: str, tools: list[str], plain: bool, repeat: int = 1, report=None) -> list[Result]:
+    """Every tool on ``path``, ``repeat`` rounds of all the tools one after the other (so a slow spell of
+    a shared machine falls on several tools, not on all runs of one); per tool the median wall time of
+    its rounds, the largest memory, and the count check of every round. ``report(result)`` sees each
+    single run as it ends."""
+    rounds = []
+    for _ in range(repeat):
+        rounds.append(measure_once(path, tools, plain))
+        for r in rounds[-1]:
+            if report is not None:
+                report(r)
+    if repeat == 1:
+        return rounds[0]
+    merged = []
+    for runs in zip(*rounds):
+        walls = sorted(r.wall_s for r in runs)
+        oks = sorted({r.ok for r in runs})
+        merged.append(Result(runs[0].tool, runs[0].capture, runs[0].packets, walls[len(walls) // 2],
+                             max(r.rss_mb for r in runs), runs[0].conversations, runs[0].rsts,
+                             oks[0] if len(oks) == 1 else "; ".join(oks), max(r.total_mb for r in runs)))
+    return merged
+
+
+def measure_once(path: str, tools: list[str], plain: bool) -> list[Result]:
+    """One run of every tool on ``path`` (see :func:`run_file`)."""
     truth = json.loads(Path(path).with_suffix(".truth.json").read_text())
     n = truth["packets"]
     name = Path(path).name
@@ -186,18 +210,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="tshark,tcptrace,dpkt", help="comma-separated: tshark,tcptrace,dpkt")
     parser.add_argument("--plain", action="store_true", help="also time netreset's unoptimised path (NETRESET_PLAIN=1)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="N rounds of all the tools per file; the table gives each tool's median wall time")
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         print("note: PYTHONDONTWRITEBYTECODE is set: Python recompiles every module at start-up", file=sys.stderr)
     results = []
+
+    def report(r: Result) -> None:
+        print(f"{r.capture}: {r.tool}: {r.wall_s:.2f} s, {r.pps:,.0f} packets/s, {r.rss_mb:.0f} MB, {r.ok}",
+              file=sys.stderr, flush=True)
+
     for path in args.captures:
-        for r in run_file(path, tools, args.plain):
-            results.append(r)
-            print(f"{r.capture}: {r.tool}: {r.wall_s:.2f} s, {r.pps:,.0f} packets/s, {r.rss_mb:.0f} MB, {r.ok}",
-                  file=sys.stderr, flush=True)
+        results += run_file(path, tools, args.plain, max(args.repeat, 1), report)
     print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
+    if args.repeat > 1:
+        print(f"median of {args.repeat} rounds per tool", file=sys.stderr)
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps([dict(vars(r), pps=r.pps) for r in results], indent=2) + "\n")

@@ -83,3 +83,24 @@ def test_worker_count_uses_the_cores_only_for_big_inputs(monkeypatch):
     assert worker_count(None, big=True) == 4  # the cores, up to 4
     monkeypatch.setattr("os.cpu_count", lambda: None)
     assert worker_count(None, big=True) == 1
+
+
+def test_the_benchmark_runner_reports_each_tools_median_over_interleaved_rounds(monkeypatch):
+    import run as bench
+
+    walls = iter([5.0, 1.0, 9.0, 2.0, 7.0, 3.0])  # rounds of (tshark, netreset)
+    order = []
+
+    def once(path, tools, plain):
+        results = []
+        for tool in ("tshark -q -z conv,tcp", "netreset summary"):
+            order.append(tool)
+            results.append(bench.Result(tool, "x.pcap", 100, next(walls), 10.0 + len(order), 5, None, "ok", 1.0))
+        return results
+
+    monkeypatch.setattr(bench, "measure_once", once)
+    seen = []
+    tshark, netreset = bench.run_file("x.pcap", ["tshark"], False, repeat=3, report=seen.append)
+    assert order == ["tshark -q -z conv,tcp", "netreset summary"] * 3 and len(seen) == 6
+    assert (tshark.wall_s, netreset.wall_s) == (7.0, 2.0)  # medians of 5/9/7 and 1/2/3
+    assert (tshark.rss_mb, netreset.rss_mb) == (15.0, 16.0)
