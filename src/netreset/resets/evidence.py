@@ -63,9 +63,7 @@ class Observation:
 
     def to_dict(self) -> dict:
         """The JSON form (evidence items of the ``locate-reset`` contract)."""
-        detail = self._detail
-        if not isinstance(detail, str):
-            detail = self._detail = detail[0](*detail[1:])
+        detail = self._detail = worded(self._detail)  # as the property, without its attribute look-up
         return {
             "code": self.code,
             "observed": self.observed,
