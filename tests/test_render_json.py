@@ -249,3 +249,33 @@ def test_caches_start_again_when_full(monkeypatch):
     _check(values + values[::-1])
     assert len(render._PLANS) <= 4 and len(render._NESTED) <= 4
     assert all(len(plan.templates) <= 4 for plan in render._PLANS.values() if plan is not None)
+
+
+def test_leaves_that_are_not_their_records_never_make_a_template(monkeypatch):
+    """encode_leaves keeps a template only when it spells the record it was made from; leaves in the wrong
+    order, too few or too many, or not scalars, are spelt by encode_item of the record every time."""
+    from netreset.report.render import encode_leaves
+
+    monkeypatch.setattr(render, "_BY_LEAVES", {})
+    record = {"a": 1, "b": ["x", 2.5], "c": None}
+    for kind, leaves in [("swapped", [2.5, "x", 1, None]), ("short", [1, "x", 2.5]),
+                         ("long", [1, "x", 2.5, None, 7]), ("nested", [1, ["x", 2.5], None])]:
+        for _ in range(2):
+            assert encode_leaves(kind, leaves, lambda: record) == encode_item(record)
+        assert list(render._BY_LEAVES.values())[-1] is None
+    right = [1, "x", 2.5, None]
+    assert encode_leaves("right", right, lambda: record) == encode_item(record)
+    assert encode_leaves("right", [7, 'q"\n', -0.0, None], lambda: None) == encode_item(
+        {"a": 7, "b": ['q"\n', -0.0], "c": None})  # the template, without asking for the record
+    assert render._BY_LEAVES["right", tuple(map(type, right))] is not None
+
+
+def test_leaves_templates_start_again_when_full(monkeypatch):
+    from netreset.report.render import encode_leaves
+
+    monkeypatch.setattr(render, "_MAX_ENTRIES", 4)
+    monkeypatch.setattr(render, "_BY_LEAVES", {})
+    for n in range(12):
+        record = {"n": n, "v": [n] * (n % 5)}
+        assert encode_leaves("list", [n] * (1 + n % 5), lambda: record) == encode_item(record)
+    assert len(render._BY_LEAVES) <= 4

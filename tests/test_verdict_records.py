@@ -82,3 +82,51 @@ def test_rounded_weight_memory_stays_bounded():
         assert rounded_weight(n + 0.0001) == round(n + 0.0001, 3)
         assert math.isnan(rounded_weight(float("nan")))
     assert len(evidence._ROUNDED) <= 1024
+
+
+def _leaves(record) -> list:
+    """A record's scalars in document order (what json_leaves must give without building the dicts)."""
+    if isinstance(record, dict):
+        return [leaf for value in record.values() for leaf in _leaves(value)]
+    if isinstance(record, list):
+        return [leaf for value in record for leaf in _leaves(value)]
+    return [record]
+
+
+def test_json_leaves_are_the_records_scalars_in_order(verdicts):
+    for verdict in verdicts:
+        leaves = verdict.json_leaves()
+        assert [(type(x), repr(x)) for x in leaves] == [(type(x), repr(x)) for x in _leaves(verdict.to_dict())]
+
+
+def test_every_verdict_spelt_from_its_leaves_is_its_record(verdicts):
+    from netreset.report.render import encode_item, encode_leaves
+
+    for verdict in verdicts:
+        assert encode_leaves(ResetVerdict, verdict.json_leaves(), verdict.to_dict) == encode_item(verdict.to_dict())
+
+
+def _verdict(**changes) -> ResetVerdict:
+    values = dict(conversation=3, frame=17, ts=1700000000.1234567, src="10.0.0.1", dst="10.0.0.2", sport=443,
+                  dport=50000, observed_ttl=61, initial_ttl=64, routers_between=3, traceroute_hop=4,
+                  claimed_sender_routers_between=None, verdict="middlebox", confidence=0.9,
+                  reason="ttl_mismatch", evidence=(Observation("ttl_mismatch", 61, 54, 2.25, "TTL 61 — not 54"),),
+                  display_filter="tcp.stream eq 1", advice='say "hi"\n\\')
+    return ResetVerdict(**(values | changes))
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"claimed_sender_routers_between": 7, "confidence": math.nan, "ts": math.inf},
+    {"evidence": ()},
+    {"evidence": (Observation("a", "x", None, 0, "é"), Observation("b", 1.5, True, -0.0, "\x00"))},
+    {"sport": __import__("numpy").int64(443)},  # not an exact scalar: the recursive path
+    {"evidence": (Observation("a", [1, 2], {"k": None}, 1.0, "lists"),)},  # containers among the leaves
+    {"src": type("Address", (str,), {})("10.0.0.9")},  # a str subclass
+])
+def test_verdicts_of_unusual_values_are_spelt_as_their_records(changes):
+    from netreset.report.render import encode_item, encode_leaves
+
+    verdict = _verdict(**changes)
+    for _ in range(2):  # the first call makes (or refuses) the template, the second uses it
+        assert encode_leaves(ResetVerdict, verdict.json_leaves(), verdict.to_dict) == encode_item(verdict.to_dict())

@@ -175,9 +175,10 @@ class StreamedAnalysis:
         """Records are stored as the JSON text the document will hold (encoded here, where the work is
         shared by the workers; ``--format json`` writes them as they are, text and CSV parse them back)."""
         from netreset.handshakes import analyze_handshakes
-        from netreset.report.render import encode_item
+        from netreset.report.render import encode_item, encode_leaves
         from netreset.report.records import finding_items, finding_order
         from netreset.resets import locate_resets
+        from netreset.resets.record import ResetVerdict
 
         forged, placed = Counter(), []
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
@@ -189,18 +190,19 @@ class StreamedAnalysis:
             if "resets" in kinds:
                 rst = np.flatnonzero((table.flags & RST) != 0)
                 row_of_frame = dict(zip(table.frame[rst].tolist(), rows[rst].tolist()))
-                written["resets"] = [(row_of_frame[v.frame], v.to_dict()) for v in verdicts]
+                written["resets"] = [(row_of_frame[v.frame], encode_leaves(ResetVerdict, v.json_leaves(), v.to_dict))
+                                     for v in verdicts]
             if kinds & {"handshakes", "findings"}:
                 found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end)
             if "handshakes" in kinds:
-                written["handshakes"] = [((h.file_id, h.ts, h.conversation), h.to_dict()) for h in found]
+                written["handshakes"] = [((h.file_id, h.ts, h.conversation), encode_item(h.to_dict())) for h in found]
             if "findings" in kinds:
                 judged = {v.conversation for v in verdicts}
                 outcomes = {c.id: "reset_by_middlebox" if c.id in refined else c.outcome
                             for c in conversations if c.id in judged}
-                written["findings"] = [(finding_order(f), f) for f in finding_items(verdicts, found, outcomes)]
-            placed += [(index, kind, runs[kind].add_run([(key, encode_item(record)) for key, record in pairs]))
-                       for kind, pairs in written.items()]
+                written["findings"] = [(finding_order(f), encode_item(f))
+                                       for f in finding_items(verdicts, found, outcomes)]
+            placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
         return forged, placed
 
     def reset_rows(self) -> RecordRuns:

@@ -10,7 +10,7 @@ import io
 from itertools import chain
 from json.encoder import c_make_encoder  # the C accelerator (CPython); None elsewhere
 from json.encoder import encode_basestring_ascii as _quote
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 
 def render_json(document: dict) -> str:
@@ -334,11 +334,51 @@ def _from_template(value: dict) -> str | None:
         plan.templates[shape] = template
     if template is None:
         return None
+    return _spelt(template, leaves)
+
+
+def _spelt(template: list[str] | str, leaves: list | tuple) -> str:
+    """A template's text with its leaves spelt in (ONE call of the C encoder for all of them)."""
     if type(template) is str:  # no leaves
         return template
     text = template[:]
     text[1::2] = "".join(_LEAVES(leaves, 0))[1:-1].split(_MARK)
     return "".join(text)
+
+
+def encode_leaves(kind: Hashable, leaves: list, record: Callable[[], Any]) -> str:
+    """``encode_item(record())`` for a record whose whole layout is fixed by its ``kind`` and the number
+    of its scalars, given those scalars (``leaves``, in document order) without building the record:
+    e.g. a reset verdict (:meth:`~netreset.resets.record.ResetVerdict.json_leaves`), whose dicts have
+    fixed keys and whose evidence items are five scalars each. ``locate-reset`` encodes one per RST, and
+    building the dicts and walking them back to their leaves cost as much as spelling them.
+
+    A template is made from ``record()`` the first time a kind meets a combination of leaf types, and
+    kept only if it spells that record exactly as :func:`encode_item` does; leaves that are not all exact
+    scalars, or a layout the leaves do not give, take :func:`encode_item` of ``record()``."""
+    types = tuple(map(type, leaves))
+    template = _BY_LEAVES.get((kind, types), _MISSING)
+    if template is _MISSING:
+        template = _leaves_template(kind, types, leaves, record())
+    if template is None:
+        return encode_item(record())
+    return _spelt(template, leaves)
+
+
+#: (kind, exact leaf types) → template (None: that combination is spelt by encode_item).
+_BY_LEAVES: dict[tuple, list[str] | str | None] = {}
+
+
+def _leaves_template(kind: Hashable, types: tuple, leaves: list, value: Any) -> list[str] | str | None:
+    template = None
+    if _LEAF_TYPES.issuperset(types) and type(value) is dict:
+        template = _template(value, len(leaves))
+        if template is not None and _spelt(template, leaves) != encode_item(value):
+            template = None  # the leaves are not that record's: never use this template
+    if len(_BY_LEAVES) >= _MAX_ENTRIES:
+        _BY_LEAVES.clear()
+    _BY_LEAVES[kind, types] = template
+    return template
 
 
 def _new_plan(head: tuple, types: tuple) -> _Plan | None:

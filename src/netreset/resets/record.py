@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from netreset.conversations import Conversation
-from netreset.resets.evidence import Observation, ResetContext, worded
+from netreset.resets.evidence import Observation, ResetContext, rounded_weight, worded
 from netreset.resets.ttl_rules import reference_ttl
 from netreset.resets.verdict import Decision
 from netreset.ttl import TtlGuess
@@ -119,6 +119,18 @@ class ResetVerdict:
             "display_filter": self.display_filter,
             "advice": self.advice,
         }
+
+    def json_leaves(self) -> list:
+        """The scalars of :meth:`to_dict` in document order, each evidence item's five in turn: what
+        :func:`~netreset.report.render.encode_leaves` spells into the record's JSON without the dicts."""
+        leaves = [self.conversation, self.frame, round(self.ts, 6), self.src, self.dst, self.sport, self.dport,
+                  self.observed_ttl, self.initial_ttl, self.routers_between, self.traceroute_hop,
+                  self.claimed_sender_routers_between, self.verdict, self.confidence, self.reason]
+        for o in self.evidence:
+            detail = o._detail = worded(o._detail)  # as Observation.to_dict
+            leaves += (o.code, o.observed, o.expected, rounded_weight(o.weight), detail)
+        leaves += (self.display_filter, self.advice)
+        return leaves
 
 
 def _filter_words(conv: Conversation, sender: str, lone: bool, with_icmp: bool) -> str:
