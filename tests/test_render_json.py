@@ -56,15 +56,18 @@ def _captures() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def analysed_records() -> list[dict]:
-    """Every verdict, finding and handshake record of the sample captures and the corpus."""
+def analyses() -> list:
+    """The analysis of every sample capture and corpus capture."""
     from netreset.analysis import Analysis
 
-    records = []
-    for path in _captures():
-        analysis = Analysis.of_files([path])
-        records += analysis.reset_rows() + analysis.finding_rows() + analysis.handshake_rows()
-    return records
+    return [Analysis.of_files([path]) for path in _captures()]
+
+
+@pytest.fixture(scope="module")
+def analysed_records(analyses) -> list[dict]:
+    """Every verdict, finding and handshake record of the sample captures and the corpus."""
+    return [record for analysis in analyses
+            for record in analysis.reset_rows() + analysis.finding_rows() + analysis.handshake_rows()]
 
 
 def test_every_analysed_record_is_spelt_as_json_dumps(analysed_records):
@@ -279,3 +282,38 @@ def test_leaves_templates_start_again_when_full(monkeypatch):
         record = {"n": n, "v": [n] * (n % 5)}
         assert encode_leaves("list", [n] * (1 + n % 5), lambda: record) == encode_item(record)
     assert len(render._BY_LEAVES) <= 4
+
+
+def _encoded_as_records(resets, handshakes, outcomes) -> None:
+    from netreset.report.records import encoded_findings, finding_items, finding_order
+
+    expected = [(finding_order(f), _expected(f)) for f in finding_items(resets, handshakes, outcomes)]
+    for _ in range(2):  # templates made, then used
+        assert encoded_findings(resets, handshakes, outcomes) == expected
+
+
+def test_findings_spelt_from_their_values_are_their_records(analyses):
+    for analysis in analyses:
+        _encoded_as_records(analysis.resets, analysis.handshakes, analysis.outcomes_by_id())
+    assert sum(len(analysis.finding_rows()) for analysis in analyses) > 100
+
+
+def test_findings_of_unusual_values_are_spelt_as_their_records():
+    from types import SimpleNamespace as Record
+
+    def reset(**changes):
+        return Record(**({"conversation": 1, "frame": 5, "ts": 1.5, "verdict": "peer", "confidence": 0.75,
+                          "advice": "who — why", "display_filter": "tcp"} | changes))
+
+    def handshake(**changes):
+        return Record(**({"kind": "syn_unanswered", "refusal": None, "conversation": 2, "frames": (1, 2, 3),
+                          "ts": 2.5, "verdict": None, "confidence": None, "summary": 's "q"',
+                          "display_filter": "tcp"} | changes))
+
+    _encoded_as_records(
+        [reset(), reset(ts=None, conversation=None), reset(confidence=1), reset(frame=np.int64(9)),
+         reset(advice=["not", "text"]), reset(ts=math.nan, confidence=-0.0), reset(conversation=7)],
+        [handshake(), handshake(frames=()), handshake(frames=(4,)), handshake(frames=(1, None, "x")),
+         handshake(kind="refused", refusal="rst"), handshake(kind="refused", refusal="icmp"),
+         handshake(verdict="middlebox", confidence=0.5, ts=None)],
+        {7: "refused", 1: "reset_by_peer"})

@@ -176,7 +176,7 @@ class StreamedAnalysis:
         shared by the workers; ``--format json`` writes them as they are, text and CSV parse them back)."""
         from netreset.handshakes import analyze_handshakes
         from netreset.report.render import encode_item, encode_leaves
-        from netreset.report.records import finding_items, finding_order
+        from netreset.report.records import encoded_findings
         from netreset.resets import locate_resets
         from netreset.resets.record import ResetVerdict
 
@@ -200,8 +200,7 @@ class StreamedAnalysis:
                 judged = {v.conversation for v in verdicts}
                 outcomes = {c.id: "reset_by_middlebox" if c.id in refined else c.outcome
                             for c in conversations if c.id in judged}
-                written["findings"] = [(finding_order(f), encode_item(f))
-                                       for f in finding_items(verdicts, found, outcomes)]
+                written["findings"] = encoded_findings(verdicts, found, outcomes)
             placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
         return forged, placed
 
