@@ -39,6 +39,8 @@ class Result:
     #: peak memory of the tool's processes together (summed RSS, sampled every 50 ms), MB — filled from
     #: the run that produced this result, which always comes just before the result is made
     total_mb: float = field(default_factory=lambda: LAST_TOTAL[0])
+    #: with --repeat: the median over the rounds of (tshark's wall time / this tool's) in the same round
+    paired_tshark: float | None = None
 
     @property
     def pps(self) -> float:
@@ -155,12 +157,15 @@ def run_file(path: str, tools: list[str], plain: bool, repeat: int = 1, report=N
     if repeat == 1:
         return rounds[0]
     merged = []
+    tshark_walls = [next((r.wall_s for r in results if r.tool.startswith("tshark")), None) for results in rounds]
     for runs in zip(*rounds):
         walls = sorted(r.wall_s for r in runs)
         oks = sorted({r.ok for r in runs})
+        paired = sorted(t / r.wall_s for t, r in zip(tshark_walls, runs) if t and r.wall_s)
         merged.append(Result(runs[0].tool, runs[0].capture, runs[0].packets, walls[len(walls) // 2],
                              max(r.rss_mb for r in runs), runs[0].conversations, runs[0].rsts,
-                             oks[0] if len(oks) == 1 else "; ".join(oks), max(r.total_mb for r in runs)))
+                             oks[0] if len(oks) == 1 else "; ".join(oks), max(r.total_mb for r in runs),
+                             paired[len(paired) // 2] if paired else None))
     return merged
 
 
@@ -193,14 +198,22 @@ def measure_once(path: str, tools: list[str], plain: bool) -> list[Result]:
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| capture | tool | packets | wall s | packets/s | × tshark | × tcptrace | peak RSS MB | all processes MB | counts |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    """The results as a Markdown table. With rounds (``--repeat``), a second ratio to tshark: the median
+    of each round's own ratio. The machine's speed drifts (the same run takes up to 1.8× longer in a
+    slow spell, with no steal time shown), and a round's tools run minutes apart at most, so a round's
+    ratio compares the tools at one speed where the ratio of medians may pair a fast tshark round with
+    a slow netreset one."""
+    paired = any(r.paired_tshark is not None for r in results)
+    lines = ["| capture | tool | packets | wall s | packets/s | × tshark |" + (" × tshark per round |" if paired else "")
+             + " × tcptrace | peak RSS MB | all processes MB | counts |",
+             "|---|---|---:|---:|---:|---:|" + ("---:|" if paired else "") + "---:|---:|---:|---|"]
     for r in results:
         same = [x for x in results if x.capture == r.capture]
         ref = {x.tool.split()[0]: x.pps for x in same if x.tool.split()[0] in ("tshark", "tcptrace")}
         ratio = lambda k: f"{r.pps / ref[k]:.2f}" if ref.get(k) else "–"  # noqa: E731
+        per_round = (f" {r.paired_tshark:.2f} |" if r.paired_tshark is not None else " – |") if paired else ""
         lines.append(f"| {r.capture} | {r.tool} | {r.packets:,} | {r.wall_s:.2f} | {r.pps:,.0f} | "
-                     f"{ratio('tshark')} | {ratio('tcptrace')} | {r.rss_mb:.0f} | {r.total_mb:.0f} | {r.ok} |")
+                     f"{ratio('tshark')} |{per_round} {ratio('tcptrace')} | {r.rss_mb:.0f} | {r.total_mb:.0f} | {r.ok} |")
     return "\n".join(lines)
 
 
@@ -211,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plain", action="store_true", help="also time netreset's unoptimised path (NETRESET_PLAIN=1)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="N rounds of all the tools per file; the table gives each tool's median wall time")
+                        help="N rounds of all the tools per file; the table gives each tool's median wall time "
+                        "and the median of its per-round ratio to tshark")
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)

@@ -103,4 +103,7 @@ def test_the_benchmark_runner_reports_each_tools_median_over_interleaved_rounds(
     tshark, netreset = bench.run_file("x.pcap", ["tshark"], False, repeat=3, report=seen.append)
     assert order == ["tshark -q -z conv,tcp", "netreset summary"] * 3 and len(seen) == 6
     assert (tshark.wall_s, netreset.wall_s) == (7.0, 2.0)  # medians of 5/9/7 and 1/2/3
+    assert (tshark.paired_tshark, netreset.paired_tshark) == (1.0, 4.5)  # rounds: 5/1, 9/2, 7/3
+    table = bench.table([tshark, netreset])
+    assert "× tshark per round" in table and "| 3.50 | 4.50 |" in table  # ratio of medians, per round
     assert (tshark.rss_mb, netreset.rss_mb) == (15.0, 16.0)
