@@ -149,6 +149,28 @@ def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_pa
     assert render_json(summary_document(fallback)) == render_json(summary_document(whole))
 
 
+def test_the_collector_is_paused_while_streaming_and_restored_after(tmp_path, monkeypatch):
+    """numba's import and the kernel loads happen inside the streaming: no automatic collection then,
+    and the collector as it was afterwards, also when the streaming stops at a step back in time."""
+    import gc
+
+    import netreset.stream as stream
+
+    seen, feed = [], stream._Streamer.feed
+
+    def watched(self, *args, **kwargs):
+        seen.append(gc.isenabled())
+        return feed(self, *args, **kwargs)
+
+    monkeypatch.setattr(stream._Streamer, "feed", watched)
+    assert gc.isenabled()
+    analyse_streamed(ROOT / "captures" / "multi-connection.pcap", chunk_rows=3, batch_rows=3)
+    assert seen and not any(seen) and gc.isenabled()
+    with pytest.raises(Unordered):
+        analyse_streamed(_backwards_capture(tmp_path / "backwards.pcap"), chunk_rows=2, batch_rows=2)
+    assert gc.isenabled()
+
+
 def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch):
     import netreset.stream as stream
 

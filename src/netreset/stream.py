@@ -420,16 +420,23 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
                      chunk_rows: int | None = None, batch_rows: int | None = None) -> StreamedAnalysis:
     """Stream one capture file (see the module docstring). Raises :class:`Unordered` when its timestamps
     go back across chunks, and :class:`~netreset.errors.CaptureError` as reading it whole would.
-    ``progress(file_id, bytes_read, packets)`` is called after each chunk."""
+    ``progress(file_id, bytes_read, packets)`` is called after each chunk.
+
+    The collector is kept out of the way meanwhile (:mod:`netreset.resets.collector`): numba's import
+    and the loading of the cached kernels, which happen here, make hundreds of thousands of objects,
+    none of them garbage. Measured on the 1M-packet benchmark: the collections during the streaming took
+    ≈ 70 ms and freed 5 objects."""
     from netreset.ingest import iter_capture
+    from netreset.resets.collector import older_objects_frozen
 
     stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows or READ_ROWS)
     streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS)
-    for chunk in read_ahead(stream):
-        streamer.feed(chunk)
-        if progress is not None:
-            progress(0, stream.bytes_read, stream.stats.frames_total)
-    streamer.finish()
+    with older_objects_frozen():
+        for chunk in read_ahead(stream):
+            streamer.feed(chunk)
+            if progress is not None:
+                progress(0, stream.bytes_read, stream.stats.frames_total)
+        streamer.finish()
     if progress is not None:
         progress(0, stream.bytes_read, stream.stats.frames_total)
     stats = IngestStats(path=os.fspath(path))  # as read_capture_files reports one file
