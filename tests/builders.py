@@ -7,7 +7,7 @@ IP/IPv6 + TCP packets (times from ``packet.time``).
 
 from __future__ import annotations
 
-from netreset.packets import CHECKSUM_BAD, PROTO_TCP, PacketTableBuilder, PacketTable
+from netreset.packets.table import CHECKSUM_BAD, PROTO_TCP, PacketTableBuilder, PacketTable
 
 _FLAG_LETTERS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40, "C": 0x80}
 

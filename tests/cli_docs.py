@@ -22,14 +22,14 @@ Exit codes: 0 success, 1 input/runtime error (one line `Error: <file>: <what>`),
 
 
 def help_text(*command: str) -> str:
-    from netreset.cli import main
+    from netreset.cli.main import main
 
     result = CliRunner().invoke(main, [*command, "--help"], terminal_width=100, prog_name="netreset")
     return result.output
 
 
 def generate() -> str:
-    from netreset.cli import main
+    from netreset.cli.main import main
 
     parts = [HEADER, "## netreset\n", "```text\n" + help_text() + "```\n"]
     for name in sorted(main.commands):

@@ -48,7 +48,7 @@ def captures(corpus_dir: Path | None, generated: Path | None) -> dict[str, Path]
 
 def answers(path: Path) -> dict:
     """What the analyses say about one capture, as the JSON the CLI prints."""
-    from netreset.analysis import Analysis
+    from netreset.pipeline.whole import Analysis
 
     analysis = Analysis.of_files([path])
     return {
@@ -83,7 +83,7 @@ class _Stack:
 
 def _segment(rng, src: _Stack, dst: _Stack, flags: int, data: int, t: float, v6: bool, last: dict) -> dict:
     """One TCP row from ``src``; RSTs get the header fields forgers and stacks really use, at random."""
-    from netreset.packets import ACK, RST, SYN
+    from netreset.packets.table import ACK, RST, SYN
 
     rst = bool(flags & RST)
     row = dict(ts_ns=int(t * 1e9), src=src.addr, dst=dst.addr, ip_version=6 if v6 else 4, proto=6,
@@ -121,7 +121,7 @@ def random_flows(seed: int):
     """A small random capture: a few conversations between a few hosts, plus ICMP errors quoting them."""
     import random
 
-    from netreset.packets import PROTO_ICMP, PacketTableBuilder
+    from netreset.packets.table import PROTO_ICMP, PacketTableBuilder
 
     rng = random.Random(seed)
     builder = PacketTableBuilder()
@@ -150,9 +150,9 @@ def random_flows(seed: int):
 
 def random_answers(seed: int) -> dict:
     """The analyses of :func:`random_flows` (conversations grouped per 4-tuple, as the reset tests do)."""
-    from netreset.handshakes import analyze_handshakes
-    from netreset.hosts import profile_hosts
-    from netreset.resets import locate_resets
+    from netreset.analyses.handshakes import analyze_handshakes
+    from netreset.analyses.hosts import profile_hosts
+    from netreset.analyses.resets import locate_resets
     from test_resets_support import conversations_of
 
     table = random_flows(seed)

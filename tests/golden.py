@@ -26,7 +26,7 @@ def sample_captures() -> list[Path]:
 
 def golden_document(capture: Path) -> dict:
     """What netreset says about one capture, as the JSON of each command (what other tools read)."""
-    from netreset.cli import main
+    from netreset.cli.main import main
 
     document = {"capture": capture.name}
     for command in COMMANDS:

@@ -16,7 +16,7 @@ from conftest import CORPUS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netreset.report.render import _json_default, render_json
+from netreset.records.json import _json_default, render_json
 
 import frozen_analyses as frozen
 
@@ -82,7 +82,7 @@ def test_render_json_spells_every_value_as_the_standard_library(value):
 
 def test_render_json_catches_a_misspelt_run_of_scalars(monkeypatch):
     """The equality above can fail: the writer's scalar runs go through the C encoder's separator."""
-    import netreset.report.render as render
+    import netreset.records.json as render
 
     document = {"a": [1, 2, {"b": "é", "c": [3.5, None]}], "d": {}}
     assert render_json(document) == json.dumps(document, indent=2) + "\n"
@@ -98,9 +98,9 @@ def test_render_json_catches_a_misspelt_run_of_scalars(monkeypatch):
 def _opening_pairs(table):
     """(fast, general) opening findings of every conversation the prepass answered, and how many it
     handed back to the general rules."""
-    from netreset.handshakes.model import Context, views
-    from netreset.handshakes.opening import opening_findings, opening_from_facts
-    from netreset.handshakes.prepass import opening_facts
+    from netreset.analyses.handshakes.model import Context, views
+    from netreset.analyses.handshakes.opening import opening_findings, opening_from_facts
+    from netreset.analyses.handshakes.prepass import opening_facts
     from test_resets_support import conversations_of
 
     conversations = conversations_of(table)
@@ -127,7 +127,7 @@ def test_opening_prepass_answers_as_the_rules_with_and_without_capture_copies(se
 def test_opening_prepass_hands_repeated_syns_to_the_rules():
     """The test above can fail: a SYN copy right after its original is not a transmission, and only the
     general rules' duplicate filter knows which copy to keep."""
-    from netreset.packets import PacketTableBuilder
+    from netreset.packets.table import PacketTableBuilder
 
     builder = PacketTableBuilder()
     a, b = builder.book.intern("10.0.0.1"), builder.book.intern("10.0.0.2")

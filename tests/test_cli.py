@@ -12,7 +12,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from netreset.cli import main
+from netreset.cli.main import main
 from tests.conftest import CAPTURES, ROOT
 
 RESET_FIELDS = ["conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
@@ -148,10 +148,10 @@ def test_python_dash_m_runs_the_cli():
 
 
 def console(*args, tmp, streamed=False, stdout=subprocess.PIPE):
-    """The console script (:func:`netreset.cli.run`) in its own process, temporary files under ``tmp``;
+    """The console script (:func:`netreset.cli.main.run`) in its own process, temporary files under ``tmp``;
     ``streamed``: every capture takes the streamed path (which spills to temporary files)."""
-    setup = "import netreset.stream as s; s.STREAM_MIN_BYTES = 0; " if streamed else ""
-    code = setup + "from netreset.cli import run; run()"
+    setup = "import netreset.pipeline.streamed as s; s.STREAM_MIN_BYTES = 0; " if streamed else ""
+    code = setup + "from netreset.cli.main import run; run()"
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=stdout, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "TMPDIR": str(tmp)})
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from netreset.errors import CaptureError
-from netreset.ingest.container import open_frames
+from netreset.ingest.containers.open import open_frames
 
 # ---------------------------------------------------------------- writers (struct-based, no library)
 

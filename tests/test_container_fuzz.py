@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netreset.errors import CaptureError
-from netreset.ingest.container import open_frames
+from netreset.ingest.containers.open import open_frames
 from test_container import PCAP_NSEC, frame_bytes, multi_interface_pcapng, pcap_bytes
 
 SEEDS = [

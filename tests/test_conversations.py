@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from builders import table, table_from_scapy, tcp
-from netreset.completeness import describe
-from netreset.conversations import build_conversations
+from netreset.flows.completeness import describe
+from netreset.flows.conversations import build_conversations
 
 C, S = "10.0.0.1:40000", "10.0.0.2:5555"
 
@@ -115,7 +115,7 @@ def test_no_tcp_rows_gives_no_conversations():
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_differential_against_tshark_on_built_captures(tmp_path):
     scapy = pytest.importorskip("scapy.all")
-    from netreset.ingest import read_capture
+    from netreset.ingest.reader import read_capture
 
     for name, (packets, _) in SCENARIOS.items():
         path = tmp_path / f"{name}.pcap"

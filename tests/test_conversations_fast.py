@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from builders import table, tcp
 from conftest import CAPTURES, ROOT
-from netreset.conversations import FAST_MIN_PACKETS, Conversation, build_conversations, use_fast
-from netreset.ingest import read_capture
-from netreset.tcpstate import Timing
+from netreset.flows.conversations import FAST_MIN_PACKETS, Conversation, build_conversations, use_fast
+from netreset.ingest.reader import read_capture
+from netreset.flows.tcpstate import Timing
 
 pytest.importorskip("numba")
 
@@ -78,7 +78,7 @@ def test_generated_captures_give_the_same_conversations(tmp_path):
 @pytest.fixture
 def walked_in_halves(monkeypatch):
     """Every compiled walk cut in two halves, the second walked in the helper thread."""
-    import netreset.conversations_fast as fast
+    import netreset.flows.compiled.conversations as fast
 
     monkeypatch.setattr(fast, "SPLIT_MIN_ROWS", 2)
     calls = []

@@ -12,8 +12,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from netreset.conversations import build_conversations
-from netreset.ingest import read_capture
+from netreset.flows.conversations import build_conversations
+from netreset.ingest.reader import read_capture
 
 #: (corpus id, what) -> why we accept the difference. ``what`` is "conn_state", "history",
 #: "completeness" or "count" (number of connections).

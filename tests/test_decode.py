@@ -17,12 +17,19 @@ from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
 from scapy.contrib.geneve import GENEVE
 from scapy.contrib.mpls import MPLS
 
-from netreset.ingest import (
-    ENCAP_AYIYA, ENCAP_ERSPAN, ENCAP_GENEVE, ENCAP_GRE, ENCAP_IPIP, ENCAP_TEREDO, ENCAP_VXLAN,
-    IngestStats, RawFrame,
+from netreset.ingest.frames import (
+    ENCAP_AYIYA,
+    ENCAP_ERSPAN,
+    ENCAP_GENEVE,
+    ENCAP_GRE,
+    ENCAP_IPIP,
+    ENCAP_TEREDO,
+    ENCAP_VXLAN,
+    IngestStats,
+    RawFrame,
 )
-from netreset.ingest.decode import Decoder
-from netreset.packets import ACK, PSH, SYN, AddressBook
+from netreset.ingest.layers.decode import Decoder
+from netreset.packets.table import ACK, PSH, SYN, AddressBook
 
 def eth(**fields) -> Ether:
     """Ethernet with fixed addresses: scapy would otherwise ARP for the destination of every build."""

@@ -26,8 +26,8 @@ import pytest
 from scapy.all import GRE, ICMP, IP, TCP, Ether, IPv6, raw, wrpcap
 
 from netreset.errors import CaptureError
-from netreset.ingest import tshark_engine
-from netreset.ingest.tshark_engine import read_capture_tshark
+from netreset.ingest.tshark import engine as tshark_engine
+from netreset.ingest.tshark.engine import read_capture_tshark
 
 def eth():
     """An Ethernet header with fixed addresses (scapy would look the MAC up and warn)."""
@@ -57,7 +57,7 @@ KNOWN = {
 
 def default_engine():
     try:
-        from netreset.ingest import read_capture
+        from netreset.ingest.reader import read_capture
     except ImportError:
         pytest.skip("the default engine (netreset.ingest.read_capture) is not there yet")
     return read_capture
@@ -254,7 +254,7 @@ def test_default_engine_agrees_with_tshark_on_crafted_packets(scenario_captures,
 
 def conversation_answers(path: str) -> tuple[dict[int, int], dict[int, int]]:
     """Ours, shaped like tshark's: frame → tcp_stream, and tcp_stream → completeness (one per stream)."""
-    from netreset.conversations import build_conversations
+    from netreset.flows.conversations import build_conversations
 
     table = tables(path)[1]
     stream_of_frame, completeness = {}, {}
@@ -272,7 +272,7 @@ def test_conversations_match_tsharks_streams_and_completeness(scenario_captures,
 
 
 def test_conversation_completeness_agrees_with_the_corpus_oracle(corpus):
-    from netreset.conversations import build_conversations
+    from netreset.flows.conversations import build_conversations
 
     total, mismatches = 0, []
     for entry in corpus:

@@ -2,7 +2,7 @@
 
 import re
 
-from netreset.cli import main
+from netreset.cli.main import main
 from tests.cli_docs import CLI_MD, ROOT, generate
 
 

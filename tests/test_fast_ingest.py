@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from conftest import CAPTURES
-from netreset.ingest import IngestStats, read_capture
-from netreset.ingest.fast import open_fast
+from netreset.ingest.frames import IngestStats
+from netreset.ingest.reader import read_capture
+from netreset.ingest.compiled.reader import open_fast
 from netreset.ingest.reader import iter_capture
-from netreset.packets import AddressBook, PacketTable
+from netreset.packets.table import AddressBook, PacketTable
 
 pytest.importorskip("numba")
 scapy = pytest.importorskip("scapy.all")
@@ -204,7 +205,7 @@ def test_many_addresses_and_signatures_across_chunks_and_table_growth(tmp_path, 
 
 
 def test_interning_tables_agree_with_a_dictionary_while_they_grow():
-    from netreset.ingest.intern_fast import AddressTable
+    from netreset.ingest.compiled.intern import AddressTable
 
     rng = np.random.default_rng(5)
     table, truth = AddressTable(), {}
@@ -234,7 +235,7 @@ def test_interning_tables_agree_with_a_dictionary_while_they_grow():
 
 @pytest.mark.parametrize("sizes", [(64, 64, 16), (1 << 10, 300, 100), (512, 4096, 4096)])
 def test_records_larger_than_the_buffers_grow_them(tmp_path, monkeypatch, sizes):
-    from netreset.ingest import fast
+    from netreset.ingest.compiled import reader as fast
 
     scan, buffer, first = sizes
     monkeypatch.setattr(fast, "SCAN_BYTES", scan)

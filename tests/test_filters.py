@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from netreset.errors import UsageError
-from netreset.filters import compile_filter
-from netreset.packets import PROTO_ICMP, PROTO_TCP, PacketTableBuilder
+from netreset.packets.filters import compile_filter
+from netreset.packets.table import PROTO_ICMP, PROTO_TCP, PacketTableBuilder
 
 
 @pytest.fixture()

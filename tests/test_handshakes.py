@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netreset.conversations import Conversation
-from netreset.handshakes import analyze_handshakes, handshake_timing, match_schedule
-from netreset.handshakes.closing import closing_findings
-from netreset.handshakes.model import Context, view
-from netreset.handshakes.opening import opening_findings
-from netreset.handshakes.screen import needs_rules
-from netreset.packets import ACK, FIN, PROTO_ICMP, PSH, RST, SYN, PacketTableBuilder
+from netreset.flows.conversations import Conversation
+from netreset.analyses.handshakes import analyze_handshakes, handshake_timing, match_schedule
+from netreset.analyses.handshakes.closing import closing_findings
+from netreset.analyses.handshakes.model import Context, view
+from netreset.analyses.handshakes.opening import opening_findings
+from netreset.analyses.handshakes.screen import needs_rules
+from netreset.packets.table import ACK, FIN, PROTO_ICMP, PSH, RST, SYN, PacketTableBuilder
 
 AGENT, SERVICE, FIREWALL = "10.0.0.5", "8.8.8.8", "10.9.9.1"
 SEC = 1_000_000_000
@@ -97,7 +97,7 @@ def handshake(cap: Capture, t: float = 0.0, rtt_resp: float = 0.05, rtt_orig: fl
 
 @dataclass(frozen=True)
 class FakeVerdict:
-    """The fields of netreset.resets.ResetVerdict the handshake analysis reads."""
+    """The fields of netreset.analyses.resets.ResetVerdict the handshake analysis reads."""
 
     frame: int
     verdict: str
@@ -530,7 +530,7 @@ def test_the_compiled_screen_answers_as_the_numpy_screen_on_many_random_conversa
     """Thousands of short random exchanges in one table, acknowledgement numbers around each side's
     FIN (so "the last ACK covers the FIN" goes both ways), some ICMP rows inside conversations."""
     pytest.importorskip("numba")
-    from netreset.packets import PacketTableBuilder
+    from netreset.packets.table import PacketTableBuilder
 
     rng = np.random.default_rng(seed)
     flag_choices = [SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, FIN, RST, RST | ACK, 0]  # 0: an ICMP row
@@ -567,8 +567,8 @@ def test_the_compiled_screen_answers_as_the_numpy_screen_on_many_random_conversa
 
 def test_the_compiled_screen_answers_as_the_numpy_screen_on_real_captures():
     pytest.importorskip("numba")
-    from netreset.conversations import build_conversations
-    from netreset.ingest import read_capture_files
+    from netreset.flows.conversations import build_conversations
+    from netreset.ingest.reader import read_capture_files
 
     for name, path in _real_captures():
         table, _ = read_capture_files([str(path)])
@@ -592,17 +592,17 @@ def pipeline():
     """read → conversations → (resets) → handshakes on a real capture; skipped until the pipeline exists."""
     import importlib
 
-    build = getattr(importlib.import_module("netreset.conversations"), "build_conversations", None)
+    build = getattr(importlib.import_module("netreset.flows.conversations"), "build_conversations", None)
     if build is None:
-        pytest.skip("netreset.conversations.build_conversations not available yet")
-    from netreset.ingest import read_capture_files
+        pytest.skip("netreset.flows.conversations.build_conversations not available yet")
+    from netreset.ingest.reader import read_capture_files
 
     def run(path, with_resets: bool = False):
         table, _ = read_capture_files([str(path)])
         convs = build(table)
         resets = None
         if with_resets:
-            from netreset.resets import locate_resets
+            from netreset.analyses.resets import locate_resets
 
             resets = locate_resets(table, convs)
         return convs, analyze_handshakes(table, convs, resets=resets), resets
@@ -742,7 +742,7 @@ def test_lab_refusals_carry_the_reset_verdict(pipeline):
 
 
 def _paths_agree(table, conversations, resets=None, capture_end=None) -> list:
-    from netreset.handshakes import reference_findings
+    from netreset.analyses.handshakes import reference_findings
 
     fast = analyze_handshakes(table, conversations, resets=resets, capture_end=capture_end)
     slow = reference_findings(table, conversations, resets=resets, capture_end=capture_end)
@@ -753,8 +753,8 @@ def _paths_agree(table, conversations, resets=None, capture_end=None) -> list:
 
 def _batch_decided(table, conversations) -> int:
     """How many conversations the batch path answered (the others went to the rules)."""
-    from netreset.handshakes.batch import never_opened
-    from netreset.handshakes.model import gather
+    from netreset.analyses.handshakes.batch import never_opened
+    from netreset.analyses.handshakes.model import gather
 
     _, rest = never_opened(Context(table, conversations, None, None), table, conversations, gather(conversations))
     return int((~rest).sum())
@@ -767,8 +767,8 @@ def test_a_finding_built_by_the_batch_path_is_the_dataclass_the_constructor_buil
     import copy
     import pickle
 
-    from netreset.handshakes import HandshakeFinding
-    from netreset.handshakes.model import new_finding
+    from netreset.analyses.handshakes import HandshakeFinding
+    from netreset.analyses.handshakes.model import new_finding
 
     def fresh():
         _, _, (f,) = syns_at([0, 1, 3]).analyze()
@@ -879,7 +879,7 @@ def test_the_fast_paths_answer_random_flows_as_the_rules_with_and_without_captur
     import frozen_analyses as frozen
     from test_resets_support import conversations_of
 
-    from netreset.resets import locate_resets
+    from netreset.analyses.resets import locate_resets
 
     table = frozen.random_flows(seed)
     rows = np.arange(len(table))
@@ -898,9 +898,9 @@ def _real_captures() -> list:
 
 @pytest.mark.parametrize("name, path", _real_captures(), ids=[name for name, _ in _real_captures()])
 def test_the_fast_paths_answer_real_captures_as_the_rules(name, path):
-    from netreset.conversations import build_conversations
-    from netreset.ingest import read_capture_files
-    from netreset.resets import locate_resets
+    from netreset.flows.conversations import build_conversations
+    from netreset.ingest.reader import read_capture_files
+    from netreset.analyses.resets import locate_resets
 
     table, _ = read_capture_files([str(path)])
     conversations = build_conversations(table)
@@ -917,9 +917,9 @@ def test_the_fast_paths_answer_generated_captures_as_the_rules(tmp_path, seed):
 
     from conftest import ROOT
 
-    from netreset.conversations import build_conversations
-    from netreset.ingest import read_capture_files
-    from netreset.resets import locate_resets
+    from netreset.flows.conversations import build_conversations
+    from netreset.ingest.reader import read_capture_files
+    from netreset.analyses.resets import locate_resets
 
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "25000", "--seed", str(seed),
                     "--format", "pcap", "--name", "gen", "--out", str(tmp_path)], check=True, capture_output=True)

@@ -6,7 +6,7 @@ import json
 
 from test_resets_support import build, established
 
-from netreset.hosts import profile_hosts
+from netreset.analyses.hosts import profile_hosts
 
 
 def profiles(flow) -> dict:

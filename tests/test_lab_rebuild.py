@@ -243,7 +243,7 @@ def test_rebuilt_lab_reproduces_truth_and_captures(rebuilt_lab):
 @pytest.mark.lab
 def test_netreset_verdicts_on_the_rebuilt_lab_match_truth(rebuilt_lab):
     """The headline promise, on captures recorded minutes ago: every agent-side RST attributed right."""
-    from netreset.analysis import Analysis
+    from netreset.pipeline.whole import Analysis
 
     truth = load_truth(rebuilt_lab / "truth.json")
     agent = [c for c in truth["captures"] if c["vantage"] == "agent"]

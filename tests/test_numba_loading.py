@@ -14,7 +14,7 @@ pytest.importorskip("numba")
 SCRIPT = """
 import sys
 import numpy as np
-from netreset.conversations_fast import group_tuples
+from netreset.flows.compiled.conversations import group_tuples
 lo = np.array([5, 7, 5, 9, 7], dtype=np.int64)
 hi = np.zeros(5, dtype=np.int64)
 order, start = np.empty(5, dtype=np.int64), np.empty(6, dtype=np.int64)

@@ -7,8 +7,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation, Text
 
-from netreset.conversations import Conversation
-from netreset.packets import ACK, FIN, PSH, RST, SYN, PacketTableBuilder
+from netreset.flows.conversations import Conversation
+from netreset.packets.table import ACK, FIN, PSH, RST, SYN, PacketTableBuilder
 from netreset.plots import style
 from netreset.plots.ladder import MAX_PACKETS, draw_ladder, ladder_text, plan_ladder, select_positions
 
@@ -235,7 +235,7 @@ def test_icmp_error_names_the_router_at_its_hop():
     builder.append(dict(frame=len(table) + 1, ts_ns=T0, ip_version=4, src=router, dst=table.book.intern(AGENT),
                         ttl=253, proto=1, icmp_type=3, icmp_code=13, q_src=table.book.intern(AGENT),
                         q_dst=table.book.intern(SERVICE), q_sport=50000, q_dport=443))
-    from netreset.packets import PacketTable
+    from netreset.packets.table import PacketTable
     both = PacketTable.concat([table, builder.build()])
     path = hop_path(forged_verdict(table, len(table)), both, conv)
     named = [n for n in path.nodes if n.hop == 3]

@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 
 from conftest import CAPTURES
-from netreset.analysis import Analysis
-from netreset.cli import NetresetGroup
-from netreset.cli_figures import FIGURE_COMMANDS
+from netreset.pipeline.whole import Analysis
+from netreset.cli.main import NetresetGroup
+from netreset.cli.figures import FIGURE_COMMANDS
 from netreset.plots.ladder import draw_ladder
 from netreset.plots.overview import draw_overview
 
@@ -28,7 +28,7 @@ def run(*args: str):
 
 
 def analysis(name: str, **options) -> Analysis:
-    from netreset.analysis import Options
+    from netreset.pipeline.whole import Options
 
     return Analysis.of_files([CAPTURES / name], Options(**options))
 

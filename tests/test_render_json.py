@@ -21,8 +21,8 @@ import pytest
 from conftest import CAPTURES, corpus_entries
 
 import frozen_analyses as frozen
-import netreset.report.render as render
-from netreset.report.render import _json_default, encode_item, render_json, write_json
+import netreset.records.json as render
+from netreset.records.json import _json_default, encode_item, render_json, write_json
 
 
 def _expected(value) -> str:
@@ -58,7 +58,7 @@ def _captures() -> list[Path]:
 @pytest.fixture(scope="module")
 def analyses() -> list:
     """The analysis of every sample capture and corpus capture."""
-    from netreset.analysis import Analysis
+    from netreset.pipeline.whole import Analysis
 
     return [Analysis.of_files([path]) for path in _captures()]
 
@@ -257,7 +257,7 @@ def test_caches_start_again_when_full(monkeypatch):
 def test_leaves_that_are_not_their_records_never_make_a_template(monkeypatch):
     """encode_leaves keeps a template only when it spells the record it was made from; leaves in the wrong
     order, too few or too many, or not scalars, are spelt by encode_item of the record every time."""
-    from netreset.report.render import encode_leaves
+    from netreset.records.json import encode_leaves
 
     monkeypatch.setattr(render, "_BY_LEAVES", {})
     record = {"a": 1, "b": ["x", 2.5], "c": None}
@@ -274,7 +274,7 @@ def test_leaves_that_are_not_their_records_never_make_a_template(monkeypatch):
 
 
 def test_leaves_templates_start_again_when_full(monkeypatch):
-    from netreset.report.render import encode_leaves
+    from netreset.records.json import encode_leaves
 
     monkeypatch.setattr(render, "_MAX_ENTRIES", 4)
     monkeypatch.setattr(render, "_BY_LEAVES", {})
@@ -285,7 +285,7 @@ def test_leaves_templates_start_again_when_full(monkeypatch):
 
 
 def _encoded_as_records(resets, handshakes, outcomes) -> None:
-    from netreset.report.records import encoded_findings, finding_items, finding_order
+    from netreset.records.findings import encoded_findings, finding_items, finding_order
 
     expected = [(finding_order(f), _expected(f)) for f in finding_items(resets, handshakes, outcomes)]
     for _ in range(2):  # templates made, then used

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CAPTURES
-from netreset.cli import NetresetGroup
-from netreset.cli_figures import FIGURE_COMMANDS
+from netreset.cli.main import NetresetGroup
+from netreset.cli.figures import FIGURE_COMMANDS
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>&amp;</td></table>'
 

@@ -8,9 +8,9 @@ import pytest
 from conftest import CAPTURES
 from test_resets_support import established
 
-from netreset import conversations as conversations_module
-from netreset.resets import locate_resets
-from netreset.resets.verdict import STRONG
+from netreset.flows import conversations as conversations_module
+from netreset.analyses.resets import locate_resets
+from netreset.analyses.resets.verdict import STRONG
 
 CONTRACT = ["conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
             "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
@@ -69,7 +69,7 @@ def _expected_resets(truth: dict, vantage: str = "agent") -> list[tuple[str, int
 
 
 def _verdicts(paths) -> dict[int, list]:
-    from netreset.ingest import read_capture_files
+    from netreset.ingest.reader import read_capture_files
 
     table, _ = read_capture_files([str(p) for p in paths])
     conversations = build_conversations(table)
@@ -116,7 +116,7 @@ def test_firewall_reset_capture_names_hop_four_as_the_guide_does():
 
 @needs_builder
 def test_no_normal_corpus_reset_is_called_middlebox_without_strong_evidence(corpus):
-    from netreset.ingest import read_capture
+    from netreset.ingest.reader import read_capture
 
     counted = 0
     for entry in (e for e in corpus if "rst" in e["tags"]):

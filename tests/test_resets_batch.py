@@ -1,4 +1,4 @@
-"""The batch path (every rule over fact columns, netreset.resets.batch) judges exactly as the per-RST rules.
+"""The batch path (every rule over fact columns, netreset.analyses.resets.batch) judges exactly as the per-RST rules.
 
 ``judge_reset`` — one context, every rule, one verdict — is the reference. Each rule's batch twin must
 give the same observations (code, values, weight, sentence), in the same order, and the same verdict,
@@ -16,10 +16,10 @@ from conftest import CAPTURES, corpus_entries
 from frozen_analyses import random_flows
 from test_resets_support import conversations_of, established, icmp_error
 
-from netreset.conversations import Conversation
-from netreset.resets import judge_reset, judge_resets, locate_resets
-from netreset.resets.context import ResetFacts, reset_facts
-from netreset.resets.evidence import IcmpSighting, ResetContext, TtlReader
+from netreset.flows.conversations import Conversation
+from netreset.analyses.resets import judge_reset, judge_resets, locate_resets
+from netreset.analyses.resets.context import ResetFacts, reset_facts
+from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
 
 
 def _same(facts: ResetFacts) -> int:
@@ -34,8 +34,8 @@ def _same(facts: ResetFacts) -> int:
 
 
 def _capture_facts(paths):
-    from netreset.conversations import build_conversations
-    from netreset.ingest import read_capture_files
+    from netreset.flows.conversations import build_conversations
+    from netreset.ingest.reader import read_capture_files
 
     table, _ = read_capture_files([str(p) for p in paths])
     return reset_facts(table, build_conversations(table))
@@ -196,7 +196,7 @@ def test_random_fact_columns_reach_every_observation_and_reason():
 
 
 def test_rounded_gives_the_floats_python_round_gives():
-    from netreset.resets.timing_rules import rounded
+    from netreset.analyses.resets.rules.timing import rounded
 
     rng = np.random.default_rng(5)
     values = np.concatenate([
@@ -212,14 +212,14 @@ def test_rounded_gives_the_floats_python_round_gives():
 
 
 def test_batch_rules_follow_the_rules_order():
-    from netreset.resets import BATCH_RULES, RULES
+    from netreset.analyses.resets import BATCH_RULES, RULES
 
     twins = [rule.__name__.removesuffix("_batch") for rule, _ in BATCH_RULES]
     assert twins == [rule.__name__.removesuffix("_observations") for rule in RULES if rule.__name__ != "icmp_observations"]
 
 
 def test_two_kinds_of_observation_at_one_position_of_one_rst_are_refused():
-    from netreset.resets.batch import Batch
+    from netreset.analyses.resets.batch import Batch
 
     b = Batch(_random_facts(0, n=4), 2)
     b.put(0, np.array([True, True, False, False]), "one", 1.0, lambda ix: [None] * len(ix))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from netreset.resets.collector import older_objects_frozen
+from netreset.runtime.collector import older_objects_frozen
 
 
 def test_collection_is_paused_inside_and_restored_after():

@@ -13,8 +13,8 @@ import numpy as np
 from scapy.layers.inet import ICMP, IP, TCP, IPerror, TCPerror
 from scapy.layers.inet6 import IPv6
 
-from netreset.conversations import Conversation
-from netreset.packets import PROTO_ICMP, PROTO_TCP, RST, PacketTableBuilder
+from netreset.flows.conversations import Conversation
+from netreset.packets.table import PROTO_ICMP, PROTO_TCP, RST, PacketTableBuilder
 
 BASE_TS = 1_700_000_000.0
 

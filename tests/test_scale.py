@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CAPTURES, ROOT
-from netreset.cli import main
-from netreset.ingest import read_capture_files
-from netreset.progress import reading_progress
+from netreset.cli.main import main
+from netreset.ingest.reader import read_capture_files
+from netreset.cli.progress import reading_progress
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SAMPLES = [CAPTURES / "clean.pcap", CAPTURES / "multi-connection.pcap", CAPTURES / "firewall-reset.pcapng"]
@@ -50,7 +50,7 @@ def test_progress_hook_sees_every_file_to_its_end():
 
 
 def test_a_small_capture_never_imports_the_compiler():
-    code = ("import sys; from netreset.cli import main; "
+    code = ("import sys; from netreset.cli.main import main; "
             f"main(['summary', {str(SAMPLES[0])!r}, '-q'], standalone_mode=False); "
             "print('numba' in sys.modules, file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -75,7 +75,7 @@ def test_generated_capture_matches_its_ground_truth(tmp_path):
 
 
 def test_worker_count_uses_the_cores_only_for_big_inputs(monkeypatch):
-    from netreset.analysis import worker_count
+    from netreset.pipeline.whole import worker_count
 
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert worker_count(3, big=False) == 3  # asked for: always

@@ -1,7 +1,7 @@
-"""The streamed analysis (netreset.stream) answers exactly as the whole-table analysis does.
+"""The streamed analysis (netreset.pipeline.streamed) answers exactly as the whole-table analysis does.
 
 Every capture is streamed in small chunks (so tuples are carried across many chunk boundaries) and
-compared with :class:`netreset.analysis.Analysis` on: the ``summary`` document, every reset verdict,
+compared with :class:`netreset.pipeline.whole.Analysis` on: the ``summary`` document, every reset verdict,
 every handshake finding and every conversation the streamed analysis kept (all fields but the row
 indices, which point into a different table). The generated capture spans minutes at a low connection
 rate, so tuples really retire between chunks under the production timers.
@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from conftest import CORPUS, ROOT
 
-from netreset.analysis import Analysis, Options
-from netreset.report.records import summary_document
-from netreset.report.render import render_json, write_json
-from netreset.stream import StreamedAnalysis, Unordered, analyse, analyse_streamed
+from netreset.pipeline.whole import Analysis, Options
+from netreset.records.findings import summary_document
+from netreset.records.json import render_json, write_json
+from netreset.pipeline.streamed import StreamedAnalysis, Unordered, analyse, analyse_streamed
 
 import frozen_analyses as frozen
 
@@ -102,9 +102,9 @@ def test_pieces_judged_in_parallel_processes_give_the_same_answers(slow_generate
 
 def test_memory_of_the_carry_stays_bounded(slow_generated):
     """The carried table never holds more than the live tuples: far fewer rows than the file."""
-    from netreset.ingest import iter_capture
-    from netreset.stream import _Streamer
-    from netreset.tcpstate import Timing
+    from netreset.ingest.reader import iter_capture
+    from netreset.pipeline.streamed import _Streamer
+    from netreset.flows.tcpstate import Timing
 
     stream = iter_capture(slow_generated, chunk_rows=2000)
     streamer = _Streamer(stream.book, False, Timing(), batch_rows=2000)
@@ -131,7 +131,7 @@ def _backwards_capture(path: Path) -> Path:
 
 
 def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_path, monkeypatch):
-    import netreset.stream as stream
+    import netreset.pipeline.streamed as stream
 
     path = _backwards_capture(tmp_path / "backwards.pcap")
     with pytest.raises(Unordered):
@@ -154,7 +154,7 @@ def test_the_collector_is_paused_while_streaming_and_restored_after(tmp_path, mo
     and the collector as it was afterwards, also when the streaming stops at a step back in time."""
     import gc
 
-    import netreset.stream as stream
+    import netreset.pipeline.streamed as stream
 
     seen, feed = [], stream._Streamer.feed
 
@@ -172,7 +172,7 @@ def test_the_collector_is_paused_while_streaming_and_restored_after(tmp_path, mo
 
 
 def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch):
-    import netreset.stream as stream
+    import netreset.pipeline.streamed as stream
 
     path = ROOT / "captures" / "multi-connection.pcap"
     monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
@@ -189,8 +189,8 @@ def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch
 def test_the_cli_prints_the_same_streamed_or_whole(command, fmt, monkeypatch):
     from click.testing import CliRunner
 
-    import netreset.stream as stream
-    from netreset.cli import main
+    import netreset.pipeline.streamed as stream
+    from netreset.cli.main import main
 
     captures = [ROOT / "captures" / name for name in ("multi-connection.pcap", "firewall-reset.pcapng",
                                                       "syn-blackhole.pcap", "port-closed.pcap")]
@@ -230,7 +230,7 @@ def test_a_cut_capture_streams_to_the_same_answers_and_warning(tmp_path):
 
 
 def test_an_error_in_the_reader_thread_is_raised_in_the_caller():
-    from netreset.stream import read_ahead
+    from netreset.pipeline.streamed import read_ahead
 
     def chunks():
         yield 1
@@ -246,7 +246,7 @@ def test_an_error_in_the_reader_thread_is_raised_in_the_caller():
 def test_a_consumer_that_stops_early_stops_the_reader():
     import itertools
 
-    from netreset.stream import read_ahead
+    from netreset.pipeline.streamed import read_ahead
 
     reader = read_ahead(itertools.count(), depth=1)
     assert [next(reader) for _ in range(3)] == [0, 1, 2]
@@ -254,7 +254,7 @@ def test_a_consumer_that_stops_early_stops_the_reader():
 
 
 def test_pieces_are_shared_out_by_size_and_every_piece_once():
-    from netreset.stream import balanced_shares
+    from netreset.pipeline.streamed import balanced_shares
 
     sizes = [22351, 20411, 23934, 20378, 24605, 23932, 29837, 20226]  # the 1M benchmark's pieces
     shares = balanced_shares(sizes, 2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builders import table, tcp
-from netreset.conversations import build_conversations
-from netreset.tcpstate import CLOSED, ESTABLISHED, INACTIVE, RESET, SYN_SENT, ZeekConnection, seq_delta
+from netreset.flows.conversations import build_conversations
+from netreset.flows.tcpstate import CLOSED, ESTABLISHED, INACTIVE, RESET, SYN_SENT, ZeekConnection, seq_delta
 
 C, S = "10.0.0.1:40000", "10.0.0.2:5555"  # 5555 is not a likely server port: no port-based flip
 W = "10.0.0.2:80"  # a well-known server port

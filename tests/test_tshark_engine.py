@@ -11,11 +11,11 @@ from scapy.all import (
 )
 
 from netreset.errors import CaptureError
-from netreset.ingest import ENCAP_GRE, ENCAP_IPIP, ENCAP_NONE, ENCAP_VXLAN
-from netreset.ingest import tshark_engine
-from netreset.ingest.tshark_engine import read_capture_files_tshark, read_capture_tshark
-from netreset.ingest.tshark_rows import Layers, epoch_ns
-from netreset.packets import ACK, PSH, RST, SYN
+from netreset.ingest.frames import ENCAP_GRE, ENCAP_IPIP, ENCAP_NONE, ENCAP_VXLAN
+from netreset.ingest.tshark import engine as tshark_engine
+from netreset.ingest.tshark.engine import read_capture_files_tshark, read_capture_tshark
+from netreset.ingest.tshark.rows import Layers, epoch_ns
+from netreset.packets.table import ACK, PSH, RST, SYN
 
 def eth():
     """An Ethernet header with fixed addresses (scapy would look the MAC up and warn)."""

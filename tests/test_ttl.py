@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from netreset.errors import UsageError
-from netreset.ttl import default_ttl_table, family_description, guess_ttl, initial_ttl, load_ttl_table
+from netreset.analyses.ttl import default_ttl_table, family_description, guess_ttl, initial_ttl, load_ttl_table
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from netreset.ingest.container import open_frames
-from netreset.vantage import compare_vantages, load_vantages
-from netreset.vantage.records import comparison_dict
+from netreset.ingest.containers.open import open_frames
+from netreset.analyses.vantage import compare_vantages, load_vantages
+from netreset.analyses.vantage.records import comparison_dict
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 TRUTH = json.loads((CAPTURES / "truth.json").read_text())

@@ -10,11 +10,11 @@ import numpy as np
 from click.testing import CliRunner
 
 from builders import table, tcp
-from netreset.cli import main
-from netreset.cli_vantage import compare
-from netreset.vantage import compare_vantages, vantage_of
-from netreset.vantage.clock import fit_clock
-from netreset.vantage.records import comparison_dict
+from netreset.cli.main import main
+from netreset.cli.vantage import compare
+from netreset.analyses.vantage import compare_vantages, vantage_of
+from netreset.analyses.vantage.clock import fit_clock
+from netreset.analyses.vantage.records import comparison_dict
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 

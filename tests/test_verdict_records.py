@@ -1,6 +1,6 @@
 """The JSON form of a reset verdict (``ResetVerdict.to_dict``, ``Observation.to_dict``) is written out
 field by field for speed; these tests hold it to the plain definition it replaced: every field of
-:data:`~netreset.resets.record.FIELDS` by name, in order, ``ts`` rounded to 6 digits, evidence items with
+:data:`~netreset.analyses.resets.record.FIELDS` by name, in order, ``ts`` rounded to 6 digits, evidence items with
 their weight rounded to 3 (remembered per weight, which must never change a value or its type)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 import pytest
 from conftest import CAPTURES, corpus_entries
 
-from netreset.resets.evidence import Observation, rounded_weight
-from netreset.resets.record import FIELDS, ResetVerdict
+from netreset.analyses.resets.evidence import Observation, rounded_weight
+from netreset.analyses.resets.record import FIELDS, ResetVerdict
 
 
 def _plain(verdict: ResetVerdict) -> dict:
@@ -30,7 +30,7 @@ def _spelt(value) -> str:
 
 @pytest.fixture(scope="module")
 def verdicts() -> list[ResetVerdict]:
-    from netreset.analysis import Analysis
+    from netreset.pipeline.whole import Analysis
 
     paths = sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
     paths += [entry["capture_path"] for entry in corpus_entries()]
@@ -76,7 +76,7 @@ def test_rounded_weight_keeps_zero_signs_and_int_types_apart():
 
 
 def test_rounded_weight_memory_stays_bounded():
-    import netreset.resets.evidence as evidence
+    import netreset.analyses.resets.evidence as evidence
 
     for n in range(3000):
         assert rounded_weight(n + 0.0001) == round(n + 0.0001, 3)
@@ -100,7 +100,7 @@ def test_json_leaves_are_the_records_scalars_in_order(verdicts):
 
 
 def test_every_verdict_spelt_from_its_leaves_is_its_record(verdicts):
-    from netreset.report.render import encode_item, encode_leaves
+    from netreset.records.json import encode_item, encode_leaves
 
     for verdict in verdicts:
         assert encode_leaves(ResetVerdict, verdict.json_leaves(), verdict.to_dict) == encode_item(verdict.to_dict())
@@ -125,7 +125,7 @@ def _verdict(**changes) -> ResetVerdict:
     {"src": type("Address", (str,), {})("10.0.0.9")},  # a str subclass
 ])
 def test_verdicts_of_unusual_values_are_spelt_as_their_records(changes):
-    from netreset.report.render import encode_item, encode_leaves
+    from netreset.records.json import encode_item, encode_leaves
 
     verdict = _verdict(**changes)
     for _ in range(2):  # the first call makes (or refuses) the template, the second uses it

@@ -1,6 +1,6 @@
 """Allow ``python -m netreset``."""
 
-from netreset.cli import run
+from netreset.cli.main import run
 
 if __name__ == "__main__":  # pragma: no cover
     run()

@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.ingest import IngestStats
-from netreset.packets import AddressBook, PacketTable
+from netreset.ingest.frames import IngestStats
+from netreset.packets.table import AddressBook, PacketTable
 
 _ADDRESS_COLUMNS = ("src", "dst", "q_src", "q_dst", "outer_src", "outer_dst")
 

@@ -13,10 +13,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from netreset.ingest import IngestStats
-from netreset.ingest.container import open_frames
-from netreset.ingest.decode import Decoder
-from netreset.packets import AddressBook, PacketTable, PacketTableBuilder
+from netreset.ingest.frames import IngestStats
+from netreset.ingest.containers.open import open_frames
+from netreset.ingest.layers.decode import Decoder
+from netreset.packets.table import AddressBook, PacketTable, PacketTableBuilder
 
 DEFAULT_CHUNK_ROWS = 65536
 
@@ -38,7 +38,7 @@ class CaptureStream:
         self.book = book if book is not None else AddressBook()
         self.verify_checksums = verify_checksums
         self.chunk_rows = chunk_rows
-        self.fast = fast  #: None: the fast path when it pays (netreset.ingest.fast.wanted); True/False: forced
+        self.fast = fast  #: None: the fast path when it pays (netreset.ingest.compiled.reader.wanted); True/False: forced
         self.stats = IngestStats(path=self.path)
         self._position = lambda: 0
 
@@ -50,7 +50,7 @@ class CaptureStream:
     def __iter__(self) -> Iterator[PacketTable]:
         stats = self.stats
         if self.fast is not False and not self.verify_checksums:
-            from netreset.ingest.fast import open_fast
+            from netreset.ingest.compiled.reader import open_fast
 
             chunks = open_fast(self.path, file_id=self.file_id, book=self.book, stats=stats,
                                chunk_rows=self.chunk_rows, force=self.fast)

@@ -12,9 +12,9 @@ from typing import Iterable
 
 import numpy as np
 
-from netreset.conversations import Conversation
-from netreset.packets import PROTO_TCP, RST, PacketTable
-from netreset.ttl import TtlGuess, TtlTable, guess_ttl
+from netreset.flows.conversations import Conversation
+from netreset.packets.table import PROTO_TCP, RST, PacketTable
+from netreset.analyses.ttl import TtlGuess, TtlTable, guess_ttl
 
 
 def verdict_dicts(reset_verdicts: Iterable) -> list[dict]:

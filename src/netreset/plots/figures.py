@@ -15,9 +15,9 @@ from typing import Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
-from netreset.conversations import Conversation
+from netreset.flows.conversations import Conversation
 from netreset.errors import UsageError
-from netreset.packets import PacketTable
+from netreset.packets.table import PacketTable
 from netreset.plots import style
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")

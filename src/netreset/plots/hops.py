@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.conversations import Conversation
-from netreset.packets import PacketTable
+from netreset.flows.conversations import Conversation
+from netreset.packets.table import PacketTable
 from netreset.plots import style
 from netreset.plots.facts import host_ttl, icmp_named_hops
-from netreset.ttl import TtlTable, guess_ttl
+from netreset.analyses.ttl import TtlTable, guess_ttl
 
 MAX_ANONYMOUS_RUN = 4  #: longer runs of unnamed routers are drawn as first two, "… N routers …", last one
 PANEL_HEIGHT_IN = 3.0  #: figure height per reset panel

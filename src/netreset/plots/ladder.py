@@ -16,8 +16,8 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.conversations import Conversation
-from netreset.packets import ACK, RST, SYN, PacketTable
+from netreset.flows.conversations import Conversation
+from netreset.packets.table import ACK, RST, SYN, PacketTable
 from netreset.plots import style
 from netreset.plots.facts import SideTtls, side_ttls, verdicts_by_frame
 

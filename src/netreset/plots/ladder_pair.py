@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from netreset.plots import style
 from netreset.plots.hop_segment import SegmentMark, draw_segment_strip, segment_of
-from netreset.vantage.diff import flag_letters
-from netreset.vantage.model import Comparison, JoinedConversation
+from netreset.analyses.vantage.diff import flag_letters
+from netreset.analyses.vantage.model import Comparison, JoinedConversation
 
 MAX_EVENTS = 40  #: rows drawn; beyond it matched packets far from any one-sided packet are elided
 CONTEXT_EVENTS = 3  #: matched rows kept before and after each one-sided packet
@@ -63,7 +63,7 @@ def _label(table, row: int) -> str:
 def plan_events(comparison: Comparison, j: JoinedConversation) -> tuple[list[PairEvent], int]:
     """Every event of the joined conversation in time order, elided to MAX_EVENTS; also how many were hidden."""
     a, b, clock = comparison.a.table, comparison.b.table, comparison.clock
-    from netreset.vantage.compare import from_orig_of
+    from netreset.analyses.vantage.compare import from_orig_of
 
     events = []
     if j.a is not None and len(j.a_rows):

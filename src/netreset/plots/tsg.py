@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.conversations import Conversation
-from netreset.packets import ACK, FIN, RST, SYN, PacketTable
+from netreset.flows.conversations import Conversation
+from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 from netreset.plots import style
 
 RETRANSMISSION_COLOUR = "#E41A1C"

@@ -18,10 +18,10 @@ from netreset import __version__
 from netreset.plots import style
 from netreset.plots.figures import figure_svg, hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import HopPath, hop_path, hops_text
-from netreset.report import records
+from netreset.records import findings as records
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netreset.analysis import Analysis
+    from netreset.pipeline.whole import Analysis
 
 MAX_TIMELINES = 12  #: ladders drawn for failing conversations; the rest are listed
 MAX_TABLE_ROWS = 1000  #: conversation table rows; beyond, a note points to `conversations --format csv`

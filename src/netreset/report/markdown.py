@@ -15,11 +15,11 @@ from matplotlib.figure import Figure
 
 from netreset.plots.figures import hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import hops_text
-from netreset.report import records
+from netreset.records import findings as records
 from netreset.report.html import MAX_TIMELINES, failing_conversations, hop_paths
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netreset.analysis import Analysis
+    from netreset.pipeline.whole import Analysis
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 

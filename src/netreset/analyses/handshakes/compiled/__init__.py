@@ -1,0 +1,1 @@
+"""Compiled (numba) twins of :mod:`netreset.analyses.handshakes` modules, one per name."""

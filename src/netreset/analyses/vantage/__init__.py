@@ -1,0 +1,17 @@
+"""Two vantage points: join the captures of both ends (or of both sides of a middlebox) and prove where
+a reset was forged or a packet was dropped.
+
+A single capture can only infer who sent a RST; two captures prove it: a RST that reached the agent but
+never passed a capture point nearer the server was injected in between. Modules, in pipeline order:
+:mod:`.load` (files → capture points, split per interface), :mod:`.join` (the same connection in both,
+without trusting the 5-tuple), :mod:`.clock` (offset and drift between the captures), :mod:`.diff`
+(placement, one-sided packets, modifications), :mod:`.compare` (the whole comparison), :mod:`.records`
+(JSON and text), :mod:`.model` (the records). ``docs/two-vantage-points.md`` explains the reasoning.
+"""
+
+from netreset.analyses.vantage.compare import compare_vantages
+from netreset.analyses.vantage.load import load_vantages, vantage_of
+from netreset.analyses.vantage.model import Comparison, JoinedConversation, OneSided, Vantage
+
+__all__ = ["Comparison", "JoinedConversation", "OneSided", "Vantage", "compare_vantages", "load_vantages",
+           "vantage_of"]

@@ -1,0 +1,171 @@
+"""The figure commands — ``timeline``, ``hops``, ``report`` — as click commands for the main group.
+
+Register them in :mod:`netreset.cli.main` with ``for command in FIGURE_COMMANDS: main.add_command(command)``.
+They are thin: choose what to draw from the :class:`~netreset.pipeline.whole.Analysis`, create the figure
+(:mod:`netreset.plots.figures`), write it in the format the output file's extension names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+
+from netreset.pipeline.whole import Analysis
+from netreset.cli.main import analysis_options, peer_capture_option
+from netreset.errors import UsageError
+
+REPORT_SUFFIXES = (".html", ".htm", ".md")
+
+
+def _one_conversation(analysis: Analysis, what: str):
+    """The single conversation --stream/--filter selected, or a usage error saying how to pick one."""
+    chosen = analysis.conversations
+    if len(chosen) == 1:
+        return chosen[0]
+    if analysis.options.stream is not None:
+        raise UsageError(f"no conversation {analysis.options.stream} (list them with `netreset conversations`)")
+    raise UsageError(f"{what} needs one conversation; {len(chosen)} match: add --stream N")
+
+
+@click.command()
+@analysis_options(formats=("text",))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Image to write: .png, .svg or .pdf. "
+              "Without it, the ladder of --stream N is printed as text.")
+@click.option("--kind", type=click.Choice(["ladder", "tsg"]), default="ladder", show_default=True,
+              help="With one conversation: ladder (flow graph) or tsg (Stevens time-sequence graph).")
+@peer_capture_option("A capture from the other end: draw both ladders side by side, one-sided packets highlighted.")
+def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_capture: str | None):
+    """Ladder of one conversation (--stream N or a --filter matching one), else an overview of all."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
+    from netreset.plots import figures
+
+    if peer_capture:
+        _paired_timeline(analysis, peer_capture, output)
+        return
+
+    single = analysis.options.stream is not None or kind == "tsg" or (
+        analysis.options.filter_text and len(analysis.conversations) == 1)
+    if output is None:
+        if not single:
+            raise UsageError(f"timeline of all conversations needs -o FILE ({', '.join(IMAGE_SUFFIXES)})")
+        from netreset.plots.ladder import ladder_text, plan_ladder
+
+        conversation = _one_conversation(analysis, "a text timeline")
+        click.echo(ladder_text(plan_ladder(analysis.table, conversation), analysis.resets, conversation.id), nl=False)
+        return
+    image_format(output)
+    if not single:
+        figure = figures.overview_figure(analysis.table, analysis.conversations, analysis.resets)
+    elif kind == "tsg":
+        figure = figures.tsg_figure(analysis.table, _one_conversation(analysis, "--kind tsg"))
+    else:
+        figure = figures.ladder_figure(analysis.table, _one_conversation(analysis, "a ladder"), analysis.resets)
+    save_figure(figure, output)
+    click.echo(f"wrote {output}", err=True)
+
+
+def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) -> None:
+    """Both vantage points' ladders of one conversation side by side (the peer file's best-matching capture point)."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
+    from netreset.cli.vantage import peer_comparisons
+    from netreset.plots.ladder_pair import ladder_pair_figure, pick_joined
+
+    if output is None:
+        raise UsageError(f"timeline --peer-capture needs -o FILE ({', '.join(IMAGE_SUFFIXES)})")
+    image_format(output)
+    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    save_figure(ladder_pair_figure(comparison, pick_joined(comparison, analysis.options.stream)), output)
+    click.echo(f"wrote {output}", err=True)
+
+
+@click.command()
+@analysis_options(formats=("text", "json"))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Image to write (.png, .svg, .pdf), one panel per reset. Without it: text (or JSON) on stdout.")
+@peer_capture_option("A capture from the other end: mark the path segment between the two capture points.")
+def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | None):
+    """Hop diagram of every reset: capture point → routers → the device that sent the RST → the peer."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
+    from netreset.plots.hops import hops_text
+    from netreset.report.html import hop_paths
+
+    paths = hop_paths(analysis)
+    segments = _fault_segments(analysis, peer_capture, paths) if peer_capture else {}
+    if output is not None and Path(output).suffix.lower() in IMAGE_SUFFIXES:
+        from netreset.plots.figures import hops_figure
+        from netreset.plots.hop_segment import draw_segment_on_hops
+
+        figure = hops_figure(paths)
+        for ax, path in zip(figure.axes, paths):
+            if path.conversation in segments:
+                draw_segment_on_hops(ax, path, segments[path.conversation])
+        save_figure(figure, output)
+        click.echo(f"wrote {output}", err=True)
+        return
+    if fmt == "json":
+        from netreset.records.findings import SCHEMA_VERSION
+
+        text = json.dumps({"schema_version": SCHEMA_VERSION, "hops": [dataclasses.asdict(p) for p in paths]},
+                          indent=2) + "\n"
+    else:
+        from netreset.plots.hop_segment import segment_text
+
+        text = "\n".join(hops_text(p) + (segment_text(segments[p.conversation]) + "\n" if p.conversation in segments else "")
+                         for p in paths) or f"No TCP resets in {len(analysis.conversations)} conversations.\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+def _fault_segments(analysis: Analysis, peer_capture: str, paths) -> dict:
+    """Conversation id → the path segment between the two capture points, for every drawn reset."""
+    from netreset.cli.vantage import peer_comparisons
+    from netreset.plots.hop_segment import segment_of
+
+    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    segments = {}
+    for path in paths:
+        joined = comparison.joined_for(path.conversation)
+        if joined is not None:
+            segments[path.conversation] = segment_of(comparison, joined)
+    return segments
+
+
+@click.command()
+@analysis_options(formats=("text",))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="report.html (one self-contained page) or report.md (PNG figures in report_files/ beside it).")
+def report(analysis: Analysis, fmt: str, output: str):
+    """One page for the network team: summary, findings, resets with hop diagrams, timelines, conversations."""
+    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
+    path = Path(output)
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        raise UsageError(f"{output}: unknown report format; use {', '.join(REPORT_SUFFIXES)}")
+    names = list(dict.fromkeys(Path(i).name for i in _capture_names(analysis)))
+    if path.suffix.lower() == ".md":
+        from netreset.report.markdown import render_markdown
+
+        image_dir = path.with_name(path.stem + "_files")
+        text, figures = render_markdown(analysis, names, image_dir.name)
+        image_dir.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            save_figure(figure, image_dir / name)
+        path.write_text(text, encoding="utf-8")
+    else:
+        from netreset.report.html import render_html
+
+        path.write_text(render_html(analysis, names), encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+def _capture_names(analysis: Analysis) -> list[str]:
+    """The capture files' names as the ingest recorded them (IngestStats.path, ', '-joined when merged)."""
+    return [p for p in str(analysis.stats.path or "capture").split(", ") if p]
+
+
+FIGURE_COMMANDS = (timeline, hops, report)

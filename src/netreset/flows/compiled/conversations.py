@@ -1,0 +1,281 @@
+"""The compiled path of :func:`netreset.flows.conversations.build_conversations`: same answers, whole arrays.
+
+Steps, each over all packets at once: group rows by tuple (one numpy sort), walk Zeek's machine
+(:mod:`netreset.flows.compiled.boundaries`) and Wireshark's stream split (:mod:`netreset.flows.compiled.completeness`)
+over the sorted arrays, tally each conversation's counts in one more compiled pass, then build the
+:class:`~netreset.flows.conversations.Conversation` objects from plain Python lists. A conversation's
+packets are contiguous in the sorted order, so its ``rows`` and ``from_orig`` are slices (views) of
+two arrays shared by all conversations — no numpy call per conversation.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba as nb
+import numpy as np
+
+from netreset.flows.compiled.boundaries import (
+    OUT_FIELDS, OUT_HIST_END, OUT_ORIG, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_REXMITS, OUT_START, OUT_STATE,
+    split_all,
+)
+from netreset.flows.compiled.completeness import split_streams
+from netreset.packets.table import CHECKSUM_BAD, PacketTable
+from netreset.flows.compiled.tcpstate import _NUMBA, ACK, CONN_STATES, SYN, timing_array
+
+#: Per-conversation tallies of :func:`tally`, rows of its ``out`` array.
+T_ORIG_PKTS, T_RESP_PKTS, T_ORIG_BYTES, T_RESP_BYTES, T_ORIG_IP, T_RESP_IP, T_SYNS, T_END_NS, T_GAPS_END = range(9)
+T_FIELDS = 9
+
+
+@nb.njit(**_NUMBA)
+def tally(conv_start, orig_key, key, flags, ts, length, ip_len, bad, from_orig, gaps, out):
+    """Counts of every conversation (packets ``conv_start[k]:conv_start[k + 1]``); fills ``from_orig``
+    per packet and ``gaps`` (seconds between orig's pure SYNs, conversation after conversation)."""
+    g = 0
+    for k in range(len(conv_start) - 1):
+        last_syn, end_ns = -1, ts[conv_start[k]]
+        for i in range(conv_start[k], conv_start[k + 1]):
+            mine = key[i] == orig_key[k]
+            from_orig[i] = mine
+            side = 0 if mine else 1
+            out[T_ORIG_PKTS + side, k] += not bad[i]
+            out[T_ORIG_BYTES + side, k] += length[i]
+            out[T_ORIG_IP + side, k] += ip_len[i]
+            end_ns = max(end_ns, ts[i])
+            if mine and flags[i] & (SYN | ACK) == SYN:
+                if out[T_SYNS, k]:
+                    gaps[g] = (ts[i] - last_syn) / 1e9
+                    g += 1
+                out[T_SYNS, k] += 1
+                last_syn = ts[i]
+        out[T_END_NS, k] = end_ns
+        out[T_GAPS_END, k] = g
+
+
+def group_sorted(table: PacketTable, tcp_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TCP rows sorted tuple by tuple (capture order inside a tuple) and where each tuple starts."""
+    from netreset.flows.conversations import tuple_keys
+
+    lo, hi = tuple_keys(table, tcp_rows)
+    order, group_start = np.empty(len(lo), dtype=np.int64), np.empty(len(lo) + 1, dtype=np.int64)
+    groups = group_tuples(lo, hi, order, group_start)
+    return tcp_rows[order], group_start[:groups + 1]
+
+
+@nb.njit(**_NUMBA)
+def _hash(a, b):
+    x = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(b)
+    x = (x ^ (x >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+    return np.int64(x >> np.uint64(20))
+
+
+@nb.njit(**_NUMBA)
+def group_tuples(lo, hi, order, group_start):
+    """Group positions by (lo, hi) in linear time (a hash table, then a counting sort): ``order`` lists
+    the positions tuple by tuple (tuples in order of first sight, capture order inside), tuple g is
+    ``order[group_start[g]:group_start[g + 1]]``. Returns the number of tuples."""
+    n = len(lo)
+    size = 2
+    while size < 2 * n:
+        size <<= 1
+    slot_group = np.full(size, -1, dtype=np.int64)
+    group_of, first = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    groups = 0
+    for i in range(n):
+        h = _hash(lo[i], hi[i]) & (size - 1)
+        while True:
+            g = slot_group[h]
+            if g < 0:
+                slot_group[h], first[groups], group_of[i] = groups, i, groups
+                groups += 1
+                break
+            if lo[first[g]] == lo[i] and hi[first[g]] == hi[i]:
+                group_of[i] = g
+                break
+            h = (h + 1) & (size - 1)
+    group_start[:groups + 1] = 0
+    for i in range(n):
+        group_start[group_of[i] + 1] += 1
+    for g in range(groups):
+        group_start[g + 1] += group_start[g]
+    fill = group_start[:groups].copy()
+    for i in range(n):
+        order[fill[group_of[i]]] = i
+        fill[group_of[i]] += 1
+    return groups
+
+
+class Walk:
+    """Zeek's and Wireshark's walks over one table's TCP rows, as arrays (no Python object per conversation).
+
+    ``rows``: TCP rows sorted tuple by tuple (capture order inside a tuple); tuple ``g`` is
+    ``rows[group_start[g]:group_start[g + 1]]``. Conversation ``c`` is ``rows[conv_start[c]:conv_start[c + 1]]``
+    (walk order, not yet numbered), ``out`` holds its walk results (``OUT_*`` rows; ``OUT_GONE``: Zeek has
+    removed it by time ``now``, see :func:`~netreset.flows.compiled.boundaries.split_all`). Wireshark stream ``s`` starts
+    at sorted position ``stream_first[s]``; ``stream_of`` gives each sorted position's stream.
+    """
+
+    def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1) -> None:
+        from netreset.flows.conversations import LIKELY_SERVER_PORTS, PROTO_TCP
+
+        rows, group_start = group_sorted(table, np.flatnonzero(table.proto == PROTO_TCP))
+        self.rows, self.group_start = rows, group_start
+        n = len(rows)
+        self.col = col = {name: table.columns[name][rows] for name in ("ts_ns", "flags", "seq", "ack", "payload_len", "win")}
+        self.key = key = table.src[rows].astype(np.int64) << 16 | table.sport[rows]
+        other = table.dst[rows].astype(np.int64) << 16 | table.dport[rows]
+        self.bad = bad = table.checksum[rows] == CHECKSUM_BAD if verify_checksums else np.zeros(n, dtype=np.bool_)
+        server_port = np.zeros(65536, dtype=np.uint8)
+        server_port[list(LIKELY_SERVER_PORTS)] = 1
+        walk = functools.partial(split_all, ts=col["ts_ns"], key=key, other=other, flags=col["flags"], seq=col["seq"],
+                                 ack=col["ack"], length=col["payload_len"], win=col["win"], bad=bad,
+                                 server_port=server_port, tm=timing_array(timing), now=now)
+        self.out, self.hist = _split_in_halves(walk, group_start) if n >= SPLIT_MIN_ROWS else _split(walk, group_start)
+        self.conv_start = np.append(self.out[OUT_START], n)
+        self.stream_of, stream_first, self.stream_value = (np.empty(n, np.int64) for _ in range(3))
+        s = split_streams(group_start, key, col["flags"], col["seq"], col["payload_len"], self.stream_of, stream_first,
+                          self.stream_value) if n else 0
+        self.stream_first = stream_first[:s]
+
+    def __len__(self) -> int:
+        """Conversations found."""
+        return len(self.conv_start) - 1
+
+    def stream_numbers(self) -> np.ndarray:
+        """tshark's ``tcp.stream`` of each stream: streams numbered in order of their first packet."""
+        number = np.empty(len(self.stream_first), dtype=np.int64)
+        number[np.argsort(self.rows[self.stream_first], kind="stable")] = np.arange(len(self.stream_first))
+        return number
+
+    def from_orig(self) -> np.ndarray:
+        """Per sorted position: sent by its conversation's originator."""
+        owner = np.repeat(self.out[OUT_ORIG], np.diff(self.conv_start))
+        return self.key == owner
+
+
+def _split(walk, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zeek's walk over the tuples of ``group_start`` (positions ``group_start[0]:group_start[-1]``):
+    the conversations' ``out`` columns and the history letters they end at."""
+    n = int(group_start[-1] - group_start[0])
+    out, hist = np.empty((OUT_FIELDS, n), dtype=np.int64), np.empty(5 * n + 8, dtype=np.uint8)
+    k = walk(group_start, hist=hist, out=out) if n else 0
+    return out[:, :k], hist
+
+
+def _split_in_halves(walk, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_split` with the tuples cut in two halves of about as many packets, the second walked in
+    another thread while this one walks the first: the kernel releases the GIL, tuples are independent,
+    and the reader thread of a streamed analysis leaves part of the second core idle. The halves'
+    results are joined as one walk would have written them (history offsets moved up)."""
+    middle = int(np.searchsorted(group_start, (group_start[0] + group_start[-1]) // 2))
+    if middle <= 0 or middle >= len(group_start) - 1:
+        return _split(walk, group_start)
+    second = _helper().submit(_split, walk, group_start[middle:])
+    out_a, hist_a = _split(walk, group_start[:middle + 1])
+    out_b, hist_b = second.result()
+    used_a = int(out_a[OUT_HIST_END, -1]) if out_a.shape[1] else 0
+    used_b = int(out_b[OUT_HIST_END, -1]) if out_b.shape[1] else 0
+    hist = np.empty(used_a + used_b + 8, dtype=np.uint8)
+    hist[:used_a], hist[used_a:used_a + used_b] = hist_a[:used_a], hist_b[:used_b]
+    out = np.concatenate([out_a, out_b], axis=1)
+    out[OUT_HIST_END, out_a.shape[1]:] += used_a
+    return out, hist
+
+
+#: Walks of fewer packets stay in one thread (the hand-over costs more than it saves).
+SPLIT_MIN_ROWS = 1 << 15
+_HELPER: dict = {}  #: process id -> its helper thread's executor
+
+
+def _helper():
+    """The one helper thread that walks second halves (made on first use, kept for the process). A
+    forked child (a judging worker) inherits the executor but not its thread, so it makes its own."""
+    import os
+
+    pid = os.getpid()
+    if pid not in _HELPER:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _HELPER.clear()
+        _HELPER[pid] = ThreadPoolExecutor(1, thread_name_prefix="netreset-walk")
+    return _HELPER[pid]
+
+
+def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing) -> list:
+    """:func:`netreset.flows.conversations.build_conversations` on the compiled path (``timing`` is a Timing)."""
+    return conversations_of_walk(table, Walk(table, verify_checksums, timing))
+
+
+def conversations_of_walk(table: PacketTable, w: Walk, numbering=None) -> list:
+    """The Conversation objects of a walk over ``table`` (for a caller that reads the walk's arrays too).
+    ``numbering(first_rows, streams)``: when ``table`` is part of a capture, the capture's ``id`` and
+    ``tcp_stream`` numbers (arrays) of the conversations, given their first rows in ``table`` (ascending,
+    the order they are numbered in) and their streams as numbered in ``table``."""
+    if not len(w.rows):
+        return []
+    n, k = len(w.rows), len(w)
+    from_orig, gaps = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.float64)
+    counts = np.zeros((T_FIELDS, k), dtype=np.int64)
+    tally(w.conv_start, w.out[OUT_ORIG], w.key, w.col["flags"], w.col["ts_ns"], w.col["payload_len"],
+          table.ip_len[w.rows], w.bad, from_orig, gaps, counts)
+    walk_stream = w.stream_of[w.conv_start[:-1]]
+    return _assemble(table, w.rows, from_orig, w.conv_start, w.out, counts, w.stream_numbers()[walk_stream],
+                     w.stream_value[walk_stream], w.hist, gaps, numbering)
+
+
+def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, hist, gaps, numbering=None) -> list:
+    """One Conversation per walk result, numbered in order of first packet.
+
+    Every per-conversation value is put in final order with numpy first and then turned into a list,
+    so the Python loops below walk memory sequentially (the walk order is tuple order: random).
+    """
+    from netreset.flows.conversations import OUTCOMES, conversations_from_columns
+
+    k = len(conv_start) - 1
+    order = np.argsort(rows[conv_start[:-1]], kind="stable")
+    first_row = rows[conv_start[:-1][order]]
+    text = hist[:out[OUT_HIST_END, -1]].tobytes().decode("ascii")
+    gap_list = gaps[:counts[T_GAPS_END, -1]].tolist()
+    orig, state = out[OUT_ORIG][order], out[OUT_STATE][order]
+    resp = _resp_keys(table, rows, conv_start, out[OUT_ORIG])[order]
+    names = table.book.addresses + [""]  # address id -1 (absent) reads as ""
+    outcomes = np.array([OUTCOMES[name] for name in CONN_STATES], dtype=object)
+
+    def final(values: np.ndarray) -> list:
+        return values[order].tolist()
+
+    def cut(whole, ends: np.ndarray) -> list:
+        return [whole[a:b] for a, b in zip(final(np.r_[0, ends[:-1]]), final(ends))]
+
+    ids, stream_numbers = range(k), final(streams)
+    if numbering is not None:
+        ids, stream_numbers = (numbers.tolist() for numbers in numbering(first_row, streams[order]))
+    return conversations_from_columns({
+        "id": ids, "tcp_stream": stream_numbers,
+        "orig_h": [names[a] for a in (orig >> 16).tolist()], "orig_p": (orig & 0xFFFF).tolist(),
+        "resp_h": [names[a] for a in (resp >> 16).tolist()], "resp_p": (resp & 0xFFFF).tolist(),
+        "ip_version": table.ip_version[first_row].tolist(),
+        "rows": cut(rows, conv_start[1:]), "from_orig": cut(from_orig, conv_start[1:]),
+        "start_ns": table.ts_ns[first_row].tolist(), "end_ns": final(counts[T_END_NS]),
+        "conn_state": _STATE_NAMES[state].tolist(), "history": cut(text, out[OUT_HIST_END]),
+        "completeness": final(values), "outcome": outcomes[state].tolist(),
+        "partial": (counts[T_SYNS][order] == 0).tolist(),
+        "orig_pkts": final(counts[T_ORIG_PKTS]), "resp_pkts": final(counts[T_RESP_PKTS]),
+        "orig_bytes": final(counts[T_ORIG_BYTES]), "resp_bytes": final(counts[T_RESP_BYTES]),
+        "orig_ip_bytes": final(counts[T_ORIG_IP]), "resp_ip_bytes": final(counts[T_RESP_IP]),
+        "syn_count": final(counts[T_SYNS]), "syn_gaps_s": [tuple(g) for g in cut(gap_list, counts[T_GAPS_END])],
+        "retransmissions": final(out[OUT_REXMITS]), "file_id": table.file_id[first_row].tolist(),
+        "orig_seq_bytes": final(out[OUT_ORIG_SIZE]), "resp_seq_bytes": final(out[OUT_RESP_SIZE]),
+    })
+
+
+_STATE_NAMES = np.array(CONN_STATES, dtype=object)
+
+
+def _resp_keys(table, rows, conv_start, orig_key) -> np.ndarray:
+    """The other endpoint of each conversation, from its first packet (whichever side sent it)."""
+    first = rows[conv_start[:-1]]
+    src = table.src[first].astype(np.int64) << 16 | table.sport[first]
+    dst = table.dst[first].astype(np.int64) << 16 | table.dport[first]
+    return np.where(src == orig_key, dst, src)

@@ -1,0 +1,233 @@
+"""Open a capture file whatever its container — pcap, nanosecond pcap, pcapng, any of them gzipped —
+and stream its frames as :class:`~netreset.ingest.RawFrame` records with bounded memory.
+
+Only this module touches the file system. It decides the format from the first bytes (never the
+file name), turns "cannot read this at all" into one :class:`CaptureError` line, and turns damage
+found later (a truncated last record, a corrupt gzip tail) into a warning: everything read before
+the damage is kept, because a half-written capture from a crashed dumpcap is still evidence.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from typing import BinaryIO, Iterator
+
+from netreset.errors import CaptureError
+
+from netreset.ingest.frames import Interface, RawFrame
+from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
+from netreset.ingest.containers.pcapng import PcapngReader
+
+GZIP_MAGIC = b"\x1f\x8b"
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_BUFFER = 1 << 20
+
+#: First bytes of files people mistake for captures, and what to tell them.
+KNOWN_NON_CAPTURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a zip archive; extract the capture first"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file; decompress it first (only gzip is read directly)"),
+    (b"BZh", "a bzip2-compressed file; decompress it first (only gzip is read directly)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file; decompress it first (only gzip is read directly)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-zip archive; extract the capture first"),
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"%PDF", "a PDF document"),
+    (b"snoop\x00\x00\x00", "a Solaris snoop capture; convert it with `editcap -F pcapng`"),
+    (b"GMBU", "a Microsoft Network Monitor capture; convert it with `editcap -F pcapng`"),
+    (b"XCP\x00", "a Microsoft Network Monitor 1.x capture; convert it with `editcap -F pcapng`"),
+)
+
+
+def describe_start(head: bytes) -> str:
+    """Say what a non-capture file looks like, from its first bytes, in a few words."""
+    for magic, what in KNOWN_NON_CAPTURES:
+        if head.startswith(magic):
+            return f"not a capture file: it looks like {what}"
+    sample = head[:16]
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in sample)
+    if sample and printable == len(sample):
+        shown = sample.decode("ascii").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        return f"not a capture file (starts with text {shown!r})"
+    return f"not a capture file (starts with bytes {sample[:8].hex(' ')})"
+
+
+def open_frames(path: str | os.PathLike) -> "FrameSource":
+    """Open ``path`` and read its container header; raise CaptureError if it is not a readable capture."""
+    return FrameSource(os.fspath(path))
+
+
+class FrameSource:
+    """An open capture: iterate it for frames; ``file_format``, ``interfaces``, ``comments`` and
+    ``warnings`` describe it (pcapng interfaces and comments grow as the walk meets them).
+
+    Use as a context manager (or call :meth:`close`). Iterating twice is not supported: the file is
+    streamed, not held in memory.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._raw = _open_raw(path)
+        self._gunzip: Gunzip | None = None
+        try:
+            self.file_size = os.fstat(self._raw.fileno()).st_size
+            self._stream = self._decompressor()
+            self._reader = self._make_reader()
+        except BaseException:
+            self._raw.close()
+            raise
+        self._consumed = False
+
+    @property
+    def file_format(self) -> str:
+        return self._reader.file_format + ("+gzip" if self._gunzip else "")
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        return self._reader.interfaces
+
+    @property
+    def comments(self) -> list[str]:
+        return self._reader.comments
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._reader.warnings
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file on disk consumed so far (compressed bytes for gzip): for a progress bar."""
+        return self.file_size if self._raw.closed else min(self._raw.tell(), self.file_size)
+
+    def __iter__(self) -> Iterator[RawFrame]:
+        if self._consumed:
+            raise RuntimeError("a FrameSource can be iterated only once")
+        self._consumed = True
+        try:
+            yield from self._reader.frames()
+        except OSError as exc:  # a failing disk or network share: keep what was read
+            self.warnings.append(f"stopped reading after frame {self._reader.frame}: {_reason(exc)}")
+        if self._gunzip and self._gunzip.problem:
+            self.warnings.append(f"{self._gunzip.problem}; frames up to {self._reader.frame} kept")
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def _decompressor(self) -> BinaryIO:
+        """The stream to parse: the file itself, or a gzip view of it (detected by magic, not by name)."""
+        head = self._raw.peek(4)[:4]
+        if not head:
+            raise CaptureError(self.path, "empty file")
+        if not head.startswith(GZIP_MAGIC):
+            return self._raw
+        self._gunzip = Gunzip(self._raw)
+        stream = io.BufferedReader(self._gunzip, buffer_size=_BUFFER)
+        if not stream.peek(1) and self._gunzip.problem:
+            raise CaptureError(self.path, f"gzip-compressed, but the gzip data is unreadable: {self._gunzip.problem}")
+        return stream
+
+    def _make_reader(self) -> PcapReader | PcapngReader:
+        """Pick the container reader from the magic; it parses the file header or raises CaptureError."""
+        head = self._stream.peek(16)[:16]
+        # For gzip the uncompressed size is unknown; readers then rely on short reads to find the end.
+        size = None if self._gunzip else self.file_size
+        if head[:4] == PCAPNG_MAGIC:
+            return PcapngReader(self.path, self._stream, size)
+        if head[:4] in PCAP_MAGICS:
+            return PcapReader(self.path, self._stream, size)
+        if self._gunzip and not head:
+            raise CaptureError(self.path, "gzip-compressed, but empty inside")
+        if len(head) < 4:
+            raise CaptureError(self.path, f"too short to be a capture ({len(head)} bytes)")
+        prefix = "gzip-compressed, but " if self._gunzip else ""
+        raise CaptureError(self.path, prefix + describe_start(head))
+
+
+class Gunzip(io.RawIOBase):
+    """Streaming gzip (multi-member, zero padding allowed) that hands over every byte it could inflate.
+
+    :class:`gzip.GzipFile` raises at a damaged or cut tail and drops what its buffers held; a capture
+    copied while still being written is exactly such a file, so here damage ends the stream quietly
+    and is described in ``problem`` instead.
+    """
+
+    CHUNK = 1 << 16  #: compressed bytes read from the file at a time
+    STEP = 1 << 16  #: most decompressed bytes produced by one zlib call
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = b""
+        self.problem: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self.problem is None:
+            data = self._inflate_some(len(buffer))
+            if data is None:
+                break
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+        return 0
+
+    def _inflate_some(self, limit: int) -> bytes | None:
+        """Up to ``limit`` more bytes (possibly none yet); None at the end of the data or at damage."""
+        if self._inflate.eof and not self._next_member():
+            return None
+        if not self._input:
+            self._input = self._raw.read(self.CHUNK)
+            if not self._input:
+                tail = self._inflate.flush()
+                if not tail:
+                    self.problem = "the gzip data is cut short (no end-of-stream marker)"
+                return tail or None
+        try:
+            # zlib drops a failing call's whole output, so inflate in small steps to lose little at damage.
+            data = self._inflate.decompress(self._input, min(limit, self.STEP))
+        except zlib.error as exc:
+            self.problem = f"corrupt gzip data ({_reason(exc)})"
+            return None
+        self._input = self._inflate.unconsumed_tail
+        return data
+
+    def _next_member(self) -> bool:
+        """After one gzip member ends: skip zero padding; True if another member follows."""
+        rest = self._inflate.unused_data.lstrip(b"\0")
+        while not rest:
+            chunk = self._raw.read(self.CHUNK)
+            if not chunk:
+                return False
+            rest = chunk.lstrip(b"\0")
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._input = rest
+        return True
+
+
+def _open_raw(path: str) -> BinaryIO:
+    """Open for buffered binary reading, mapping the OS's refusals to one readable line."""
+    if os.path.isdir(path):
+        raise CaptureError(path, "is a directory, not a capture file")
+    try:
+        return open(path, "rb", buffering=_BUFFER)
+    except FileNotFoundError:
+        raise CaptureError(path, "no such file") from None
+    except PermissionError:
+        raise CaptureError(path, "permission denied") from None
+    except OSError as exc:
+        raise CaptureError(path, f"cannot open: {exc.strerror or exc}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """One line from an I/O or decompression error (they are sometimes multi-line or empty)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,255 @@
+"""Link layers: from a frame's bytes to the network-layer payload (an EtherType and an offset).
+
+Every link type is reduced to the same answer, ``(ethertype, offset, vlan)``, so the IP layer never
+needs to know how the frame was captured: raw IP, BSD loopback and PPP protocol numbers are mapped
+onto the EtherType they stand for. Shims that sit between Ethernet and IP (802.1Q/QinQ tags, MPLS
+label stacks, PPPoE sessions, 802.1ah PBB) are peeled off in one loop.
+
+When a frame carries no IP, the answer is a string: a protocol name ("arp", "stp", ...) for frames
+understood but not analysed, or a problem reason ("truncated-ethernet", "unsupported-linktype-119",
+...) — see :func:`is_problem`.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from netreset.ingest.layers.wlan import radiotap_payload, wlan_payload
+
+ETH_IPV4, ETH_IPV6, ETH_TEB = 0x0800, 0x86DD, 0x6558
+ETH_VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200))
+ETH_MPLS = frozenset((0x8847, 0x8848))
+ETH_PPPOE_SESSION, ETH_PBB, ETH_JUMBO_LLC = 0x8864, 0x88E7, 0x8870
+
+#: EtherTypes that are understood but carry no TCP; anything else is "unsupported-ethertype".
+ETHERTYPE_NAMES = {
+    0x0806: "arp", 0x8035: "rarp", 0x88CC: "lldp", 0x888E: "eapol", 0x8863: "pppoe-discovery",
+    0x88F7: "ptp", 0x8809: "slow-protocols", 0x9000: "loopback", 0x8137: "ipx", 0x8138: "ipx",
+    0x0842: "wake-on-lan", 0x893A: "ieee1905", 0x88E5: "macsec", 0x80F3: "aarp", 0x809B: "appletalk",
+    0x6002: "dec-mop", 0x6004: "dec-lat", 0x8899: "realtek", 0x88E1: "homeplug", 0x8902: "cfm",
+    0x22F0: "avtp", 0x88B5: "local-experimental", 0x88B6: "local-experimental", 0x2000: "cdp",
+}
+
+#: PPP protocol numbers (RFC 1661 family) → the EtherType of the same payload.
+PPP_TO_ETHERTYPE = {0x0021: ETH_IPV4, 0x0057: ETH_IPV6, 0x0281: 0x8847, 0x0283: 0x8848}
+
+#: BSD loopback address families (they differ per OS for IPv6) → EtherType.
+AF_TO_ETHERTYPE = {2: ETH_IPV4, 24: ETH_IPV6, 28: ETH_IPV6, 30: ETH_IPV6, 10: ETH_IPV6}
+
+_H = struct.Struct("!H")
+_HH = struct.Struct("!HH")
+_LE_I = struct.Struct("<I")
+
+_PROBLEM_PREFIXES = ("truncated", "unsupported", "bad", "malformed")
+
+
+def is_problem(reason: str) -> bool:
+    """True for reasons meaning "could not decode"; False for names of protocols decoded fine but not TCP."""
+    return reason.startswith(_PROBLEM_PREFIXES)
+
+
+def ip_by_version(data: bytes, off: int, end: int) -> int | str:
+    """Guess IPv4/IPv6 from the version nibble: raw-IP link types and MPLS carry no type field."""
+    if off >= end:
+        return "truncated-ip"
+    version = data[off] >> 4
+    if version == 4:
+        return ETH_IPV4
+    if version == 6:
+        return ETH_IPV6
+    return "bad-ip-version"
+
+
+def ethernet(data: bytes, off: int, end: int, vlan: int = -1):
+    """Ethernet II / 802.3 frame at ``off`` → ``(ethertype, offset, vlan)`` after every shim."""
+    if off + 14 > end:
+        return "truncated-ethernet"
+    etype = _H.unpack_from(data, off + 12)[0]
+    if etype == ETH_IPV4 or etype == ETH_IPV6:  # the common case skips the shim loop
+        return etype, off + 14, vlan
+    return shims(data, off + 14, end, etype, vlan)
+
+
+def shims(data: bytes, off: int, end: int, etype: int, vlan: int):
+    """Peel VLAN tags, LLC/SNAP, MPLS, PPPoE and PBB until a real network protocol remains."""
+    for _ in range(16):
+        if etype in ETH_VLAN_TAGS:
+            if off + 4 > end:
+                return "truncated-vlan"
+            tci, etype = _HH.unpack_from(data, off)
+            if vlan < 0:
+                vlan = tci & 0x0FFF
+            off += 4
+        elif etype <= 1500 or etype == ETH_JUMBO_LLC:  # an 802.3 length field (or 0x8870): LLC follows
+            found = llc(data, off, end)
+            if found.__class__ is str:
+                return found
+            etype, off = found
+        elif etype in ETH_MPLS:
+            found = mpls(data, off, end)
+            if found.__class__ is str:
+                return found
+            etype, off = found
+        elif etype == ETH_PPPOE_SESSION:
+            if off + 8 > end:
+                return "truncated-pppoe"
+            etype = PPP_TO_ETHERTYPE.get(_H.unpack_from(data, off + 6)[0])
+            if etype is None:
+                return ppp_other(_H.unpack_from(data, off + 6)[0])
+            off += 8
+        elif etype == ETH_PBB:  # I-TAG (4 bytes) + customer destination and source MAC
+            if off + 18 > end:
+                return "truncated-pbb"
+            etype = _H.unpack_from(data, off + 16)[0]
+            off += 18
+        else:
+            return etype, off, vlan
+    return "malformed-shim-stack"
+
+
+def llc(data: bytes, off: int, end: int):
+    """802.2 LLC at ``off``: SNAP gives an EtherType; spanning tree and IPX are named, others "llc"."""
+    if off + 3 > end:
+        return "truncated-llc"
+    dsap, ssap = data[off], data[off + 1]
+    if dsap == 0xAA and ssap == 0xAA:
+        if off + 8 > end:
+            return "truncated-llc"
+        return _H.unpack_from(data, off + 6)[0], off + 8
+    if dsap == 0x42:
+        return "stp"
+    if dsap in (0xE0, 0xFF):
+        return "ipx"
+    return "llc"
+
+
+def mpls(data: bytes, off: int, end: int):
+    """Skip an MPLS label stack; the payload type is not signalled, so guess IPv4/IPv6 by nibble."""
+    while True:
+        if off + 4 > end:
+            return "truncated-mpls"
+        bottom = data[off + 2] & 0x01
+        off += 4
+        if bottom:
+            break
+    etype = ip_by_version(data, off, end)
+    if etype.__class__ is str:
+        return "unsupported-mpls-payload"
+    return etype, off
+
+
+def ppp_other(protocol: int) -> str:
+    """Name a PPP frame that carries no IP: control protocols (LCP, IPCP, CHAP, ...) are >= 0x8000."""
+    return "ppp-control" if protocol >= 0x8000 else "unsupported-ppp-protocol"
+
+
+def ppp(data: bytes, off: int, end: int):
+    """PPP (RFC 1661/1662): optional FF 03 address/control, then a 1- or 2-byte protocol field."""
+    if off + 2 <= end and data[off] == 0xFF and data[off + 1] == 0x03:
+        off += 2
+    if off >= end:
+        return "truncated-ppp"
+    if data[off] & 0x01:  # protocol-field compression: odd first byte means a 1-byte protocol
+        protocol, off = data[off], off + 1
+    elif off + 2 > end:
+        return "truncated-ppp"
+    else:
+        protocol, off = _H.unpack_from(data, off)[0], off + 2
+    etype = PPP_TO_ETHERTYPE.get(protocol)
+    if etype is None:
+        return ppp_other(protocol)
+    return shims(data, off, end, etype, -1)
+
+
+def bsd_loopback(data: bytes, end: int):
+    """DLT_NULL / DLT_LOOP: a 4-byte address family in whichever byte order the capturing host used."""
+    if end < 4:
+        return "truncated-loopback"
+    family = _LE_I.unpack_from(data, 0)[0]
+    if family & 0xFFFF0000:
+        family = int.from_bytes(data[:4], "big")
+    etype = AF_TO_ETHERTYPE.get(family)
+    if etype is None:
+        return "unsupported-address-family"
+    return etype, 4, -1
+
+
+def linux_sll(data: bytes, end: int, v2: bool):
+    """Linux cooked capture (``tcpdump -i any``): SLL has 16 header bytes, SLL2 has 20."""
+    if v2:
+        if end < 20:
+            return "truncated-sll"
+        etype, off = _H.unpack_from(data, 0)[0], 20
+    else:
+        if end < 16:
+            return "truncated-sll"
+        etype, off = _H.unpack_from(data, 14)[0], 16
+    if etype == 0x0004:  # Linux "ETH_P_802_2": an LLC header follows
+        found = llc(data, off, end)
+        if found.__class__ is str:
+            return found
+        etype, off = found
+    elif etype < 0x0600:
+        return "unsupported-sll-protocol"
+    return shims(data, off, end, etype, -1)
+
+
+def raw_ip(data: bytes, end: int):
+    etype = ip_by_version(data, 0, end)
+    return etype if etype.__class__ is str else (etype, 0, -1)
+
+
+def fddi(data: bytes, end: int):
+    """FDDI: frame control + two 6-byte addresses, then LLC (SNAP for IP)."""
+    found = llc(data, 13, end)
+    if found.__class__ is str:
+        return found
+    return shims(data, found[1], end, found[0], -1)
+
+
+def cisco_hdlc(data: bytes, end: int):
+    if end < 4:
+        return "truncated-chdlc"
+    return shims(data, 4, end, _H.unpack_from(data, 2)[0], -1)
+
+
+def wlan(data: bytes, off: int, end: int):
+    """802.11 data frame → LLC/SNAP payload (names management/control/protected frames)."""
+    off = wlan_payload(data, off, end)
+    if off.__class__ is str:
+        return off
+    found = llc(data, off, end)
+    if found.__class__ is str:
+        return found
+    return shims(data, found[1], end, found[0], -1)
+
+
+def link_payload(linktype: int, data: bytes):
+    """Dispatch on the LINKTYPE_* value → ``(ethertype, offset, vlan)`` or a reason string."""
+    end = len(data)
+    if linktype == 1:
+        return ethernet(data, 0, end)
+    if linktype in (12, 14, 101):
+        return raw_ip(data, end)
+    if linktype == 113 or linktype == 276:
+        return linux_sll(data, end, linktype == 276)
+    if linktype == 0 or linktype == 108:
+        return bsd_loopback(data, end)
+    if linktype == 228:
+        return ETH_IPV4, 0, -1
+    if linktype == 229:
+        return ETH_IPV6, 0, -1
+    if linktype == 9 or linktype == 50:
+        return ppp(data, 0, end)
+    if linktype == 51:  # PPP over Ethernet without the Ethernet header
+        return shims(data, 0, end, ETH_PPPOE_SESSION, -1)
+    if linktype == 10:
+        return fddi(data, end)
+    if linktype == 104:
+        return cisco_hdlc(data, end)
+    if linktype == 105:
+        return wlan(data, 0, end)
+    if linktype == 127:
+        off = radiotap_payload(data, end)
+        return off if off.__class__ is str else wlan(data, off, end)
+    return f"unsupported-linktype-{linktype}"

@@ -1,0 +1,1 @@
+"""The columnar packet table every layer after ingest reads, and the tcpdump-style filters over it."""
