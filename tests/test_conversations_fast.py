@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from builders import table, tcp
 from conftest import CAPTURES, ROOT
-from netreset.flows.conversations import FAST_MIN_PACKETS, Conversation, build_conversations, use_fast
+from netreset.runtime.compiled import MIN_TABLE_PACKETS, use_compiled
+from netreset.flows.model import Conversation
+from netreset.flows.conversations import build_conversations
 from netreset.ingest.reader import read_capture
 from netreset.flows.tcpstate import Timing
 
@@ -41,8 +43,8 @@ def differences(plain, fast) -> list[str]:
 
 
 def assert_same(packets, **kw) -> list:
-    plain = build_conversations(packets, fast=False, **kw)
-    fast = build_conversations(packets, fast=True, **kw)
+    plain = build_conversations(packets, compiled=False, **kw)
+    fast = build_conversations(packets, compiled=True, **kw)
     assert differences(plain, fast) == []
     return plain
 
@@ -60,8 +62,8 @@ def test_the_whole_corpus_gives_the_same_conversations(corpus):
     for entry in corpus:
         packets, _ = read_capture(entry["capture_path"], fast=False)
         for verify in (False, True):
-            plain = build_conversations(packets, fast=False, verify_checksums=verify)
-            fast = build_conversations(packets, fast=True, verify_checksums=verify)
+            plain = build_conversations(packets, compiled=False, verify_checksums=verify)
+            fast = build_conversations(packets, compiled=True, verify_checksums=verify)
             assert differences(plain, fast) == [], entry["capture_path"]
 
 
@@ -108,9 +110,9 @@ def test_a_forked_child_walks_halves_with_a_helper_thread_of_its_own(walked_in_h
 
     truth = generate(3000, seed=13, formats=["pcap"], out=tmp_path, snaplen=128, rate_per_s=300.0)
     packets = read_capture(truth["files"]["pcap"])[0]
-    here = build_conversations(packets, fast=True)  # the parent's helper thread exists before the fork
+    here = build_conversations(packets, compiled=True)  # the parent's helper thread exists before the fork
     with multiprocessing.get_context("fork").Pool(1) as pool:
-        there = pool.apply_async(build_conversations, (packets,), {"fast": True}).get(timeout=120)
+        there = pool.apply_async(build_conversations, (packets,), {"compiled": True}).get(timeout=120)
     assert differences(here, there) == []
 
 
@@ -122,10 +124,11 @@ def test_custom_timers_reach_the_compiled_path():
 
 
 def test_small_tables_stay_on_the_python_path(monkeypatch):
-    assert not use_fast(FAST_MIN_PACKETS - 1)
-    assert use_fast(FAST_MIN_PACKETS) and use_fast(10, force=True)
+    assert not use_compiled(MIN_TABLE_PACKETS - 1, MIN_TABLE_PACKETS)
+    assert use_compiled(MIN_TABLE_PACKETS, MIN_TABLE_PACKETS) and use_compiled(10, MIN_TABLE_PACKETS, force=True)
+    assert not use_compiled(10 ** 9, MIN_TABLE_PACKETS, force=False)
     monkeypatch.setenv("NETRESET_PLAIN", "1")
-    assert not use_fast(10 * FAST_MIN_PACKETS)
+    assert not use_compiled(10 * MIN_TABLE_PACKETS, MIN_TABLE_PACKETS)
 
 
 # -- random packet sequences -------------------------------------------------------------------

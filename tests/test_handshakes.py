@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.handshakes import analyze_handshakes, handshake_timing, match_schedule
 from netreset.analyses.handshakes.closing import closing_findings
 from netreset.analyses.handshakes.model import Context, view

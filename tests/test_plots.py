@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation, Text
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, PSH, RST, SYN, PacketTableBuilder
 from netreset.plots import style
 from netreset.plots.ladder import MAX_PACKETS, draw_ladder, ladder_text, plan_ladder, select_positions

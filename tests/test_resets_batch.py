@@ -16,7 +16,7 @@ from conftest import CAPTURES, corpus_entries
 from frozen_analyses import random_flows
 from test_resets_support import conversations_of, established, icmp_error
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.resets import judge_reset, judge_resets, locate_resets
 from netreset.analyses.resets.context import ResetFacts, reset_facts
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader

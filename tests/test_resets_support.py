@@ -13,7 +13,7 @@ import numpy as np
 from scapy.layers.inet import ICMP, IP, TCP, IPerror, TCPerror
 from scapy.layers.inet6 import IPv6
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import PROTO_ICMP, PROTO_TCP, RST, PacketTableBuilder
 
 BASE_TS = 1_700_000_000.0

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, RST, SYN, PacketTable
 from netreset.analyses.ttl import TtlTable, guess_ttl
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from netreset.flows.tuples import group_by_tuple  # one grouping for both tools
 from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 
 # tcp.completeness bits.
@@ -73,8 +74,6 @@ class StreamState:
 
 def wireshark_streams(table: PacketTable, tcp_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-row tcp.stream (-1 for non-TCP rows) and the final completeness of every stream."""
-    from netreset.flows.conversations import group_by_tuple  # one grouping for both tools
-
     firsts, owners, values = [], [], []  # first row, rows and completeness per stream (file order later)
     for rows in group_by_tuple(table, tcp_rows):
         for stream_rows, state in _split_streams(table, rows):

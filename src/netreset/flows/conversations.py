@@ -1,7 +1,7 @@
 """TCP conversations: packets grouped by connection, each classified by its TCP state.
 
 Contract used by every analysis (resets, handshakes, hosts, plots, reports):
-``build_conversations(table) -> list[Conversation]``.
+``build_conversations(table) -> list[Conversation]`` (the record: :mod:`netreset.flows.model`).
 
 Boundaries follow Zeek so that one conversation is one ``conn.log`` row: packets are grouped by
 5-tuple with numpy, then each tuple's packets are walked in capture order through
@@ -13,131 +13,30 @@ stream (see docs/tcp-states.md).
 
 from __future__ import annotations
 
-import gc
-import importlib.util
-import os
-from dataclasses import dataclass, fields
-from typing import Sequence
-
 import numpy as np
 
 from netreset.flows.completeness import wireshark_streams
-from netreset.packets.table import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
+from netreset.flows.model import OUTCOMES, Conversation
 from netreset.flows.tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection
+from netreset.flows.tuples import group_by_tuple, wants_flip
+from netreset.packets.table import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
+from netreset.runtime.compiled import MIN_TABLE_PACKETS, use_compiled
 
-
-@dataclass(frozen=True)
-class Conversation:
-    """One TCP connection as seen in the capture. ``orig`` opened it (sent the first SYN)."""
-
-    id: int  #: 0-based, in order of the conversation's first packet (see docs/tcp-states.md)
-    tcp_stream: int  #: Wireshark's ``tcp.stream`` number of this conversation's packets
-    orig_h: str  #: originator address (text)
-    orig_p: int  #: originator port
-    resp_h: str  #: responder address (text)
-    resp_p: int  #: responder port
-    ip_version: int  #: 4 or 6
-    rows: np.ndarray  #: int64 indices into the PacketTable, in capture order
-    from_orig: np.ndarray  #: bool per entry of ``rows``: True when the packet was sent by orig
-    start_ns: int  #: timestamp of the first packet, ns since the epoch
-    end_ns: int  #: timestamp of the last packet, ns since the epoch
-    conn_state: str  #: Zeek conn_state (S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH)
-    history: str  #: Zeek history letters (upper case = orig)
-    completeness: int  #: Wireshark tcp.completeness bitmask (1 SYN 2 SYN-ACK 4 ACK 8 DATA 16 FIN 32 RST)
-    outcome: str  #: clean | open | syn_unanswered | refused | reset_by_orig | reset_by_resp | half_closed | partial
-    partial: bool  #: True when no SYN from orig was seen (orig guessed from the first packet)
-    orig_pkts: int  #: packets sent by orig
-    resp_pkts: int  #: packets sent by resp
-    orig_bytes: int  #: TCP payload bytes sent by orig (IP-length based)
-    resp_bytes: int  #: TCP payload bytes sent by resp
-    orig_ip_bytes: int  #: IP bytes sent by orig (sum of IP total lengths)
-    resp_ip_bytes: int  #: IP bytes sent by resp
-    syn_count: int  #: SYNs (without ACK) sent by orig, retransmissions included
-    syn_gaps_s: tuple[float, ...]  #: seconds between consecutive SYNs of orig
-    retransmissions: int  #: data segments seen again (both directions)
-    file_id: int = 0  #: capture file index the conversation started in
-    orig_seq_bytes: int = 0  #: Zeek's orig_bytes: payload bytes by sequence numbers (``Size()``)
-    resp_seq_bytes: int = 0  #: Zeek's resp_bytes: payload bytes by sequence numbers
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds from the first to the last packet."""
-        return (self.end_ns - self.start_ns) / 1e9
-
-    @property
-    def ts(self) -> float:
-        """Start time, seconds since the epoch (float), as Zeek's ``ts``."""
-        return self.start_ns / 1e9
-
-
-_FIELDS = tuple(field.name for field in fields(Conversation))
-
-
-def conversations_from_columns(columns: dict) -> list[Conversation]:
-    """Conversations from one sequence per field (all of equal length), without ``__init__``.
-
-    The generated ``__init__`` of a frozen dataclass sets each of the 28 fields through
-    ``object.__setattr__``; filling the instance dict at once makes the same objects in a third
-    of the time, which matters at ~70k conversations per million packets (the compiled path).
-    """
-    if set(columns) != set(_FIELDS):
-        raise ValueError(f"columns do not match Conversation's fields: {sorted(set(columns) ^ set(_FIELDS))}")
-    new, out = object.__new__, []
-    collecting = gc.isenabled()
-    gc.disable()  # tens of thousands of new objects, no cycle among them: no collection can free any
-    try:
-        for values in zip(*(columns[name] for name in _FIELDS)):
-            conv = new(Conversation)
-            conv.__dict__.update(zip(_FIELDS, values))
-            out.append(conv)
-    finally:
-        if collecting:
-            gc.freeze()  # the new objects join the old ones in the oldest generation (as resets.collector
-            gc.unfreeze()  # explains): re-enabling would otherwise collect over all of them at once
-            gc.enable()
-    return out
-
-
-def with_outcome(conv: Conversation, outcome: str) -> Conversation:
-    """A copy of ``conv`` with another outcome (what ``dataclasses.replace`` makes, ≈ 30× faster)."""
-    copy = object.__new__(Conversation)
-    copy.__dict__.update(conv.__dict__, outcome=outcome)
-    return copy
-
-
-#: Zeek's ``likely_server_ports`` (TCP) with all base protocol scripts loaded. A connection first
-#: seen by a non-SYN packet *from* one of these ports is flipped at once (``WantConnection``).
-LIKELY_SERVER_PORTS = frozenset({
-    21, 22, 25, 53, 80, 81, 88, 110, 135, 139, 143, 389, 443, 445, 502, 563, 585, 587, 614, 631,
-    636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222, 5223, 5269,
-    5432, 6379, 6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000,
-})
-
-#: Friendly outcome per Zeek conn_state.
-OUTCOMES = {
-    "SF": "clean", "S1": "open", "S0": "syn_unanswered", "RSTOS0": "syn_unanswered", "REJ": "refused",
-    "RSTO": "reset_by_orig", "RSTR": "reset_by_resp", "RSTRH": "reset_by_resp", "S2": "half_closed",
-    "S3": "half_closed", "SH": "half_closed", "SHR": "half_closed", "OTH": "partial",
-}
-
-#: Smaller tables use the Python walk: loading numba and the cached kernels costs ≈ 0.5 s, which
-#: the Python walk (≈ 15 µs per packet) spends on about 30k packets.
-FAST_MIN_PACKETS = 20_000
 
 _COLUMNS = ("ts_ns", "src", "sport", "dst", "dport", "flags", "seq", "ack", "payload_len", "win", "checksum")
 
 
 def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
-                        timing: Timing | None = None, fast: bool | None = None) -> list[Conversation]:
+                        timing: Timing | None = None, compiled: bool | None = None) -> list[Conversation]:
     """Every TCP conversation of ``table``, ordered by first packet, classified as Zeek and Wireshark.
 
-    ``fast`` picks the compiled path (True) or this module's Python walk (False, the reference);
-    None decides by size (:func:`use_fast`). Both give the same conversations.
+    ``compiled`` picks the compiled twin (True) or this module's Python walk (False, the reference);
+    None asks :func:`~netreset.runtime.compiled.use_compiled` by size. Both give the same conversations.
     """
-    if use_fast(len(table), fast):
-        from netreset.flows.compiled.conversations import build_conversations_fast
+    if use_compiled(len(table), MIN_TABLE_PACKETS, compiled):
+        from netreset.flows.compiled.conversations import build_conversations as build_compiled
 
-        return build_conversations_fast(table, verify_checksums, timing or Timing())
+        return build_compiled(table, verify_checksums, timing or Timing())
     tcp_rows = np.flatnonzero(table.proto == PROTO_TCP)
     if not len(tcp_rows):
         return []
@@ -155,43 +54,6 @@ def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
     pieces.sort(key=lambda piece: piece[0][0])
     return [_conversation(table, i, rows, conn, stream_of_row, completeness_of_stream, verify_checksums)
             for i, (rows, conn) in enumerate(pieces)]
-
-
-def use_fast(packets: int, force: bool | None = None) -> bool:
-    """Whether to take the compiled path: not asked away (NETRESET_PLAIN=1), the compiler installed,
-    and a table big enough to repay loading the compiled kernels (:data:`FAST_MIN_PACKETS`)."""
-    if force is not None:
-        return force
-    if os.environ.get("NETRESET_PLAIN") or packets < FAST_MIN_PACKETS:
-        return False
-    return importlib.util.find_spec("numba") is not None
-
-
-def tuple_keys(table: PacketTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Direction-free 5-tuple key of each row: (lower endpoint, higher endpoint) as int64 pairs."""
-    a = table.src[rows].astype(np.int64) * 65536 + table.sport[rows]
-    b = table.dst[rows].astype(np.int64) * 65536 + table.dport[rows]
-    return np.minimum(a, b), np.maximum(a, b)
-
-
-def group_by_tuple(table: PacketTable, rows: np.ndarray) -> list[np.ndarray]:
-    """Rows split by 5-tuple (both directions together), each group in capture order."""
-    lo, hi = tuple_keys(table, rows)
-    order = np.lexsort((rows, lo, hi))
-    lo, hi = lo[order], hi[order]
-    starts = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
-    return np.split(rows[order], starts[1:])
-
-
-def wants_flip(flags: int, sport: int, dport: int) -> bool:
-    """Zeek's WantConnection: flip a connection first seen without a SYN when it comes from a server port."""
-    if flags & SYN and not flags & ACK:
-        return False
-    if sport in LIKELY_SERVER_PORTS:
-        if dport in LIKELY_SERVER_PORTS:
-            return not flags & SYN and sport < dport
-        return True
-    return False
 
 
 def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:

@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from netreset.pipeline.whole import Analysis, Options, forged_ids, refined_outcome, worker_count
-from netreset.flows.conversations import OUTCOMES
+from netreset.flows.model import OUTCOMES
 from netreset.ingest.frames import IngestStats
 from netreset.packets.table import PROTO_TCP, RST, AddressBook, PacketTable
 from netreset.pipeline.spill import PieceStore, RecordRuns, SpillDirectory
+from netreset.runtime.compiled import MIN_FILE_BYTES, use_compiled
 from netreset.flows.tcpstate import Timing
 
 #: Rows decoded at a time (the decoder's scratch arrays take ≈ 250 bytes per row).
@@ -52,8 +53,11 @@ BATCH_ROWS = 1 << 18
 #: Rows within this much of a batch's newest timestamp wait for the next batch before they are released:
 #: the interfaces of a pcapng are often interleaved slightly out of time order.
 REORDER_NS = 2 * 1_000_000_000
-#: Files at least this big take the streamed path (smaller ones read whole as fast and need no compiler).
-STREAM_MIN_BYTES = 4 * 1024 * 1024
+
+
+#: Files at least this big are streamed; smaller ones are read whole as fast (the gate's file threshold,
+#: a name of its own so that tests can stream a small sample).
+STREAM_MIN_BYTES = MIN_FILE_BYTES
 
 
 class Unordered(Exception):
@@ -62,18 +66,17 @@ class Unordered(Exception):
 
 def wanted(paths, options: Options, *, peer_capture=None) -> bool:
     """Whether a command's analysis can be streamed: one big file, the built-in decoder, nothing that
-    needs every conversation (``--filter``, ``--stream``) or a second capture, and the compiler installed."""
+    needs every conversation (``--filter``, ``--stream``) or a second capture, and the compiled path
+    allowed for a file this size (:func:`~netreset.runtime.compiled.use_compiled`)."""
     if len(paths) != 1 or peer_capture or options.filter_text or options.stream is not None:
         return False
-    if options.engine != "dpkt" or os.environ.get("NETRESET_PLAIN"):
+    if options.engine != "dpkt":
         return False
     try:
-        big = os.path.getsize(paths[0]) >= STREAM_MIN_BYTES
+        size = os.path.getsize(paths[0])
     except OSError:
         return False
-    import importlib.util
-
-    return big and importlib.util.find_spec("numba") is not None
+    return use_compiled(size, STREAM_MIN_BYTES)
 
 
 class StreamedAnalysis:

@@ -16,7 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation, build_conversations, with_outcome
+from netreset.flows.model import Conversation, with_outcome
+from netreset.flows.conversations import build_conversations
 from netreset.errors import UsageError
 from netreset.packets.filters import compile_filter
 from netreset.ingest.frames import IngestStats

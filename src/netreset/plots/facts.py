@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import PROTO_TCP, RST, PacketTable
 from netreset.analyses.ttl import TtlGuess, TtlTable, guess_ttl
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.errors import UsageError
 from netreset.packets.table import PacketTable
 from netreset.plots import style

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import PacketTable
 from netreset.plots import style
 from netreset.plots.facts import host_ttl, icmp_named_hops

@@ -19,7 +19,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 from netreset.plots import style
 from netreset.plots.facts import verdict_dicts

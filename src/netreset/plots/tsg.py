@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 from netreset.plots import style
 

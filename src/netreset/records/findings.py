@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 
 if TYPE_CHECKING:  # pragma: no cover
     from netreset.pipeline.whole import Analysis

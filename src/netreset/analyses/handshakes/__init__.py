@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.handshakes.batch import never_opened
 from netreset.analyses.handshakes.closing import closing_findings
 from netreset.analyses.handshakes.model import (

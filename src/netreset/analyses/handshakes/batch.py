@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.handshakes.model import DUPLICATE_WINDOW_NS, Context, Gathered, new_finding
 from netreset.analyses.handshakes.opening import _next_retry_s, schedule_fields, ttl_phrase, verdict_fields
 from netreset.analyses.handshakes.text import display_filter, rst_refusal_summary, unanswered_summary

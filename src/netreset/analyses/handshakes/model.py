@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.handshakes.schedules import match_schedule
 from netreset.analyses.handshakes.text import display_filter
 from netreset.packets.table import ACK, PROTO_TCP, RST, SYN, PacketTable

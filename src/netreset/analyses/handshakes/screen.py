@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation, use_fast
+from netreset.flows.model import Conversation
+from netreset.runtime.compiled import MIN_TABLE_PACKETS, use_compiled
 from netreset.analyses.handshakes.model import Gathered, gather
 from netreset.packets.table import ACK, FIN, PROTO_TCP, RST, SYN, PacketTable
 
@@ -71,13 +72,14 @@ def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathe
                 compiled: bool | None = None) -> np.ndarray:
     """Bool per conversation: False only when its handshake and teardown are certainly clean.
     ``gathered``: :func:`~netreset.analyses.handshakes.model.gather` of exactly these conversations (then only
-    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`.screen_fast`, the same
-    answers) or not; by default when :func:`~netreset.flows.conversations.use_fast` says so for this many packets."""
+    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`~netreset.analyses.handshakes.compiled.screen`,
+    the same answers) or not; by default when :func:`~netreset.runtime.compiled.use_compiled` says so for
+    this many packets."""
     n = len(conversations)
     if n == 0:
         return np.zeros(0, dtype=bool)
     rows, orig, lengths = gathered if gathered is not None else gather(conversations)
-    if use_fast(len(rows), compiled):
+    if use_compiled(len(rows), MIN_TABLE_PACKETS, compiled):
         from netreset.analyses.handshakes.compiled.screen import needs_rules_kernel
 
         out = np.empty(n, dtype=bool)

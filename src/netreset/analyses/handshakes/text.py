@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 
 if TYPE_CHECKING:  # pragma: no cover
     from netreset.analyses.handshakes.model import TeardownFacts

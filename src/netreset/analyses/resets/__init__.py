@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import PacketTable
 from netreset.runtime.collector import older_objects_frozen
 from netreset.analyses.resets.batch import Batch

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, RST, SYN, PacketTable
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
 from netreset.analyses.resets.index import Groups, serial, with_rsts

@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import RST, PacketTable
 
 #: Columns gathered for the grouped packets (as int64, so arithmetic never wraps).

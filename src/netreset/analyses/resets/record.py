@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.resets.evidence import Observation, ResetContext, rounded_weight, worded
 from netreset.analyses.resets.rules.ttl import reference_ttl
 from netreset.analyses.resets.verdict import Decision

@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.analyses.ttl import TtlTable
 from netreset.analyses.vantage.clock import ClockFit, fit_clock
 from netreset.analyses.vantage.diff import modifications, one_sided, placement

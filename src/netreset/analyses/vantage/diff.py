@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, CWR, ECE, FIN, RST, SYN, PacketTable
 from netreset.analyses.ttl import TtlTable, guess_ttl
 from netreset.analyses.vantage.model import Modification, OneSided, Placement

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netreset.flows.conversations import Conversation
+from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 from netreset.analyses.vantage.clock import ClockFit
 

@@ -13,15 +13,16 @@ import numba as nb
 import numpy as np
 
 from netreset.flows.compiled.tcpstate import (
-    _NUMBA, ACK, ACTIVE, ATTEMPT_AT, CLOSED, CONN_SLOTS, DELETE_AT, DID_CLOSE, EP_SLOTS, ESTABLISHED, EXP,
+    ACK, ACTIVE, ATTEMPT_AT, CLOSED, CONN_SLOTS, DELETE_AT, DID_CLOSE, EP_SLOTS, ESTABLISHED, EXP,
     EXP_N, HP, HS, INACT, INACT_AT, INACTIVE, KEY0, LAST_TIME, LINGER, NONE, O, PARTIAL, RESET, REXMITS, RST,
     SESSION_TIMER, START_SEQ, STATE, SYN, SYN_ACK_SENT, SYN_SENT, _OTH, _REJ, _RSTO, _RSTOS0, _RSTR, _RSTRH,
     _S0, _S1, _S2, _S3, _SF, _SH, _SHR, add_expire, feed, open_connection, size,
 )
+from netreset.runtime.compiled import NUMBA_OPTIONS
 
 
 # -- timers ------------------------------------------------------------------------------------
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def removed_by(c, e, tm, t):
     """ZeekConnection.removed_by: run every timer due at or before ``t``; True when one removed it."""
     if c[INACT_AT] != NONE and t < c[INACT_AT] and c[EXP_N] == 0 and c[ATTEMPT_AT] == NONE \
@@ -37,7 +38,7 @@ def removed_by(c, e, tm, t):
             return True
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _fire(c, e, tm, when):
     if c[DELETE_AT] == when:
         return True
@@ -63,7 +64,7 @@ def _fire(c, e, tm, when):
     return False
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _expired(c, e, tm, when):
     """TCPSessionAdapter::ExpireTimer's removal test."""
     os_, rs = e[c[O], STATE], e[1 - c[O], STATE]
@@ -77,7 +78,7 @@ def _expired(c, e, tm, when):
 
 
 # -- reuse and classification ------------------------------------------------------------------
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def is_reuse(c, e, flags, seq):
     """TCPSessionAdapter::IsReuse: does this SYN start a new connection on the same tuple?"""
     if not flags & SYN:
@@ -97,7 +98,7 @@ def is_reuse(c, e, flags, seq):
                 and seq == e[r, START_SEQ])
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _rstos0_history(c, hist):
     """Whether the history fully matches ``^?S[^HAFGIQ]*R.*`` (Zeek's RSTOS0 test)."""
     i, end = c[HS], c[HP]
@@ -114,7 +115,7 @@ def _rstos0_history(c, hist):
     return False
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def conn_state(c, e, hist):
     """conn_state() of Zeek's base/protocols/conn/main.zeek, in its decision order (a CONN_STATES index)."""
     o, r = c[O], 1 - c[O]
@@ -143,7 +144,7 @@ def conn_state(c, e, hist):
 
 
 # -- the walk ----------------------------------------------------------------------------------
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def wants_flip(flags, sport, dport, server_port):
     """Zeek's WantConnection: flip a connection first seen without a SYN when it comes from a server port."""
     if flags & SYN and not flags & ACK:
@@ -155,14 +156,14 @@ def wants_flip(flags, sport, dport, server_port):
     return False
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _late_flip(c, e, flags, length):
     """Still only SYN-ACKs from orig, and now an ack or data segment."""
     return (e[c[O], STATE] == SYN_ACK_SENT and e[1 - c[O], STATE] == INACTIVE
             and not flags & (SYN | RST) and (flags & ACK != 0 or length != 0))
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, server_port, tm, hist, out, now):
     """Walk every tuple's packets (sorted arrays; tuple g is ``group_start[g]:group_start[g + 1]``)
     through Zeek's machine. Fills ``out`` (rows: OUT_* fields, one column per conversation) and
@@ -205,7 +206,7 @@ OUT_START, OUT_STATE, OUT_ORIG, OUT_HIST_END, OUT_REXMITS, OUT_ORIG_SIZE, OUT_RE
 OUT_FIELDS = 8
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _finish(c, e, hist, out, k):
     o = c[O]
     out[OUT_STATE, k] = conn_state(c, e, hist)

@@ -12,16 +12,17 @@ import numpy as np
 
 from netreset.flows.completeness import C_SYN
 from netreset.flows.completeness import completeness_bits as _python_completeness_bits
-from netreset.flows.compiled.tcpstate import _NUMBA, ACK, SYN
+from netreset.flows.compiled.tcpstate import ACK, SYN
+from netreset.runtime.compiled import NUMBA_OPTIONS
 
 _M32 = 0xFFFFFFFF
 
 
 #: The very function the Python path uses, compiled: one definition of which packet sets which bit.
-completeness_bits = nb.njit(**_NUMBA)(_python_completeness_bits)
+completeness_bits = nb.njit(**NUMBA_OPTIONS)(_python_completeness_bits)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def split_streams(group_start, key, flags, seq, length, stream_of, stream_first, stream_value):
     """Number the streams in walk order: ``stream_of[i]`` per packet, and per stream its first packet
     (sorted position) and final completeness. Returns the number of streams."""

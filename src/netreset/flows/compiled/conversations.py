@@ -20,15 +20,18 @@ from netreset.flows.compiled.boundaries import (
     split_all,
 )
 from netreset.flows.compiled.completeness import split_streams
-from netreset.packets.table import CHECKSUM_BAD, PacketTable
-from netreset.flows.compiled.tcpstate import _NUMBA, ACK, CONN_STATES, SYN, timing_array
+from netreset.flows.compiled.tcpstate import ACK, CONN_STATES, SYN, timing_array
+from netreset.flows.model import OUTCOMES, conversations_from_columns
+from netreset.flows.tuples import LIKELY_SERVER_PORTS, tuple_keys
+from netreset.packets.table import CHECKSUM_BAD, PROTO_TCP, PacketTable
+from netreset.runtime.compiled import NUMBA_OPTIONS
 
 #: Per-conversation tallies of :func:`tally`, rows of its ``out`` array.
 T_ORIG_PKTS, T_RESP_PKTS, T_ORIG_BYTES, T_RESP_BYTES, T_ORIG_IP, T_RESP_IP, T_SYNS, T_END_NS, T_GAPS_END = range(9)
 T_FIELDS = 9
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def tally(conv_start, orig_key, key, flags, ts, length, ip_len, bad, from_orig, gaps, out):
     """Counts of every conversation (packets ``conv_start[k]:conv_start[k + 1]``); fills ``from_orig``
     per packet and ``gaps`` (seconds between orig's pure SYNs, conversation after conversation)."""
@@ -55,7 +58,6 @@ def tally(conv_start, orig_key, key, flags, ts, length, ip_len, bad, from_orig, 
 
 def group_sorted(table: PacketTable, tcp_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """TCP rows sorted tuple by tuple (capture order inside a tuple) and where each tuple starts."""
-    from netreset.flows.conversations import tuple_keys
 
     lo, hi = tuple_keys(table, tcp_rows)
     order, group_start = np.empty(len(lo), dtype=np.int64), np.empty(len(lo) + 1, dtype=np.int64)
@@ -63,14 +65,14 @@ def group_sorted(table: PacketTable, tcp_rows: np.ndarray) -> tuple[np.ndarray, 
     return tcp_rows[order], group_start[:groups + 1]
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _hash(a, b):
     x = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(b)
     x = (x ^ (x >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
     return np.int64(x >> np.uint64(20))
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def group_tuples(lo, hi, order, group_start):
     """Group positions by (lo, hi) in linear time (a hash table, then a counting sort): ``order`` lists
     the positions tuple by tuple (tuples in order of first sight, capture order inside), tuple g is
@@ -117,7 +119,6 @@ class Walk:
     """
 
     def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1) -> None:
-        from netreset.flows.conversations import LIKELY_SERVER_PORTS, PROTO_TCP
 
         rows, group_start = group_sorted(table, np.flatnonzero(table.proto == PROTO_TCP))
         self.rows, self.group_start = rows, group_start
@@ -202,7 +203,7 @@ def _helper():
     return _HELPER[pid]
 
 
-def build_conversations_fast(table: PacketTable, verify_checksums: bool, timing) -> list:
+def build_conversations(table: PacketTable, verify_checksums: bool, timing) -> list:
     """:func:`netreset.flows.conversations.build_conversations` on the compiled path (``timing`` is a Timing)."""
     return conversations_of_walk(table, Walk(table, verify_checksums, timing))
 
@@ -230,7 +231,6 @@ def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, 
     Every per-conversation value is put in final order with numpy first and then turned into a list,
     so the Python loops below walk memory sequentially (the walk order is tuple order: random).
     """
-    from netreset.flows.conversations import OUTCOMES, conversations_from_columns
 
     k = len(conv_start) - 1
     order = np.argsort(rows[conv_start[:-1]], kind="stable")

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from netreset.runtime.compiled import NUMBA_OPTIONS
 from netreset.runtime.numba_loading import install as _quick_cache_loading
 
-_NUMBA = dict(cache=True, nogil=True, boundscheck=False)
 _quick_cache_loading()  # cached kernels load without numba's compiler registries
 _M32 = 0xFFFFFFFF
 NONE = np.iinfo(np.int64).max  #: an unset timer (None in the Python machine)
@@ -57,25 +57,25 @@ def timing_array(timing) -> np.ndarray:
     return np.array([getattr(timing, name) for name in _TIMING_NAMES], dtype=np.int64)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def seq_delta(a, b):
     d = (a - b) & _M32
     return d - 0x100000000 if d & 0x80000000 else d
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _letter(c, hist, code):
     hist[c[HP]] = code
     c[HP] += 1
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _case(c, ep, code):
     """Upper case for orig, lower case for resp (Zeek's history convention)."""
     return code if ep == c[O] else code + 32
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _check_history(c, hist, ep, mask, code):
     """Connection::CheckHistory: the letter the first time; True when it was seen before."""
     if ep != c[O]:
@@ -88,7 +88,7 @@ def _check_history(c, hist, ep, mask, code):
     return False
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _scaled_history(c, e, hist, ep, which):
     """Connection::ScaledHistoryEntry: the letter again at 1, 10, 100, ... occurrences."""
     e[ep, CNT + which] += 1
@@ -97,13 +97,13 @@ def _scaled_history(c, e, hist, ep, which):
         e[ep, THR + which] *= 10
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _flip(c, hist):
     c[O] ^= 1
     _letter(c, hist, 94)  # '^'
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _update_history(c, e, hist, ep, flags, rel_seq, length):
     bits = (flags & SYN != 0) + (flags & FIN != 0) + (flags & RST != 0)
     if bits > 1:
@@ -131,14 +131,14 @@ def _update_history(c, e, hist, ep, flags, rel_seq, length):
         _check_history(c, hist, ep, 32, 65)  # A
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _set_inactivity(c, timeout):
     if timeout != c[INACT]:
         c[INACT] = timeout
         c[INACT_AT] = c[LAST_TIME] + timeout if timeout else NONE
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _set_state(c, e, tm, ep, new):
     state = e[ep, STATE]
     if new == state:
@@ -149,14 +149,14 @@ def _set_state(c, e, tm, ep, new):
     e[ep, STATE] = new
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _init_seq(e, ep, seq, last):
     e[ep, START_SEQ] = seq & _M32
     e[ep, ACK_SEQ] = seq & _M32
     e[ep, LAST_SEQ] = last & _M32
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def size(e, ep):
     """TCP_Endpoint::Size(): payload bytes by sequence numbers (Zeek's orig_bytes/resp_bytes)."""
     if (e[ep, PREV] == SYN_SENT and e[ep, STATE] == RESET and e[1 - ep, STATE] == INACTIVE):
@@ -171,7 +171,7 @@ def size(e, ep):
     return n
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def open_connection(c, e, hist, tm, t, key, other, flipped, hs):
     """ZeekConnection.__init__: a fresh connection whose first packet (at ``t``) was sent by ``key``;
     its history letters start at ``hist[hs]``."""
@@ -192,7 +192,7 @@ def open_connection(c, e, hist, tm, t, key, other, flipped, hs):
 
 
 # -- one packet --------------------------------------------------------------------------------
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def feed(c, e, hist, tm, t, key, flags, seq, ack, length, win, bad_checksum):
     """ZeekConnection.feed: one packet sent by ``key`` (address id << 16 | port)."""
     o = c[O]
@@ -235,7 +235,7 @@ def feed(c, e, hist, tm, t, key, flags, seq, ack, length, win, bad_checksum):
         _closed(c, e, tm, ep, peer, gen_event)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _init_endpoint(e, ep, flags, seq, end):
     state = e[ep, STATE]
     if state == INACTIVE:
@@ -251,7 +251,7 @@ def _init_endpoint(e, ep, flags, seq, end):
             _init_seq(e, ep, seq, end)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _ack(e, ep, peer, flags, ack):
     if e[peer, STATE] == INACTIVE:  # init_peer: number the silent side from this ack
         _init_seq(e, peer, ack - 1, ack - 1)
@@ -263,7 +263,7 @@ def _ack(e, ep, peer, flags, ack):
         e[peer, ACK_SEQ] = ack
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _update_last_seq(c, e, hist, ep, end, flags, length):
     delta = seq_delta(end, e[ep, LAST_SEQ])
     if flags & (SYN | RST) and abs(delta) > TOO_LARGE_SEQ_DELTA:
@@ -279,7 +279,7 @@ def _update_last_seq(c, e, hist, ep, end, flags, length):
         _scaled_history(c, e, hist, ep, _SCALED_T)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _from_inactive(c, e, hist, tm, t, ep, peer, seq, length, flags):
     is_orig = ep == c[O]
     if flags & SYN:
@@ -313,7 +313,7 @@ def _from_inactive(c, e, hist, tm, t, ep, peer, seq, length, flags):
     return do_close, gen_event
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _from_established(c, e, tm, ep, peer, flags):
     if flags & SYN and not flags & ACK and e[ep, STATE] == PARTIAL and e[peer, STATE] == INACTIVE:
         _set_state(c, e, tm, ep, SYN_SENT)
@@ -331,7 +331,7 @@ def _from_established(c, e, tm, ep, peer, flags):
     return do_close, gen_event
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _closed(c, e, tm, ep, peer, gen_event):
     """TCPSessionAdapter::ConnectionClosed (without reassembly, so never deferred)."""
     if e[ep, DID_CLOSE]:
@@ -347,7 +347,7 @@ def _closed(c, e, tm, ep, peer, gen_event):
         add_expire(c, c[LAST_TIME] + tm[SESSION_TIMER])
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def add_expire(c, when):
     """Start one more ExpireTimer chain (at most three are ever pending: the first, one per close)."""
     if c[EXP_N] == MAX_EXPIRE:

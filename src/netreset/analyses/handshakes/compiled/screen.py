@@ -1,8 +1,8 @@
 """The handshake screen (:func:`netreset.analyses.handshakes.screen.needs_rules`), compiled (numba).
 
 The same sufficient condition for "no rule can fire", walked conversation by conversation in one pass
-over their packets instead of a dozen numpy passes over all of them (1M packets: ≈ 5 ms instead of
-≈ 35 ms). Only loaded for big inputs (see :func:`~netreset.flows.conversations.use_fast`); the numpy screen
+over their packets instead of a dozen numpy passes over all of them (docs/performance.md has the figures).
+Only loaded for big inputs (see :func:`~netreset.runtime.compiled.use_compiled`); the numpy screen
 stays the reference, and ``tests/test_handshakes.py`` checks that both answer alike.
 """
 
@@ -12,20 +12,20 @@ import numba as nb
 import numpy as np
 
 from netreset.packets.table import ACK, FIN, PROTO_TCP, RST, SYN
-from netreset.flows.compiled.tcpstate import _NUMBA
+from netreset.runtime.compiled import NUMBA_OPTIONS
 
 _M32 = 0xFFFFFFFF
 _HALF = 0x80000000
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _covered(fin_row, ack_row, seq, plen, ack) -> bool:
     """The packet ``ack_row`` acknowledges the FIN in ``fin_row`` (32-bit modular comparison)."""
     end = (np.int64(seq[fin_row]) + np.int64(plen[fin_row]) + 1) & _M32
     return ((np.int64(ack[ack_row]) - end) & _M32) < _HALF
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def needs_rules_kernel(rows, orig, lengths, proto, flags, seq, ack, plen, out) -> None:
     """``out[i]``: conversation i needs the rules (False only when its handshake and teardown are
     certainly clean). Positions count the conversation's TCP packets only, as the numpy screen's do."""
