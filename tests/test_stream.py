@@ -21,7 +21,8 @@ from conftest import CORPUS, ROOT
 from netreset.pipeline.whole import Analysis, Options
 from netreset.records.findings import summary_document
 from netreset.records.json import render_json, write_json
-from netreset.pipeline.streamed import StreamedAnalysis, Unordered, analyse, analyse_streamed
+from netreset.pipeline.run import analyse
+from netreset.pipeline.streamed import StreamedAnalysis, Unordered, analyse_streamed
 
 import frozen_analyses as frozen
 
@@ -189,6 +190,7 @@ def test_analyse_streams_only_one_big_file_without_filters(tmp_path, monkeypatch
 def test_the_cli_prints_the_same_streamed_or_whole(command, fmt, monkeypatch):
     from click.testing import CliRunner
 
+    import netreset.pipeline.run as run
     import netreset.pipeline.streamed as stream
     from netreset.cli.main import main
 
@@ -203,7 +205,7 @@ def test_the_cli_prints_the_same_streamed_or_whole(command, fmt, monkeypatch):
         monkeypatch.setattr(stream, "READ_ROWS", 3)
         monkeypatch.setattr(stream, "BATCH_ROWS", 5)
         calls = []
-        monkeypatch.setattr(stream, "analyse_streamed", lambda *a, **k: calls.append(a) or real(*a, **k))
+        monkeypatch.setattr(run, "analyse_streamed", lambda *a, **k: calls.append(a) or real(*a, **k))
         streamed = CliRunner().invoke(main, args)
         assert len(calls) == 1  # it did stream
         assert streamed.exit_code == whole.exit_code == 0, streamed.output
@@ -263,3 +265,19 @@ def test_pieces_are_shared_out_by_size_and_every_piece_once():
     assert max(loads) - min(loads) <= max(sizes) and max(loads) / min(loads) < 1.05
     assert all(share == sorted(share) for share in shares) and loads[0] == min(loads)
     assert balanced_shares([5, 1, 1], 3) == [[1], [2], [0]]
+
+
+def test_both_pipelines_satisfy_the_view_the_commands_read(tmp_path):
+    """summary, locate-reset and handshakes read an AnalysisView: the whole and the streamed analysis are both one."""
+    from netreset.pipeline.view import AnalysisView
+    from netreset.pipeline.whole import Analysis
+
+    path = ROOT / "captures" / "multi-connection.pcap"
+    whole = Analysis.of_files([path])
+    streamed = analyse_streamed(path, chunk_rows=64, batch_rows=64)
+    for analysis in (whole, streamed):
+        assert isinstance(analysis, AnalysisView)
+        assert analysis.conversation_count() == whole.conversation_count()
+    assert list(streamed.reset_rows()) == whole.reset_rows()
+    members = {name for name in vars(AnalysisView) if not name.startswith("_")} | set(AnalysisView.__annotations__)
+    assert {"reset_rows", "handshake_rows", "finding_rows", "outcome_counts", "stats", "options"} <= members

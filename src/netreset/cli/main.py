@@ -114,7 +114,7 @@ def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv"), streama
             paths = expand_captures(captures)
             with reading_progress(paths, quiet) as progress:
                 if streamable:
-                    from netreset.pipeline.streamed import analyse
+                    from netreset.pipeline.run import analyse
 
                     analysis = analyse(paths, options, progress, peer_capture=rest.get("peer_capture"))
                 else:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -446,13 +445,3 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
     stats.merge(stream.stats)
     stats.file_format = stream.stats.file_format
     return streamer.analysis(stats, options)
-
-
-def analyse(paths, options: Options, progress=None, *, peer_capture=None) -> Analysis:
-    """The analysis a command reads: streamed when :func:`wanted`, else the whole-table one."""
-    if wanted(paths, options, peer_capture=peer_capture):
-        try:
-            return analyse_streamed(Path(paths[0]), options, progress)
-        except Unordered:
-            pass
-    return Analysis.of_files(paths, options, progress)
