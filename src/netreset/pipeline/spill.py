@@ -12,7 +12,7 @@ capture order, and the pieces it keeps for the end grow with the capture. Both g
 ``pickle`` writes the records, in blocks: they are plain data of our own making, in a private directory
 that lives only as long as the analysis (nothing untrusted is ever unpickled). Per block, because one
 call per record costs more than the record; pickle, because ``marshal.load`` reads a file object in
-small pieces (0.24 s against pickle's 0.03 s for 27k findings).
+small pieces and is several times slower here (docs/performance.md, "Design figures").
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class SpillDirectory:
 
 class PieceStore:
     """Packet tables (with one int64 array beside each) on disk, one file per piece (pickled columns:
-    one open and one write per piece; a file per column cost ≈ 0.5 ms of opening each), read back by index."""
+    one open and one write per piece; a file per column paid an open per column), read back by index."""
 
     def __init__(self, directory: SpillDirectory, book: AddressBook) -> None:
         self.directory, self.book = directory, book

@@ -42,12 +42,12 @@ from netreset.pipeline.spill import PieceStore, RecordRuns, SpillDirectory
 from netreset.runtime.compiled import MIN_FILE_BYTES, use_compiled
 from netreset.flows.tcpstate import Timing
 
-#: Rows decoded at a time (the decoder's scratch arrays take ≈ 250 bytes per row).
+#: Rows decoded at a time (the decoder's scratch arrays grow with it).
 READ_ROWS = 1 << 16
 #: Rows released at a time into the work table. Each release walks the carried rows again (the tuples
-#: Zeek still holds: ≈ 5 s of traffic, 130k rows on the benchmark), and the walk's arrays take ≈ 300
-#: bytes per row of batch + carry. 256k rows walk a quarter fewer rows than 128k: measured, the 5M
-#: benchmark ran 12–18 % faster (1M: 4 %) for a peak RSS of ≈ 360 MB instead of ≈ 305 MB.
+#: Zeek still holds, a few seconds of traffic), and the walk's arrays grow with batch + carry: a bigger
+#: batch re-walks fewer carried rows for more memory. 256k rows is the measured trade (time and peak RSS
+#: against 128k: docs/performance.md, phase 6).
 BATCH_ROWS = 1 << 18
 #: Rows within this much of a batch's newest timestamp wait for the next batch before they are released:
 #: the interfaces of a pcapng are often interleaved slightly out of time order.
@@ -426,8 +426,7 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
 
     The collector is kept out of the way meanwhile (:mod:`netreset.runtime.collector`): numba's import
     and the loading of the cached kernels, which happen here, make hundreds of thousands of objects,
-    none of them garbage. Measured on the 1M-packet benchmark: the collections during the streaming took
-    ≈ 70 ms and freed 5 objects."""
+    none of them garbage (docs/performance.md, phase 6: what those collections cost and freed)."""
     from netreset.ingest.reader import iter_capture
     from netreset.runtime.collector import older_objects_frozen
 

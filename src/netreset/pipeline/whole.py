@@ -55,7 +55,8 @@ def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tupl
 
 
 #: Inputs smaller than this are read in one process unless --workers says otherwise: starting a worker
-#: (interpreter, imports) costs ≈ 0.3 s, what decoding ≈ 60 MB of capture saves on a second core.
+#: (interpreter, imports) costs what decoding this much capture saves on a second core (the figures:
+#: docs/performance.md, "Design figures").
 PARALLEL_MIN_BYTES = 64 << 20
 
 

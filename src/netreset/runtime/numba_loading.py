@@ -3,9 +3,8 @@
 numba keeps compiled machine code on disk (``cache=True``) but, before it loads any of it, refreshes
 its target context: it imports and installs the implementation registries of everything it could
 compile (the CPython built-ins, NumPy's array functions, typed containers, random, linalg...). That
-is ≈ 0.2 s of a process's start-up (measured: the first kernel loaded 0.38–0.45 s after numba's
-import with it, 0.22 s without), on the critical path of every big capture, and none of it is
-needed to load code that is already compiled: the loaded code needs numba's runtime (NRT: the
+is a sizeable share of a process's start-up (docs/performance.md, "Design figures"), on the critical
+path of every big capture, and none of it is needed to load code that is already compiled: the loaded code needs numba's runtime (NRT: the
 allocator behind ``np.empty`` in a kernel), which is initialised here, and the C helpers numba
 registers at import. A kernel that has to be compiled (no cache yet, or a new signature) goes
 through numba's compiler, which refreshes the registries itself first.
