@@ -21,7 +21,7 @@ from netreset.packets.table import ACK, FIN, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP,
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
 from netreset.analyses.resets.index import Groups, seq_ends, serial, with_rsts
 from netreset.analyses.resets.pairs import burst_facts, host_facts, race_facts, ttl_gaps
-from netreset.analyses.resets.verdict import IPID_MAX_STEP, IPID_REORDER
+from netreset.analyses.resets.weights import IPID_MAX_STEP, IPID_REORDER
 from netreset.analyses.ttl import TtlTable
 
 #: Fields of the RST itself, as ResetContext names them, and the Groups column each comes from.

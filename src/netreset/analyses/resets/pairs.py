@@ -13,7 +13,7 @@ import numpy as np
 
 from netreset.packets.table import ACK, FIN, PROTO_TCP, RST, SYN, PacketTable
 from netreset.analyses.resets.index import Groups, pairs, seq_ends, serial
-from netreset.analyses.resets.verdict import SEQ_CHANGE_WINDOW_S, SEQ_SLACK
+from netreset.analyses.resets.weights import SEQ_CHANGE_WINDOW_S, SEQ_SLACK
 
 _NONE = np.iinfo(np.int64).max  #: "no value yet" for minimum reductions
 _LOW = np.iinfo(np.int64).min  #: "no value yet" for maximum reductions
