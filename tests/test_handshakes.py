@@ -602,7 +602,7 @@ def pipeline():
         convs = build(table)
         resets = None
         if with_resets:
-            from netreset.analyses.resets import locate_resets
+            from netreset.analyses.resets.locate import locate_resets
 
             resets = locate_resets(table, convs)
         return convs, analyze_handshakes(table, convs, resets=resets), resets
@@ -879,7 +879,7 @@ def test_the_fast_paths_answer_random_flows_as_the_rules_with_and_without_captur
     import frozen_analyses as frozen
     from test_resets_support import conversations_of
 
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
 
     table = frozen.random_flows(seed)
     rows = np.arange(len(table))
@@ -900,7 +900,7 @@ def _real_captures() -> list:
 def test_the_fast_paths_answer_real_captures_as_the_rules(name, path):
     from netreset.flows.conversations import build_conversations
     from netreset.ingest.reader import read_capture_files
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
 
     table, _ = read_capture_files([str(path)])
     conversations = build_conversations(table)
@@ -919,7 +919,7 @@ def test_the_fast_paths_answer_generated_captures_as_the_rules(tmp_path, seed):
 
     from netreset.flows.conversations import build_conversations
     from netreset.ingest.reader import read_capture_files
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
 
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "25000", "--seed", str(seed),
                     "--format", "pcap", "--name", "gen", "--out", str(tmp_path)], check=True, capture_output=True)

@@ -17,7 +17,7 @@ from frozen_analyses import random_flows
 from test_resets_support import conversations_of, established, icmp_error
 
 from netreset.flows.conversations import Conversation
-from netreset.analyses.resets import judge_reset, judge_resets, locate_resets
+from netreset.analyses.resets.locate import judge_reset, judge_resets, locate_resets
 from netreset.analyses.resets.context import ResetFacts, reset_facts
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
 
@@ -212,7 +212,7 @@ def test_rounded_gives_the_floats_python_round_gives():
 
 
 def test_batch_rules_follow_the_rules_order():
-    from netreset.analyses.resets import BATCH_RULES, RULES
+    from netreset.analyses.resets.registry import BATCH_RULES, RULES
 
     twins = [rule.__name__.removesuffix("_batch") for rule, _ in BATCH_RULES]
     assert twins == [rule.__name__.removesuffix("_observations") for rule in RULES if rule.__name__ != "icmp_observations"]

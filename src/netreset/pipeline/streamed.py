@@ -178,7 +178,7 @@ class StreamedAnalysis:
         from netreset.analyses.handshakes import analyze_handshakes
         from netreset.records.json import encode_item, encode_leaves
         from netreset.records.findings import encoded_findings
-        from netreset.analyses.resets import locate_resets
+        from netreset.analyses.resets.locate import locate_resets
         from netreset.analyses.resets.record import ResetVerdict
 
         forged, placed = Counter(), []

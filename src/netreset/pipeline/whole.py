@@ -107,7 +107,7 @@ class Analysis:
     @cached_property
     def all_resets(self) -> list:
         """A verdict for every RST in the capture (evidence may come from any conversation)."""
-        from netreset.analyses.resets import locate_resets
+        from netreset.analyses.resets.locate import locate_resets
 
         return locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
 
