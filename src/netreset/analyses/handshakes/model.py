@@ -150,27 +150,6 @@ _new = object.__new__
 
 
 @dataclass(frozen=True)
-class TeardownFacts:
-    """What the closing rules saw of one teardown (the input of its sentence)."""
-
-    closer: str  #: "orig" or "resp": the side that sent the first FIN
-    closer_fins: int  #: FIN transmissions of the closer
-    other_fins: int  #: FIN transmissions of the other side
-    fin_acked: bool  #: the other side acknowledged the closer's FIN
-    last_acked: bool  #: the closer acknowledged the other side's FIN
-    answer_delay_s: float | None  #: seconds from the first FIN to the other side's FIN
-    rst_side: str | None  #: side whose RST followed the first FIN
-    verdict: str | None  #: reset analysis verdict for that RST
-    later_bytes: int  #: payload bytes the other side sent after the first FIN
-    tail_s: float  #: seconds from the first FIN to the end of the capture
-
-    def silent_side(self) -> str:
-        """The side that left the teardown hanging (its FIN or ACK is the one missing)."""
-        other = "resp" if self.closer == "orig" else "orig"
-        return self.closer if self.fin_acked and self.other_fins else other
-
-
-@dataclass(frozen=True)
 class View:
     """One conversation's packets as plain arrays, in capture order."""
 
