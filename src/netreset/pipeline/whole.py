@@ -150,7 +150,7 @@ class Analysis:
 
     @cached_property
     def handshakes(self) -> list:
-        from netreset.analyses.handshakes import analyze_handshakes
+        from netreset.analyses.handshakes.analyze import analyze_handshakes
 
         selected = self.conversations
         return analyze_handshakes(self.table, selected, resets=self.resets)

@@ -71,7 +71,7 @@ def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathe
                 compiled: bool | None = None) -> np.ndarray:
     """Bool per conversation: False only when its handshake and teardown are certainly clean.
     ``gathered``: :func:`~netreset.analyses.handshakes.model.gather` of exactly these conversations (then only
-    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`.screen_fast`, the same
+    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`.compiled.screen`, the same
     answers) or not; by default when :func:`~netreset.flows.conversations.use_fast` says so for this many packets."""
     n = len(conversations)
     if n == 0:
