@@ -1,9 +1,9 @@
 """The handshake screen (:func:`netreset.analyses.handshakes.screen.needs_rules`), compiled (numba).
 
 The same sufficient condition for "no rule can fire", walked conversation by conversation in one pass
-over their packets instead of a dozen numpy passes over all of them (1M packets: ≈ 5 ms instead of
-≈ 35 ms). Only loaded for big inputs (see :func:`~netreset.flows.conversations.use_fast`); the numpy screen
-stays the reference, and ``tests/test_handshakes.py`` checks that both answer alike.
+over their packets instead of a dozen numpy passes over all of them. Only loaded for big inputs (see
+:func:`~netreset.flows.conversations.use_fast`); the numpy screen stays the reference, and
+``tests/test_handshakes.py`` checks that both answer alike.
 """
 
 from __future__ import annotations
