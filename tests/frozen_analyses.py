@@ -150,9 +150,9 @@ def random_flows(seed: int):
 
 def random_answers(seed: int) -> dict:
     """The analyses of :func:`random_flows` (conversations grouped per 4-tuple, as the reset tests do)."""
-    from netreset.analyses.handshakes import analyze_handshakes
+    from netreset.analyses.handshakes.analyze import analyze_handshakes
     from netreset.analyses.hosts import profile_hosts
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
     from test_resets_support import conversations_of
 
     table = random_flows(seed)

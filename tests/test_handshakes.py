@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netreset.flows.model import Conversation
-from netreset.analyses.handshakes import analyze_handshakes, handshake_timing, match_schedule
+from netreset.analyses.handshakes.analyze import analyze_handshakes, handshake_timing
 from netreset.analyses.handshakes.closing import closing_findings
 from netreset.analyses.handshakes.model import Context, view
 from netreset.analyses.handshakes.opening import opening_findings
+from netreset.analyses.handshakes.schedules import match_schedule
 from netreset.analyses.handshakes.screen import needs_rules
 from netreset.packets.table import ACK, FIN, PROTO_ICMP, PSH, RST, SYN, PacketTableBuilder
 
@@ -97,7 +98,7 @@ def handshake(cap: Capture, t: float = 0.0, rtt_resp: float = 0.05, rtt_orig: fl
 
 @dataclass(frozen=True)
 class FakeVerdict:
-    """The fields of netreset.analyses.resets.ResetVerdict the handshake analysis reads."""
+    """The fields of netreset.analyses.resets.record.ResetVerdict the handshake analysis reads."""
 
     frame: int
     verdict: str
@@ -506,7 +507,7 @@ def test_screen_judges_each_conversation_of_a_capture_as_it_judges_it_alone(exam
 @settings(max_examples=100, deadline=None)
 @given(st.lists(random_conversations(), min_size=1, max_size=6), st.lists(st.booleans(), min_size=6, max_size=6))
 def test_the_compiled_screen_answers_as_the_numpy_screen(examples, with_icmp):
-    """handshakes/screen_fast.py (big inputs) walks the same condition conversation by conversation;
+    """handshakes/compiled/screen.py (big inputs) walks the same condition conversation by conversation;
     ICMP rows inside a conversation's rows are skipped by both."""
     pytest.importorskip("numba")
     cap = Capture()
@@ -602,7 +603,7 @@ def pipeline():
         convs = build(table)
         resets = None
         if with_resets:
-            from netreset.analyses.resets import locate_resets
+            from netreset.analyses.resets.locate import locate_resets
 
             resets = locate_resets(table, convs)
         return convs, analyze_handshakes(table, convs, resets=resets), resets
@@ -742,7 +743,7 @@ def test_lab_refusals_carry_the_reset_verdict(pipeline):
 
 
 def _paths_agree(table, conversations, resets=None, capture_end=None) -> list:
-    from netreset.analyses.handshakes import reference_findings
+    from netreset.analyses.handshakes.analyze import reference_findings
 
     fast = analyze_handshakes(table, conversations, resets=resets, capture_end=capture_end)
     slow = reference_findings(table, conversations, resets=resets, capture_end=capture_end)
@@ -767,8 +768,7 @@ def test_a_finding_built_by_the_batch_path_is_the_dataclass_the_constructor_buil
     import copy
     import pickle
 
-    from netreset.analyses.handshakes import HandshakeFinding
-    from netreset.analyses.handshakes.model import new_finding
+    from netreset.analyses.handshakes.model import HandshakeFinding, new_finding
 
     def fresh():
         _, _, (f,) = syns_at([0, 1, 3]).analyze()
@@ -879,7 +879,7 @@ def test_the_fast_paths_answer_random_flows_as_the_rules_with_and_without_captur
     import frozen_analyses as frozen
     from test_resets_support import conversations_of
 
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
 
     table = frozen.random_flows(seed)
     rows = np.arange(len(table))
@@ -900,7 +900,7 @@ def _real_captures() -> list:
 def test_the_fast_paths_answer_real_captures_as_the_rules(name, path):
     from netreset.flows.conversations import build_conversations
     from netreset.ingest.reader import read_capture_files
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
 
     table, _ = read_capture_files([str(path)])
     conversations = build_conversations(table)
@@ -919,7 +919,7 @@ def test_the_fast_paths_answer_generated_captures_as_the_rules(tmp_path, seed):
 
     from netreset.flows.conversations import build_conversations
     from netreset.ingest.reader import read_capture_files
-    from netreset.analyses.resets import locate_resets
+    from netreset.analyses.resets.locate import locate_resets
 
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "25000", "--seed", str(seed),
                     "--format", "pcap", "--name", "gen", "--out", str(tmp_path)], check=True, capture_output=True)

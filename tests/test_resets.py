@@ -9,8 +9,8 @@ from conftest import CAPTURES
 from test_resets_support import established
 
 from netreset.flows import conversations as conversations_module
-from netreset.analyses.resets import locate_resets
-from netreset.analyses.resets.verdict import STRONG
+from netreset.analyses.resets.locate import locate_resets
+from netreset.analyses.resets.weights import STRONG
 
 CONTRACT = ["conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
             "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",

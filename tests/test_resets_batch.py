@@ -17,7 +17,7 @@ from frozen_analyses import random_flows
 from test_resets_support import conversations_of, established, icmp_error
 
 from netreset.flows.model import Conversation
-from netreset.analyses.resets import judge_reset, judge_resets, locate_resets
+from netreset.analyses.resets.locate import judge_reset, judge_resets, locate_resets
 from netreset.analyses.resets.context import ResetFacts, reset_facts
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
 
@@ -212,7 +212,7 @@ def test_rounded_gives_the_floats_python_round_gives():
 
 
 def test_batch_rules_follow_the_rules_order():
-    from netreset.analyses.resets import BATCH_RULES, RULES
+    from netreset.analyses.resets.registry import BATCH_RULES, RULES
 
     twins = [rule.__name__.removesuffix("_batch") for rule, _ in BATCH_RULES]
     assert twins == [rule.__name__.removesuffix("_observations") for rule in RULES if rule.__name__ != "icmp_observations"]
@@ -225,3 +225,24 @@ def test_two_kinds_of_observation_at_one_position_of_one_rst_are_refused():
     b.put(0, np.array([True, True, False, False]), "one", 1.0, lambda ix: [None] * len(ix))
     with pytest.raises(ValueError, match="second observation"):
         b.put(0, np.array([False, True, True, False]), "two", 1.0, lambda ix: [None] * len(ix))
+
+
+def test_a_position_beyond_the_rule_width_is_refused():
+    from netreset.analyses.resets.batch import Batch
+
+    b = Batch(_random_facts(0, n=4), 3)
+    b.rule(1, 2)
+    b.put(1, np.array([True, False, False, False]), "one", 1.0, lambda ix: [None] * len(ix))
+    with pytest.raises(ValueError, match="beyond the rule's width"):
+        b.put(2, np.array([True, False, False, False]), "two", 1.0, lambda ix: [None] * len(ix))
+
+
+def test_a_rule_has_a_batch_twin_with_a_width_or_names_the_rsts_judged_alone():
+    from netreset.analyses.resets.registry import REGISTRY, Rule
+    from netreset.analyses.resets.rules.ttl import ttl_batch, ttl_observations
+
+    assert all((r.batch is None) != (r.judged_alone is None) for r in REGISTRY)
+    for wrong in ({}, {"batch": ttl_batch}, {"width": 2, "judged_alone": len},
+                  {"batch": ttl_batch, "width": 2, "judged_alone": len}):
+        with pytest.raises(ValueError):
+            Rule(ttl_observations, **wrong)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from test_resets_support import established, icmp_error
 
-from netreset.analyses.resets import locate_resets
-from netreset.analyses.resets.verdict import W_DATA_AFTER_RESET
+from netreset.analyses.resets.locate import locate_resets
+from netreset.analyses.resets.weights import W_DATA_AFTER_RESET
 
 
 def judge(flow):

@@ -177,10 +177,10 @@ class StreamedAnalysis:
     def _judge_each(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
         """Records are stored as the JSON text the document will hold (encoded here, where the work is
         shared by the workers; ``--format json`` writes them as they are, text and CSV parse them back)."""
-        from netreset.analyses.handshakes import analyze_handshakes
+        from netreset.analyses.handshakes.analyze import analyze_handshakes
         from netreset.records.json import encode_item, encode_leaves
         from netreset.records.findings import encoded_findings
-        from netreset.analyses.resets import locate_resets
+        from netreset.analyses.resets.locate import locate_resets
         from netreset.analyses.resets.record import ResetVerdict
 
         forged, placed = Counter(), []

@@ -109,7 +109,7 @@ class Analysis:
     @cached_property
     def all_resets(self) -> list:
         """A verdict for every RST in the capture (evidence may come from any conversation)."""
-        from netreset.analyses.resets import locate_resets
+        from netreset.analyses.resets.locate import locate_resets
 
         return locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
 
@@ -152,7 +152,7 @@ class Analysis:
 
     @cached_property
     def handshakes(self) -> list:
-        from netreset.analyses.handshakes import analyze_handshakes
+        from netreset.analyses.handshakes.analyze import analyze_handshakes
 
         selected = self.conversations
         return analyze_handshakes(self.table, selected, resets=self.resets)

@@ -4,138 +4,15 @@ For each conversation the analysis answers the questions an on-call engineer ask
 get an answer — and if not, how often and on which operating system's schedule did the client retry?
 Who refused it, with a RST or an ICMP error, and from which device? Did the client complete the
 handshake? Which side started closing, and did the other side ever answer its FIN? Each answer is a
-frozen :class:`HandshakeFinding` with one sentence to paste into a ticket and a Wireshark filter.
+frozen :class:`~.model.HandshakeFinding` with one sentence to paste into a ticket and a Wireshark filter.
 
 Modules: :mod:`.opening` (3-way handshake rules), :mod:`.closing` (4-way teardown rules),
 :mod:`.prepass` (the opening rules' first questions for all conversations at once),
 :mod:`.schedules` (SYN retransmission schedules, ``data/syn_schedules.toml``), :mod:`.text` (sentences
 and filters), :mod:`.model` (result types and the per-conversation packet view), :mod:`.screen` and
-its compiled twin :mod:`.screen_fast` (a pre-check that clears clean conversations before the rules
+its compiled twin :mod:`.compiled.screen` (a pre-check that clears clean conversations before the rules
 run), :mod:`.batch` (refusals and unanswered SYNs of many conversations at once, from vectorised
-facts; the rules stay the reference: :func:`reference_findings`). The rules, their order and their
-constants are documented in ``docs/handshakes.md``.
+facts; the rules stay the reference: :func:`~.analyze.reference_findings`), and :mod:`.analyze`, which
+runs them all (:func:`~.analyze.analyze_handshakes`). The rules, their order and their constants are
+documented in ``docs/handshakes.md``.
 """
-
-from __future__ import annotations
-
-import operator
-from typing import Sequence
-
-import numpy as np
-
-from netreset.flows.model import Conversation
-from netreset.analyses.handshakes.batch import never_opened
-from netreset.analyses.handshakes.closing import closing_findings
-from netreset.analyses.handshakes.model import (
-    Context,
-    Gathered,
-    HandshakeFinding,
-    HandshakeTiming,
-    gather_with_streams,
-    synacks,
-    syns,
-    view,
-    views,
-)
-from netreset.analyses.handshakes.opening import final_acks, opening_findings, opening_from_facts, timing
-from netreset.analyses.handshakes.prepass import opening_facts
-from netreset.analyses.handshakes.screen import needs_rules
-from netreset.analyses.handshakes.schedules import ScheduleMatch, ScheduleTable, SynSchedule, match_schedule
-from netreset.packets.table import PacketTable
-from netreset.runtime.collector import older_objects_frozen
-
-__all__ = [
-    "HandshakeFinding", "HandshakeTiming", "ScheduleMatch", "ScheduleTable", "SynSchedule",
-    "analyze_handshakes", "handshake_timing", "handshake_timings", "match_schedule",
-]
-
-#: Opening findings after which the teardown is moot (the connection never opened).
-_NEVER_OPENED = ("syn_unanswered", "refused", "synack_unacked")
-#: The order of the findings: file, time of the first packet, conversation.
-_TIME_ORDER = operator.attrgetter("file_id", "ts", "conversation")
-
-
-def analyze_handshakes(
-    table: PacketTable,
-    conversations: Sequence[Conversation],
-    resets: Sequence | None = None,
-    schedules: ScheduleTable | None = None,
-    capture_end: dict[int, int] | None = None,
-) -> list[HandshakeFinding]:
-    """Every incomplete handshake and teardown among ``conversations``, in time order.
-
-    ``resets`` — the verdicts of :func:`netreset.analyses.resets.locate_resets` (objects with ``.frame``,
-    ``.verdict``, ``.conversation``) — say whether a refusing or closing RST came from the peer or a
-    middlebox; without them a refusal is described as *claimed* by the peer. ``capture_end`` — file id →
-    last timestamp (ns) of the whole capture, when ``table`` holds only part of it (a streamed analysis).
-    """
-    with older_objects_frozen():  # thousands of findings beside the capture's objects: see resets.collector
-        gathered, streams = gather_with_streams(conversations)
-        ctx = Context(table, conversations, resets, schedules, capture_end, streams=streams)
-        chosen, gathered = _subset(conversations, gathered, needs_rules(table, conversations, gathered))
-        findings, rest = never_opened(ctx, table, chosen, gathered)
-        findings.extend(_rule_findings(ctx, table, *_subset(chosen, gathered, rest)))
-        findings.sort(key=_TIME_ORDER)
-        return findings
-
-
-def reference_findings(
-    table: PacketTable,
-    conversations: Sequence[Conversation],
-    resets: Sequence | None = None,
-    schedules: ScheduleTable | None = None,
-    capture_end: dict[int, int] | None = None,
-) -> list[HandshakeFinding]:
-    """:func:`analyze_handshakes` with every conversation walked by the per-conversation rules — no
-    screen, no prepass, no batch: slow, the reference the fast paths are tested against."""
-    ctx = Context(table, conversations, resets, schedules, capture_end)
-    findings = []
-    for v in views(table, conversations):
-        if len(v.rows):
-            opening = opening_findings(ctx, v)
-            findings.extend(opening)
-            if not any(f.kind in _NEVER_OPENED for f in opening):
-                findings.extend(closing_findings(ctx, v))
-    findings.sort(key=_TIME_ORDER)
-    return findings
-
-
-def _rule_findings(ctx: Context, table: PacketTable, conversations: list, gathered: Gathered) -> list[HandshakeFinding]:
-    """The per-conversation rules over ``conversations`` (``gathered``: their gathering), with the
-    opening prepass answering the rules' first questions for all of them at once."""
-    findings: list[HandshakeFinding] = []
-    suspect_views = views(table, conversations, gathered)
-    for v, facts in zip(suspect_views, opening_facts(suspect_views)):
-        if not len(v.rows):
-            continue
-        opening = opening_findings(ctx, v) if facts is None else opening_from_facts(ctx, v, facts)
-        findings.extend(opening)
-        if not any(f.kind in _NEVER_OPENED for f in opening):
-            findings.extend(closing_findings(ctx, v))
-    return findings
-
-
-def _subset(conversations: Sequence[Conversation], gathered: Gathered, keep: np.ndarray) -> tuple[list, Gathered]:
-    """The conversations where ``keep`` holds, and the matching part of their gathering."""
-    rows, orig, lengths = gathered
-    if keep.all():
-        return list(conversations), gathered
-    packets = np.repeat(keep, lengths)
-    chosen = [conversations[i] for i in np.flatnonzero(keep).tolist()]
-    return chosen, (rows[packets], orig[packets], lengths[keep])
-
-
-def handshake_timing(table: PacketTable, conv: Conversation) -> HandshakeTiming | None:
-    """SYN → SYN-ACK and SYN-ACK → ACK at the capture point; None without a SYN and a SYN-ACK."""
-    v = view(table, conv)
-    syn_positions, synack_positions = syns(v), synacks(v)
-    if not len(syn_positions) or not len(synack_positions):
-        return None
-    acks = final_acks(v, int(synack_positions[0]))
-    return timing(v, syn_positions, int(synack_positions[0]), int(acks[0]) if len(acks) else None)
-
-
-def handshake_timings(table: PacketTable, conversations: Sequence[Conversation]) -> list[HandshakeTiming]:
-    """The handshake legs of every conversation whose SYN and SYN-ACK were captured."""
-    found = (handshake_timing(table, c) for c in conversations)
-    return [t for t in found if t is not None]

@@ -2,10 +2,10 @@
 conversations at once.
 
 A port scan or a blocked service yields thousands of such conversations, each a handful of packets.
-The per-conversation rules (:mod:`.opening`) spend ≈ 100 µs on each: a dozen numpy calls on tiny
-arrays, then the sentence. Here every fact those two findings rest on — the SYN transmissions, the
-refusing RSTs, orig's own RST, whether resp sent anything — is found with one numpy pass over the
-packets of all conversations, turned into Python lists once, and each finding is assembled from slices
+The per-conversation rules (:mod:`.opening`) spend a dozen numpy calls on tiny arrays on each, then
+the sentence. Here every fact those two findings rest on — the SYN transmissions, the refusing RSTs,
+orig's own RST, whether resp sent anything — is found with one numpy pass over the packets of all
+conversations, turned into Python lists once, and each finding is assembled from slices
 of those lists with the same sentence and field helpers the rules use.
 
 The result is exact, not an approximation. A conversation is answered here only when the rules would

@@ -16,13 +16,12 @@ import numpy as np
 from netreset.analyses.handshakes.model import (
     Context,
     HandshakeFinding,
-    TeardownFacts,
     View,
     make_finding,
     seq_at_or_after,
     transmissions,
 )
-from netreset.analyses.handshakes.text import teardown_summary
+from netreset.analyses.handshakes.text import TeardownFacts, teardown_summary
 from netreset.packets.table import ACK, FIN, RST
 
 

@@ -89,7 +89,7 @@ class HandshakeFinding:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict; tuples become lists, every key always present. (Fields hold plain
-        values only, so a shallow walk is enough — ``dataclasses.asdict`` deep-copies and costs ~0.2 ms.)"""
+        values only, so a shallow walk is enough — ``dataclasses.asdict`` deep-copies every value.)"""
         return {name: list(v) if isinstance(v, tuple) else v for name in _FINDING_FIELDS
                 for v in (getattr(self, name),)}
 
@@ -127,8 +127,8 @@ _NO_TEXT = {name: _BLANK[name] for name in _FINDING_FIELDS if name not in _TEXT_
 def new_finding(values: dict, text: tuple | None = None) -> HandshakeFinding:
     """A HandshakeFinding from a dict of its fields (the others keep their default None), without
     ``__init__``: the generated ``__init__`` of a frozen dataclass sets each of its 33 fields through
-    ``object.__setattr__`` (≈ 6 µs), filling the instance dict at once makes the same object in a fifth
-    of the time — as :func:`netreset.flows.conversations.conversations_from_columns` does.
+    ``object.__setattr__``, one call per field; filling the instance dict at once makes the same object
+    without them — as :func:`netreset.flows.conversations.conversations_from_columns` does.
 
     ``text``: ``(write, args)`` instead of ``summary`` and ``display_filter`` in ``values``;
     ``write(*args)`` returns both and runs on the first read of either. Same fields, values, equality,
@@ -147,27 +147,6 @@ def new_finding(values: dict, text: tuple | None = None) -> HandshakeFinding:
 
 
 _new = object.__new__
-
-
-@dataclass(frozen=True)
-class TeardownFacts:
-    """What the closing rules saw of one teardown (the input of its sentence)."""
-
-    closer: str  #: "orig" or "resp": the side that sent the first FIN
-    closer_fins: int  #: FIN transmissions of the closer
-    other_fins: int  #: FIN transmissions of the other side
-    fin_acked: bool  #: the other side acknowledged the closer's FIN
-    last_acked: bool  #: the closer acknowledged the other side's FIN
-    answer_delay_s: float | None  #: seconds from the first FIN to the other side's FIN
-    rst_side: str | None  #: side whose RST followed the first FIN
-    verdict: str | None  #: reset analysis verdict for that RST
-    later_bytes: int  #: payload bytes the other side sent after the first FIN
-    tail_s: float  #: seconds from the first FIN to the end of the capture
-
-    def silent_side(self) -> str:
-        """The side that left the teardown hanging (its FIN or ACK is the one missing)."""
-        other = "resp" if self.closer == "orig" else "orig"
-        return self.closer if self.fin_acked and self.other_fins else other
 
 
 @dataclass(frozen=True)
@@ -206,9 +185,9 @@ def gather(conversations: Sequence[Conversation]) -> Gathered:
 
 
 def gather_with_streams(conversations: Sequence[Conversation]) -> tuple[Gathered, list[int]]:
-    """:func:`gather`, and each conversation's tcp_stream read in the same walk (77k conversations:
-    ≈ 35 ms, mostly the two concatenations; a second walk over the conversations for their streams
-    would cost ≈ 8 ms more, most of it fetching each object again)."""
+    """:func:`gather`, and each conversation's tcp_stream read in the same walk: a second walk just for
+    the streams would fetch every conversation object again, which is most of what a walk costs
+    besides the two concatenations."""
     rows_parts, orig_parts, streams = [], [], []
     add_rows, add_orig, add_stream = rows_parts.append, orig_parts.append, streams.append
     for c in conversations:

@@ -214,7 +214,7 @@ def _after_synack(ctx: Context, v: View, syn_positions: np.ndarray, synack_posit
 @functools.lru_cache(maxsize=512)
 def ttl_phrase(observed: int) -> str:
     """How a refusal sentence reads an observed TTL ("TTL 64: …"); a port scan asks for the same few
-    values thousands of times, and each reading costs ≈ 10 µs."""
+    values thousands of times, so each is read (guessed and worded) once."""
     return guess_ttl(observed).describe() if 0 <= observed <= 255 else "an unknown TTL"
 
 

@@ -72,9 +72,9 @@ def needs_rules(table: PacketTable, conversations: Sequence[Conversation], gathe
                 compiled: bool | None = None) -> np.ndarray:
     """Bool per conversation: False only when its handshake and teardown are certainly clean.
     ``gathered``: :func:`~netreset.analyses.handshakes.model.gather` of exactly these conversations (then only
-    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`~netreset.analyses.handshakes.compiled.screen`,
-    the same answers) or not; by default when :func:`~netreset.runtime.compiled.use_compiled` says so for
-    this many packets."""
+    ``len(conversations)`` is read). ``compiled``: take the numba screen (:mod:`.compiled.screen`, the same
+    answers) or not; by default when :func:`~netreset.runtime.compiled.use_compiled` says so for this
+    many packets."""
     n = len(conversations)
     if n == 0:
         return np.zeros(0, dtype=bool)

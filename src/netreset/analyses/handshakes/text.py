@@ -2,16 +2,18 @@
 
 Sentences follow one pattern — what was seen, then what it means for the network team — and always
 name hosts by address (``host:port`` for the service side) so they can be pasted into a ticket.
+Most take their values as arguments; a teardown's sentence has so many that the closing rules hand
+them over as one record, :class:`TeardownFacts`, defined here beside the sentence it feeds (the
+findings of :mod:`.model` use this module's display filter, so it imports nothing else of the
+handshake analysis).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from netreset.flows.model import Conversation
-
-if TYPE_CHECKING:  # pragma: no cover
-    from netreset.analyses.handshakes.model import TeardownFacts
 
 #: Packets each kind of finding is about, as a Wireshark display-filter clause.
 _KIND_FILTERS = {
@@ -135,6 +137,27 @@ def _side_names(conv: Conversation) -> tuple[str, str]:
 
 def _times(n: int) -> str:
     return f", sent {n} times" if n > 1 else ""
+
+
+@dataclass(frozen=True)
+class TeardownFacts:
+    """What the closing rules saw of one teardown (the input of its sentence)."""
+
+    closer: str  #: "orig" or "resp": the side that sent the first FIN
+    closer_fins: int  #: FIN transmissions of the closer
+    other_fins: int  #: FIN transmissions of the other side
+    fin_acked: bool  #: the other side acknowledged the closer's FIN
+    last_acked: bool  #: the closer acknowledged the other side's FIN
+    answer_delay_s: float | None  #: seconds from the first FIN to the other side's FIN
+    rst_side: str | None  #: side whose RST followed the first FIN
+    verdict: str | None  #: reset analysis verdict for that RST
+    later_bytes: int  #: payload bytes the other side sent after the first FIN
+    tail_s: float  #: seconds from the first FIN to the end of the capture
+
+    def silent_side(self) -> str:
+        """The side that left the teardown hanging (its FIN or ACK is the one missing)."""
+        other = "resp" if self.closer == "orig" else "orig"
+        return self.closer if self.fin_acked and self.other_fins else other
 
 
 def teardown_summary(conv: Conversation, facts: TeardownFacts) -> str:

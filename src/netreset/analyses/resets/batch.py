@@ -1,4 +1,4 @@
-"""Every reset rule over all RSTs at once: the verdicts of :func:`~netreset.analyses.resets.judge_reset`, from columns.
+"""Every reset rule over all RSTs at once: the verdicts of :func:`~netreset.analyses.resets.locate.judge_reset`, from columns.
 
 Judging RSTs one by one costs a few dozen small Python calls per RST (one context, nine rules, the
 logistic combination, the record); a 1M-packet capture holds tens of thousands of RSTs. Here each rule
@@ -7,9 +7,10 @@ fact columns (:class:`~netreset.analyses.resets.context.ResetFacts`) which obser
 only those :class:`~netreset.analyses.resets.evidence.Observation` objects. The weights are summed, the evidence
 sorted and the reasons picked over the columns too (:func:`~netreset.analyses.resets.verdict.decide_columns`).
 
-Each rule owns a few *positions*: the places its observations take in the list the per-RST rule returns
-(the TTL rule: the TTL observation, then the family mismatch). Position order is that list order, so the
-sums, the strongest-first sort and "the first largest weight" come out as the per-RST path makes them.
+Each rule owns a few *positions* (its width in :mod:`~netreset.analyses.resets.registry`): the places its
+observations take in the list the per-RST rule returns (the TTL rule: the TTL observation, then the
+family mismatch). Position order is that list order, so the sums, the strongest-first sort and "the
+first largest weight" come out as the per-RST path makes them.
 RSTs with ICMP errors quoting their conversation (rare) are judged by the per-RST path itself.
 ``tests/test_resets_batch.py`` compares both paths on captures and on random fact columns.
 """
@@ -35,18 +36,21 @@ class Batch:
         self.weights = np.zeros((n, positions))
         self.names: list[str] = []  #: observation codes seen so far
         self.made: list[tuple[int, np.ndarray, list[Observation]]] = []  #: (position, RSTs, their observations)
-        self._base = 0
+        self._base, self._width = 0, positions
         self._cache: dict[str, object] = {}
 
-    def rule(self, base: int) -> None:
-        """The positions the next rule's :meth:`put` calls count from."""
-        self._base = base
+    def rule(self, base: int, width: int) -> None:
+        """The positions the next rule's :meth:`put` calls count from, and how many it owns (its
+        width in :mod:`~netreset.analyses.resets.registry`)."""
+        self._base, self._width = base, width
 
     def put(self, position: int, where: np.ndarray, code: str, weight: float | np.ndarray,
             build: Callable[[list[int]], list[Observation]]) -> None:
         """One kind of observation at one position of the current rule, for the RSTs ``where`` is True:
         ``build`` makes their observations (given their indices, in order). The kinds a rule puts at one
         position must exclude each other, as the branches of its per-RST twin do."""
+        if not 0 <= position < self._width:
+            raise ValueError(f"{code}: position {position} is beyond the rule's width {self._width}")
         at = np.flatnonzero(where)
         if not len(at):
             return

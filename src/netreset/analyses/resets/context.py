@@ -19,9 +19,9 @@ import numpy as np
 from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, RST, SYN, PacketTable
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
-from netreset.analyses.resets.index import Groups, serial, with_rsts
+from netreset.analyses.resets.index import Groups, seq_ends, serial, with_rsts
 from netreset.analyses.resets.pairs import burst_facts, host_facts, race_facts, ttl_gaps
-from netreset.analyses.resets.verdict import IPID_MAX_STEP, IPID_REORDER
+from netreset.analyses.resets.weights import IPID_MAX_STEP, IPID_REORDER
 from netreset.analyses.ttl import TtlTable
 
 #: Fields of the RST itself, as ResetContext names them, and the Groups column each comes from.
@@ -146,12 +146,6 @@ def _ipid(g: Groups, r: Rsts, plain: np.ndarray) -> None:
     r.put("ipid_last", _at(c["ip_id"], last), last >= 0)
     r.put("ipid_last_ts", _at(c["ts_ns"], last), last >= 0)
     r.put("ipid_first_ts", _at(c["ts_ns"], first), last >= 0)
-
-
-def seq_ends(c: dict[str, np.ndarray]) -> np.ndarray:
-    """Absolute seq just past each packet (payload, SYN and FIN each use sequence space)."""
-    extra = ((c["flags"] & SYN) != 0).astype(np.int64) + ((c["flags"] & FIN) != 0)
-    return (c["seq"] + c["payload_len"] + extra) % 2**32
 
 
 def _sequence(g: Groups, r: Rsts, plain: np.ndarray, some: np.ndarray) -> None:

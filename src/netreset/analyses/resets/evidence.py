@@ -4,7 +4,8 @@
 A rule is a pure function ``rule(ctx) -> list[Observation]``. It never decides; it reports what it
 observed, what a genuine RST from the claimed sender would have looked like, and a weight — the log-odds
 the observation adds in favour of "a middlebox forged it" (positive) or "the peer sent it" (negative).
-:mod:`netreset.analyses.resets.verdict` adds the weights up.
+:mod:`netreset.analyses.resets.verdict` adds the weights up; :mod:`netreset.analyses.resets.registry`
+lists every rule, with its batch twin; :mod:`netreset.analyses.resets.weights` holds the weights.
 """
 
 from __future__ import annotations

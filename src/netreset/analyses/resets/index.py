@@ -9,6 +9,10 @@ RSTs come from a handful of numpy passes instead of a dozen small numpy calls pe
 
 Group id = 2 × conversation + 1 for the originator's packets, 2 × conversation for the responder's;
 ``g ^ 1`` is the other side of group ``g``.
+
+The sequence-space arithmetic over those columns (:func:`serial`, :func:`seq_ends`) lives here too:
+both the prefix facts (:mod:`.context`) and the pair expansions (:mod:`.pairs`) need it, and
+:mod:`.context` imports :mod:`.pairs`, so neither of them can be its home.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from netreset.flows.model import Conversation
-from netreset.packets.table import RST, PacketTable
+from netreset.packets.table import FIN, RST, SYN, PacketTable
 
 #: Columns gathered for the grouped packets (as int64, so arithmetic never wraps).
 COLUMNS = ("flags", "ttl", "ip_id", "df", "ts_ns", "seq", "ack", "payload_len", "win", "ts_val", "frame",
@@ -120,6 +124,12 @@ class Groups:
 def serial(delta: np.ndarray) -> np.ndarray:
     """32-bit sequence differences as signed numbers (RFC 1982 serial arithmetic), wraparound-safe."""
     return ((delta + 2**31) % 2**32) - 2**31
+
+
+def seq_ends(c: dict[str, np.ndarray]) -> np.ndarray:
+    """Absolute seq just past each packet (payload, SYN and FIN each use sequence space)."""
+    extra = ((c["flags"] & SYN) != 0).astype(np.int64) + ((c["flags"] & FIN) != 0)
+    return (c["seq"] + c["payload_len"] + extra) % 2**32
 
 
 def pairs(lo: np.ndarray, hi: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

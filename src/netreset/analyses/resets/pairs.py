@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.packets.table import ACK, FIN, PROTO_TCP, RST, SYN, PacketTable
-from netreset.analyses.resets.index import Groups, pairs, serial
-from netreset.analyses.resets.verdict import SEQ_CHANGE_WINDOW_S, SEQ_SLACK
+from netreset.analyses.resets.index import Groups, pairs, seq_ends, serial
+from netreset.analyses.resets.weights import SEQ_CHANGE_WINDOW_S, SEQ_SLACK
 
 _NONE = np.iinfo(np.int64).max  #: "no value yet" for minimum reductions
 _LOW = np.iinfo(np.int64).min  #: "no value yet" for maximum reductions
@@ -146,8 +146,6 @@ def _jumps(g: Groups, r, found: list, partners: np.ndarray) -> np.ndarray:
 def _sent_and_acked_limits(g: Groups, r, wanted: np.ndarray) -> np.ndarray:
     """Per wanted RST: highest seq end the sender sent (non-RST) or ack the other side sent, relative to the
     RST's seq, over the whole conversation; 0 when neither exists."""
-    from netreset.analyses.resets.context import seq_ends
-
     c = g.col
     limit = np.full(len(r.at), _LOW, dtype=np.int64)
     rst_seq = c["seq"][r.at]
@@ -163,8 +161,6 @@ def _sent_and_acked_limits(g: Groups, r, wanted: np.ndarray) -> np.ndarray:
 
 def _justified(g: Groups, r, ack: np.ndarray) -> np.ndarray:
     """Per RST: a packet of the other side before it ends exactly at the RST's ack."""
-    from netreset.analyses.resets.context import seq_ends
-
     keys, first = np.unique(g.gid * 2**32 + seq_ends(g.col), return_index=True)
     wanted = r.other * 2**32 + ack
     at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))

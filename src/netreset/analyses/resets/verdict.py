@@ -2,8 +2,9 @@
 
 Each observation carries a weight: the log-odds it adds in favour of "a middlebox forged this RST".
 They are summed onto a prior (most RSTs are genuine) like independent likelihood ratios (naive Bayes) and
-the posterior probability decides. The constants below are the things you may reasonably want to change;
-``docs/reset-attribution.md`` explains each one and where it comes from.
+the posterior probability decides. The prior, the decision threshold and every rule's weights are in
+:mod:`netreset.analyses.resets.weights` (each explained there; ``docs/reset-attribution.md`` says where
+it comes from).
 """
 
 from __future__ import annotations
@@ -14,57 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from netreset.analyses.resets.evidence import Observation
-
-# ── Decision ───────────────────────────────────────────────────────────────────────────────────────────
-PRIOR_LOG_ODDS = -0.5  #: with no evidence p(middlebox) ≈ 0.38: most RSTs are genuine, but not overwhelmingly
-DECIDE_AT = 0.8  #: posterior needed to say "middlebox" (or 1 − it to say "peer"); between: undetermined
-STRONG = 1.0  #: |weight| from which an observation counts as strong (for conflicting_evidence)
-
-# ── TTL (resets/ttl_rules.py) ──────────────────────────────────────────────────────────────────────────
-TTL_TOLERANCE_HOPS = 1  #: a route change can move a host by one hop between packets; not evidence
-W_TTL_MISMATCH = 3.0  #: RST arrives ≥ 2 hops off the sender's own packets
-W_TTL_FAMILY_MISMATCH = 1.5  #: ... and from another initial-TTL family (64 vs 128)
-W_TTL_MATCH = -2.0  #: RST arrives with exactly the sender's TTL
-W_TTL_ONE_HOP = -1.0  #: RST within the one-hop route-change tolerance
-HOST_REFERENCE_FACTOR = 0.5  #: weights scale when only the host's other conversations are the reference
-TTL_REWRITE_MIN_RTT_S = 0.005  #: a sender 0 routers away but this far in RTT had its TTL re-stamped
-
-# ── IP header (resets/ipid_rules.py) ───────────────────────────────────────────────────────────────────
-IPID_MIN_PACKETS = 3  #: sender packets (non-zero IP ID) needed before a sequence counts as a pattern
-IPID_MAX_STEP = 2048  #: largest per-packet IP ID step still called "incrementing" (global counters move)
-IPID_REORDER = 16  #: backward IP ID steps up to this are reordering, not a second counter
-IPID_RATE_SLACK = 3.0  #: tolerated multiple of the sender's measured IP ID rate over the RST's time gap
-W_IPID_BREAK = 1.5  #: RST IP ID far from the sender's incrementing sequence
-W_IPID_IN_SEQUENCE = -1.0  #: RST IP ID continues the sender's sequence
-IPID_REFLECTION_MIN = 255  #: IP IDs up to this match the other side's by chance (fresh counters)
-W_IPID_REFLECTION = 2.0  #: RST IP ID equals the other side's previous packet's IP ID
-W_DF_MISMATCH = 0.8  #: RST's DF bit differs from every other packet of the sender
-
-# ── TCP header (resets/window_rules.py) ────────────────────────────────────────────────────────────────
-W_WINDOW_REFLECTION = 1.0  #: RST window equals the other side's last window, not the sender's own
-W_TIMESTAMPS_MISSING = 0.4  #: sender used TCP timestamps on every segment, the RST has none
-TIMESTAMPS_MIN_PACKETS = 2  #: sender segments needed before "always used timestamps" is believed
-
-# ── Sequence numbers (resets/seq_rules.py) ─────────────────────────────────────────────────────────────
-SEQ_SLACK = 2  #: Weaver et al.: tolerate a seq off by up to 2 (SYN/FIN accounting of stacks)
-SEQ_CHANGE_WINDOW_S = 2.0  #: Weaver et al.: RSTs less than 2 s apart belong to one injection burst
-W_SEQ_EXACT = -0.3  #: RST seq is the sender's next sequence number (forgers on path can do this too)
-W_SEQ_OUT_OF_WINDOW = 1.0  #: RST seq outside [receiver's last ack, sender's next + receiver window)
-W_SEQ_CHANGE = 2.0  #: Weaver RST_SEQ_CHANGE: a burst of RSTs whose seq jumps beyond anything sent
-W_ACK_CHANGE = 1.0  #: Weaver RST_ACK_CHANGE: RSTs whose ack changes without new data to acknowledge
-
-# ── Timing (resets/timing_rules.py) ────────────────────────────────────────────────────────────────────
-W_DATA_AFTER_RESET = 5.0  #: claimed sender sent new data after its own RST: a stack never does (race with a forger)
-W_PACKETS_AFTER_RESET = 1.0  #: claimed sender sent only ACKs/retransmissions after its RST
-RTT_FRACTION = 0.5  #: an answer faster than this fraction of the sender's RTT cannot come from it
-RTT_MIN_S = 0.001  #: handshake RTTs below this are too noisy to compare with
-W_FASTER_THAN_RTT = 1.5  #: RST answered a packet sooner than the sender's round trip allows
-W_TIMING_CONSISTENT = -0.3  #: RST came at least one sender RTT after the packet it answers
-
-# ── ICMP (resets/icmp_rules.py) ────────────────────────────────────────────────────────────────────────
-ICMP_WINDOW_S = 5.0  #: ICMP errors this long before/after the conversation still count
-W_ICMP_PROHIBITED = 1.0  #: "administratively prohibited" from a device quoting this conversation
-W_ICMP_OTHER = 0.3  #: any other ICMP error quoting this conversation (names a device on the path)
+from netreset.analyses.resets.weights import DECIDE_AT, PRIOR_LOG_ODDS, STRONG
 
 
 @dataclass(frozen=True)

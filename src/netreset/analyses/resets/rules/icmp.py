@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from netreset.packets.table import PROTO_ICMP
 from netreset.analyses.resets.evidence import Observation, ResetContext
-from netreset.analyses.resets.verdict import ICMP_WINDOW_S, W_ICMP_OTHER, W_ICMP_PROHIBITED
+from netreset.analyses.resets.weights import ICMP_WINDOW_S, W_ICMP_OTHER, W_ICMP_PROHIBITED
 
 #: (proto, type) → codes meaning "a filter refused this packet".
 PROHIBITED = {(PROTO_ICMP, 3): {9, 10, 13}, (58, 1): {1}}

@@ -16,7 +16,8 @@ import numpy as np
 
 from netreset.packets.table import ACK
 from netreset.analyses.resets.evidence import Observation, ResetContext
-from netreset.analyses.resets.verdict import (
+from netreset.analyses.resets.weights import (
+    GLOBAL_COUNTER_TTLS,
     IPID_MAX_STEP,
     IPID_MIN_PACKETS,
     IPID_RATE_SLACK,
@@ -26,9 +27,6 @@ from netreset.analyses.resets.verdict import (
     W_IPID_IN_SEQUENCE,
     W_IPID_REFLECTION,
 )
-
-#: Initial TTLs of stacks with one global IP ID counter (Windows), which numbers stateless RSTs too.
-GLOBAL_COUNTER_TTLS = (32, 128)
 
 
 def ipid_pattern(ctx: ResetContext) -> str:

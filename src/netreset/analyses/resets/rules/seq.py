@@ -17,7 +17,7 @@ import numpy as np
 from netreset.packets.table import ACK
 from netreset.analyses.resets.index import serial as serial_columns
 from netreset.analyses.resets.evidence import Observation, ResetContext
-from netreset.analyses.resets.verdict import (
+from netreset.analyses.resets.weights import (
     SEQ_CHANGE_WINDOW_S,
     SEQ_SLACK,
     W_ACK_CHANGE,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.analyses.resets.evidence import Observation, ResetContext
-from netreset.analyses.resets.verdict import (
+from netreset.analyses.resets.weights import (
     RTT_FRACTION,
     RTT_MIN_S,
     W_DATA_AFTER_RESET,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.analyses.resets.evidence import Observation, ResetContext
-from netreset.analyses.resets.verdict import (
+from netreset.analyses.resets.weights import (
     HOST_REFERENCE_FACTOR,
     TTL_REWRITE_MIN_RTT_S,
     TTL_TOLERANCE_HOPS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.analyses.resets.evidence import Observation, ResetContext
-from netreset.analyses.resets.verdict import TIMESTAMPS_MIN_PACKETS, W_TIMESTAMPS_MISSING, W_WINDOW_REFLECTION
+from netreset.analyses.resets.weights import TIMESTAMPS_MIN_PACKETS, W_TIMESTAMPS_MISSING, W_WINDOW_REFLECTION
 
 
 def window_observations(ctx: ResetContext) -> list[Observation]:
