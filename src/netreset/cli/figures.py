@@ -106,7 +106,7 @@ def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | N
         click.echo(f"wrote {output}", err=True)
         return
     if fmt == "json":
-        from netreset.records.findings import SCHEMA_VERSION
+        from netreset.records.schema import SCHEMA_VERSION
 
         text = json.dumps({"schema_version": SCHEMA_VERSION, "hops": [dataclasses.asdict(p) for p in paths]},
                           indent=2) + "\n"

@@ -18,9 +18,12 @@ from netreset import __version__
 from netreset.pipeline.whole import Analysis, Options
 from netreset.errors import NetresetError, UsageError
 from netreset.cli.progress import reading_progress
-from netreset.records import findings as records
+from netreset.records import conversations as records
+from netreset.records.json import write_json
+from netreset.records.schema import SCHEMA_VERSION
 from netreset.report import text
-from netreset.records.json import render_csv, render_table, write_csv, write_json
+from netreset.report.summary import findings, summary_document
+from netreset.report.tables import render_csv, render_table, write_csv
 
 EXIT_FAIL_ON = 3
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
@@ -137,7 +140,7 @@ def _fail_condition(analysis: Analysis, fail_on: str) -> bool:
     if fail_on == "middlebox":
         return any(r["verdict"] == "middlebox" for r in analysis.reset_rows())
     if fail_on == "any":
-        return bool(records.findings(analysis))
+        return bool(findings(analysis))
     return fail_on in outcomes
 
 
@@ -184,7 +187,7 @@ def main():
 @analysis_options(streamable=True)
 def summary(analysis: Analysis, fmt: str):
     """What happened: counts by outcome and state, findings, decode problems."""
-    document = records.summary_document(analysis)
+    document = summary_document(analysis)
     if fmt == "json":
         write_json(document, _echo)
     elif fmt == "csv":
@@ -201,7 +204,7 @@ def emit(fmt: str, key: str, rows: list[dict], text, csv_columns=None) -> None:
     (a string, or an iterator of strings written as they come). ``rows`` may be a list or the merged
     records of a streamed analysis; either way the output is written in pieces."""
     if fmt == "json":
-        write_json({"schema_version": records.SCHEMA_VERSION, key: rows}, _echo)
+        write_json({"schema_version": SCHEMA_VERSION, key: rows}, _echo)
     elif fmt == "csv":
         columns = csv_columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]
         write_csv(rows, columns, _echo)

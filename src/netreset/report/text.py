@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Iterable, Iterator
 
-from netreset.records.findings import endpoint
-from netreset.records.json import render_table
+from netreset.records.schema import endpoint
+from netreset.report.tables import render_table
 
 RESET_CSV_COLUMNS = [
     "conversation", "frame", "ts", "src", "sport", "dst", "dport", "observed_ttl", "initial_ttl",
