@@ -70,13 +70,13 @@ def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_c
 def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) -> None:
     """Both vantage points' ladders of one conversation side by side (the peer file's best-matching capture point)."""
     from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
-    from netreset.cli.vantage import peer_comparisons
+    from netreset.analyses.vantage.choose import most_matched, peer_comparisons
     from netreset.plots.ladder_pair import ladder_pair_figure, pick_joined
 
     if output is None:
         raise UsageError(f"timeline --peer-capture needs -o FILE ({', '.join(IMAGE_SUFFIXES)})")
     image_format(output)
-    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    comparison = most_matched(peer_comparisons(analysis, peer_capture))
     save_figure(ladder_pair_figure(comparison, pick_joined(comparison, analysis.options.stream)), output)
     click.echo(f"wrote {output}", err=True)
 
@@ -124,10 +124,10 @@ def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | N
 
 def _fault_segments(analysis: Analysis, peer_capture: str, paths) -> dict:
     """Conversation id → the path segment between the two capture points, for every drawn reset."""
-    from netreset.cli.vantage import peer_comparisons
+    from netreset.analyses.vantage.choose import most_matched, peer_comparisons
     from netreset.plots.hop_segment import segment_of
 
-    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    comparison = most_matched(peer_comparisons(analysis, peer_capture))
     segments = {}
     for path in paths:
         joined = comparison.joined_for(path.conversation)
