@@ -1,20 +1,21 @@
 """Two vantage points on the command line: ``compare A [B]`` and the work behind ``--peer-capture``.
 
-``compare`` is a click command for the main group (register it with ``main.add_command(compare)``);
+``compare`` is a click command that :mod:`netreset.cli.main` adds to its group (``VANTAGE_COMMANDS``);
 :func:`peer_reset_rows` and :func:`peer_handshake_rows` are what ``locate-reset --peer-capture`` and
 ``handshakes --peer-capture`` print instead of the single-capture rows. Thin, like every command: which
-capture points are compared is :mod:`netreset.analyses.vantage.choose`'s choice; this module renders.
-The vantage analysis is imported where it is used: every command's start-up loads this module.
+capture points are compared is :mod:`netreset.analyses.vantage.choose`'s choice, the output
+:mod:`netreset.report.formats`'. The vantage analysis is imported where it is used: every command's start-up loads this module.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from netreset.cli.options import echo, format_option
 from netreset.errors import UsageError
+from netreset.report import formats
 
 
 def peer_reset_rows(analysis, peer_path: str) -> list[dict]:
@@ -46,7 +47,7 @@ def peer_handshake_rows(analysis, peer_path: str) -> list[dict]:
 @click.command()
 @click.argument("capture_a", type=click.Path())
 @click.argument("capture_b", type=click.Path(), required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option(formats.offered("compare"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Also draw the two ladders side by side (.png, .svg, .pdf): --stream N, else the first "
                    "conversation with one-sided packets.")
@@ -55,18 +56,12 @@ def compare(capture_a: str, capture_b: str | None, fmt: str, output: str | None,
     """Join two captures of the same traffic (both ends, or both interfaces of a middlebox): clock offset,
     packets only one side saw (injected / dropped), NAT, rewritten fields."""
     from netreset.analyses.vantage.choose import choose_comparison
-    from netreset.records.comparison import comparison_dict
-    from netreset.report.text import comparison_text
 
     for path in (capture_a, capture_b):
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{path}: no such capture file")
     comparison = choose_comparison(capture_a, capture_b)
-    document = comparison_dict(comparison)
-    if fmt == "json":
-        click.echo(json.dumps(document, indent=2) + "\n", nl=False)
-    else:
-        click.echo(comparison_text(document), nl=False)
+    formats.write("compare", fmt, comparison, echo)
     if output is not None:
         from netreset.plots.figures import image_format, save_figure
         from netreset.plots.ladder_pair import ladder_pair_figure, pick_joined
