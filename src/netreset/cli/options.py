@@ -40,6 +40,16 @@ def expand_captures(paths: tuple[str, ...]) -> list[Path]:
     return result
 
 
+class EngineChoice(click.Choice):
+    """``--engine`` values. ``dpkt``, the built-in decoder's old name (it never used the dpkt library), is
+    still accepted and means ``builtin``, but is not listed: scripts keep working, newcomers see one name."""
+
+    ALIASES = {"dpkt": "builtin"}
+
+    def convert(self, value, param, ctx):
+        return super().convert(self.ALIASES.get(value, value), param, ctx)
+
+
 def format_option(formats: tuple[str, ...]):
     """``--format`` with these choices (:func:`netreset.report.formats.offered`), the first the default;
     no option at all when there is one format only (nothing to choose)."""
@@ -58,7 +68,7 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
         @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
         @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
         @format_option(formats)
-        @click.option("--engine", type=click.Choice(["dpkt", "tshark"]), default="dpkt", show_default=True,
+        @click.option("--engine", type=EngineChoice(["builtin", "tshark"]), default="builtin", show_default=True,
                       help="Packet decoder: built-in, or Wireshark's dissectors via tshark (slower, more encapsulations).")
         @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
         @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")

@@ -65,7 +65,7 @@ def wanted(paths, options: Options, *, peer_capture=None) -> bool:
     needs every conversation (``--filter``, ``--stream``) or a second capture, and the compiler installed."""
     if len(paths) != 1 or peer_capture or options.filter_text or options.stream is not None:
         return False
-    if options.engine != "dpkt" or os.environ.get("NETRESET_PLAIN"):
+    if options.engine != "builtin" or os.environ.get("NETRESET_PLAIN"):
         return False
     try:
         big = os.path.getsize(paths[0]) >= STREAM_MIN_BYTES
