@@ -4,7 +4,8 @@ A command hands its records to :func:`write` (or :func:`render`, when they go to
 and the format asked for. :data:`OUTPUTS` says, per command, which formats it offers and how each is
 spelt: the JSON document (encoded by :mod:`netreset.records.json`), the CSV rows and columns
 (:mod:`netreset.report.tables`) and the text (:mod:`netreset.report.text`). So a new format is one more
-field here and a new command one more entry; the click commands parse options and never spell output.
+field of :class:`Output` and one more branch of :func:`write`, a new command one more entry; the click
+commands parse options and never spell output themselves.
 
 Records may be a list, or the merged records of a streamed analysis (read from disk as they are
 written): JSON and CSV are written in pieces, and a text renderer may give its text in pieces too.
