@@ -131,6 +131,17 @@ def test_malformed_filter_is_a_usage_error():
     assert result.exit_code == 2 and result.output.startswith("Error: filter")
 
 
+def test_engine_dpkt_is_a_hidden_alias_of_the_builtin_decoder():
+    capture = CAPTURES / "firewall-reset.pcapng"
+    builtin = run("locate-reset", capture, "--engine", "builtin", "--format", "json").stdout
+    assert run("locate-reset", capture, "--engine", "dpkt", "--format", "json").stdout == builtin
+    assert run("locate-reset", capture, "--format", "json").stdout == builtin
+    shown = run("locate-reset", "--help").stdout
+    assert "[builtin|tshark]" in shown and "dpkt" not in shown
+    refused = CliRunner().invoke(main, ["summary", str(capture), "--engine", "wireshark"])
+    assert refused.exit_code == 2 and "dpkt" not in refused.output
+
+
 @pytest.mark.parametrize("capture, kind, code", [
     ("firewall-reset.pcapng", "middlebox", 3),
     ("server-abort.pcapng", "middlebox", 0),

@@ -317,3 +317,12 @@ def test_findings_of_unusual_values_are_spelt_as_their_records():
          handshake(kind="refused", refusal="rst"), handshake(kind="refused", refusal="icmp"),
          handshake(verdict="middlebox", confidence=0.5, ts=None)],
         {7: "refused", 1: "reset_by_peer"})
+
+
+def test_every_json_output_goes_through_the_records_encoder():
+    """Commands write JSON only through netreset.records.json (via netreset.report.formats): a json.dumps
+    elsewhere would be a second spelling of the contract, and the slow one."""
+    src = Path(render.__file__).resolve().parents[1]
+    writers = [str(p.relative_to(src)) for p in src.rglob("*.py")
+               if p != Path(render.__file__).resolve() and ("json.dump(" in p.read_text() or "json.dumps(" in p.read_text())]
+    assert writers == []

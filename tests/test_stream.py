@@ -19,10 +19,10 @@ import pytest
 from conftest import CORPUS, ROOT
 
 from netreset.pipeline.whole import Analysis, Options
-from netreset.records.findings import summary_document
 from netreset.records.json import render_json, write_json
 from netreset.pipeline.run import analyse
 from netreset.pipeline.streamed import StreamedAnalysis, Unordered, analyse_streamed
+from netreset.report.summary import summary_document
 
 import frozen_analyses as frozen
 

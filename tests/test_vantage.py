@@ -12,7 +12,7 @@ import pytest
 
 from netreset.ingest.containers.open import open_frames
 from netreset.analyses.vantage import compare_vantages, load_vantages
-from netreset.analyses.vantage.records import comparison_dict
+from netreset.records.comparison import comparison_dict
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 TRUTH = json.loads((CAPTURES / "truth.json").read_text())

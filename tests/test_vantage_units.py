@@ -14,7 +14,7 @@ from netreset.cli.main import main
 from netreset.cli.vantage import compare
 from netreset.analyses.vantage import compare_vantages, vantage_of
 from netreset.analyses.vantage.clock import fit_clock
-from netreset.analyses.vantage.records import comparison_dict
+from netreset.records.comparison import comparison_dict
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"
 

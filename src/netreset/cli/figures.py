@@ -1,21 +1,21 @@
 """The figure commands — ``timeline``, ``hops``, ``report`` — as click commands for the main group.
 
-Register them in :mod:`netreset.cli.main` with ``for command in FIGURE_COMMANDS: main.add_command(command)``.
-They are thin: choose what to draw from the :class:`~netreset.pipeline.whole.Analysis`, create the figure
-(:mod:`netreset.plots.figures`), write it in the format the output file's extension names.
+:mod:`netreset.cli.main` adds them to its group (``FIGURE_COMMANDS``); their shared options come from
+:mod:`netreset.cli.options`. They are thin: choose what to draw from the
+:class:`~netreset.pipeline.whole.Analysis`, create the figure (:mod:`netreset.plots.figures`), write it in
+the format the output file's extension names; ``hops`` as text or JSON is :mod:`netreset.report.formats`'.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 
 import click
 
-from netreset.pipeline.whole import Analysis
-from netreset.cli.main import analysis_options, peer_capture_option
+from netreset.cli.options import analysis_options, echo, peer_capture_option
 from netreset.errors import UsageError
+from netreset.pipeline.whole import Analysis
+from netreset.report import formats
 
 REPORT_SUFFIXES = (".html", ".htm", ".md")
 
@@ -70,26 +70,25 @@ def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_c
 def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) -> None:
     """Both vantage points' ladders of one conversation side by side (the peer file's best-matching capture point)."""
     from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
-    from netreset.cli.vantage import peer_comparisons
+    from netreset.analyses.vantage.choose import most_matched, peer_comparisons
     from netreset.plots.ladder_pair import ladder_pair_figure, pick_joined
 
     if output is None:
         raise UsageError(f"timeline --peer-capture needs -o FILE ({', '.join(IMAGE_SUFFIXES)})")
     image_format(output)
-    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    comparison = most_matched(peer_comparisons(analysis, peer_capture))
     save_figure(ladder_pair_figure(comparison, pick_joined(comparison, analysis.options.stream)), output)
     click.echo(f"wrote {output}", err=True)
 
 
 @click.command()
-@analysis_options(formats=("text", "json"))
+@analysis_options(formats=formats.offered("hops"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Image to write (.png, .svg, .pdf), one panel per reset. Without it: text (or JSON) on stdout.")
 @peer_capture_option("A capture from the other end: mark the path segment between the two capture points.")
 def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | None):
     """Hop diagram of every reset: capture point → routers → the device that sent the RST → the peer."""
-    from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
-    from netreset.plots.hops import hops_text
+    from netreset.plots.figures import IMAGE_SUFFIXES, save_figure  # matplotlib: load only when drawing
     from netreset.report.html import hop_paths
 
     paths = hop_paths(analysis)
@@ -105,29 +104,20 @@ def hops(analysis: Analysis, fmt: str, output: str | None, peer_capture: str | N
         save_figure(figure, output)
         click.echo(f"wrote {output}", err=True)
         return
-    if fmt == "json":
-        from netreset.records.findings import SCHEMA_VERSION
-
-        text = json.dumps({"schema_version": SCHEMA_VERSION, "hops": [dataclasses.asdict(p) for p in paths]},
-                          indent=2) + "\n"
-    else:
-        from netreset.plots.hop_segment import segment_text
-
-        text = "\n".join(hops_text(p) + (segment_text(segments[p.conversation]) + "\n" if p.conversation in segments else "")
-                         for p in paths) or f"No TCP resets in {len(analysis.conversations)} conversations.\n"
+    drawn = [(path, segments.get(path.conversation)) for path in paths]
     if output is None:
-        click.echo(text, nl=False)
+        formats.write("hops", fmt, drawn, echo, analysis)
     else:
-        Path(output).write_text(text, encoding="utf-8")
+        Path(output).write_text(formats.render("hops", fmt, drawn, analysis), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
 
 
 def _fault_segments(analysis: Analysis, peer_capture: str, paths) -> dict:
     """Conversation id → the path segment between the two capture points, for every drawn reset."""
-    from netreset.cli.vantage import peer_comparisons
+    from netreset.analyses.vantage.choose import most_matched, peer_comparisons
     from netreset.plots.hop_segment import segment_of
 
-    comparison = max(peer_comparisons(analysis, peer_capture), key=lambda c: sum(j.matched_packets for j in c.conversations))
+    comparison = most_matched(peer_comparisons(analysis, peer_capture))
     segments = {}
     for path in paths:
         joined = comparison.joined_for(path.conversation)

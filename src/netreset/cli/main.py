@@ -2,29 +2,27 @@
 
 Data goes to stdout, diagnostics to stderr. Exit codes: 0 success; 1 an input or runtime error
 (one line ``Error: <file>: <what>``); 2 a usage error; 3 a ``--fail-on`` condition was met.
+The group and the single-capture commands live here; the figure commands (:mod:`netreset.cli.figures`)
+and ``compare`` (:mod:`netreset.cli.vantage`) are added to the group from their own modules, and the
+options they all share are :mod:`netreset.cli.options`'. Output is :mod:`netreset.report.formats`' job.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from netreset import __version__
-from netreset.pipeline.whole import Analysis, Options
+from netreset.cli.figures import FIGURE_COMMANDS
+from netreset.cli.options import analysis_options, echo, peer_capture_option
+from netreset.cli.vantage import VANTAGE_COMMANDS, peer_handshake_rows, peer_reset_rows
 from netreset.errors import NetresetError, UsageError
-from netreset.cli.progress import reading_progress
-from netreset.records import findings as records
-from netreset.report import text
-from netreset.records.json import render_csv, render_table, write_csv, write_json
-
-EXIT_FAIL_ON = 3
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
-FAIL_ON = ("reset", "middlebox", "refused", "syn_unanswered", "any")
+from netreset.pipeline.whole import Analysis
+from netreset.records.conversations import conversation_record
+from netreset.report import formats
 
 
 class NetresetGroup(click.Group):
@@ -64,81 +62,6 @@ def _scipy_hidden():
     finally:
         if "scipy" in sys.modules and sys.modules["scipy"] is None:
             del sys.modules["scipy"]
-
-
-def expand_captures(paths: tuple[str, ...]) -> list[Path]:
-    """Capture paths as given; a directory stands for the capture files directly inside it."""
-    result: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
-            if not found:
-                raise NetresetError(f"{raw}: directory holds no capture files ({', '.join(CAPTURE_SUFFIXES[:3])})")
-            result.extend(found)
-        else:
-            result.append(path)
-    return result
-
-
-def analysis_options(formats: tuple[str, ...] = ("text", "json", "csv"), streamable: bool = False):
-    """The options every analysing command shares, and the Analysis they describe. ``streamable``: the
-    command reads only counts, resets and handshakes, so one big capture is analysed chunk by chunk
-    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers)."""
-
-    def decorate(command):
-        format_option = (
-            click.option("--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True)
-            if len(formats) > 1
-            else (lambda f: f)  # one format only: no option to offer
-        )
-
-        @click.argument("captures", nargs=-1, required=True, type=click.Path())
-        @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
-        @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
-        @format_option
-        @click.option("--engine", type=click.Choice(["dpkt", "tshark"]), default="dpkt", show_default=True,
-                      help="Packet decoder: built-in, or Wireshark's dissectors via tshark (slower, more encapsulations).")
-        @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
-        @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
-        @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
-        @click.option("--workers", type=click.IntRange(1), default=None, show_default="the cores, up to 4, for big inputs",
-                      help="Processes for work that splits: several capture files decoded at once (merged by time), "
-                           "a big capture's findings judged at once. Same answer with any N.")
-        @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
-        @functools.wraps(command)
-        def wrapper(captures, filter_text, stream, engine, verify_checksums, ttl_table, fail_on, workers, quiet,
-                    fmt=formats[0], **rest):
-            options = Options(filter_text=filter_text, stream=stream, verify_checksums=verify_checksums,
-                              engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
-            paths = expand_captures(captures)
-            with reading_progress(paths, quiet) as progress:
-                if streamable:
-                    from netreset.pipeline.run import analyse
-
-                    analysis = analyse(paths, options, progress, peer_capture=rest.get("peer_capture"))
-                else:
-                    analysis = Analysis.of_files(paths, options, progress)
-            for warning in analysis.stats.warnings:
-                click.echo(f"Warning: {warning}", err=True)
-            command(analysis, fmt, **rest)
-            if fail_on and _fail_condition(analysis, fail_on):
-                sys.exit(EXIT_FAIL_ON)
-
-        return wrapper
-
-    return decorate
-
-
-def _fail_condition(analysis: Analysis, fail_on: str) -> bool:
-    outcomes = set(analysis.outcome_counts())
-    if fail_on == "reset":
-        return bool(analysis.reset_rows())
-    if fail_on == "middlebox":
-        return any(r["verdict"] == "middlebox" for r in analysis.reset_rows())
-    if fail_on == "any":
-        return bool(records.findings(analysis))
-    return fail_on in outcomes
 
 
 def run() -> None:
@@ -181,111 +104,47 @@ def main():
 
 
 @main.command()
-@analysis_options(streamable=True)
+@analysis_options(formats=formats.offered("summary"), streamable=True)
 def summary(analysis: Analysis, fmt: str):
     """What happened: counts by outcome and state, findings, decode problems."""
-    document = records.summary_document(analysis)
-    if fmt == "json":
-        write_json(document, _echo)
-    elif fmt == "csv":
-        rows = [{"kind": "outcome", "name": k, "count": v} for k, v in document["by_outcome"].items()]
-        rows += [{"kind": "conn_state", "name": k, "count": v} for k, v in document["by_conn_state"].items()]
-        rows += [{"kind": "decode_problem", "name": k, "count": v} for k, v in document["decode_problems"].items()]
-        click.echo(render_csv(rows, ["kind", "name", "count"]), nl=False)
-    else:
-        click.echo(text.summary_text(document), nl=False)
-
-
-def emit(fmt: str, key: str, rows: list[dict], text, csv_columns=None) -> None:
-    """Write ``rows`` in the chosen format: JSON ``{"schema_version", key: rows}``, CSV, or ``text(rows)``
-    (a string, or an iterator of strings written as they come). ``rows`` may be a list or the merged
-    records of a streamed analysis; either way the output is written in pieces."""
-    if fmt == "json":
-        write_json({"schema_version": records.SCHEMA_VERSION, key: rows}, _echo)
-    elif fmt == "csv":
-        columns = csv_columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]
-        write_csv(rows, columns, _echo)
-    else:
-        written = text(rows)
-        for part in [written] if isinstance(written, str) else written:
-            _echo(part)
-
-
-def _echo(text: str) -> None:
-    """Write a piece of output as it is produced (big outputs are written in pieces)."""
-    click.echo(text, nl=False)
+    formats.write("summary", fmt, analysis, echo)
 
 
 @main.command()
-@analysis_options()
+@analysis_options(formats=formats.offered("conversations"))
 def conversations(analysis: Analysis, fmt: str):
     """One row per TCP conversation: state, history, completeness, outcome."""
-    rows = [records.conversation_record(c, analysis.table) for c in analysis.conversations]
-    emit(fmt, "conversations", rows, lambda rows: render_table(
-        [records.conversation_text_row(r) for r in rows], records.CONVERSATION_COLUMNS))
-
-
-def peer_capture_option(help_text: str = "A capture of the same traffic from another point (the server's side, "
-                        "the firewall): proves where packets were injected or dropped."):
-    """``--peer-capture FILE``: the second vantage point (issue 5), shared by every command that uses one."""
-    return click.option("--peer-capture", type=click.Path(exists=True, dir_okay=False), metavar="FILE", help=help_text)
+    rows = [conversation_record(c, analysis.table) for c in analysis.conversations]
+    formats.write("conversations", fmt, rows, echo, analysis)
 
 
 _PEER_CAPTURE = peer_capture_option()
 
 
 @main.command("locate-reset")
-@analysis_options(streamable=True)
+@analysis_options(formats=formats.offered("locate-reset"), streamable=True)
 @_PEER_CAPTURE
 def locate_reset(analysis: Analysis, fmt: str, peer_capture: str | None = None):
     """Every RST: claimed sender, real sender (peer or middlebox N hops away), evidence."""
-    if peer_capture:
-        from netreset.cli.vantage import peer_reset_rows
-
-        rows = peer_reset_rows(analysis, peer_capture)
-    else:
-        rows = analysis.reset_rows()
-    emit(fmt, "resets", rows, lambda rows: text.resets_text_parts(rows, analysis), text.RESET_CSV_COLUMNS)
+    rows = peer_reset_rows(analysis, peer_capture) if peer_capture else analysis.reset_rows()
+    formats.write("locate-reset", fmt, rows, echo, analysis)
 
 
 @main.command()
-@analysis_options(streamable=True)
+@analysis_options(formats=formats.offered("handshakes"), streamable=True)
 @_PEER_CAPTURE
 def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
     """Incomplete 3-way and 4-way handshakes, SYN retransmissions and their timing, refusals."""
-    if peer_capture:
-        from netreset.cli.vantage import peer_handshake_rows
-
-        rows = peer_handshake_rows(analysis, peer_capture)
-    else:
-        rows = analysis.handshake_rows()
-    emit(fmt, "handshakes", rows, text.handshakes_text_parts)
+    rows = peer_handshake_rows(analysis, peer_capture) if peer_capture else analysis.handshake_rows()
+    formats.write("handshakes", fmt, rows, echo, analysis)
 
 
 @main.command()
-@analysis_options()
+@analysis_options(formats=formats.offered("hosts"))
 def hosts(analysis: Analysis, fmt: str):
     """Per host: TTLs seen, initial TTL, routers between, OS family, SYN fingerprint."""
-    emit(fmt, "hosts", [h.to_dict() for h in analysis.hosts], text.hosts_text)
+    formats.write("hosts", fmt, [h.to_dict() for h in analysis.hosts], echo, analysis)
 
 
-def _register_figure_commands() -> None:
-    """timeline, hops and report live in netreset.cli.figures (they share this module's options)."""
-    from netreset.cli.figures import FIGURE_COMMANDS
-
-    for command in FIGURE_COMMANDS:
-        main.add_command(command)
-
-
-_register_figure_commands()
-
-
-def _register_vantage_commands() -> None:
-    """compare lives in netreset.cli.vantage (two vantage points)."""
-    from netreset.cli.vantage import VANTAGE_COMMANDS
-
-    for command in VANTAGE_COMMANDS:
-        main.add_command(command)
-
-
-_register_vantage_commands()
+for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS:  # timeline, hops, report; compare
+    main.add_command(_command)

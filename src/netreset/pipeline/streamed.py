@@ -69,7 +69,7 @@ def wanted(paths, options: Options, *, peer_capture=None) -> bool:
     allowed for a file this size (:func:`~netreset.runtime.compiled.use_compiled`)."""
     if len(paths) != 1 or peer_capture or options.filter_text or options.stream is not None:
         return False
-    if options.engine != "dpkt":
+    if options.engine != "builtin":
         return False
     try:
         size = os.path.getsize(paths[0])

@@ -31,7 +31,7 @@ class Options:
     filter_text: str | None = None  #: tcpdump-style filter (see netreset.packets.filters)
     stream: int | None = None  #: show only the conversation with this id
     verify_checksums: bool = False  #: drop (and mark) packets with bad checksums, as Zeek does
-    engine: str = "dpkt"  #: "dpkt" (built-in decoder) or "tshark"
+    engine: str = "builtin"  #: "builtin" (netreset's own decoder) or "tshark" (Wireshark's, through tshark)
     ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
     #: processes for work that splits — several files decoded at once (ingest.parallel), a streamed
     #: capture's pieces judged at once (netreset.pipeline.streamed); the same answer either way. None: the machine's
@@ -45,8 +45,8 @@ def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tupl
         from netreset.ingest.tshark.engine import read_capture_files_tshark
 
         return read_capture_files_tshark([str(p) for p in paths])
-    if options.engine != "dpkt":
-        raise UsageError(f"unknown engine {options.engine!r} (choose dpkt or tshark)")
+    if options.engine != "builtin":
+        raise UsageError(f"unknown engine {options.engine!r} (choose builtin or tshark)")
     from netreset.ingest.reader import read_capture_files
 
     big = sum(_size(p) for p in paths) >= PARALLEL_MIN_BYTES

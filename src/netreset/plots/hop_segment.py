@@ -50,7 +50,7 @@ def segment_of(comparison, joined) -> SegmentMark:
     injector = guess_ttl(injected_at_a[0].ttl).traceroute_hop if injected_at_a else None
     routers = joined.placement.routers_between
     if routers is None or not joined.matched_packets:
-        from netreset.analyses.vantage.records import routers_between
+        from netreset.analyses.vantage.model import routers_between
 
         routers = routers_between(comparison)
     return SegmentMark(comparison.a.label, comparison.b.label, near, far, routers, faults, injector)

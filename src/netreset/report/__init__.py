@@ -1,1 +1,2 @@
-"""Reports: plain records (dicts) built from analyses, and one small renderer per output format."""
+"""Reports: what each command writes in each output format (:mod:`.formats`, the one table of them),
+the text tables and CSV, the ``summary`` document, and the one-page HTML and Markdown reports."""

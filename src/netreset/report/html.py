@@ -18,7 +18,9 @@ from netreset import __version__
 from netreset.plots import style
 from netreset.plots.figures import figure_svg, hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import HopPath, hop_path, hops_text
-from netreset.records import findings as records
+from netreset.records.conversations import conversation_record
+from netreset.records.schema import endpoint
+from netreset.report.summary import summary_document
 
 if TYPE_CHECKING:  # pragma: no cover
     from netreset.pipeline.whole import Analysis
@@ -98,7 +100,7 @@ def _reset_block(number: int, verdict: dict, path: HopPath) -> str:
                       [(e["code"], e["observed"], e["expected"], f"{e['weight']:+.2f}", e.get("detail", ""))
                        for e in verdict.get("evidence", [])], numeric=(3,))
     svg = figure_svg(hops_figure([path]), f"hops{number}")
-    sender = records.endpoint(verdict["src"], verdict["sport"])
+    sender = endpoint(verdict["src"], verdict["sport"])
     return (f'<section class="reset"><h3>RST #{number}: frame {esc(verdict["frame"])}, conversation '
             f'{esc(verdict["conversation"])} — <span class="verdict-{esc(verdict["verdict"])}">'
             f'{esc(str(verdict["verdict"]).upper())}</span> (confidence {float(verdict["confidence"]):.2f}, '
@@ -124,8 +126,8 @@ def _timelines(analysis: "Analysis") -> str:
 
 
 def _conversation_table(analysis: "Analysis") -> str:
-    rows = [records.conversation_record(c, analysis.table) for c in analysis.conversations[:MAX_TABLE_ROWS]]
-    cells = [(r["id"], records.endpoint(r["orig_h"], r["orig_p"]), records.endpoint(r["resp_h"], r["resp_p"]),
+    rows = [conversation_record(c, analysis.table) for c in analysis.conversations[:MAX_TABLE_ROWS]]
+    cells = [(r["id"], endpoint(r["orig_h"], r["orig_p"]), endpoint(r["resp_h"], r["resp_p"]),
               r["conn_state"], r["history"], r["completeness"], r["outcome"], r["orig_pkts"], r["resp_pkts"],
               f"{r['duration']:.3f}", r["first_frame"]) for r in rows]
     note = (f'<p class="muted">First {MAX_TABLE_ROWS} of {len(analysis.conversations)} conversations; all of them: '
@@ -137,7 +139,7 @@ def _conversation_table(analysis: "Analysis") -> str:
 
 def render_html(analysis: "Analysis", capture_names: Sequence[str]) -> str:
     """The whole page as one string (the caller writes it)."""
-    document = records.summary_document(analysis)
+    document = summary_document(analysis)
     verdicts = [r.to_dict() for r in analysis.resets]
     resets = "\n".join(_reset_block(i, v, p) for i, (v, p) in enumerate(zip(verdicts, hop_paths(analysis)), 1)) \
         or "<p>No TCP resets in the selection.</p>"

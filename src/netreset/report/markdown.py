@@ -15,8 +15,10 @@ from matplotlib.figure import Figure
 
 from netreset.plots.figures import hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import hops_text
-from netreset.records import findings as records
+from netreset.records.conversations import conversation_record
+from netreset.records.schema import endpoint
 from netreset.report.html import MAX_TIMELINES, failing_conversations, hop_paths
+from netreset.report.summary import summary_document
 
 if TYPE_CHECKING:  # pragma: no cover
     from netreset.pipeline.whole import Analysis
@@ -44,7 +46,7 @@ def _fenced(text: str) -> list[str]:
 
 def render_markdown(analysis: "Analysis", capture_names: Sequence[str], image_dir: str) -> tuple[str, dict[str, Figure]]:
     """The report text and its figures (file name inside ``image_dir`` → Figure, to be saved as PNG)."""
-    document = records.summary_document(analysis)
+    document = summary_document(analysis)
     figures: dict[str, Figure] = {"overview.png": overview_figure(analysis.table, analysis.conversations,
                                                                    analysis.resets)}
     lines = [f"# netreset report: {md(', '.join(capture_names))}", "",
@@ -71,8 +73,8 @@ def render_markdown(analysis: "Analysis", capture_names: Sequence[str], image_di
         figures[f"ladder-{c.id}.png"] = ladder_figure(analysis.table, c, analysis.resets)
         lines += [f"![ladder of conversation {c.id}]({image_dir}/ladder-{c.id}.png)", ""]
     lines += ["## All conversations", "", f"![overview]({image_dir}/overview.png)", ""]
-    rows = [records.conversation_record(c, analysis.table) for c in analysis.conversations]
+    rows = [conversation_record(c, analysis.table) for c in analysis.conversations]
     lines += _table(["id", "orig", "resp", "state", "history", "outcome"],
-                    [(r["id"], records.endpoint(r["orig_h"], r["orig_p"]), records.endpoint(r["resp_h"], r["resp_p"]),
+                    [(r["id"], endpoint(r["orig_h"], r["orig_p"]), endpoint(r["resp_h"], r["resp_p"]),
                       r["conn_state"], r["history"], r["outcome"]) for r in rows])
     return "\n".join(lines), figures

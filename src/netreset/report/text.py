@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Iterable, Iterator
 
-from netreset.records.findings import endpoint
-from netreset.records.json import render_table
+from netreset.records.schema import endpoint
+from netreset.report.tables import render_table
 
 RESET_CSV_COLUMNS = [
     "conversation", "frame", "ts", "src", "sport", "dst", "dport", "observed_ttl", "initial_ttl",
@@ -99,3 +99,34 @@ def hosts_text(rows: list[dict]) -> str:
         return "No hosts.\n"
     columns = [(k, k) for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
     return render_table(rows, columns)
+
+
+def _seen_tuple(t: list | None) -> str:
+    return "(not seen)" if t is None else f"{t[0]}:{t[1]} → {t[2]}:{t[3]}"
+
+
+def comparison_text(document: dict) -> str:
+    """The compare report for a terminal or a ticket."""
+    clock = document["clock"]
+    lines = [f"A: {document['a']}", f"B: {document['b']}"]
+    if clock["offset_s"] is None:
+        lines.append("Clock: no packet seen by both captures; offset unknown.")
+    else:
+        delay = "" if clock["one_way_delay_s"] is None else f", one-way delay {clock['one_way_delay_s'] * 1e3:.3f} ms"
+        lines.append(f"Clock: B − A = {clock['offset_s']:+.6f} s, drift {clock['drift_ppm']:+.1f} ppm{delay} "
+                     f"({clock['method']}, {clock['pairs']} packets, residual median {clock['residual_median_s'] * 1e6:.1f} µs, "
+                     f"max {clock['residual_max_s'] * 1e6:.1f} µs)")
+    if document["routers_between_vantage_points"] is not None:
+        lines.append(f"Routers between the capture points: {document['routers_between_vantage_points']}")
+    if document["other_interfaces"]:
+        lines.append(f"Not compared here: {', '.join(document['other_interfaces'])}")
+    for c in document["conversations"]:
+        lines += ["", f"A {_seen_tuple(c['a'])}   |   B {_seen_tuple(c['b'])}",
+                  f"  joined by {c['join']}: {c['matched_packets']} packets in both, "
+                  f"{len(c['only_in_a'])} only in A, {len(c['only_in_b'])} only in B"]
+        for side in ("only_in_a", "only_in_b"):
+            for o in c[side]:
+                lines.append(f"  {side.replace('_', ' ')}: frame {o['frame']} {o['packet']} [{o['flags']}] "
+                             f"{o['direction']} TTL {o['ttl']}: {o['kind'].upper()}")
+        lines += [f"  - {note}" for note in c["notes"]]
+    return "\n".join(lines) + "\n"

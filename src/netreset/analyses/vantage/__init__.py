@@ -5,8 +5,9 @@ A single capture can only infer who sent a RST; two captures prove it: a RST tha
 never passed a capture point nearer the server was injected in between. Modules, in pipeline order:
 :mod:`.load` (files → capture points, split per interface), :mod:`.join` (the same connection in both,
 without trusting the 5-tuple), :mod:`.clock` (offset and drift between the captures), :mod:`.diff`
-(placement, one-sided packets, modifications), :mod:`.compare` (the whole comparison), :mod:`.records`
-(JSON and text), :mod:`.model` (the records). ``docs/two-vantage-points.md`` explains the reasoning.
+(placement, one-sided packets, modifications), :mod:`.compare` (the whole comparison), :mod:`.choose`
+(which capture points are compared), :mod:`.model` (the records; their JSON document is
+:mod:`netreset.records.comparison`). ``docs/two-vantage-points.md`` explains the reasoning.
 """
 
 from netreset.analyses.vantage.compare import compare_vantages

@@ -6,11 +6,13 @@ middlebox holds two). :func:`netreset.analyses.vantage.compare.compare_vantages`
 the captures and the :class:`OneSided` packets only one capture holds, each classified (injected,
 dropped) from where the two capture points sit on the path (:class:`Placement`).
 
-``Comparison.to_dict()`` is the ``compare --format json`` contract (``schema_version`` 1).
+The ``compare --format json`` document is built from a Comparison in the records layer
+(:func:`netreset.records.comparison.comparison_dict`); nothing here knows the JSON contract.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +20,6 @@ import numpy as np
 from netreset.flows.model import Conversation
 from netreset.packets.table import PacketTable
 from netreset.analyses.vantage.clock import ClockFit
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,9 @@ class Comparison:
         """The joined view of A's conversation with this id."""
         return next((j for j in self.conversations if j.a is not None and j.a.id == a_conversation_id), None)
 
-    def to_dict(self) -> dict:
-        """The ``compare --format json`` document."""
-        from netreset.analyses.vantage.records import comparison_dict
 
-        return comparison_dict(self)
+def routers_between(comparison: Comparison) -> int | None:
+    """Routers between the capture points over every joined conversation measured by TTL (median)."""
+    values = [j.placement.routers_between for j in comparison.conversations
+              if j.placement.basis == "ttl" or (j.placement.routers_between is not None and j.matched_packets)]
+    return int(statistics.median(values)) if values else None

@@ -1,0 +1,58 @@
+"""The record of one TCP conversation (``conversations --format json``) and its row in the text table."""
+
+from __future__ import annotations
+
+from netreset.flows.model import Conversation
+from netreset.records.schema import endpoint
+
+
+def conversation_record(c: Conversation, table) -> dict:
+    """One conversation; the first keys are the contract of ``conversations --format json``."""
+    frames = table.frame[c.rows] if len(c.rows) else []
+    return {
+        "id": c.id,
+        "ts": round(c.ts, 6),
+        "orig_h": c.orig_h,
+        "orig_p": c.orig_p,
+        "resp_h": c.resp_h,
+        "resp_p": c.resp_p,
+        "conn_state": c.conn_state,
+        "history": c.history,
+        "completeness": c.completeness,
+        "outcome": c.outcome,
+        "orig_pkts": c.orig_pkts,
+        "resp_pkts": c.resp_pkts,
+        "syn_count": c.syn_count,
+        "tcp_stream": c.tcp_stream,
+        "ip_version": c.ip_version,
+        "duration": round(c.duration_s, 6),
+        "orig_bytes": c.orig_bytes,
+        "resp_bytes": c.resp_bytes,
+        "orig_ip_bytes": c.orig_ip_bytes,
+        "resp_ip_bytes": c.resp_ip_bytes,
+        "syn_gaps_s": [round(g, 6) for g in c.syn_gaps_s],
+        "retransmissions": c.retransmissions,
+        "partial": c.partial,
+        "file_id": c.file_id,
+        "first_frame": int(frames[0]) if len(frames) else None,
+        "last_frame": int(frames[-1]) if len(frames) else None,
+    }
+
+
+CONVERSATION_COLUMNS = (
+    ("id", "id"),
+    ("orig", "orig"),
+    ("resp", "resp"),
+    ("conn_state", "state"),
+    ("history", "history"),
+    ("completeness", "compl"),
+    ("outcome", "outcome"),
+    ("orig_pkts", "o.pkts"),
+    ("resp_pkts", "r.pkts"),
+    ("syn_count", "syns"),
+    ("duration", "duration_s"),
+)
+
+
+def conversation_text_row(record: dict) -> dict:
+    return dict(record, orig=endpoint(record["orig_h"], record["orig_p"]), resp=endpoint(record["resp_h"], record["resp_p"]))
