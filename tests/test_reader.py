@@ -11,8 +11,9 @@ import pytest
 from scapy.all import ARP, IP, TCP, UDP, Ether, wrpcap
 
 from netreset.errors import CaptureError
+from netreset.ingest.files import read_capture_files
 from netreset.ingest.frames import IngestStats
-from netreset.ingest.reader import iter_capture, read_capture, read_capture_files
+from netreset.ingest.reader import iter_capture, read_capture
 from netreset.packets.table import SYN, AddressBook
 
 

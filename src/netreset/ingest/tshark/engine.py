@@ -178,7 +178,7 @@ def read_capture_tshark(path, *, file_id: int = 0, book: AddressBook | None = No
 def read_capture_files_tshark(paths, *, book: AddressBook | None = None,
                               verify_checksums: bool = False) -> tuple[PacketTable, IngestStats]:
     """Several captures through tshark into one table ordered by time (ties: file order, then frame),
-    as :func:`netreset.ingest.read_capture_files` does with the default engine."""
+    as :func:`netreset.ingest.files.read_capture_files` does with the default engine."""
     book = book if book is not None else AddressBook()
     tables, merged, formats = [], IngestStats(path=", ".join(os.fspath(p) for p in paths)), []
     for file_id, path in enumerate(paths):
