@@ -194,7 +194,7 @@ def test_many_addresses_and_signatures_across_chunks_and_table_growth(tmp_path, 
     write_ethernet_capture(path, many_addresses_frames(), suffix == "pcapng")
     for chunk_rows in (3, 61, 100000):
         assert_same(path, chunk_rows)
-    cap = open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(path=str(path)), chunk_rows=61,
+    cap = open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=61,
                     force=True)
     table = PacketTable.concat(list(cap), cap.book)
     tables = cap._scratch
@@ -244,7 +244,7 @@ def test_records_larger_than_the_buffers_grow_them(tmp_path, monkeypatch, sizes)
     for pcapng in (False, True):
         path = tmp_path / f"small-buffers.{'pcapng' if pcapng else 'pcap'}"
         write_ethernet_capture(path, [bytes(p) for p in mixed_packets()], pcapng)
-        assert open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(path=str(path)), chunk_rows=7,
+        assert open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=7,
                          force=True) is not None
         for chunk_rows in (5, 64):
             assert_same(path, chunk_rows)

@@ -29,7 +29,7 @@ def read_capture_files(paths: Sequence[str | os.PathLike], *, book: AddressBook 
     chunk of a file read in this process.
     """
     book = book if book is not None else AddressBook()
-    merged = IngestStats(path=", ".join(os.fspath(p) for p in paths))
+    merged = IngestStats()  # each file's stats, its path included, are merged in below
     if workers > 1 and len(paths) > 1:
         from netreset.ingest.parallel import read_files_parallel  # only --workers pays multiprocessing's import
 

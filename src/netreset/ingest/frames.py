@@ -55,7 +55,7 @@ class Interface:
 class IngestStats:
     """What ingestion saw besides the rows of the table: counts, reasons and warnings."""
 
-    path: str = ""
+    paths: list[str] = field(default_factory=list)  #: the capture files read, in file_id order
     file_format: str = ""  #: "pcap", "pcap-ns", "pcapng" (+ "+gzip")
     frames_total: int = 0  #: every frame record read from the file
     tcp_packets: int = 0  #: frames that produced a TCP row
@@ -68,7 +68,8 @@ class IngestStats:
     non_first_fragments: int = 0  #: IP fragments after the first: they carry no TCP header
 
     def merge(self, other: "IngestStats") -> None:
-        """Add another file's counts to these (for multi-file runs)."""
+        """Add another file's counts (and its path) to these (for multi-file runs)."""
+        self.paths.extend(other.paths)
         self.frames_total += other.frames_total
         self.tcp_packets += other.tcp_packets
         self.icmp_errors += other.icmp_errors

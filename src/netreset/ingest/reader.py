@@ -36,7 +36,7 @@ class CaptureStream:
         self.verify_checksums = verify_checksums
         self.chunk_rows = chunk_rows
         self.fast = fast  #: None: the fast path when it pays (netreset.ingest.compiled.reader.wanted); True/False: forced
-        self.stats = IngestStats(path=self.path)
+        self.stats = IngestStats(paths=[self.path])
         self._position = lambda: 0
 
     @property

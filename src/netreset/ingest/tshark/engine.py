@@ -162,7 +162,7 @@ def read_capture_tshark(path, *, file_id: int = 0, book: AddressBook | None = No
     path = os.fspath(path)
     _check_path(path)
     tshark = find_tshark(path)
-    stats = IngestStats(path=path, file_format=sniff_file_format(path))
+    stats = IngestStats(paths=[path], file_format=sniff_file_format(path))
     builder = PacketTableBuilder(book)
     with tempfile.TemporaryFile() as stderr:
         run = TsharkRun(tshark_command(tshark, path, verify_checksums), stderr)
@@ -180,7 +180,7 @@ def read_capture_files_tshark(paths, *, book: AddressBook | None = None,
     """Several captures through tshark into one table ordered by time (ties: file order, then frame),
     as :func:`netreset.ingest.files.read_capture_files` does with the default engine."""
     book = book if book is not None else AddressBook()
-    tables, merged, formats = [], IngestStats(path=", ".join(os.fspath(p) for p in paths)), []
+    tables, merged, formats = [], IngestStats(), []
     for file_id, path in enumerate(paths):
         table, stats = read_capture_tshark(path, file_id=file_id, book=book, verify_checksums=verify_checksums)
         tables.append(table)
