@@ -26,7 +26,7 @@ ENCAP_NAMES = {
 class RawFrame(NamedTuple):
     """One captured frame as the container holds it, before any protocol decoding.
 
-    A NamedTuple, not a dataclass: one is made per frame, and a tuple costs a third as much.
+    A NamedTuple, not a dataclass: one is made per frame, and a tuple is much cheaper to make.
     """
 
     frame: int  #: 1-based frame number in the file, as Wireshark numbers it

@@ -6,7 +6,7 @@ Why a second engine: Wireshark decodes link types and encapsulations the default
 as a differential oracle for the default one.
 
 Why fields and not pyshark packets: pyshark (the wrapper the user chose) builds one Python object per
-packet from tshark's PDML/JSON, about 1k packets/s. We ask tshark for a fixed list of fields
+packet from tshark's PDML/JSON, far slower than tshark itself. We ask tshark for a fixed list of fields
 (``-T fields``, one tab-separated line per frame) and parse the lines as they stream from the
 subprocess, which keeps tshark itself the bottleneck. pyshark still serves to locate the binary
 (:func:`pyshark.tshark.tshark.get_process_path` honours its ``config.ini``).
