@@ -25,6 +25,9 @@ from netreset.runtime.numba_loading import install as _quick_cache_loading
 TOKEN_MALFORMED = 256
 MAX_TOKENS = 40
 _NUMBA = dict(cache=True, nogil=True, boundscheck=False)
+#: The link types :func:`_link` decodes itself (the rest of link.LINK_DECODERS goes to the general decoder).
+COMPILED_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, DLT_RAW,
+                      DLT_RAW_OPENBSD, LINKTYPE_IPV4, LINKTYPE_IPV6)
 _quick_cache_loading()  # cached kernels load without numba's compiler registries
 
 
