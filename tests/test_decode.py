@@ -4,6 +4,7 @@ quotes, truncation, TCP options and checksums."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -29,6 +30,7 @@ from netreset.ingest.frames import (
     RawFrame,
 )
 from netreset.ingest.layers.decode import Decoder
+from netreset.ingest.layers.link import LINK_DECODERS
 from netreset.packets.table import ACK, PSH, SYN, AddressBook
 
 def eth(**fields) -> Ether:
@@ -108,8 +110,8 @@ def test_pbb_itag_and_customer_header_are_skipped():
     assert_inner_tcp(*row_of(1, frame))
 
 
-@pytest.mark.parametrize("linktype, frame", [
-    (12, bytes(INNER)), (14, bytes(INNER)), (101, bytes(INNER)), (228, bytes(INNER)),
+IPV4_LINK_FRAMES = [
+    (1, bytes(eth() / INNER)), (12, bytes(INNER)), (14, bytes(INNER)), (101, bytes(INNER)), (228, bytes(INNER)),
     (113, bytes(CookedLinux(proto=0x0800) / INNER)),
     (276, bytes(CookedLinuxV2(proto=0x0800) / INNER)),
     (0, struct.pack("<I", 2) + bytes(INNER)), (0, struct.pack(">I", 2) + bytes(INNER)),
@@ -121,20 +123,38 @@ def test_pbb_itag_and_customer_header_are_skipped():
     (105, bytes(Dot11(type=2, subtype=0) / LLC() / SNAP(code=0x0800) / INNER)),
     (105, bytes(Dot11(type=2, subtype=8) / Dot11QoS() / LLC() / SNAP(code=0x0800) / INNER)),
     (127, bytes(RadioTap() / Dot11(type=2, subtype=0) / LLC() / SNAP(code=0x0800) / INNER)),
-])
-def test_link_types_reach_the_same_ipv4_tcp(linktype, frame):
-    assert_inner_tcp(*row_of(linktype, frame))
-
-
-@pytest.mark.parametrize("linktype, frame", [
+    (51, bytes(PPPoE(sessionid=3) / PPP(proto=0x0021) / INNER)),
+]
+IPV6_LINK_FRAMES = [
     (229, bytes(INNER6)), (101, bytes(INNER6)),
     (0, struct.pack("<I", 24) + bytes(INNER6)), (0, struct.pack("<I", 28) + bytes(INNER6)),
     (108, struct.pack(">I", 30) + bytes(INNER6)),
     (276, bytes(CookedLinuxV2(proto=0x86DD) / INNER6)),
-])
+]
+
+
+@pytest.mark.parametrize("linktype, frame", IPV4_LINK_FRAMES)
+def test_link_types_reach_the_same_ipv4_tcp(linktype, frame):
+    assert_inner_tcp(*row_of(linktype, frame))
+
+
+@pytest.mark.parametrize("linktype, frame", IPV6_LINK_FRAMES)
 def test_link_types_reach_ipv6_tcp(linktype, frame):
     row, book = row_of(linktype, frame)
     assert (row["ip_version"], book.name(row["dst"]), row["flags"], row["seq"]) == (6, "2001:db8::2", SYN, 7)
+
+
+def test_every_supported_link_type_has_a_frame_above():
+    """A link type added to the dispatch table needs a frame of its own in IPV4_LINK_FRAMES or IPV6_LINK_FRAMES."""
+    assert {linktype for linktype, _ in IPV4_LINK_FRAMES + IPV6_LINK_FRAMES} == set(LINK_DECODERS)
+
+
+def test_docs_list_exactly_the_supported_link_types():
+    """docs/ingest.md's table of link types names every entry of the dispatch table, and no other."""
+    text = (Path(__file__).parent.parent / "docs" / "ingest.md").read_text()
+    table = text.split("## Link types", 1)[1].split("\n\n", 2)[1]
+    documented = {int(n) for row in table.splitlines()[2:] for n in row.split("|")[1].split(",")}
+    assert documented == set(LINK_DECODERS)
 
 
 @pytest.mark.parametrize("linktype, frame, bucket, reason", [
@@ -347,7 +367,7 @@ def test_bad_inner_checksum_inside_vxlan_is_marked():
 
 
 @settings(max_examples=300, deadline=None)
-@given(linktype=st.sampled_from([0, 1, 9, 10, 12, 50, 104, 105, 108, 113, 127, 228, 229, 276]),
+@given(linktype=st.sampled_from(sorted(LINK_DECODERS)),
        data=st.binary(max_size=120))
 def test_random_bytes_never_raise(linktype, data):
     result, stats, _ = run(linktype, data)

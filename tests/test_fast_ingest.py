@@ -18,11 +18,13 @@ from conftest import CAPTURES
 from netreset.ingest.frames import IngestStats
 from netreset.ingest.reader import read_capture
 from netreset.ingest.compiled.reader import open_fast
+from netreset.ingest.layers.link import link_payload
 from netreset.ingest.reader import iter_capture
 from netreset.packets.table import AddressBook, PacketTable
 
 pytest.importorskip("numba")
 scapy = pytest.importorskip("scapy.all")
+from test_decode import IPV4_LINK_FRAMES, IPV6_LINK_FRAMES  # noqa: E402 (needs scapy)
 
 
 def assert_same(path, chunk_rows: int = 65536) -> None:
@@ -194,7 +196,7 @@ def test_many_addresses_and_signatures_across_chunks_and_table_growth(tmp_path, 
     write_ethernet_capture(path, many_addresses_frames(), suffix == "pcapng")
     for chunk_rows in (3, 61, 100000):
         assert_same(path, chunk_rows)
-    cap = open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(path=str(path)), chunk_rows=61,
+    cap = open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=61,
                     force=True)
     table = PacketTable.concat(list(cap), cap.book)
     tables = cap._scratch
@@ -202,6 +204,18 @@ def test_many_addresses_and_signatures_across_chunks_and_table_growth(tmp_path, 
     assert tables.signatures.count > 32 and len(tables.signatures.length) > 64
     assert {4, 6} <= set(np.unique(table.ip_version).tolist())
     assert table.encap.any() and (table.icmp_type >= 0).any()  # general-decoder rows among them
+
+
+@pytest.mark.parametrize("linktype, frame", IPV4_LINK_FRAMES + IPV6_LINK_FRAMES)
+def test_compiled_link_layer_takes_its_link_types_with_the_dispatch_tables_answer(linktype, frame):
+    """``_link`` decodes exactly the link types ``COMPILED_LINKTYPES`` names, as ``LINK_DECODERS`` does."""
+    from netreset.ingest.compiled import kernels
+
+    found = kernels._link(np.frombuffer(frame, dtype=np.uint8).copy(), 0, len(frame), linktype)
+    if linktype in kernels.COMPILED_LINKTYPES:
+        assert found == link_payload(linktype, frame)
+    else:
+        assert found[0] == -1  # left to the general decoder
 
 
 def test_interning_tables_agree_with_a_dictionary_while_they_grow():
@@ -244,7 +258,7 @@ def test_records_larger_than_the_buffers_grow_them(tmp_path, monkeypatch, sizes)
     for pcapng in (False, True):
         path = tmp_path / f"small-buffers.{'pcapng' if pcapng else 'pcap'}"
         write_ethernet_capture(path, [bytes(p) for p in mixed_packets()], pcapng)
-        assert open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(path=str(path)), chunk_rows=7,
+        assert open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=7,
                          force=True) is not None
         for chunk_rows in (5, 64):
             assert_same(path, chunk_rows)

@@ -569,7 +569,7 @@ def test_the_compiled_screen_answers_as_the_numpy_screen_on_many_random_conversa
 def test_the_compiled_screen_answers_as_the_numpy_screen_on_real_captures():
     pytest.importorskip("numba")
     from netreset.flows.conversations import build_conversations
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
 
     for name, path in _real_captures():
         table, _ = read_capture_files([str(path)])
@@ -596,7 +596,7 @@ def pipeline():
     build = getattr(importlib.import_module("netreset.flows.conversations"), "build_conversations", None)
     if build is None:
         pytest.skip("netreset.flows.conversations.build_conversations not available yet")
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
 
     def run(path, with_resets: bool = False):
         table, _ = read_capture_files([str(path)])
@@ -899,7 +899,7 @@ def _real_captures() -> list:
 @pytest.mark.parametrize("name, path", _real_captures(), ids=[name for name, _ in _real_captures()])
 def test_the_fast_paths_answer_real_captures_as_the_rules(name, path):
     from netreset.flows.conversations import build_conversations
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
     from netreset.analyses.resets.locate import locate_resets
 
     table, _ = read_capture_files([str(path)])
@@ -918,7 +918,7 @@ def test_the_fast_paths_answer_generated_captures_as_the_rules(tmp_path, seed):
     from conftest import ROOT
 
     from netreset.flows.conversations import build_conversations
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
     from netreset.analyses.resets.locate import locate_resets
 
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "generate.py"), "--packets", "25000", "--seed", str(seed),

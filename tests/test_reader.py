@@ -11,8 +11,9 @@ import pytest
 from scapy.all import ARP, IP, TCP, UDP, Ether, wrpcap
 
 from netreset.errors import CaptureError
+from netreset.ingest.files import read_capture_files
 from netreset.ingest.frames import IngestStats
-from netreset.ingest.reader import iter_capture, read_capture, read_capture_files
+from netreset.ingest.reader import iter_capture, read_capture
 from netreset.packets.table import SYN, AddressBook
 
 
@@ -77,11 +78,12 @@ def test_read_capture_files_merges_in_time_order(tmp_path):
     assert table.frame.tolist() == [1, 1, 2, 2]
     assert table.book is book and len(book.addresses) == 2
     assert (stats.frames_total, stats.tcp_packets, stats.file_format) == (4, 4, "pcap")
+    assert stats.paths == [str(first), str(second)]
 
 
 def test_an_empty_list_of_files_gives_an_empty_table():
     table, stats = read_capture_files([])
-    assert len(table) == 0 and stats == IngestStats(path="", file_format="")
+    assert len(table) == 0 and stats == IngestStats(paths=[], file_format="")
 
 
 def test_missing_file_is_a_capture_error(tmp_path):

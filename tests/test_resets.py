@@ -69,7 +69,7 @@ def _expected_resets(truth: dict, vantage: str = "agent") -> list[tuple[str, int
 
 
 def _verdicts(paths) -> dict[int, list]:
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
 
     table, _ = read_capture_files([str(p) for p in paths])
     conversations = build_conversations(table)

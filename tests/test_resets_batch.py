@@ -35,7 +35,7 @@ def _same(facts: ResetFacts) -> int:
 
 def _capture_facts(paths):
     from netreset.flows.conversations import build_conversations
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
 
     table, _ = read_capture_files([str(p) for p in paths])
     return reset_facts(table, build_conversations(table))

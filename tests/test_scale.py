@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from conftest import CAPTURES, ROOT
 from netreset.cli.main import main
-from netreset.ingest.reader import read_capture_files
+from netreset.ingest.files import read_capture_files
 from netreset.cli.progress import reading_progress
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -238,3 +238,4 @@ def test_several_files_merge_in_time_order_with_their_file_ids(tmp_path):
     table, stats = read_capture_files_tshark([first, second])
     assert table.seq.tolist() == [1, 3, 2] and table.file_id.tolist() == [0, 1, 0]
     assert stats.frames_total == 3 and stats.file_format == "pcap"
+    assert stats.paths == [first, second]

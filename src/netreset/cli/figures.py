@@ -154,8 +154,8 @@ def report(analysis: Analysis, fmt: str, output: str):
 
 
 def _capture_names(analysis: Analysis) -> list[str]:
-    """The capture files' names as the ingest recorded them (IngestStats.path, ', '-joined when merged)."""
-    return [p for p in str(analysis.stats.path or "capture").split(", ") if p]
+    """The capture files' names as the ingest recorded them (IngestStats.paths)."""
+    return [p for p in analysis.stats.paths if p] or ["capture"]
 
 
 FIGURE_COMMANDS = (timeline, hops, report)

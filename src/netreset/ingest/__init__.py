@@ -7,7 +7,8 @@ Two layers, one concept each:
 * :mod:`netreset.ingest.layers.decode` turns one frame's bytes into a packet-table row (link layer, tunnels,
   IPv4/IPv6, TCP, ICMP errors), or counts it by the reason it could not be decoded.
 
-:func:`netreset.ingest.reader.read_capture` joins them; :mod:`netreset.ingest.compiled` is the
-compiled twin of the common case. ``--engine tshark`` (:mod:`netreset.ingest.tshark.engine`) produces the
-same table from Wireshark's dissectors.
+:func:`netreset.ingest.reader.read_capture` joins them for one file, and
+:func:`netreset.ingest.files.read_capture_files` merges several files into one table;
+:mod:`netreset.ingest.compiled` is the compiled twin of the common case. ``--engine tshark``
+(:mod:`netreset.ingest.tshark.engine`) produces the same table from Wireshark's dissectors.
 """

@@ -26,7 +26,7 @@ ENCAP_NAMES = {
 class RawFrame(NamedTuple):
     """One captured frame as the container holds it, before any protocol decoding.
 
-    A NamedTuple, not a dataclass: one is made per frame, and a tuple costs a third as much.
+    A NamedTuple, not a dataclass: one is made per frame, and a tuple is much cheaper to make.
     """
 
     frame: int  #: 1-based frame number in the file, as Wireshark numbers it
@@ -55,7 +55,7 @@ class Interface:
 class IngestStats:
     """What ingestion saw besides the rows of the table: counts, reasons and warnings."""
 
-    path: str = ""
+    paths: list[str] = field(default_factory=list)  #: the capture files read, in file_id order
     file_format: str = ""  #: "pcap", "pcap-ns", "pcapng" (+ "+gzip")
     frames_total: int = 0  #: every frame record read from the file
     tcp_packets: int = 0  #: frames that produced a TCP row
@@ -68,7 +68,8 @@ class IngestStats:
     non_first_fragments: int = 0  #: IP fragments after the first: they carry no TCP header
 
     def merge(self, other: "IngestStats") -> None:
-        """Add another file's counts to these (for multi-file runs)."""
+        """Add another file's counts (and its path) to these (for multi-file runs)."""
+        self.paths.extend(other.paths)
         self.frames_total += other.frames_total
         self.tcp_packets += other.tcp_packets
         self.icmp_errors += other.icmp_errors

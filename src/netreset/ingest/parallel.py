@@ -3,7 +3,7 @@
 Each worker reads one whole file into its own table and address book. The parent re-interns every
 file's addresses and option signatures into the run's book in file order — exactly the order in
 which a sequential read would have met them — so the merged table (sorted by time as mergecap
-would) is identical to the one :func:`netreset.ingest.read_capture_files` builds with one process.
+would) is identical to the one :func:`netreset.ingest.files.read_capture_files` builds with one process.
 Parallelism is per file: one big file is still read by one process.
 """
 
@@ -16,14 +16,13 @@ from typing import Sequence
 import numpy as np
 
 from netreset.ingest.frames import IngestStats
+from netreset.ingest.reader import read_capture
 from netreset.packets.table import AddressBook, PacketTable
 
 _ADDRESS_COLUMNS = ("src", "dst", "q_src", "q_dst", "outer_src", "outer_dst")
 
 
 def _read_one(args: tuple[str, int, bool]) -> tuple[PacketTable, IngestStats]:
-    from netreset.ingest.reader import read_capture
-
     path, file_id, verify = args
     return read_capture(path, file_id=file_id, verify_checksums=verify)
 

@@ -1,17 +1,14 @@
-"""Capture files → packet tables: the container reader and the frame decoder joined.
+"""One capture file → packet tables: the container reader and the frame decoder joined.
 
-Three entry points, one loop: :func:`iter_capture` streams a file in chunks of rows (so memory stays
-flat on big captures), :func:`read_capture` collects one file into one table, and
-:func:`read_capture_files` merges several files (e.g. both vantage points of a reset) into one
-time-ordered table that shares one address book.
+Two entry points, one loop: :func:`iter_capture` streams a file in chunks of rows (so memory stays
+flat on big captures) and :func:`read_capture` collects one file into one table. Several files
+merged into one table are :mod:`netreset.ingest.files`' business.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
-
-import numpy as np
+from typing import Iterator
 
 from netreset.ingest.frames import IngestStats
 from netreset.ingest.containers.open import open_frames
@@ -39,7 +36,7 @@ class CaptureStream:
         self.verify_checksums = verify_checksums
         self.chunk_rows = chunk_rows
         self.fast = fast  #: None: the fast path when it pays (netreset.ingest.compiled.reader.wanted); True/False: forced
-        self.stats = IngestStats(path=self.path)
+        self.stats = IngestStats(paths=[self.path])
         self._position = lambda: 0
 
     @property
@@ -103,45 +100,3 @@ def read_capture(path: str | os.PathLike, *, file_id: int = 0, book: AddressBook
     stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify_checksums, fast=fast)
     table = PacketTable.concat(list(stream), stream.book)
     return table, stream.stats
-
-
-def read_capture_files(paths: Sequence[str | os.PathLike], *, book: AddressBook | None = None,
-                       verify_checksums: bool = False, workers: int = 1,
-                       progress=None) -> tuple[PacketTable, IngestStats]:
-    """Read several captures into one table ordered by time (ties: file order, then frame number).
-
-    File ``i`` of ``paths`` gets ``file_id`` ``i``; the statistics are summed over all files.
-    ``workers`` > 1 decodes the files in that many processes (:mod:`netreset.ingest.parallel`; same
-    answer). ``progress``, when given, is called as ``progress(file_id, bytes_read, packets)`` after each
-    chunk of a file read in this process.
-    """
-    book = book if book is not None else AddressBook()
-    merged = IngestStats(path=", ".join(os.fspath(p) for p in paths))
-    if workers > 1 and len(paths) > 1:
-        from netreset.ingest.parallel import read_files_parallel
-
-        results = read_files_parallel(paths, workers, book, verify_checksums)
-    else:
-        results = [_read_with_progress(path, file_id, book, verify_checksums, progress)
-                   for file_id, path in enumerate(paths)]
-    formats: list[str] = []
-    for _table, stats in results:
-        merged.merge(stats)
-        if stats.file_format not in formats:
-            formats.append(stats.file_format)
-    merged.file_format = ",".join(formats)
-    table = PacketTable.concat([t for t, _ in results], book)
-    order = np.lexsort((table.frame, table.file_id, table.ts_ns))
-    return table.take(order), merged
-
-
-def _read_with_progress(path, file_id: int, book: AddressBook, verify: bool, progress) -> tuple[PacketTable, IngestStats]:
-    stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify)
-    chunks = []
-    for chunk in stream:
-        chunks.append(chunk)
-        if progress is not None:
-            progress(file_id, stream.bytes_read, stream.stats.frames_total)
-    if progress is not None:
-        progress(file_id, stream.bytes_read, stream.stats.frames_total)
-    return PacketTable.concat(chunks, stream.book), stream.stats

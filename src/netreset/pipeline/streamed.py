@@ -440,7 +440,7 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
         streamer.finish()
     if progress is not None:
         progress(0, stream.bytes_read, stream.stats.frames_total)
-    stats = IngestStats(path=os.fspath(path))  # as read_capture_files reports one file
+    stats = IngestStats()  # as read_capture_files reports one file
     stats.merge(stream.stats)
     stats.file_format = stream.stats.file_format
     return streamer.analysis(stats, options)

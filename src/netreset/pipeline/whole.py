@@ -47,7 +47,7 @@ def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tupl
         return read_capture_files_tshark([str(p) for p in paths])
     if options.engine != "builtin":
         raise UsageError(f"unknown engine {options.engine!r} (choose builtin or tshark)")
-    from netreset.ingest.reader import read_capture_files
+    from netreset.ingest.files import read_capture_files
 
     big = sum(_size(p) for p in paths) >= PARALLEL_MIN_BYTES
     return read_capture_files([str(p) for p in paths], verify_checksums=options.verify_checksums,

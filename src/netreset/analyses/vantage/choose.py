@@ -52,8 +52,9 @@ def choose_comparison(a_path: str, b_path: str | None) -> Comparison:
 def peer_comparisons(analysis, peer_path: str) -> list[Comparison]:
     """The analysed capture (A) compared with every capture point of the peer file. ``analysis`` is a
     whole-capture :class:`~netreset.pipeline.whole.Analysis` (its table, raw conversations, TTL table)."""
-    label = Path(str(analysis.stats.path or "capture").split(", ")[0]).name
-    a = Vantage(label, str(analysis.stats.path), analysis.table, tuple(analysis.raw_conversations))
+    paths = analysis.stats.paths
+    label = Path(paths[0] if paths else "capture").name
+    a = Vantage(label, ", ".join(paths), analysis.table, tuple(analysis.raw_conversations))
     return [compare_vantages(a, b, analysis.ttl_table) for b in load_vantages(peer_path)]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from netreset.flows.conversations import build_conversations
-from netreset.ingest.reader import read_capture_files
+from netreset.ingest.files import read_capture_files
 from netreset.packets.table import PROTO_TCP, PacketTable
 from netreset.analyses.vantage.model import Vantage
 

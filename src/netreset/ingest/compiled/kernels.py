@@ -15,12 +15,19 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from netreset.ingest.layers.linktypes import (
+    DLT_RAW, DLT_RAW_OPENBSD, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+)
 from netreset.runtime.numba_loading import install as _quick_cache_loading
 
 #: Token for a malformed option in the option-kind signature (kinds are 0..255).
 TOKEN_MALFORMED = 256
 MAX_TOKENS = 40
 _NUMBA = dict(cache=True, nogil=True, boundscheck=False)
+#: The link types :func:`_link` decodes itself (the rest of link.LINK_DECODERS goes to the general decoder).
+COMPILED_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, DLT_RAW,
+                      DLT_RAW_OPENBSD, LINKTYPE_IPV4, LINKTYPE_IPV6)
 _quick_cache_loading()  # cached kernels load without numba's compiler registries
 
 
@@ -99,33 +106,38 @@ def walk_pcapng(buf, pos, end, limit, n_ifaces, mult, offset_ns, off, cap, wire,
 
 @nb.njit(**_NUMBA)
 def _link(buf, o, c, linktype):
-    """(ethertype, IP offset from o, vlan) for the fast link layers; ethertype -1 = fallback."""
+    """(ethertype, IP offset from o, vlan) for the fast link layers; ethertype -1 = fallback.
+
+    The compiled twin of :data:`netreset.ingest.layers.link.LINK_DECODERS` for the link types of busy
+    nodes; any other link type falls back to the table's decoder. The LINKTYPE_* names are globals that
+    numba compiles in as constants.
+    """
     vlan = -1
-    if linktype == 1:
+    if linktype == LINKTYPE_ETHERNET:
         if c < 14:
             return -1, 0, vlan
         et, p = _u16(buf, o + 12, True), 14
-    elif linktype == 113:
+    elif linktype == LINKTYPE_LINUX_SLL:
         if c < 16:
             return -1, 0, vlan
         et, p = _u16(buf, o + 14, True), 16
-    elif linktype == 276:
+    elif linktype == LINKTYPE_LINUX_SLL2:
         if c < 20:
             return -1, 0, vlan
         et, p = _u16(buf, o, True), 20
-    elif linktype == 12 or linktype == 14 or linktype == 101:
+    elif linktype == LINKTYPE_RAW or linktype == DLT_RAW or linktype == DLT_RAW_OPENBSD:
         if c < 1:
             return -1, 0, vlan
         version = buf[o] >> 4
         et = 0x0800 if version == 4 else 0x86DD if version == 6 else -1
         p = 0
-    elif linktype == 228:
+    elif linktype == LINKTYPE_IPV4:
         et, p = 0x0800, 0
-    elif linktype == 229:
+    elif linktype == LINKTYPE_IPV6:
         et, p = 0x86DD, 0
     else:
         return -1, 0, vlan
-    if linktype == 1 or linktype == 113 or linktype == 276:
+    if linktype == LINKTYPE_ETHERNET or linktype == LINKTYPE_LINUX_SLL or linktype == LINKTYPE_LINUX_SLL2:
         for _ in range(8):  # 802.1Q / QinQ tags; anything deeper goes to the general decoder
             if et != 0x8100 and et != 0x88A8 and et != 0x9100 and et != 0x9200:
                 break

@@ -38,7 +38,7 @@ from netreset.ingest.containers.pcapng import PcapngReader
 from netreset.ingest.layers.tcp import OPTION_LETTERS
 from netreset.packets.table import COLUMNS, AddressBook, PacketTable, PacketTableBuilder
 
-FAST_MIN_BYTES = 4 << 20  #: smaller files use the plain path (compiler import ≈ 0.4 s)
+FAST_MIN_BYTES = 4 << 20  #: smaller files use the plain path (importing the compiler would cost more than it saves)
 BUFFER_BYTES = 32 << 20  #: the read buffer of the decoding pass (doubled for a record that does not fit)
 FIRST_READ_BYTES = 4 << 20  #: its first read, short: the first chunk is on the critical path of a streamed run
 SCAN_BYTES = 1 << 20  #: the pre-scan's buffer, small enough for the CPU cache

@@ -5,6 +5,10 @@ needs to know how the frame was captured: raw IP, BSD loopback and PPP protocol 
 onto the EtherType they stand for. Shims that sit between Ethernet and IP (802.1Q/QinQ tags, MPLS
 label stacks, PPPoE sessions, 802.1ah PBB) are peeled off in one loop.
 
+One decoder per link type, all called alike, and one table from the LINKTYPE_* number
+(:mod:`netreset.ingest.layers.linktypes`) to its decoder: :data:`LINK_DECODERS` is both the dispatch
+and the list of what is supported, so the two cannot disagree.
+
 When a frame carries no IP, the answer is a string: a protocol name ("arp", "stp", ...) for frames
 understood but not analysed, or a problem reason ("truncated-ethernet", "unsupported-linktype-119",
 ...) — see :func:`is_problem`.
@@ -14,6 +18,11 @@ from __future__ import annotations
 
 import struct
 
+from netreset.ingest.layers.linktypes import (
+    DLT_RAW, DLT_RAW_OPENBSD, LINKTYPE_C_HDLC, LINKTYPE_ETHERNET, LINKTYPE_FDDI, LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
+    LINKTYPE_NULL, LINKTYPE_PPP, LINKTYPE_PPP_ETHER, LINKTYPE_PPP_HDLC, LINKTYPE_RAW,
+)
 from netreset.ingest.layers.wlan import radiotap_payload, wlan_payload
 
 ETH_IPV4, ETH_IPV6, ETH_TEB = 0x0800, 0x86DD, 0x6558
@@ -161,30 +170,36 @@ def ppp(data: bytes, off: int, end: int):
     return shims(data, off, end, etype, -1)
 
 
-def bsd_loopback(data: bytes, end: int):
-    """DLT_NULL / DLT_LOOP: a 4-byte address family in whichever byte order the capturing host used."""
-    if end < 4:
+def bsd_loopback(data: bytes, off: int, end: int):
+    """LINKTYPE_NULL / LINKTYPE_LOOP: a 4-byte address family in whichever byte order the capturing host used."""
+    if off + 4 > end:
         return "truncated-loopback"
-    family = _LE_I.unpack_from(data, 0)[0]
+    family = _LE_I.unpack_from(data, off)[0]
     if family & 0xFFFF0000:
-        family = int.from_bytes(data[:4], "big")
+        family = int.from_bytes(data[off:off + 4], "big")
     etype = AF_TO_ETHERTYPE.get(family)
     if etype is None:
         return "unsupported-address-family"
-    return etype, 4, -1
+    return etype, off + 4, -1
 
 
-def linux_sll(data: bytes, end: int, v2: bool):
-    """Linux cooked capture (``tcpdump -i any``): SLL has 16 header bytes, SLL2 has 20."""
-    if v2:
-        if end < 20:
-            return "truncated-sll"
-        etype, off = _H.unpack_from(data, 0)[0], 20
-    else:
-        if end < 16:
-            return "truncated-sll"
-        etype, off = _H.unpack_from(data, 14)[0], 16
-    if etype == 0x0004:  # Linux "ETH_P_802_2": an LLC header follows
+def linux_sll(data: bytes, off: int, end: int):
+    """Linux cooked capture (``tcpdump -i any``): 16 header bytes, the protocol in the last two."""
+    if off + 16 > end:
+        return "truncated-sll"
+    return _sll_protocol(data, off + 16, end, _H.unpack_from(data, off + 14)[0])
+
+
+def linux_sll2(data: bytes, off: int, end: int):
+    """Linux cooked capture v2: 20 header bytes, the protocol in the first two."""
+    if off + 20 > end:
+        return "truncated-sll"
+    return _sll_protocol(data, off + 20, end, _H.unpack_from(data, off)[0])
+
+
+def _sll_protocol(data: bytes, off: int, end: int, etype: int):
+    """What follows a cooked header: an EtherType, or Linux's ETH_P_802_2 (an LLC header follows)."""
+    if etype == 0x0004:
         found = llc(data, off, end)
         if found.__class__ is str:
             return found
@@ -194,23 +209,40 @@ def linux_sll(data: bytes, end: int, v2: bool):
     return shims(data, off, end, etype, -1)
 
 
-def raw_ip(data: bytes, end: int):
-    etype = ip_by_version(data, 0, end)
-    return etype if etype.__class__ is str else (etype, 0, -1)
+def raw_ip(data: bytes, off: int, end: int):
+    """Raw IP with no type field (LINKTYPE_RAW and the DLT_RAW numbers): the version nibble decides."""
+    etype = ip_by_version(data, off, end)
+    return etype if etype.__class__ is str else (etype, off, -1)
 
 
-def fddi(data: bytes, end: int):
+def raw_ipv4(data: bytes, off: int, end: int):
+    """LINKTYPE_IPV4: the frame is an IPv4 packet (the IP layer checks it)."""
+    return ETH_IPV4, off, -1
+
+
+def raw_ipv6(data: bytes, off: int, end: int):
+    """LINKTYPE_IPV6: the frame is an IPv6 packet (the IP layer checks it)."""
+    return ETH_IPV6, off, -1
+
+
+def pppoe(data: bytes, off: int, end: int):
+    """LINKTYPE_PPP_ETHER: a PPPoE session header without the Ethernet header in front of it."""
+    return shims(data, off, end, ETH_PPPOE_SESSION, -1)
+
+
+def fddi(data: bytes, off: int, end: int):
     """FDDI: frame control + two 6-byte addresses, then LLC (SNAP for IP)."""
-    found = llc(data, 13, end)
+    found = llc(data, off + 13, end)
     if found.__class__ is str:
         return found
     return shims(data, found[1], end, found[0], -1)
 
 
-def cisco_hdlc(data: bytes, end: int):
-    if end < 4:
+def cisco_hdlc(data: bytes, off: int, end: int):
+    """Cisco HDLC: address, control, then an EtherType."""
+    if off + 4 > end:
         return "truncated-chdlc"
-    return shims(data, 4, end, _H.unpack_from(data, 2)[0], -1)
+    return shims(data, off + 4, end, _H.unpack_from(data, off + 2)[0], -1)
 
 
 def wlan(data: bytes, off: int, end: int):
@@ -224,32 +256,40 @@ def wlan(data: bytes, off: int, end: int):
     return shims(data, found[1], end, found[0], -1)
 
 
+def radiotap(data: bytes, off: int, end: int):
+    """A radiotap header (what the radio saw), then an 802.11 frame."""
+    off = radiotap_payload(data, off, end)
+    return off if off.__class__ is str else wlan(data, off, end)
+
+
+#: The one list of supported link types: LINKTYPE_* → its decoder. Every decoder is called as
+#: ``decoder(data, off, end)`` and answers ``(ethertype, offset, vlan)`` or a reason string; a link
+#: type missing here is ``unsupported-linktype-N``. Adding one is a decoder above plus an entry here
+#: (and ``_link`` in :mod:`netreset.ingest.compiled.kernels` if the compiled path should take it too).
+LINK_DECODERS = {
+    LINKTYPE_NULL: bsd_loopback,
+    LINKTYPE_ETHERNET: ethernet,
+    LINKTYPE_PPP: ppp,
+    LINKTYPE_FDDI: fddi,
+    DLT_RAW: raw_ip,
+    DLT_RAW_OPENBSD: raw_ip,
+    LINKTYPE_PPP_HDLC: ppp,
+    LINKTYPE_PPP_ETHER: pppoe,
+    LINKTYPE_RAW: raw_ip,
+    LINKTYPE_C_HDLC: cisco_hdlc,
+    LINKTYPE_IEEE802_11: wlan,
+    LINKTYPE_LOOP: bsd_loopback,
+    LINKTYPE_LINUX_SLL: linux_sll,
+    LINKTYPE_IEEE802_11_RADIOTAP: radiotap,
+    LINKTYPE_IPV4: raw_ipv4,
+    LINKTYPE_IPV6: raw_ipv6,
+    LINKTYPE_LINUX_SLL2: linux_sll2,
+}
+
+
 def link_payload(linktype: int, data: bytes):
-    """Dispatch on the LINKTYPE_* value → ``(ethertype, offset, vlan)`` or a reason string."""
-    end = len(data)
-    if linktype == 1:
-        return ethernet(data, 0, end)
-    if linktype in (12, 14, 101):
-        return raw_ip(data, end)
-    if linktype == 113 or linktype == 276:
-        return linux_sll(data, end, linktype == 276)
-    if linktype == 0 or linktype == 108:
-        return bsd_loopback(data, end)
-    if linktype == 228:
-        return ETH_IPV4, 0, -1
-    if linktype == 229:
-        return ETH_IPV6, 0, -1
-    if linktype == 9 or linktype == 50:
-        return ppp(data, 0, end)
-    if linktype == 51:  # PPP over Ethernet without the Ethernet header
-        return shims(data, 0, end, ETH_PPPOE_SESSION, -1)
-    if linktype == 10:
-        return fddi(data, end)
-    if linktype == 104:
-        return cisco_hdlc(data, end)
-    if linktype == 105:
-        return wlan(data, 0, end)
-    if linktype == 127:
-        off = radiotap_payload(data, end)
-        return off if off.__class__ is str else wlan(data, off, end)
-    return f"unsupported-linktype-{linktype}"
+    """The frame's network-layer payload by its link type → ``(ethertype, offset, vlan)`` or a reason string."""
+    decoder = LINK_DECODERS.get(linktype)
+    if decoder is None:
+        return f"unsupported-linktype-{linktype}"
+    return decoder(data, 0, len(data))

@@ -14,16 +14,16 @@ _LE_H = struct.Struct("<H")
 _FROM_TO_DS, _PROTECTED, _ORDER = 0x03, 0x40, 0x80
 
 
-def radiotap_payload(data: bytes, end: int) -> int | str:
-    """Offset of the 802.11 frame after the radiotap header (its length is a little-endian field)."""
-    if end < 8:
+def radiotap_payload(data: bytes, off: int, end: int) -> int | str:
+    """Offset of the 802.11 frame after the radiotap header at ``off`` (its length is a little-endian field)."""
+    if off + 8 > end:
         return "truncated-radiotap"
-    if data[0] != 0:
+    if data[off] != 0:
         return "bad-radiotap-version"
-    length = _LE_H.unpack_from(data, 2)[0]
-    if length < 8 or length > end:
+    length = _LE_H.unpack_from(data, off + 2)[0]
+    if length < 8 or off + length > end:
         return "truncated-radiotap"
-    return length
+    return off + length
 
 
 def wlan_payload(data: bytes, off: int, end: int) -> int | str:

@@ -6,7 +6,7 @@ Why a second engine: Wireshark decodes link types and encapsulations the default
 as a differential oracle for the default one.
 
 Why fields and not pyshark packets: pyshark (the wrapper the user chose) builds one Python object per
-packet from tshark's PDML/JSON, about 1k packets/s. We ask tshark for a fixed list of fields
+packet from tshark's PDML/JSON, far slower than tshark itself. We ask tshark for a fixed list of fields
 (``-T fields``, one tab-separated line per frame) and parse the lines as they stream from the
 subprocess, which keeps tshark itself the bottleneck. pyshark still serves to locate the binary
 (:func:`pyshark.tshark.tshark.get_process_path` honours its ``config.ini``).
@@ -162,7 +162,7 @@ def read_capture_tshark(path, *, file_id: int = 0, book: AddressBook | None = No
     path = os.fspath(path)
     _check_path(path)
     tshark = find_tshark(path)
-    stats = IngestStats(path=path, file_format=sniff_file_format(path))
+    stats = IngestStats(paths=[path], file_format=sniff_file_format(path))
     builder = PacketTableBuilder(book)
     with tempfile.TemporaryFile() as stderr:
         run = TsharkRun(tshark_command(tshark, path, verify_checksums), stderr)
@@ -178,9 +178,9 @@ def read_capture_tshark(path, *, file_id: int = 0, book: AddressBook | None = No
 def read_capture_files_tshark(paths, *, book: AddressBook | None = None,
                               verify_checksums: bool = False) -> tuple[PacketTable, IngestStats]:
     """Several captures through tshark into one table ordered by time (ties: file order, then frame),
-    as :func:`netreset.ingest.read_capture_files` does with the default engine."""
+    as :func:`netreset.ingest.files.read_capture_files` does with the default engine."""
     book = book if book is not None else AddressBook()
-    tables, merged, formats = [], IngestStats(path=", ".join(os.fspath(p) for p in paths)), []
+    tables, merged, formats = [], IngestStats(), []
     for file_id, path in enumerate(paths):
         table, stats = read_capture_tshark(path, file_id=file_id, book=book, verify_checksums=verify_checksums)
         tables.append(table)
