@@ -11,7 +11,8 @@ import dpkt
 import pytest
 
 from netreset.ingest.containers.open import open_frames
-from netreset.analyses.vantage import compare_vantages, load_vantages
+from netreset.analyses.vantage.compare import compare_vantages
+from netreset.analyses.vantage.load import load_vantages
 from netreset.records.comparison import comparison_dict
 
 CAPTURES = Path(__file__).resolve().parent.parent / "captures"

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from builders import table, tcp
 from netreset.cli.main import main
 from netreset.cli.vantage import compare
-from netreset.analyses.vantage import compare_vantages, vantage_of
+from netreset.analyses.vantage.compare import compare_vantages
+from netreset.analyses.vantage.load import vantage_of
 from netreset.analyses.vantage.clock import fit_clock
 from netreset.records.comparison import comparison_dict
 

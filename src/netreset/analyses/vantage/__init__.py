@@ -9,10 +9,3 @@ without trusting the 5-tuple), :mod:`.clock` (offset and drift between the captu
 (which capture points are compared), :mod:`.model` (the records; their JSON document is
 :mod:`netreset.records.comparison`). ``docs/two-vantage-points.md`` explains the reasoning.
 """
-
-from netreset.analyses.vantage.compare import compare_vantages
-from netreset.analyses.vantage.load import load_vantages, vantage_of
-from netreset.analyses.vantage.model import Comparison, JoinedConversation, OneSided, Vantage
-
-__all__ = ["Comparison", "JoinedConversation", "OneSided", "Vantage", "compare_vantages", "load_vantages",
-           "vantage_of"]
