@@ -106,10 +106,13 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def netreset(command: str, path: str, plain: bool = False, extra: tuple[str, ...] = ()
+def netreset(command: str, path: str, plain: bool = False, extra: tuple[str, ...] = (), source: str | None = None
              ) -> tuple[str, float, float, int | None, int | None]:
+    """``source``: another netreset source tree (its ``src`` folder) to time instead of the installed one."""
     env = {"NETRESET_PLAIN": "1"} if plain else {}
-    quiet = ["-q"] if _has_quiet() else []
+    if source:
+        env["PYTHONPATH"] = source
+    quiet = ["-q"] if _has_quiet(source) else []
     out, wall, rss = timed([sys.executable, "-m", "netreset", command, path, "--format", "json", *quiet, *extra], env)
     doc = json.loads(out)
     if command == "summary":
@@ -117,9 +120,11 @@ def netreset(command: str, path: str, plain: bool = False, extra: tuple[str, ...
     return out, wall, rss, None, len(doc["resets"])
 
 
-def _has_quiet() -> bool:
+def _has_quiet(source: str | None = None) -> bool:
     """Older netreset builds (the baseline) have no -q/--quiet."""
-    help_text = subprocess.run([sys.executable, "-m", "netreset", "summary", "--help"], capture_output=True, text=True).stdout
+    env = {**os.environ, "PYTHONPATH": source} if source else None
+    help_text = subprocess.run([sys.executable, "-m", "netreset", "summary", "--help"], capture_output=True, text=True,
+                               env=env).stdout
     return "--quiet" in help_text
 
 
@@ -150,14 +155,15 @@ def check(truth: dict, conversations: int | None, rsts: int | None) -> str:
     return "ok" if not problems else ", ".join(problems)
 
 
-def run_file(path: str, tools: list[str], plain: bool, repeat: int = 1, report=None) -> list[Result]:
+def run_file(path: str, tools: list[str], plain: bool, repeat: int = 1, report=None, baseline: str | None = None
+             ) -> list[Result]:
     """Every tool on ``path``, ``repeat`` rounds of all the tools one after the other (so a slow spell of
     a shared machine falls on several tools, not on all runs of one); per tool the median wall time of
     its rounds, the largest memory, and the count check of every round. ``report(result)`` sees each
     single run as it ends."""
     rounds = []
     for _ in range(repeat):
-        rounds.append(measure_once(path, tools, plain))
+        rounds.append(measure_once(path, tools, plain, baseline))
         for r in rounds[-1]:
             if report is not None:
                 report(r)
@@ -176,8 +182,9 @@ def run_file(path: str, tools: list[str], plain: bool, repeat: int = 1, report=N
     return merged
 
 
-def measure_once(path: str, tools: list[str], plain: bool) -> list[Result]:
-    """One run of every tool on ``path`` (see :func:`run_file`)."""
+def measure_once(path: str, tools: list[str], plain: bool, baseline: str | None = None) -> list[Result]:
+    """One run of every tool on ``path`` (see :func:`run_file`); with ``baseline`` (another source tree's
+    ``src``), that build's two commands too, labelled ``netreset@baseline``, in the same round."""
     truth = json.loads(Path(path).with_suffix(".truth.json").read_text())
     n = truth["packets"]
     name = Path(path).name
@@ -201,6 +208,11 @@ def measure_once(path: str, tools: list[str], plain: bool) -> list[Result]:
         for command in ("summary", "locate-reset"):
             _, wall, rss, conv, rsts = netreset(command, path, is_plain, extra)
             results.append(Result(f"netreset {command}{label}", name, n, wall, rss, conv, rsts, check(truth, conv, rsts)))
+    if baseline:
+        for command in ("summary", "locate-reset"):
+            _, wall, rss, conv, rsts = netreset(command, path, source=baseline)
+            results.append(Result(f"netreset@baseline {command}", name, n, wall, rss, conv, rsts,
+                                  check(truth, conv, rsts)))
     return results
 
 
@@ -233,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="N rounds of all the tools per file; the table gives each tool's median wall time "
                         "and the median of its per-round ratio to tshark")
+    parser.add_argument("--baseline", metavar="SRC", help="also time the netreset of another source tree (its src "
+                        "folder, e.g. a `git worktree` of an earlier commit) in every round, for before/after ratios")
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
@@ -245,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
 
     for path in args.captures:
-        results += run_file(path, tools, args.plain, max(args.repeat, 1), report)
+        results += run_file(path, tools, args.plain, max(args.repeat, 1), report, args.baseline)
     print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}", file=sys.stderr)
     if args.repeat > 1:
         print(f"median of {args.repeat} rounds per tool", file=sys.stderr)
