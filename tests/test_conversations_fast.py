@@ -60,7 +60,7 @@ def test_sample_and_lab_captures_give_the_same_conversations(verify):
 
 def test_the_whole_corpus_gives_the_same_conversations(corpus):
     for entry in corpus:
-        packets, _ = read_capture(entry["capture_path"], fast=False)
+        packets, _ = read_capture(entry["capture_path"], compiled=False)
         for verify in (False, True):
             plain = build_conversations(packets, compiled=False, verify_checksums=verify)
             fast = build_conversations(packets, compiled=True, verify_checksums=verify)

@@ -17,7 +17,7 @@ import pytest
 from conftest import CAPTURES
 from netreset.ingest.frames import IngestStats
 from netreset.ingest.reader import read_capture
-from netreset.ingest.compiled.reader import open_fast
+from netreset.ingest.compiled.reader import open_compiled
 from netreset.ingest.layers.link import link_payload
 from netreset.ingest.reader import iter_capture
 from netreset.packets.table import AddressBook, PacketTable
@@ -28,8 +28,8 @@ from test_decode import IPV4_LINK_FRAMES, IPV6_LINK_FRAMES  # noqa: E402 (needs 
 
 
 def assert_same(path, chunk_rows: int = 65536) -> None:
-    plain = iter_capture(path, fast=False, chunk_rows=chunk_rows)
-    fast = iter_capture(path, fast=True, chunk_rows=chunk_rows)
+    plain = iter_capture(path, compiled=False, chunk_rows=chunk_rows)
+    fast = iter_capture(path, compiled=True, chunk_rows=chunk_rows)
     a, b = PacketTable.concat(list(plain), plain.book), PacketTable.concat(list(fast), fast.book)
     for name, column in a.columns.items():
         assert column.dtype == b.columns[name].dtype, name
@@ -92,7 +92,7 @@ def test_mixed_frames_across_chunks_give_the_plain_answers(tmp_path, suffix):
             w.write(p)
     for chunk_rows in (7, 64):
         assert_same(path, chunk_rows)
-    table, stats = read_capture(path, fast=True)
+    table, stats = read_capture(path, compiled=True)
     assert stats.other_protocols["udp"] == 6 and stats.other_protocols["arp"] == 6
     assert stats.icmp_errors == 6 and stats.non_first_fragments == 6
 
@@ -104,7 +104,7 @@ def test_a_truncated_last_record_is_left_to_the_plain_path_and_its_warning(tmp_p
             w.write(p)
     data = path.read_bytes()
     path.write_bytes(data[:-5])
-    table, stats = read_capture(path, fast=True)
+    table, stats = read_capture(path, compiled=True)
     assert any("truncated last record" in w for w in stats.warnings)
     assert_same(path)
 
@@ -117,7 +117,7 @@ def test_big_endian_nanosecond_pcap_reads_the_same(tmp_path):
         for i, data in enumerate(frames):
             f.write(struct.pack(">IIII", 1_700_000_000, i * 7, len(data), len(data)) + data)
     assert_same(path)
-    assert read_capture(path, fast=True)[1].file_format == "pcap-ns"
+    assert read_capture(path, compiled=True)[1].file_format == "pcap-ns"
 
 
 def test_generated_benchmark_capture_reads_the_same_on_both_paths(tmp_path):
@@ -196,7 +196,7 @@ def test_many_addresses_and_signatures_across_chunks_and_table_growth(tmp_path, 
     write_ethernet_capture(path, many_addresses_frames(), suffix == "pcapng")
     for chunk_rows in (3, 61, 100000):
         assert_same(path, chunk_rows)
-    cap = open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=61,
+    cap = open_compiled(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=61,
                     force=True)
     table = PacketTable.concat(list(cap), cap.book)
     tables = cap._scratch
@@ -258,7 +258,7 @@ def test_records_larger_than_the_buffers_grow_them(tmp_path, monkeypatch, sizes)
     for pcapng in (False, True):
         path = tmp_path / f"small-buffers.{'pcapng' if pcapng else 'pcap'}"
         write_ethernet_capture(path, [bytes(p) for p in mixed_packets()], pcapng)
-        assert open_fast(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=7,
+        assert open_compiled(str(path), file_id=0, book=AddressBook(), stats=IngestStats(paths=[str(path)]), chunk_rows=7,
                          force=True) is not None
         for chunk_rows in (5, 64):
             assert_same(path, chunk_rows)

@@ -92,13 +92,13 @@ def test_missing_file_is_a_capture_error(tmp_path):
 
 
 # --- the external corpus (tshark ran with -Y 'tcp && !icmp && !icmpv6', innermost IP) -------------
-# fast=False: these check the general decoder itself, whatever file size the fast path would take.
+# compiled=False: these check the general decoder itself, whatever file size the compiled path would take.
 
 
 def test_tcp_row_count_equals_tshark_on_every_corpus_capture(corpus):
     mismatches = {}
     for entry in corpus:
-        _, stats = read_capture(entry["capture_path"], fast=False)
+        _, stats = read_capture(entry["capture_path"], compiled=False)
         if stats.tcp_packets != entry["tshark"]["tcp_packets"]:
             mismatches[entry["id"]] = (stats.tcp_packets, entry["tshark"]["tcp_packets"], dict(stats.problems))
     assert mismatches == {}
@@ -132,7 +132,7 @@ def _tsharks(entry):
 def test_packets_and_ttls_per_endpoint_pair_equal_tshark(corpus):
     differing = []
     for entry in corpus:
-        table, _ = read_capture(entry["capture_path"], fast=False)
+        table, _ = read_capture(entry["capture_path"], compiled=False)
         if _per_endpoint_pair(_ours(table)) != _per_endpoint_pair(_tsharks(entry)):
             differing.append(entry["id"])
     assert differing == []
@@ -142,7 +142,7 @@ def test_tunnelled_corpus_captures_are_marked_with_outer_addresses(corpus):
     for entry in corpus:
         if not entry["tshark"]["tcp_encapsulated"]:
             continue
-        table, _ = read_capture(entry["capture_path"], fast=False)
+        table, _ = read_capture(entry["capture_path"], compiled=False)
         assert (table.encap > 0).all() and (table.outer_src >= 0).all(), entry["id"]
 
 

@@ -91,7 +91,7 @@ def test_the_benchmark_runner_reports_each_tools_median_over_interleaved_rounds(
     walls = iter([5.0, 1.0, 9.0, 2.0, 7.0, 3.0])  # rounds of (tshark, netreset)
     order = []
 
-    def once(path, tools, plain):
+    def once(path, tools, plain, baseline=None):
         results = []
         for tool in ("tshark -q -z conv,tcp", "netreset summary"):
             order.append(tool)

@@ -27,7 +27,7 @@ class CaptureStream:
 
     def __init__(self, path: str | os.PathLike, *, file_id: int = 0, book: AddressBook | None = None,
                  verify_checksums: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 fast: bool | None = None) -> None:
+                 compiled: bool | None = None) -> None:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
         self.path = os.fspath(path)
@@ -35,7 +35,7 @@ class CaptureStream:
         self.book = book if book is not None else AddressBook()
         self.verify_checksums = verify_checksums
         self.chunk_rows = chunk_rows
-        self.fast = fast  #: None: the fast path when it pays (netreset.ingest.compiled.reader.wanted); True/False: forced
+        self.compiled = compiled  #: None: the compiled path when it pays (netreset.runtime.compiled); True/False: forced
         self.stats = IngestStats(paths=[self.path])
         self._position = lambda: 0
 
@@ -46,11 +46,11 @@ class CaptureStream:
 
     def __iter__(self) -> Iterator[PacketTable]:
         stats = self.stats
-        if self.fast is not False and not self.verify_checksums:
-            from netreset.ingest.compiled.reader import open_fast
+        if self.compiled is not False and not self.verify_checksums:
+            from netreset.ingest.compiled.reader import open_compiled
 
-            chunks = open_fast(self.path, file_id=self.file_id, book=self.book, stats=stats,
-                               chunk_rows=self.chunk_rows, force=self.fast)
+            chunks = open_compiled(self.path, file_id=self.file_id, book=self.book, stats=stats,
+                               chunk_rows=self.chunk_rows, force=self.compiled)
             if chunks is not None:
                 self._position = lambda: chunks.bytes_done
                 yield from chunks
@@ -88,15 +88,15 @@ def _decode_frames(source, decoder: Decoder, builder: PacketTableBuilder, chunk_
 
 def iter_capture(path: str | os.PathLike, *, file_id: int = 0, book: AddressBook | None = None,
                  verify_checksums: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 fast: bool | None = None) -> CaptureStream:
+                 compiled: bool | None = None) -> CaptureStream:
     """Stream a capture as table chunks of at most ``chunk_rows`` rows; read ``.stats`` afterwards."""
     return CaptureStream(path, file_id=file_id, book=book, verify_checksums=verify_checksums,
-                         chunk_rows=chunk_rows, fast=fast)
+                         chunk_rows=chunk_rows, compiled=compiled)
 
 
 def read_capture(path: str | os.PathLike, *, file_id: int = 0, book: AddressBook | None = None,
-                 verify_checksums: bool = False, fast: bool | None = None) -> tuple[PacketTable, IngestStats]:
+                 verify_checksums: bool = False, compiled: bool | None = None) -> tuple[PacketTable, IngestStats]:
     """Read one capture file into one table (rows in file order) and its ingest statistics."""
-    stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify_checksums, fast=fast)
+    stream = iter_capture(path, file_id=file_id, book=book, verify_checksums=verify_checksums, compiled=compiled)
     table = PacketTable.concat(list(stream), stream.book)
     return table, stream.stats

@@ -19,12 +19,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from netreset.ingest.compiled.kernels import MAX_TOKENS, _NUMBA
+from netreset.ingest.compiled.kernels import MAX_TOKENS
+from netreset.runtime.compiled import NUMBA_OPTIONS
 
 _START_SLOTS = 1 << 12
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _mix(a, b):
     """64-bit hash of two words (splitmix-style finaliser)."""
     x = a * np.uint64(0x9E3779B97F4A7C15) + b
@@ -66,7 +67,7 @@ class AddressTable:
         settle(self.val, self.slots[:len(ids)], ids, src, dst)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _address_slot(kver, khi, klo, v, hi, lo):
     """The slot holding the key, or the empty slot where it belongs."""
     mask = len(kver) - 1
@@ -76,7 +77,7 @@ def _address_slot(kver, khi, klo, v, hi, lo):
     return h
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _grow_addresses(kver, khi, klo, kval):
     size = 4 * len(kver)
     nver, nhi = np.zeros(size, dtype=np.uint8), np.zeros(size, dtype=np.uint64)
@@ -88,7 +89,7 @@ def _grow_addresses(kver, khi, klo, kval):
     return nver, nhi, nlo, nval
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def address_ids(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_lo, m, src, dst, new_pos, new_slot):
     """Ids of the source and destination of rows 0..m-1 into ``src``/``dst``.
 
@@ -112,7 +113,7 @@ def address_ids(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_lo
     return kver, khi, klo, kval, count, new
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _address_run(kver, khi, klo, kval, count, ver, src_hi, src_lo, dst_hi, dst_lo, k, m, src, dst, new_pos, new):
     """:func:`address_ids` from row k until row m or a half-full table; returns (row, count, new keys).
 
@@ -165,7 +166,7 @@ class SignatureTable:
         settle(self.val, self.slots[:len(ids)], ids, out)
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _signature_slot(ktok, klen, tokens, j, n):
     """The slot holding token sequence ``tokens[j, :n]``, or the empty slot where it belongs."""
     mask = len(klen) - 1
@@ -186,7 +187,7 @@ def _signature_slot(ktok, klen, tokens, j, n):
     return h
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _grow_signatures(ktok, klen, kval):
     size = 4 * len(klen)
     bigger = np.zeros((size, ktok.shape[1]), dtype=np.int16)
@@ -199,7 +200,7 @@ def _grow_signatures(ktok, klen, kval):
     return bigger, nlen, nval
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def signature_ids(ktok, klen, kval, count, tokens, ntok, sig_rows, nsig, out, new_sig, new_slot):
     """``out[sig_rows[j]]`` = id of the j-th signature (j < nsig); other rows of ``out`` are left alone.
 
@@ -217,7 +218,7 @@ def signature_ids(ktok, klen, kval, count, tokens, ntok, sig_rows, nsig, out, ne
     return ktok, klen, kval, count, new
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _signature_run(ktok, klen, kval, count, tokens, ntok, sig_rows, j, nsig, out, new_sig, new):
     """:func:`signature_ids` from j until nsig or a half-full table (see :func:`_address_run`)."""
     limit = len(klen) >> 1

@@ -19,31 +19,31 @@ from netreset.ingest.layers.linktypes import (
     DLT_RAW, DLT_RAW_OPENBSD, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
     LINKTYPE_RAW,
 )
+from netreset.runtime.compiled import NUMBA_OPTIONS
 from netreset.runtime.numba_loading import install as _quick_cache_loading
 
 #: Token for a malformed option in the option-kind signature (kinds are 0..255).
 TOKEN_MALFORMED = 256
 MAX_TOKENS = 40
-_NUMBA = dict(cache=True, nogil=True, boundscheck=False)
 #: The link types :func:`_link` decodes itself (the rest of link.LINK_DECODERS goes to the general decoder).
 COMPILED_LINKTYPES = (LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_RAW, DLT_RAW,
                       DLT_RAW_OPENBSD, LINKTYPE_IPV4, LINKTYPE_IPV6)
 _quick_cache_loading()  # cached kernels load without numba's compiler registries
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _u16(buf, pos, big):
     return (np.int64(buf[pos]) << 8 | buf[pos + 1]) if big else (np.int64(buf[pos + 1]) << 8 | buf[pos])
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _u32(buf, pos, big):
     if big:
         return np.int64(buf[pos]) << 24 | np.int64(buf[pos + 1]) << 16 | np.int64(buf[pos + 2]) << 8 | buf[pos + 3]
     return np.int64(buf[pos + 3]) << 24 | np.int64(buf[pos + 2]) << 16 | np.int64(buf[pos + 1]) << 8 | buf[pos]
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def walk_pcap(buf, pos, end, big, rec_len, frac_ns, max_caplen, snaplen, limit, off, cap, wire, ts):
     """Frame up to ``limit`` records from ``buf[pos:end]``; returns (next pos, frames, status).
 
@@ -70,7 +70,7 @@ def walk_pcap(buf, pos, end, big, rec_len, frac_ns, max_caplen, snaplen, limit, 
     return pos, n, 0
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def walk_pcapng(buf, pos, end, limit, n_ifaces, mult, offset_ns, off, cap, wire, ts, iface):
     """Frame up to ``limit`` enhanced packet blocks (little-endian section); returns (pos, frames, status).
 
@@ -104,7 +104,7 @@ def walk_pcapng(buf, pos, end, limit, n_ifaces, mult, offset_ns, off, cap, wire,
     return pos, n, 0
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _link(buf, o, c, linktype):
     """(ethertype, IP offset from o, vlan) for the fast link layers; ethertype -1 = fallback.
 
@@ -152,7 +152,7 @@ def _link(buf, o, c, linktype):
     return et, p, vlan
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def _options(buf, o, opt_end, i, t, mss, wscale, sack, ts_val, ts_ecr, tokens, ntok):
     """netreset.ingest.layers.tcp.parse_options: fill the option columns of row i, its kind tokens into token row t."""
     k = 0
@@ -187,7 +187,7 @@ def _options(buf, o, opt_end, i, t, mss, wscale, sack, ts_val, ts_ecr, tokens, n
     ntok[t] = k
 
 
-@nb.njit(**_NUMBA)
+@nb.njit(**NUMBA_OPTIONS)
 def decode_frames(buf, off, cap, ts, iface, linktypes, first_frame, n, fallback, frame, ts_ns, iface_out, ver,
                   src_hi, src_lo, dst_hi, dst_lo, ttl, ip_id, df, ip_len, sport, dport, flags, seq, ack, win,
                   payload_len, captured_payload, mss, wscale, sack, ts_val, ts_ecr, vlan, sig_rows, tokens, ntok):

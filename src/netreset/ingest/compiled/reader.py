@@ -18,7 +18,7 @@ A file is only taken down this path when a pre-scan (the walker without storing)
 from its first record to its last byte; damaged or unusual containers (truncated records, packet
 comments, several sections, big-endian pcapng, gzip) stay on the plain path with its warnings.
 Small files stay there too: importing the compiler costs more than it saves below
-:data:`FAST_MIN_BYTES`.
+:data:`~netreset.runtime.compiled.MIN_FILE_BYTES` (the gate, :mod:`netreset.runtime.compiled`, decides).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
 from netreset.ingest.containers.pcapng import PcapngReader
 from netreset.ingest.layers.tcp import OPTION_LETTERS
 from netreset.packets.table import COLUMNS, AddressBook, PacketTable, PacketTableBuilder
+from netreset.runtime.compiled import MIN_FILE_BYTES, use_compiled
 
-FAST_MIN_BYTES = 4 << 20  #: smaller files use the plain path (importing the compiler would cost more than it saves)
 BUFFER_BYTES = 32 << 20  #: the read buffer of the decoding pass (doubled for a record that does not fit)
 FIRST_READ_BYTES = 4 << 20  #: its first read, short: the first chunk is on the critical path of a streamed run
 SCAN_BYTES = 1 << 20  #: the pre-scan's buffer, small enough for the CPU cache
@@ -49,18 +49,6 @@ _FAST_COLUMNS = ("ttl", "ip_id", "df", "ip_len", "sport", "dport", "flags", "seq
 #: Columns the decode kernel writes, packed and in the table's dtypes (see kernels.decode_frames).
 _KERNEL_COLUMNS = ("frame", "ts_ns", "iface", "ip_version") + _FAST_COLUMNS
 _KEY = itemgetter(0)  #: the order key of an interning event (a stable sort keeps ties in their order)
-
-
-def wanted(path: str, verify_checksums: bool, force: bool | None = None) -> bool:
-    """Whether to try the fast path: not asked away (NETRESET_PLAIN=1), no checksum checks, a big file."""
-    if force is not None:
-        return force
-    if os.environ.get("NETRESET_PLAIN") or verify_checksums:
-        return False
-    try:
-        return os.path.getsize(path) >= FAST_MIN_BYTES
-    except OSError:
-        return False
 
 
 class _Container:
@@ -111,7 +99,7 @@ def _first_epb(f, size: int) -> int | None:
     return None
 
 
-class FastCapture:
+class CompiledCapture:
     """Iterable of table chunks of one capture on the fast path; see the module docstring."""
 
     def __init__(self, path: str, container: _Container, *, file_id: int, book: AddressBook, stats: IngestStats,
@@ -213,7 +201,7 @@ class _RecordingDecoder(Decoder):
         return self.book.intern_signature(text)
 
 
-def decode_batch(cap: FastCapture, buf: np.ndarray, arrays: tuple, n: int, first_frame: int) -> PacketTable:
+def decode_batch(cap: CompiledCapture, buf: np.ndarray, arrays: tuple, n: int, first_frame: int) -> PacketTable:
     """One batch of framed records → one table chunk (fast rows and general-decoder rows in frame order)."""
     from netreset.ingest.compiled import kernels
 
@@ -270,7 +258,7 @@ class _Scratch:
             self.addresses, self.signatures = previous.addresses, previous.signatures
 
 
-def _fallback(cap: FastCapture, buf, first_frame: int, off, caplen, wire, ts, iface, index) -> PacketTable | None:
+def _fallback(cap: CompiledCapture, buf, first_frame: int, off, caplen, wire, ts, iface, index) -> PacketTable | None:
     """Frames the kernels left alone, through the general decoder (scratch ids mapped to the real book)."""
     side = cap.side
     side.events, side.sig_events = [], []
@@ -290,7 +278,7 @@ def _fallback(cap: FastCapture, buf, first_frame: int, off, caplen, wire, ts, if
     return builder.build() if len(builder) else None
 
 
-def _remap_fallback(cap: FastCapture, table: PacketTable) -> PacketTable:
+def _remap_fallback(cap: CompiledCapture, table: PacketTable) -> PacketTable:
     """Scratch address and signature ids → ids of the run's book (already interned in order)."""
     side = cap.side
     addr_map = np.array([cap.main.addr(raw) for raw in side.raw] + [-1], dtype=np.int32)
@@ -307,7 +295,7 @@ def _frame_numbers(frame: np.ndarray, rows: np.ndarray, first_frame: int) -> lis
     return [first_frame + ((f - first_frame) & 0xFFFFFFFF) for f in frame[rows].tolist()]
 
 
-def _intern_addresses(cap: FastCapture, s: _Scratch, frame, ver, m: int, first_frame: int):
+def _intern_addresses(cap: CompiledCapture, s: _Scratch, frame, ver, m: int, first_frame: int):
     """Address ids of the fast rows; new addresses (and the general decoder's) interned in first-seen order.
 
     Addresses the capture's table knows get their ids in the kernel; a new one is interned at the
@@ -337,7 +325,7 @@ def _intern_addresses(cap: FastCapture, s: _Scratch, frame, ver, m: int, first_f
     return src, dst
 
 
-def _intern_signatures(cap: FastCapture, s: _Scratch, frame, m: int, nsig: int, first_frame: int) -> np.ndarray:
+def _intern_signatures(cap: CompiledCapture, s: _Scratch, frame, m: int, nsig: int, first_frame: int) -> np.ndarray:
     """Option-signature ids of the fast SYN rows, interned in frame order with the general decoder's."""
     out = np.full(m, -1, dtype=np.int32)
     table = s.signatures
@@ -364,7 +352,7 @@ def _signature(tokens: np.ndarray) -> str:
                     for kind in tokens.tolist())
 
 
-def _iterate(cap: FastCapture) -> Iterator[PacketTable]:
+def _iterate(cap: CompiledCapture) -> Iterator[PacketTable]:
     frame = 1
     for buf, arrays, n in cap.frames(store=True):
         table = decode_batch(cap, buf, arrays, n, frame)
@@ -374,24 +362,27 @@ def _iterate(cap: FastCapture) -> Iterator[PacketTable]:
     cap.bytes_done = os.path.getsize(cap.path)
 
 
-def open_fast(path: str, *, file_id: int, book: AddressBook, stats: IngestStats, chunk_rows: int,
-              force: bool | None = None) -> FastCapture | None:
-    """``path`` on the fast path (iterate it for chunks), or None when the plain path must read it."""
-    if not wanted(path, False, force):
+def open_compiled(path: str, *, file_id: int, book: AddressBook, stats: IngestStats, chunk_rows: int,
+                  force: bool | None = None) -> CompiledCapture | None:
+    """``path`` on the compiled path (iterate it for chunks), or None when the plain path must read it."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if not use_compiled(size, MIN_FILE_BYTES, force):
         return None
     try:
         from netreset.ingest.compiled import kernels  # noqa: F401  (the compiler is optional at run time)
     except ImportError:
         return None
     try:
-        size = os.path.getsize(path)
         with open(path, "rb") as f:
             container = _Container(path, f, size)
     except Exception:  # noqa: BLE001 — anything odd: the plain path raises or warns exactly
         return None
     if container.kind is None:
         return None
-    cap = FastCapture(path, container, file_id=file_id, book=book, stats=stats, chunk_rows=chunk_rows)
+    cap = CompiledCapture(path, container, file_id=file_id, book=book, stats=stats, chunk_rows=chunk_rows)
     try:
         for _ in cap.frames(store=False):
             pass
