@@ -18,8 +18,9 @@ import click
 from netreset import __version__
 from netreset.cli.figures import FIGURE_COMMANDS
 from netreset.cli.options import analysis_options, echo, peer_capture_option
-from netreset.cli.vantage import VANTAGE_COMMANDS, peer_handshake_rows, peer_reset_rows
+from netreset.cli.vantage import VANTAGE_COMMANDS
 from netreset.errors import NetresetError, UsageError
+from netreset.pipeline.peer import peer_handshake_rows, peer_reset_rows
 from netreset.pipeline.whole import Analysis
 from netreset.records.conversations import conversation_record
 from netreset.report import formats

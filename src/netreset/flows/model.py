@@ -99,3 +99,10 @@ OUTCOMES = {
     "RSTO": "reset_by_orig", "RSTR": "reset_by_resp", "RSTRH": "reset_by_resp", "S2": "half_closed",
     "S3": "half_closed", "SH": "half_closed", "SHR": "half_closed", "OTH": "partial",
 }
+
+
+def endpoint(host: str, port: int) -> str:
+    """``host:port``, bracketing IPv6 addresses as URLs do. Every sentence, record, table and figure
+    names a conversation's ends this way; defined here, with the conversation, so that each of them
+    (analyses, records, reports, plots) can import it one way."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.flows.model import Conversation
+from netreset.flows.model import Conversation, endpoint
 from netreset.packets.table import PacketTable
 from netreset.plots import style
 from netreset.plots.facts import host_ttl, icmp_named_hops
@@ -103,7 +103,7 @@ def hop_path(verdict, table: PacketTable | None = None, conversation: Conversati
     receiver_ttl = host_ttl(table, v["dst"]) if table is not None else None
     nodes = [HopNode(0, "capture", "capture point", (f"{v['dst']} receives the RST",)
                      + _ttl_lines(receiver_ttl, ttl_table)[:3])]
-    peer_title = style.endpoint(v["src"], v["sport"])
+    peer_title = endpoint(v["src"], v["sport"])
     peer_lines = ("claimed sender",) + _ttl_lines(peer_ttl, ttl_table)[:3]
     # a middlebox at the peer's own distance still gets its own box: other evidence told them apart
     separate = v.get("verdict") == "middlebox" or (v.get("verdict") == "undetermined" and rst_hop != peer_hop)

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.flows.model import Conversation
+from netreset.flows.model import Conversation, endpoint
 from netreset.packets.table import ACK, RST, SYN, PacketTable
 from netreset.plots import style
 from netreset.plots.facts import SideTtls, side_ttls, verdicts_by_frame
@@ -145,8 +145,8 @@ def plan_ladder(table: PacketTable, conversation: Conversation, limit: int = MAX
         colour = style.arrow_colour(flags, int(table.payload_len[row]))
         drawn.append(LadderRow(row, int(table.frame[row]), t, y, side, label, colour, bool(flags & RST)))
         previous = (pos, t)
-    return LadderPlan(tuple(drawn), tuple(marks), style.endpoint(conversation.orig_h, conversation.orig_p),
-                      style.endpoint(conversation.resp_h, conversation.resp_p), side_ttls(table, conversation),
+    return LadderPlan(tuple(drawn), tuple(marks), endpoint(conversation.orig_h, conversation.orig_p),
+                      endpoint(conversation.resp_h, conversation.resp_p), side_ttls(table, conversation),
                       len(rows))
 
 

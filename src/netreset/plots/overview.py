@@ -19,7 +19,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from netreset.flows.model import Conversation
+from netreset.flows.model import Conversation, endpoint
 from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 from netreset.plots import style
 from netreset.plots.facts import verdict_dicts
@@ -85,8 +85,8 @@ def _legend(ax: Axes, conversations: Sequence[Conversation]) -> Artist:
 def _label_axes(ax: Axes, shown: Sequence[Conversation], total: int, t0: int) -> None:
     ax.set_ylim(len(shown) - 0.4, -0.6)
     if len(shown) <= LABEL_ROWS:
-        ax.set_yticks(range(len(shown)), [f"{c.id}  {style.endpoint(c.orig_h, c.orig_p)} → "
-                                          f"{style.endpoint(c.resp_h, c.resp_p)}" for c in shown],
+        ax.set_yticks(range(len(shown)), [f"{c.id}  {endpoint(c.orig_h, c.orig_p)} → "
+                                          f"{endpoint(c.resp_h, c.resp_p)}" for c in shown],
                       fontsize=style.SMALL_FONT, family=style.MONO)
     else:
         step = max(len(shown) // 20, 1)

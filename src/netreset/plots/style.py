@@ -12,7 +12,6 @@ import matplotlib
 matplotlib.use("Agg")  # headless everywhere: figures are written to files, never shown
 
 from netreset.packets.table import ACK, CWR, ECE, FIN, PSH, RST, SYN, URG  # noqa: E402
-from netreset.records.schema import endpoint  # noqa: E402,F401  (re-exported: plots label lifelines with it)
 
 FONT_SIZE = 9  #: base font size (points); labels on arrows use SMALL_FONT
 SMALL_FONT = 8

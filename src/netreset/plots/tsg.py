@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
-from netreset.flows.model import Conversation
+from netreset.flows.model import Conversation, endpoint
 from netreset.packets.table import ACK, FIN, RST, SYN, PacketTable
 from netreset.plots import style
 
@@ -94,7 +94,7 @@ def draw_tsg(ax: Axes, table: PacketTable, conversation: Conversation) -> list[A
     _fit_window(ax, artists, float(max(end.max(initial=0), 1)))
     sender = (conversation.orig_h, conversation.orig_p) if sender_is_orig else (conversation.resp_h, conversation.resp_p)
     ax.set_xlabel("seconds since the first packet", fontsize=style.FONT_SIZE)
-    ax.set_ylabel(f"sequence number of {style.endpoint(*sender)} (relative)", fontsize=style.FONT_SIZE)
+    ax.set_ylabel(f"sequence number of {endpoint(*sender)} (relative)", fontsize=style.FONT_SIZE)
     ax.set_title(f"Time-sequence graph, conversation {conversation.id} ({conversation.conn_state}, "
                  f"{conversation.outcome})", fontsize=style.TITLE_FONT, loc="left")
     ax.grid(color="#EEEEEE", lw=0.6)

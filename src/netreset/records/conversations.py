@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netreset.flows.model import Conversation
-from netreset.records.schema import endpoint
+from netreset.flows.model import endpoint
 
 
 def conversation_record(c: Conversation, table) -> dict:

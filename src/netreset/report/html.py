@@ -19,7 +19,7 @@ from netreset.plots import style
 from netreset.plots.figures import figure_svg, hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import HopPath, hop_path, hops_text
 from netreset.records.conversations import conversation_record
-from netreset.records.schema import endpoint
+from netreset.flows.model import endpoint
 from netreset.report.summary import summary_document
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from netreset.plots.figures import hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import hops_text
 from netreset.records.conversations import conversation_record
-from netreset.records.schema import endpoint
+from netreset.flows.model import endpoint
 from netreset.report.html import MAX_TIMELINES, failing_conversations, hop_paths
 from netreset.report.summary import summary_document
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Iterable, Iterator
 
-from netreset.records.schema import endpoint
+from netreset.flows.model import endpoint
 from netreset.report.tables import render_table
 
 RESET_CSV_COLUMNS = [

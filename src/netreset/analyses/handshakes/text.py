@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from netreset.flows.model import Conversation
+from netreset.flows.model import Conversation, endpoint
 
 #: Packets each kind of finding is about, as a Wireshark display-filter clause.
 _KIND_FILTERS = {
@@ -24,11 +24,6 @@ _KIND_FILTERS = {
     "teardown_incomplete": "(tcp.flags.fin == 1 or tcp.flags.reset == 1)",
     "half_closed": "(tcp.flags.fin == 1 or tcp.flags.reset == 1)",
 }
-
-
-def endpoint(host: str, port: int) -> str:
-    """``host:port``, bracketing IPv6 addresses as URLs do."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _s(seconds: float) -> str:
