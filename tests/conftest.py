@@ -1,15 +1,24 @@
-"""Shared test fixtures: the external corpus (skipped cleanly when ../shared is absent) and paths."""
+"""Shared test fixtures: the external corpus (skipped cleanly when ../shared is absent) and paths.
+
+Tests live in one folder per package of ``src/netreset`` (``tests/flows`` tests ``netreset.flows``, …);
+``tests/oracles`` compares with tshark and Zeek, ``tests/lab`` rebuilds the namespace lab, and
+``tests/helpers`` holds the builders and the regenerators of golden and frozen outputs.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "captures"
+HELPERS = ROOT / "tests" / "helpers"
+if str(HELPERS) not in sys.path:  # packet builders, golden and frozen-answer makers: `from builders import ...`
+    sys.path.insert(0, str(HELPERS))
 CORPUS = Path(os.environ.get("NETRESET_CORPUS", ROOT.parent / "shared" / "corpus"))
 
 

@@ -1,6 +1,6 @@
 """The one entry every command calls: a capture streamed when it can be, read whole otherwise.
 
-Which path is a question of cost, never of answer: both give the same records (tests/test_stream.py holds
+Which path is a question of cost, never of answer: both give the same records (tests/pipeline/test_stream.py holds
 them equal). :func:`~netreset.pipeline.streamed.wanted` says when streaming is possible (one big file, no
 ``--filter``/``--stream``, no second capture); a file whose timestamps go back across a batch boundary is
 read whole after all, since the streamed path releases rows in time order.

@@ -17,7 +17,7 @@ processes), given the facts that need the whole capture: every host's TTL counts
 (:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, summed batch by batch), the capture's last timestamp,
 and the conversation ids and ``tcp.stream`` numbers, ranked from the first rows of *all* conversations
 and streams. Each piece's records go to a sorted run on disk, and the output merges the runs — so every
-answer is the one the whole-table path gives (``tests/test_stream.py`` checks it with tiny chunks on
+answer is the one the whole-table path gives (``tests/pipeline/test_stream.py`` checks it with tiny chunks on
 the corpus, the lab captures and generated ones), and no list of every conversation or finding exists.
 
 Where the answers may differ (documented in docs/performance.md): a tuple whose connection Zeek removed

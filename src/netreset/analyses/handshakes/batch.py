@@ -15,7 +15,7 @@ take the ``refused`` (RST) or ``syn_unanswered`` branch with no choice left to m
   :func:`~netreset.analyses.handshakes.model.transmissions` keeps every candidate: see :mod:`.prepass`);
 - for ``syn_unanswered``: resp sent nothing, orig sent no bare ACK, and no ICMP error in the capture
   quotes the conversation's 4-tuple (ICMP errors may refuse the connection or join the sentence).
-Every other conversation goes to the rules; ``tests/test_handshakes.py`` checks that both paths give
+Every other conversation goes to the rules; ``tests/analyses/test_handshakes.py`` checks that both paths give
 the same findings.
 """
 

@@ -5,7 +5,7 @@ connections that walk would dominate the run. This screen computes, for all conv
 with numpy, a *sufficient* condition for "no rule can fire" — one SYN and one SYN-ACK acknowledged
 later by orig, and either no FIN or both FINs acknowledged — and leaves every other conversation to
 the rules. It may send a clean conversation to the rules (a duplicate SYN copy, say); it never clears
-one the rules would report (``tests/test_handshakes.py`` checks this property on random conversations).
+one the rules would report (``tests/analyses/test_handshakes.py`` checks this property on random conversations).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ observations take in the list the per-RST rule returns (the TTL rule: the TTL ob
 family mismatch). Position order is that list order, so the sums, the strongest-first sort and "the
 first largest weight" come out as the per-RST path makes them.
 RSTs with ICMP errors quoting their conversation (rare) are judged by the per-RST path itself.
-``tests/test_resets_batch.py`` compares both paths on captures and on random fact columns.
+``tests/analyses/test_resets_batch.py`` compares both paths on captures and on random fact columns.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 outcomes call it): it computes the facts of all RSTs at once (:mod:`.context`) and judges them with
 :func:`judge_resets`, the batch path — every rule's twin over the fact columns (:mod:`.batch`).
 :func:`judge_reset` is the reference it must equal: one context, every rule of :data:`~.registry.RULES`,
-one decision (:mod:`.verdict`). ``tests/test_resets_batch.py`` holds the two paths to each other.
+one decision (:mod:`.verdict`). ``tests/analyses/test_resets_batch.py`` holds the two paths to each other.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A line-by-line transcription of :class:`~netreset.flows.tcpstate.ZeekConnection` and of the boundary walk
 of :func:`netreset.flows.conversations.split_connections`, over the packets of every 5-tuple sorted
 together (tuple by tuple, capture order inside a tuple). The Python classes stay the reference:
-``tests/test_conversations_fast.py`` compares both on every capture at hand and on random packets.
+``tests/flows/test_compiled_conversations.py`` compares both on every capture at hand and on random packets.
 
 State lives in two small int64 arrays instead of objects, so the machine runs without Python:
 ``c`` holds the connection's fields (slots below), ``e[k]`` those of endpoint ``k``. Endpoint 0 is

@@ -2,7 +2,7 @@
 
 Same contract as :class:`netreset.ingest.reader.CaptureStream` — chunks of :class:`PacketTable`
 rows in file order and the same :class:`IngestStats` — and the same answers, column for column
-(``tests/test_fast_ingest.py`` compares the two paths). Speed comes from three choices:
+(``tests/ingest/test_compiled_reader.py`` compares the two paths). Speed comes from three choices:
 
 * the file is read with ``readinto`` into one reused buffer, so memory does not grow with the file
   (no mmap: its pages would count in the peak RSS users measure);

@@ -3,7 +3,7 @@
 The same sufficient condition for "no rule can fire", walked conversation by conversation in one pass
 over their packets instead of a dozen numpy passes over all of them. Only loaded for big inputs (see
 :func:`~netreset.runtime.compiled.use_compiled`); the numpy screen stays the reference, and
-``tests/test_handshakes.py`` checks that both answer alike.
+``tests/analyses/test_handshakes.py`` checks that both answer alike.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 import re
 
 from netreset.cli.main import main
-from tests.cli_docs import CLI_MD, ROOT, generate
+from tests.helpers.cli_docs import CLI_MD, ROOT, generate
 
 
 def test_cli_reference_is_generated_from_the_current_help():
-    assert CLI_MD.read_text() == generate(), "docs/cli.md is stale: run python tests/cli_docs.py"
+    assert CLI_MD.read_text() == generate(), "docs/cli.md is stale: run python tests/helpers/cli_docs.py"
 
 
 def test_every_command_is_in_the_readme():

@@ -5,11 +5,11 @@ straightforward implementation did. Its answers were written once, before the fa
 (commit 1a3410b), for every corpus capture, every sample and lab capture, one generated capture and
 :data:`RANDOM_FLOWS` seeded random conversations (:func:`random_flows`: every reset rule's branches —
 bursts, races, reflections, ICMP errors, IP ID counters — which real captures rarely reach), into
-``tests/data/analyses-frozen.json.gz``; ``tests/test_analyses_fast.py`` compares today's answers with them.
+``tests/data/analyses-frozen.json.gz``; ``tests/pipeline/test_compiled_analyses.py`` compares today's answers with them.
 
 Regenerate only after an intended change of behaviour (never to make a speed-up pass), then review:
 
-    python tests/frozen_analyses.py
+    python tests/helpers/frozen_analyses.py
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FROZEN = ROOT / "tests" / "data" / "analyses-frozen.json.gz"
 #: The generated capture: ``benchmarks/generate.py`` arguments (deterministic for a seed).
 GENERATED = ("--packets", "30000", "--seed", "7", "--format", "pcap", "--name", "gen-30k-s7")

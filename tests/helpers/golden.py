@@ -2,7 +2,7 @@
 
 Regenerate after an intended change of behaviour (never edit the files by hand), then review the diff:
 
-    python tests/golden.py
+    python tests/helpers/golden.py
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 EXPECTED = CAPTURES / "expected"
 COMMANDS = ("conversations", "locate-reset", "handshakes")

@@ -15,7 +15,7 @@ from netreset.analyses.vantage.compare import compare_vantages
 from netreset.analyses.vantage.load import load_vantages
 from netreset.records.comparison import comparison_dict
 
-CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 TRUTH = json.loads((CAPTURES / "truth.json").read_text())
 PAIRS = {p["scenario"]: p for p in TRUTH["pairs"]}
 #: the lab's marker segment is what netreset calls a data segment (it cannot read the payload's meaning)

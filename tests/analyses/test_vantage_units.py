@@ -17,7 +17,7 @@ from netreset.analyses.vantage.load import vantage_of
 from netreset.analyses.vantage.clock import fit_clock
 from netreset.records.comparison import comparison_dict
 
-CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
 
 def _connection(client: str, server: str, isn_c: int, isn_s: int, t0: float, ttl_c: int, ttl_s: int,

@@ -21,7 +21,7 @@ import dpkt
 import pytest
 from scapy.utils import RawPcapReader
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = ROOT / "captures"
 TRUTH = CAPTURES / "truth.json"
 SYN_GAP_TOLERANCE_S = 0.3

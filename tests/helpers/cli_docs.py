@@ -1,6 +1,6 @@
 """docs/cli.md is generated from the commands' own --help (never edited by hand):
 
-    python tests/cli_docs.py
+    python tests/helpers/cli_docs.py
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI_MD = ROOT / "docs" / "cli.md"
 
 HEADER = """# Command reference
 
-Generated from `netreset COMMAND --help` by `python tests/cli_docs.py`; a test fails when it is stale.
+Generated from `netreset COMMAND --help` by `python tests/helpers/cli_docs.py`; a test fails when it is stale.
 Exit codes: 0 success, 1 input/runtime error (one line `Error: <file>: <what>`), 2 usage error,
 3 a `--fail-on` condition was met.
 """

@@ -2,7 +2,7 @@
 
 ``tests/data/analyses-frozen.json.gz`` holds the answers (reset verdicts, handshake findings, host
 profiles, refined outcomes) written before the vectorised paths replaced the per-RST numpy code
-(see ``tests/frozen_analyses.py``): on the whole corpus, the sample and lab captures, both vantage
+(see ``tests/helpers/frozen_analyses.py``): on the whole corpus, the sample and lab captures, both vantage
 points, a generated capture, and seeded random conversations that reach every reset rule's branches.
 """
 
