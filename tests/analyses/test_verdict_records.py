@@ -35,7 +35,7 @@ def verdicts() -> list[ResetVerdict]:
     paths = sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
     paths += [entry["capture_path"] for entry in corpus_entries()]
     found = [v for path in paths for v in Analysis.of_files([path]).resets]
-    assert len(found) > 20
+    assert len(found) > (20 if corpus_entries() else 5)  # a lone clone (no ../shared) has the samples' 10
     return found
 
 
