@@ -28,3 +28,14 @@ def test_every_linked_doc_exists():
     readme = (ROOT / "README.md").read_text()
     for link in re.findall(r"\]\(((?:docs|captures)/[^)#]+)\)", readme):
         assert (ROOT / link).exists(), link
+
+
+def test_a_command_invoked_on_its_own_first_keeps_its_short_help_option():
+    """click keeps a command's help option once made: a command run alone first must not lose ``-h``."""
+    from click.testing import CliRunner
+
+    from netreset.cli.figures import FIGURE_COMMANDS
+
+    for command in FIGURE_COMMANDS:
+        assert "-h, --help" in CliRunner().invoke(command, ["--help"]).output
+    assert CLI_MD.read_text() == generate()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from netreset.cli.options import analysis_options, echo, peer_capture_option
+from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo, peer_capture_option
 from netreset.errors import UsageError
 from netreset.pipeline.whole import Analysis
 from netreset.report import formats
@@ -30,7 +30,7 @@ def _one_conversation(analysis: Analysis, what: str):
     raise UsageError(f"{what} needs one conversation; {len(chosen)} match: add --stream N")
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @analysis_options(formats=("text",))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Image to write: .png, .svg or .pdf. "
               "Without it, the ladder of --stream N is printed as text.")
@@ -81,7 +81,7 @@ def _paired_timeline(analysis: Analysis, peer_capture: str, output: str | None) 
     click.echo(f"wrote {output}", err=True)
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @analysis_options(formats=formats.offered("hops"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Image to write (.png, .svg, .pdf), one panel per reset. Without it: text (or JSON) on stdout.")
@@ -126,7 +126,7 @@ def _fault_segments(analysis: Analysis, peer_capture: str, paths) -> dict:
     return segments
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @analysis_options(formats=("text",))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="report.html (one self-contained page) or report.md (PNG figures in report_files/ beside it).")

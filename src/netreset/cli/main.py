@@ -17,7 +17,7 @@ import click
 
 from netreset import __version__
 from netreset.cli.figures import FIGURE_COMMANDS
-from netreset.cli.options import analysis_options, echo, peer_capture_option
+from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo, peer_capture_option
 from netreset.cli.vantage import VANTAGE_COMMANDS
 from netreset.errors import NetresetError, UsageError
 from netreset.pipeline.peer import peer_handshake_rows, peer_reset_rows
@@ -94,7 +94,7 @@ def run() -> None:
     os._exit(status)
 
 
-@click.group(cls=NetresetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=NetresetGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="netreset")
 def main():
     """Who reset this connection, and why did it never connect?

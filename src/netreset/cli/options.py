@@ -20,6 +20,12 @@ from netreset.pipeline.whole import Analysis, Options
 from netreset.report.formats import FORMATS
 from netreset.report.summary import findings
 
+
+#: Every command answers ``-h`` as well as ``--help``. Set on each command, not only on the group: click
+#: keeps a command's help option once made, so a command first invoked on its own (as tests do) would
+#: otherwise drop ``-h`` for the rest of the process.
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
 EXIT_FAIL_ON = 3  #: the exit status when a ``--fail-on`` condition was met
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 FAIL_ON = ("reset", "middlebox", "refused", "syn_unanswered", "any")

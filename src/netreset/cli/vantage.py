@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from netreset.cli.options import echo, format_option
+from netreset.cli.options import CONTEXT_SETTINGS, echo, format_option
 from netreset.errors import UsageError
 from netreset.report import formats
 
 
-@click.command()
+@click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("capture_a", type=click.Path())
 @click.argument("capture_b", type=click.Path(), required=False)
 @format_option(formats.offered("compare"))
