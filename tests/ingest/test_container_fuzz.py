@@ -62,9 +62,9 @@ def check_reader_contract(path) -> None:
 
 
 @st.composite
-def mutated_captures(draw) -> bytes:
-    """A valid capture with bytes overwritten, inserted or cut off, sometimes gzipped afterwards."""
-    content = bytearray(draw(st.sampled_from(SEEDS)))
+def mutated_captures(draw, seeds=SEEDS) -> bytes:
+    """A valid capture (one of ``seeds``) with bytes overwritten, inserted or cut off, sometimes gzipped afterwards."""
+    content = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(0, 4))):
         pos = draw(st.integers(0, len(content) - 1))
         action = draw(st.sampled_from(["overwrite", "insert", "delete"]))

@@ -22,6 +22,23 @@ ENCAP_NAMES = {
     ENCAP_TEREDO: "teredo",
 }
 
+#: Link types above the 16-bit LINKTYPE_* space, for records no LINKTYPE value describes: a container
+#: format's own media types and metadata records (so far Network Monitor's: ``PRIVATE_LINKTYPE_BASE`` +
+#: its media type number). The decoder counts such frames under :func:`private_linktype_reason`.
+PRIVATE_LINKTYPE_BASE = 0x10000
+#: A NetMon 802.11 frame whose NetMon radio header is cut or claims more bytes than the frame holds.
+LINKTYPE_BAD_NETMON_WLAN = PRIVATE_LINKTYPE_BASE + 0x10000
+#: NetMon records that are not packets (Wireshark shows them as frames): not problems, other protocols.
+NETMON_METADATA_NAMES = {0xFFE0: "netmon-event", 0xFFFB: "netmon-network-info", 0xFFFF: "netmon-filter"}
+
+
+def private_linktype_reason(linktype: int) -> str:
+    """What a frame with a private link type is counted as, e.g. ``unsupported-netmon-media-0x4``."""
+    if linktype == LINKTYPE_BAD_NETMON_WLAN:
+        return "truncated-netmon-wlan-header"
+    media = linktype - PRIVATE_LINKTYPE_BASE
+    return NETMON_METADATA_NAMES.get(media) or f"unsupported-netmon-media-{media:#x}"
+
 
 class RawFrame(NamedTuple):
     """One captured frame as the container holds it, before any protocol decoding.
@@ -32,7 +49,7 @@ class RawFrame(NamedTuple):
     frame: int  #: 1-based frame number in the file, as Wireshark numbers it
     ts_ns: int  #: timestamp, ns since the Unix epoch (if_tsresol and if_tsoffset applied)
     iface: int  #: pcapng interface id (0 for pcap)
-    linktype: int  #: LINKTYPE_* of the frame's interface
+    linktype: int  #: LINKTYPE_* of the frame (its interface's, or its own in NetMon 2.1+); or a private one
     caplen: int  #: bytes captured (len(data))
     wirelen: int  #: bytes on the wire
     data: bytes  #: the captured bytes
@@ -56,7 +73,7 @@ class IngestStats:
     """What ingestion saw besides the rows of the table: counts, reasons and warnings."""
 
     paths: list[str] = field(default_factory=list)  #: the capture files read, in file_id order
-    file_format: str = ""  #: "pcap", "pcap-ns", "pcapng" (+ "+gzip")
+    file_format: str = ""  #: "pcap", "pcap-ns", "pcapng", "netmon1", "netmon2" (+ "+gzip")
     frames_total: int = 0  #: every frame record read from the file
     tcp_packets: int = 0  #: frames that produced a TCP row
     icmp_errors: int = 0  #: ICMP/ICMPv6 errors that produced a row (they quote a TCP header)
@@ -64,7 +81,7 @@ class IngestStats:
     problems: Counter = field(default_factory=Counter)  #: frames not decoded, by reason ("truncated-ip", ...)
     warnings: list[str] = field(default_factory=list)  #: one-line messages (e.g. "truncated last record")
     interfaces: list[Interface] = field(default_factory=list)
-    comments: list[str] = field(default_factory=list)  #: pcapng section/frame comments (untrusted text)
+    comments: list[str] = field(default_factory=list)  #: pcapng/NetMon comments, NetMon processes (untrusted text)
     non_first_fragments: int = 0  #: IP fragments after the first: they carry no TCP header
 
     def merge(self, other: "IngestStats") -> None:

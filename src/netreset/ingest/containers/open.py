@@ -1,5 +1,5 @@
-"""Open a capture file whatever its container — pcap, nanosecond pcap, pcapng, any of them gzipped —
-and stream its frames as :class:`~netreset.ingest.RawFrame` records with bounded memory.
+"""Open a capture file whatever its container — pcap, nanosecond pcap, pcapng, Network Monitor 1.x/2.x,
+any of them gzipped — and stream its frames as :class:`~netreset.ingest.RawFrame` records with bounded memory.
 
 Only this module touches the file system. It decides the format from the first bytes (never the
 file name), turns "cannot read this at all" into one :class:`CaptureError` line, and turns damage
@@ -17,6 +17,7 @@ from typing import BinaryIO, Iterator
 from netreset.errors import CaptureError
 
 from netreset.ingest.frames import Interface, RawFrame
+from netreset.ingest.containers.netmon import MAGICS as NETMON_MAGICS, NetmonReader
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
 from netreset.ingest.containers.pcapng import PcapngReader
 
@@ -34,7 +35,6 @@ KNOWN_NON_CAPTURES: tuple[tuple[bytes, str], ...] = (
     (b"\x7fELF", "an executable (ELF)"),
     (b"%PDF", "a PDF document"),
     (b"snoop\x00\x00\x00", "a Solaris snoop capture; convert it with `editcap -F pcapng`"),
-    (b"GMBU", "a Microsoft Network Monitor capture; convert it with `editcap -F pcapng`"),
     (b"XCP\x00", "a Microsoft Network Monitor 1.x capture; convert it with `editcap -F pcapng`"),
 )
 
@@ -96,8 +96,13 @@ class FrameSource:
 
     @property
     def bytes_read(self) -> int:
-        """Bytes of the file on disk consumed so far (compressed bytes for gzip): for a progress bar."""
-        return self.file_size if self._raw.closed else min(self._raw.tell(), self.file_size)
+        """Bytes of the file on disk consumed so far (compressed bytes for gzip): for a progress bar.
+        A NetMon file is read in frame-table order, not file order: its share of frames read stands in."""
+        if self._raw.closed:
+            return self.file_size
+        if isinstance(self._reader, NetmonReader):
+            return int(self.file_size * self._reader.fraction_done())
+        return min(self._raw.tell(), self.file_size)
 
     def __iter__(self) -> Iterator[RawFrame]:
         if self._consumed:
@@ -133,7 +138,7 @@ class FrameSource:
             raise CaptureError(self.path, f"gzip-compressed, but the gzip data is unreadable: {self._gunzip.problem}")
         return stream
 
-    def _make_reader(self) -> PcapReader | PcapngReader:
+    def _make_reader(self) -> PcapReader | PcapngReader | NetmonReader:
         """Pick the container reader from the magic; it parses the file header or raises CaptureError."""
         head = self._stream.peek(16)[:16]
         # For gzip the uncompressed size is unknown; readers then rely on short reads to find the end.
@@ -142,12 +147,21 @@ class FrameSource:
             return PcapngReader(self.path, self._stream, size)
         if head[:4] in PCAP_MAGICS:
             return PcapReader(self.path, self._stream, size)
+        if head[:4] in NETMON_MAGICS:
+            return NetmonReader(self.path, self._stream, size, restart=self._restart if self._gunzip else None)
         if self._gunzip and not head:
             raise CaptureError(self.path, "gzip-compressed, but empty inside")
         if len(head) < 4:
             raise CaptureError(self.path, f"too short to be a capture ({len(head)} bytes)")
         prefix = "gzip-compressed, but " if self._gunzip else ""
         raise CaptureError(self.path, prefix + describe_start(head))
+
+    def _restart(self) -> BinaryIO:
+        """The gzip stream again from its first byte (a NetMon file read in frame order may need it)."""
+        self._raw.seek(0)
+        self._gunzip = Gunzip(self._raw)
+        self._stream = io.BufferedReader(self._gunzip, buffer_size=_BUFFER)
+        return self._stream
 
 
 class Gunzip(io.RawIOBase):

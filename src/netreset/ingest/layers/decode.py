@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from socket import AF_INET, AF_INET6, inet_ntop
 
-from netreset.ingest.frames import ENCAP_IPIP, IngestStats, RawFrame
+from netreset.ingest.frames import ENCAP_IPIP, PRIVATE_LINKTYPE_BASE, IngestStats, RawFrame, private_linktype_reason
 from netreset.ingest.layers.checksum import icmp4_ok, transport_ok
 from netreset.ingest.layers.icmp import parse_icmp4, parse_icmp6
 from netreset.ingest.layers.ip import parse_ipv4, parse_ipv6, proto_name
@@ -56,6 +56,8 @@ class Decoder:
         data = frame.data
         found = link_payload(frame.linktype, data)
         if found.__class__ is str:
+            if frame.linktype >= PRIVATE_LINKTYPE_BASE:  # a container's own media type (NetMon): its name
+                found = private_linktype_reason(frame.linktype)
             return self.skip(found)
         etype, off, vlan = found
         row = {"file_id": self.file_id, "frame": frame.frame, "ts_ns": frame.ts_ns, "iface": frame.iface}
