@@ -18,7 +18,7 @@ import numpy as np
 
 from netreset.flows.model import Conversation, with_outcome
 from netreset.flows.conversations import build_conversations
-from netreset.errors import UsageError
+from netreset.errors import CaptureError, UnsupportedFormat, UsageError
 from netreset.packets.filters import compile_filter
 from netreset.ingest.frames import IngestStats
 from netreset.packets.table import PacketTable
@@ -40,7 +40,10 @@ class Options:
 
 
 def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tuple[PacketTable, IngestStats]:
-    """Read every capture into one time-ordered table (as mergecap would), with merged statistics."""
+    """Read every capture into one time-ordered table (as mergecap would), with merged statistics.
+
+    A file in a format only Wireshark reads (snoop, ERF, …) is read through tshark when it is installed,
+    the others as usual; a warning says which file went that way. Without tshark its error stands."""
     if options.engine == "tshark":
         from netreset.ingest.tshark.engine import read_capture_files_tshark
 
@@ -50,8 +53,52 @@ def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tupl
     from netreset.ingest.files import read_capture_files
 
     big = sum(_size(p) for p in paths) >= PARALLEL_MIN_BYTES
-    return read_capture_files([str(p) for p in paths], verify_checksums=options.verify_checksums,
-                              workers=worker_count(options.workers, big), progress=progress)
+    try:
+        return read_capture_files([str(p) for p in paths], verify_checksums=options.verify_checksums,
+                                  workers=worker_count(options.workers, big), progress=progress)
+    except UnsupportedFormat as unsupported:
+        return _load_with_tshark_for_the_rest(paths, options, unsupported)
+
+
+def _load_with_tshark_for_the_rest(paths: Sequence[Path], options: Options,
+                                   unsupported: UnsupportedFormat) -> tuple[PacketTable, IngestStats]:
+    """Each file with the built-in reader, or through tshark when that reader does not know its format:
+    the same merge as :func:`~netreset.ingest.files.read_capture_files` (file ids, one address book,
+    time order). Raises the first unsupported file's error when tshark is missing or cannot read it."""
+    from netreset.ingest.reader import read_capture
+    from netreset.ingest.tshark.engine import find_tshark, read_capture_tshark
+    from netreset.packets.table import AddressBook
+
+    try:
+        find_tshark(unsupported.path)
+    except CaptureError:
+        raise unsupported from None
+    book = AddressBook()
+    merged = IngestStats()  # each file's stats, its path included, are merged in below
+    tables, formats, notes = [], [], []
+    for file_id, path in enumerate(str(p) for p in paths):
+        try:
+            table, stats = read_capture(path, file_id=file_id, book=book, verify_checksums=options.verify_checksums)
+        except UnsupportedFormat as error:
+            table, stats = _through_tshark(read_capture_tshark, path, file_id, book, options, error)
+            notes.append(f"{path}: {error.kind or 'a format netreset does not read itself'}, read through "
+                         "tshark (as with --engine tshark)")
+        tables.append(table)
+        merged.merge(stats)
+        formats += [stats.file_format] if stats.file_format not in formats else []
+    merged.warnings[:0] = notes
+    merged.file_format = ",".join(formats)
+    table = PacketTable.concat(tables, book)
+    return table.take(np.lexsort((table.frame, table.file_id, table.ts_ns))), merged
+
+
+def _through_tshark(read_capture_tshark, path: str, file_id: int, book, options: Options,
+                    error: UnsupportedFormat) -> tuple[PacketTable, IngestStats]:
+    """``path`` read by tshark; if tshark cannot read it either, the built-in reader's error, saying so."""
+    try:
+        return read_capture_tshark(path, file_id=file_id, book=book, verify_checksums=options.verify_checksums)
+    except CaptureError:
+        raise CaptureError(error.path, f"{error.what}; tshark cannot read it either") from None
 
 
 #: Inputs smaller than this are read in one process unless --workers says otherwise: starting a worker

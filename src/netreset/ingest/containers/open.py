@@ -5,16 +5,21 @@ Only this module touches the file system. It decides the format from the first b
 file name), turns "cannot read this at all" into one :class:`CaptureError` line, and turns damage
 found later (a truncated last record, a corrupt gzip tail) into a warning: everything read before
 the damage is kept, because a half-written capture from a crashed dumpcap is still evidence.
+
+A capture in a format only Wireshark reads (snoop, ERF, …) raises :class:`UnsupportedFormat`, which the
+pipeline answers by reading the file through tshark. A Windows event trace (``.etl``, what ``netsh
+trace`` and ``pktmon`` write) is no capture at all: its error names the conversion and its pitfalls.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import struct
 import zlib
 from typing import BinaryIO, Iterator
 
-from netreset.errors import CaptureError
+from netreset.errors import CaptureError, UnsupportedFormat
 
 from netreset.ingest.frames import Interface, RawFrame
 from netreset.ingest.containers.netmon import MAGICS as NETMON_MAGICS, NetmonReader
@@ -34,13 +39,54 @@ KNOWN_NON_CAPTURES: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "a 7-zip archive; extract the capture first"),
     (b"\x7fELF", "an executable (ELF)"),
     (b"%PDF", "a PDF document"),
-    (b"snoop\x00\x00\x00", "a Solaris snoop capture; convert it with `editcap -F pcapng`"),
-    (b"XCP\x00", "a Microsoft Network Monitor 1.x capture; convert it with `editcap -F pcapng`"),
 )
+
+#: First bytes of captures that Wireshark reads and netreset does not (read through tshark when present):
+#: magic, what it is, and the name ``file_format`` gives it (editcap's -F name).
+TSHARK_FORMATS: tuple[tuple[bytes, str, str], ...] = (
+    (b"snoop\x00\x00\x00", "a Solaris snoop capture", "snoop"),
+    (b"XCP\x00", "a NetXRay / Windows Sniffer capture", "netxray"),
+    (b"TRSNIFF data    \x1a", "a DOS Sniffer capture", "ngsniffer"),
+    (b"ObserverPktBuffer", "a Viavi Observer capture", "observer"),
+    (b"btsnoop\x00", "a Bluetooth btsnoop capture", "btsnoop"),
+)
+
+
+def format_name(head: bytes) -> str:
+    """The ``file_format`` name of a capture from its first bytes (uncompressed): "pcap", "pcap-ns",
+    "pcapng", "netmon1", "netmon2", a tshark-only format's name, or "other"."""
+    if head[:4] == PCAPNG_MAGIC:
+        return "pcapng"
+    if head[:4] in PCAP_MAGICS:
+        return PCAP_MAGICS[head[:4]][3]
+    if head[:4] in NETMON_MAGICS and len(head) > 5:
+        return f"netmon{head[5]}"
+    return next((name for magic, _kind, name in TSHARK_FORMATS if head.startswith(magic)), "other")
+
+
+#: The one line for an Event Tracing for Windows log: what to run on Windows, and what to watch for.
+ETL_ADVICE = (
+    "not a packet capture: it is a Windows event trace (.etl, as `netsh trace` and `pktmon` write); convert it "
+    "on Windows with `etl2pcapng in.etl out.pcapng` (netsh trace) or `pktmon etl2pcap in.etl --out out.pcapng` "
+    "(pktmon) — pktmon keeps only the first 128 bytes of each packet unless started with `--pkt-size 0`, and "
+    "logs a packet once per component it crosses (netreset counts each packet once)"
+)
+
+
+def looks_like_etl(head: bytes) -> bool:
+    """An ETW log starts with a 72-byte WMI buffer header, then the system trace header of the log-file
+    header event: marker flags 0xC0 with header type 1 or 2 (32/64-bit), hook "header group, info" (0, 0)."""
+    if len(head) < 80:
+        return False
+    buffer_size, saved_offset = struct.unpack_from("<II", head)
+    return (72 < saved_offset <= buffer_size <= 1 << 30 and head[74] in (1, 2) and head[75] == 0xC0
+            and head[78:80] == b"\x00\x00")
 
 
 def describe_start(head: bytes) -> str:
     """Say what a non-capture file looks like, from its first bytes, in a few words."""
+    if looks_like_etl(head):
+        return ETL_ADVICE
     for magic, what in KNOWN_NON_CAPTURES:
         if head.startswith(magic):
             return f"not a capture file: it looks like {what}"
@@ -139,8 +185,9 @@ class FrameSource:
         return stream
 
     def _make_reader(self) -> PcapReader | PcapngReader | NetmonReader:
-        """Pick the container reader from the magic; it parses the file header or raises CaptureError."""
-        head = self._stream.peek(16)[:16]
+        """Pick the container reader from the magic; it parses the file header or raises CaptureError
+        (:class:`UnsupportedFormat` for what tshark may read)."""
+        head = self._stream.peek(80)[:80]
         # For gzip the uncompressed size is unknown; readers then rely on short reads to find the end.
         size = None if self._gunzip else self.file_size
         if head[:4] == PCAPNG_MAGIC:
@@ -154,7 +201,15 @@ class FrameSource:
         if len(head) < 4:
             raise CaptureError(self.path, f"too short to be a capture ({len(head)} bytes)")
         prefix = "gzip-compressed, but " if self._gunzip else ""
-        raise CaptureError(self.path, prefix + describe_start(head))
+        for magic, kind, _name in TSHARK_FORMATS:
+            if head.startswith(magic):
+                raise UnsupportedFormat(self.path, f"{prefix}{kind}, which netreset does not read itself: install "
+                                        "tshark (netreset then reads it through tshark) or convert it with "
+                                        "`editcap -F pcapng`", kind)
+        what = describe_start(head)
+        if what.startswith("not a capture file (starts with"):  # unrecognised: perhaps a format tshark reads
+            raise UnsupportedFormat(self.path, prefix + what)
+        raise CaptureError(self.path, prefix + what)
 
     def _restart(self) -> BinaryIO:
         """The gzip stream again from its first byte (a NetMon file read in frame order may need it)."""

@@ -31,8 +31,7 @@ import numpy as np
 
 from netreset.errors import CaptureError
 from netreset.ingest.frames import IngestStats
-from netreset.ingest.containers.open import GZIP_MAGIC, PCAPNG_MAGIC
-from netreset.ingest.containers.pcap import PCAP_MAGICS
+from netreset.ingest.containers.open import GZIP_MAGIC, format_name
 from netreset.ingest.tshark.rows import FIELDS, classify_frame, epoch_ns, parse_int
 from netreset.packets.table import AddressBook, PacketTable, PacketTableBuilder
 
@@ -75,18 +74,19 @@ def tshark_command(tshark: str, path: str, verify_checksums: bool = False) -> li
 
 
 def sniff_file_format(path: str) -> str:
-    """"pcap", "pcap-ns" or "pcapng" (+ "+gzip") from the magic number, as the default engine names
-    them; "other" for the further formats tshark reads (snoop, ERF, ...)."""
+    """The format's name (+ "+gzip") from its first bytes, as the default engine names it ("pcap",
+    "pcapng", "netmon2", "snoop", …); "other" for the further formats tshark reads (ERF, ...)."""
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(32)
     suffix = ""
     if head[:2] == GZIP_MAGIC:
-        with gzip.open(path, "rb") as f:
-            head = f.read(4)
+        try:
+            with gzip.open(path, "rb") as f:
+                head = f.read(32)
+        except (OSError, EOFError):  # damaged gzip: tshark will say what it makes of it
+            head = b""
         suffix = "+gzip"
-    if head == PCAPNG_MAGIC:
-        return "pcapng" + suffix
-    return PCAP_MAGICS[head][3] + suffix if head in PCAP_MAGICS else "other"
+    return format_name(head) + suffix
 
 
 def _count(stats: IngestStats, kind: str, what: dict | str, builder: PacketTableBuilder) -> None:
