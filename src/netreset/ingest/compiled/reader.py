@@ -16,9 +16,10 @@ rows in file order and the same :class:`IngestStats` — and the same answers, c
 
 A file is only taken down this path when a pre-scan (the walker without storing) frames it cleanly
 from its first record to its last byte; damaged or unusual containers (truncated records, packet
-comments, several sections, big-endian pcapng, gzip) stay on the plain path with its warnings.
-Small files stay there too: importing the compiler costs more than it saves below
-:data:`~netreset.runtime.compiled.MIN_FILE_BYTES` (the gate, :mod:`netreset.runtime.compiled`, decides).
+comments, several sections, big-endian pcapng, gzip, pktmon's per-component duplicates) stay on the
+plain path with its warnings. Small files stay there too: importing the compiler costs more than it
+saves below :data:`~netreset.runtime.compiled.MIN_FILE_BYTES` (the gate, :mod:`netreset.runtime.compiled`,
+decides).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 from netreset.ingest.frames import IngestStats, RawFrame
 from netreset.ingest.layers.decode import Decoder
+from netreset.ingest.containers.open import holds_component_duplicates
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
 from netreset.ingest.containers.pcapng import PcapngReader
 from netreset.ingest.layers.tcp import OPTION_LETTERS
@@ -79,6 +81,8 @@ class _Container:
             return  # packets outside EPBs, damage, or a clock that is not a whole number of ns
         if [gid for gid, *_ in reader._section] != list(range(len(reader.interfaces))):
             return
+        if len(reader.interfaces) > 1 and holds_component_duplicates(path):
+            return  # a pktmon log: the plain reader counts each packet once
         self.kind, self.start, self.reader = "pcapng", start, reader
         self.linktypes = np.array([s[1] for s in reader._section], dtype=np.int64)
         self.mult = np.array([s[2] for s in reader._section], dtype=np.int64)

@@ -9,6 +9,8 @@ the damage is kept, because a half-written capture from a crashed dumpcap is sti
 A capture in a format only Wireshark reads (snoop, ERF, …) raises :class:`UnsupportedFormat`, which the
 pipeline answers by reading the file through tshark. A Windows event trace (``.etl``, what ``netsh
 trace`` and ``pktmon`` write) is no capture at all: its error names the conversion and its pitfalls.
+pcapng files converted from pktmon logs carry each packet once per component it crossed;
+:mod:`netreset.ingest.containers.duplicates` counts each packet once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import BinaryIO, Iterator
 from netreset.errors import CaptureError, UnsupportedFormat
 
 from netreset.ingest.frames import Interface, RawFrame
+from netreset.ingest.containers.duplicates import drop_component_duplicates, holds_duplicates
 from netreset.ingest.containers.netmon import MAGICS as NETMON_MAGICS, NetmonReader
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
 from netreset.ingest.containers.pcapng import PcapngReader
@@ -103,6 +106,14 @@ def open_frames(path: str | os.PathLike) -> "FrameSource":
     return FrameSource(os.fspath(path))
 
 
+def holds_component_duplicates(path: str | os.PathLike) -> bool:
+    """Whether reading ``path`` drops pktmon-style duplicates (see :mod:`~netreset.ingest.containers.duplicates`):
+    the compiled path, which does not look for them, leaves such a file to the plain reader."""
+    with open_frames(path) as source:
+        reader = source._reader
+        return isinstance(reader, PcapngReader) and holds_duplicates(reader.frames(), reader)
+
+
 class FrameSource:
     """An open capture: iterate it for frames; ``file_format``, ``interfaces``, ``comments`` and
     ``warnings`` describe it (pcapng interfaces and comments grow as the walk meets them).
@@ -154,8 +165,11 @@ class FrameSource:
         if self._consumed:
             raise RuntimeError("a FrameSource can be iterated only once")
         self._consumed = True
+        frames = self._reader.frames()
+        if isinstance(self._reader, PcapngReader):
+            frames = drop_component_duplicates(frames, self._reader)
         try:
-            yield from self._reader.frames()
+            yield from frames
         except OSError as exc:  # a failing disk or network share: keep what was read
             self.warnings.append(f"stopped reading after frame {self._reader.frame}: {_reason(exc)}")
         if self._gunzip and self._gunzip.problem:

@@ -84,6 +84,8 @@ class PcapngReader:
         # section-local interface id -> (global id, link type, multiplier, divisor, offset ns)
         self._section: list[tuple[int, int, int, int, int]] = []
         self._counts = {"bad-interface": 0, "bad-caplen": 0, "bad-options": 0, "spb": 0}
+        #: (frame number, text) of the latest packet comment: pktmon writes its logging point there
+        self.last_comment: tuple[int, str] = (0, "")
         self._set_byte_order("<")
         first = self._read_block(stream.read(8))
         if first is None or first[0] != SHB:
@@ -267,6 +269,7 @@ class PcapngReader:
         for code, value in self._options(body, start, end):
             if code == OPT_COMMENT:
                 self.comments.append(f"frame {self.frame + 1}: {text(value)}")
+                self.last_comment = (self.frame + 1, text(value))
 
     def _options(self, body: bytes, start: int, end: int | None = None) -> list[tuple[int, bytes]]:
         options = parse_options(body, start, len(body) - 4 if end is None else end, self.endian)
