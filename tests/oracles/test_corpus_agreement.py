@@ -33,8 +33,6 @@ ACCEPTED = {
     ("zeek-ftp-fake-long-commands", "history"): "letter X comes from Zeek's FTP analyzer, not TCP",
     ("zeek-tunnels-gre-aruba-amsdu", "history"): "bare-mode test (-b): 443 is not in Zeek's "
         "likely_server_ports there, so Zeek does not flip; with the default port list it flips (^d)",
-    ("zeek-tunnels-gre-aruba-amsdu", "completeness"): "the frame is an 802.11 A-MSDU carrying two "
-        "TCP segments; ingest decodes the first subframe only, so the stream has one packet for us",
     ("zeek-ftp-bigtransfer", "completeness"): "Wireshark's FTP dissector creates the data-channel "
         "conversation from the PORT/PASV reply, so the data connection's SYN does not open it and "
         "tshark leaves out the SYN bit; we have no payload to follow FTP commands",

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 # Tunnel codes for the ``encap`` column of the packet table.
 ENCAP_NONE, ENCAP_GRE, ENCAP_ERSPAN, ENCAP_VXLAN, ENCAP_GENEVE, ENCAP_IPIP, ENCAP_AYIYA, ENCAP_TEREDO = range(8)
+#: Later additions (codes are never renumbered): GTP-U, L2TP, CAPWAP data, MPLS in UDP.
+ENCAP_GTP, ENCAP_L2TP, ENCAP_CAPWAP, ENCAP_MPLS_UDP = range(8, 12)
 ENCAP_NAMES = {
     ENCAP_NONE: "",
     ENCAP_GRE: "gre",
@@ -20,6 +22,10 @@ ENCAP_NAMES = {
     ENCAP_IPIP: "ip-in-ip",
     ENCAP_AYIYA: "ayiya",
     ENCAP_TEREDO: "teredo",
+    ENCAP_GTP: "gtp",
+    ENCAP_L2TP: "l2tp",
+    ENCAP_CAPWAP: "capwap",
+    ENCAP_MPLS_UDP: "mpls-in-udp",
 }
 
 #: Link types above the 16-bit LINKTYPE_* space, for records no LINKTYPE value describes: a container
@@ -83,6 +89,9 @@ class IngestStats:
     interfaces: list[Interface] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)  #: pcapng/NetMon comments, NetMon processes (untrusted text)
     non_first_fragments: int = 0  #: IP fragments after the first: they carry no TCP header
+    #: UDP datagrams that look like a tunnel netreset does not decode, by ``udp/<port>``: the payload
+    #: parses as an IP header, or the port is a tunnel's that is not decoded (see layers/tunnels.py)
+    undecoded_tunnels: Counter = field(default_factory=Counter)
 
     def merge(self, other: "IngestStats") -> None:
         """Add another file's counts (and its path) to these (for multi-file runs)."""
@@ -96,3 +105,4 @@ class IngestStats:
         self.interfaces.extend(other.interfaces)
         self.comments.extend(other.comments)
         self.non_first_fragments += other.non_first_fragments
+        self.undecoded_tunnels.update(other.undecoded_tunnels)

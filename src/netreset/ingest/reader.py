@@ -78,8 +78,12 @@ def _decode_frames(source, decoder: Decoder, builder: PacketTableBuilder, chunk_
     for frame in source:
         count += 1
         row = decode(frame)
-        if row.__class__ is dict:
-            append(row)
+        if row.__class__ is not str:
+            if row.__class__ is dict:
+                append(row)
+            else:  # an A-MSDU's rows, one per subframe
+                for one in row:
+                    append(one)
             if len(builder) >= chunk_rows:
                 stats.frames_total = count
                 yield builder.build()

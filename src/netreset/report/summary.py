@@ -6,6 +6,7 @@ above the pipeline; the records they gather are built below it (:mod:`netreset.r
 
 from __future__ import annotations
 
+import shutil
 from typing import TYPE_CHECKING
 
 from netreset.records.schema import SCHEMA_VERSION
@@ -34,4 +35,33 @@ def summary_document(analysis: "Analysis") -> dict:
         "non_first_fragments": stats.non_first_fragments,
         "warnings": list(stats.warnings),
         "findings": findings(analysis),
+        "undecoded_tunnels": dict(sorted(stats.undecoded_tunnels.items())),
+        "decode_hint": decode_hint(stats, getattr(getattr(analysis, "options", None), "engine", "builtin")),
     }
+
+
+def decode_hint(stats, engine: str = "builtin", tshark_present: bool | None = None) -> str | None:
+    """One sentence when TCP may hide where netreset does not look, else None (never a silent loss).
+
+    Two premises, each from the counts: UDP datagrams that look like an undecoded tunnel (their
+    payload parses as an IP header, or they use a port of a tunnel netreset does not decode), or
+    frames that could not be decoded at all. ``--engine tshark`` is suggested when tshark is
+    installed and not already the engine.
+    """
+    tshark = (shutil.which("tshark") is not None) if tshark_present is None else tshark_present
+    parts = []
+    tunnels = sum(stats.undecoded_tunnels.values())
+    if tunnels:
+        ports = ", ".join(f"{k} ({v})" for k, v in stats.undecoded_tunnels.most_common(3))
+        parts.append(f"{tunnels} UDP datagrams look like a tunnel netreset does not decode ({ports})")
+    problems = sum(stats.problems.values())
+    if problems and tshark and engine != "tshark":
+        parts.append(f"{problems} frames could not be decoded")
+    if not parts:
+        return None
+    sentence = "; ".join(parts) + ": TCP inside them is not analysed"
+    if tshark and engine != "tshark":
+        return sentence + ". Try --engine tshark (Wireshark's dissectors)."
+    if engine == "tshark":
+        return sentence + " (tshark did not decode them either; Wireshark's \"Decode As\" may)."
+    return sentence + ". Install tshark and try --engine tshark, or decode them with Wireshark's \"Decode As\"."

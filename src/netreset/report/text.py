@@ -36,6 +36,8 @@ def summary_text(doc: dict) -> str:
         lines.append(f"Non-first IP fragments skipped: {doc['non_first_fragments']}")
     if doc.get("other_protocols"):
         lines.append("Other protocols (not analysed): " + _counts(doc["other_protocols"]))
+    if doc.get("decode_hint"):
+        lines += ["", "Note: " + doc["decode_hint"]]
     return "\n".join(lines) + "\n"
 
 

@@ -279,6 +279,9 @@ def _fallback(cap: CompiledCapture, buf, first_frame: int, off, caplen, wire, ts
                                    bytes(buf[o:o + c])))
         if row.__class__ is dict:
             builder.append(row)
+        elif row.__class__ is list:  # an A-MSDU's rows, one per subframe, in order
+            for one in row:
+                builder.append(one)
     return builder.build() if len(builder) else None
 
 

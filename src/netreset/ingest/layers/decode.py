@@ -3,8 +3,10 @@
 The layers live in their own modules (link layer, IP, TCP, ICMP, tunnels); this one walks a frame
 through them: link layer → IP → (tunnel → link layer → IP)* → TCP or an ICMP error. The innermost IP
 header is the one in the row; the tunnel closest to it gives ``encap``/``outer_src``/``outer_dst``.
+An 802.11 A-MSDU (on the link or inside a tunnel) carries several packets in one frame: each of its
+subframes is walked on from there, and the frame gives a list of rows that share its frame number.
 
-Every frame that gives no row is counted in :class:`IngestStats` at the point of decision: in
+Every frame (every A-MSDU subframe) that gives no row is counted in :class:`IngestStats` at the point of decision: in
 ``problems`` by reason when it could not be decoded, in ``other_protocols`` by name when it was
 decoded fine but is not TCP, or in ``non_first_fragments``. The hot path allocates nothing per
 frame beyond the row dict and the address slices.
@@ -22,7 +24,7 @@ from netreset.ingest.layers.link import (
     ETH_IPV4, ETH_IPV6, ETH_TEB, ETHERTYPE_NAMES, ethernet, is_problem, link_payload, shims, wlan,
 )
 from netreset.ingest.layers.tcp import parse_tcp
-from netreset.ingest.layers.tunnels import WLAN, decap_gre, decap_udp
+from netreset.ingest.layers.tunnels import WLAN, WLAN_SWAPPED, decap_gre, decap_udp, looks_like_tunnel
 from netreset.packets.table import CHECKSUM_BAD, CHECKSUM_GOOD, AddressBook
 
 #: Tunnels inside tunnels deeper than this are refused (crafted packets could nest without end).
@@ -51,25 +53,61 @@ class Decoder:
             found = self._addr_ids[raw] = self.book.intern(text)
         return found
 
-    def decode(self, frame: RawFrame) -> dict | str:
-        """The row for ``frame``, or the reason string it produced none (already counted)."""
+    def decode(self, frame: RawFrame) -> dict | list | str:
+        """The row for ``frame``, or the reason string it produced none (already counted).
+
+        An A-MSDU frame whose subframes give several rows answers the list of them, in subframe order.
+        """
         data = frame.data
         found = link_payload(frame.linktype, data)
         if found.__class__ is str:
             if frame.linktype >= PRIVATE_LINKTYPE_BASE:  # a container's own media type (NetMon): its name
                 found = private_linktype_reason(frame.linktype)
             return self.skip(found)
-        etype, off, vlan = found
         row = {"file_id": self.file_id, "frame": frame.frame, "ts_ns": frame.ts_ns, "iface": frame.iface}
+        if found.__class__ is list:
+            return self._subframes(found, data, row, MAX_NESTING)
+        etype, off, vlan = found
         if vlan >= 0:
             row["vlan"] = vlan
-        end = len(data)
-        for _ in range(MAX_NESTING):
+        return self._walk(etype, data, off, len(data), row, MAX_NESTING)
+
+    def _walk(self, etype: int, data: bytes, off: int, end: int, row: dict, depth: int):
+        """From a network-layer header through every tunnel to the row (or a counted reason)."""
+        for left in range(depth, 0, -1):
             found = self._network(etype, data, off, end, row)
-            if found.__class__ is not tuple:
-                return found if found.__class__ is dict else self.skip(found)
-            etype, off, end = found
+            cls = found.__class__
+            if cls is tuple:
+                etype, off, end = found
+            elif cls is dict:
+                return found
+            elif cls is list:
+                return self._subframes(found, data, row, left - 1)
+            else:
+                return self.skip(found)
         return self.skip("malformed-tunnel-nesting")
+
+    def _subframes(self, subframes: list, data: bytes, row: dict, depth: int):
+        """Every A-MSDU subframe from the columns gathered so far: a row, a list of rows, or the last reason."""
+        rows, reason = [], "truncated-wlan"
+        for sub in subframes:
+            if sub.__class__ is str:
+                reason = self.skip(sub)
+                continue
+            etype, off, vlan, end = sub
+            copy = dict(row)
+            if vlan >= 0 and "vlan" not in copy:
+                copy["vlan"] = vlan
+            found = self._walk(etype, data, off, end, copy, depth)
+            if found.__class__ is dict:
+                rows.append(found)
+            elif found.__class__ is list:
+                rows.extend(found)
+            else:
+                reason = found
+        if not rows:
+            return reason
+        return rows[0] if len(rows) == 1 else rows
 
     def skip(self, reason: str) -> str:
         """Count a frame that gives no row under ``reason`` and return the reason."""
@@ -101,6 +139,10 @@ class Decoder:
             found = decap_gre(data, l4, l4_end)
         elif proto == 17:
             found = decap_udp(data, l4, l4_end)
+            if found == "udp":
+                port = looks_like_tunnel(data, l4, l4_end)
+                if port:
+                    self.stats.undecoded_tunnels[f"udp/{port}"] += 1
         elif proto == 4 or proto == 41:
             found = ENCAP_IPIP, ETH_IPV4 if proto == 4 else ETH_IPV6, l4
         else:
@@ -117,11 +159,11 @@ class Decoder:
         row["outer_dst"] = row["dst"]
         if etype == ETH_TEB:
             found = ethernet(data, off, end)
-        elif etype == WLAN:
-            found = wlan(data, off, end)
+        elif etype == WLAN or etype == WLAN_SWAPPED:
+            found = wlan(data, off, end, etype == WLAN_SWAPPED)
         else:
             found = shims(data, off, end, etype, -1)
-        if found.__class__ is str:
+        if found.__class__ is str or found.__class__ is list:
             return found
         if "vlan" not in row and found[2] >= 0:
             row["vlan"] = found[2]

@@ -3,7 +3,8 @@
 Every link type is reduced to the same answer, ``(ethertype, offset, vlan)``, so the IP layer never
 needs to know how the frame was captured: raw IP, BSD loopback and PPP protocol numbers are mapped
 onto the EtherType they stand for. Shims that sit between Ethernet and IP (802.1Q/QinQ tags, MPLS
-label stacks, PPPoE sessions, 802.1ah PBB) are peeled off in one loop.
+label stacks, PPPoE sessions, 802.1ah PBB, Cisco VN-Tag, 802.1BR E-Tag, Cisco FabricPath) are peeled
+off in one loop, in whatever order they are stacked (a VN-Tag between two VLAN tags, say).
 
 One decoder per link type, all called alike, and one table from the LINKTYPE_* number
 (:mod:`netreset.ingest.layers.linktypes`) to its decoder: :data:`LINK_DECODERS` is both the dispatch
@@ -21,14 +22,17 @@ import struct
 from netreset.ingest.layers.linktypes import (
     DLT_RAW, DLT_RAW_OPENBSD, LINKTYPE_C_HDLC, LINKTYPE_ETHERNET, LINKTYPE_FDDI, LINKTYPE_IEEE802_11,
     LINKTYPE_IEEE802_11_RADIOTAP, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
-    LINKTYPE_NULL, LINKTYPE_PPP, LINKTYPE_PPP_ETHER, LINKTYPE_PPP_HDLC, LINKTYPE_RAW,
+    LINKTYPE_IPOIB, LINKTYPE_NFLOG, LINKTYPE_NULL, LINKTYPE_PPP, LINKTYPE_PPP_ETHER, LINKTYPE_PPP_HDLC, LINKTYPE_RAW,
 )
-from netreset.ingest.layers.wlan import radiotap_payload, wlan_payload
+from netreset.ingest.layers.wlan import AMSDU, amsdu_subframes, radiotap_payload, wlan_payload
 
 ETH_IPV4, ETH_IPV6, ETH_TEB = 0x0800, 0x86DD, 0x6558
 ETH_VLAN_TAGS = frozenset((0x8100, 0x88A8, 0x9100, 0x9200))
 ETH_MPLS = frozenset((0x8847, 0x8848))
 ETH_PPPOE_SESSION, ETH_PBB, ETH_JUMBO_LLC = 0x8864, 0x88E7, 0x8870
+#: Cisco VN-Tag (6 bytes with the next EtherType), IEEE 802.1BR E-Tag (8 bytes), Cisco FabricPath
+#: (2 bytes of FTag/TTL after its outer addresses, then the customer's Ethernet header).
+ETH_VNTAG, ETH_ETAG, ETH_FABRICPATH = 0x8926, 0x893F, 0x8903
 
 #: EtherTypes that are understood but carry no TCP; anything else is "unsupported-ethertype".
 ETHERTYPE_NAMES = {
@@ -99,13 +103,26 @@ def shims(data: bytes, off: int, end: int, etype: int, vlan: int):
             if found.__class__ is str:
                 return found
             etype, off = found
-        elif etype == ETH_PPPOE_SESSION:
+        elif etype == ETH_PPPOE_SESSION:  # 6 header bytes, then the PPP protocol field
+            found = ppp_protocol(data, off + 6, end)
+            if found.__class__ is str:
+                return "truncated-pppoe" if found == "truncated-ppp" else found
+            etype, off = found
+        elif etype == ETH_VNTAG:  # D/P bits, destination and source virtual interfaces; EtherType
+            if off + 6 > end:
+                return "truncated-vntag"
+            etype = _H.unpack_from(data, off + 4)[0]
+            off += 6
+        elif etype == ETH_ETAG:  # E-PCP/DEI, ingress and E-CID fields (6 bytes); EtherType
             if off + 8 > end:
-                return "truncated-pppoe"
-            etype = PPP_TO_ETHERTYPE.get(_H.unpack_from(data, off + 6)[0])
-            if etype is None:
-                return ppp_other(_H.unpack_from(data, off + 6)[0])
+                return "truncated-etag"
+            etype = _H.unpack_from(data, off + 6)[0]
             off += 8
+        elif etype == ETH_FABRICPATH:  # FTag and TTL, then the inner (classical) Ethernet header
+            if off + 16 > end:
+                return "truncated-fabricpath"
+            etype = _H.unpack_from(data, off + 14)[0]
+            off += 16
         elif etype == ETH_PBB:  # I-TAG (4 bytes) + customer destination and source MAC
             if off + 18 > end:
                 return "truncated-pbb"
@@ -152,13 +169,16 @@ def ppp_other(protocol: int) -> str:
     return "ppp-control" if protocol >= 0x8000 else "unsupported-ppp-protocol"
 
 
-def ppp(data: bytes, off: int, end: int):
-    """PPP (RFC 1661/1662): optional FF 03 address/control, then a 1- or 2-byte protocol field."""
-    if off + 2 <= end and data[off] == 0xFF and data[off + 1] == 0x03:
-        off += 2
+def ppp_protocol(data: bytes, off: int, end: int):
+    """The PPP protocol field at ``off`` → ``(ethertype, offset after it)`` or a reason.
+
+    Protocol-field compression (RFC 1661 6.5): a protocol number's low byte is odd and its high byte
+    even, so an odd first byte is a 1-byte field (0x21 for IPv4) — PPPoE, L2TP and PPTP peers
+    negotiate it as readily as serial links do.
+    """
     if off >= end:
         return "truncated-ppp"
-    if data[off] & 0x01:  # protocol-field compression: odd first byte means a 1-byte protocol
+    if data[off] & 0x01:
         protocol, off = data[off], off + 1
     elif off + 2 > end:
         return "truncated-ppp"
@@ -167,7 +187,24 @@ def ppp(data: bytes, off: int, end: int):
     etype = PPP_TO_ETHERTYPE.get(protocol)
     if etype is None:
         return ppp_other(protocol)
-    return shims(data, off, end, etype, -1)
+    return etype, off
+
+
+def ppp(data: bytes, off: int, end: int):
+    """PPP (RFC 1661/1662): optional FF 03 address/control, then a 1- or 2-byte protocol field.
+
+    A link declared PPP that carries Cisco HDLC framing instead (address 0x0F unicast or 0x8F
+    broadcast, control 0, then an EtherType: what Cisco routers' PPP captures often hold) is read as
+    Cisco HDLC, as Wireshark's PPP dissector does.
+    """
+    if off + 2 <= end and data[off] == 0xFF and data[off + 1] == 0x03:
+        off += 2
+    elif off + 4 <= end and data[off] in (0x0F, 0x8F) and data[off + 1] == 0:
+        return cisco_hdlc(data, off, end)
+    found = ppp_protocol(data, off, end)
+    if found.__class__ is str:
+        return found
+    return shims(data, found[1], end, found[0], -1)
 
 
 def bsd_loopback(data: bytes, off: int, end: int):
@@ -245,15 +282,80 @@ def cisco_hdlc(data: bytes, off: int, end: int):
     return shims(data, off + 4, end, _H.unpack_from(data, off + 2)[0], -1)
 
 
-def wlan(data: bytes, off: int, end: int):
-    """802.11 data frame → LLC/SNAP payload (names management/control/protected frames)."""
-    off = wlan_payload(data, off, end)
+def ipoib(data: bytes, off: int, end: int):
+    """LINKTYPE_IPOIB: IP over InfiniBand as Linux captures it: a 40-byte pseudo header (the InfiniBand
+    global route header, or zeros and the destination address for unicast), then RFC 4391's 4-byte
+    header of EtherType + reserved (Wireshark's WTAP_ENCAP_IP_OVER_IB_PCAP layout)."""
+    if off + 44 > end:
+        return "truncated-ipoib"
+    return shims(data, off + 44, end, _H.unpack_from(data, off + 40)[0], -1)
+
+
+#: NFLOG TLV types (linux/netfilter/nfnetlink_log.h): the logged packet, from its network header on.
+NFULA_PAYLOAD = 9
+#: NFLOG address families: AF_INET, AF_INET6 (AF_UNSPEC and bridge families: the version nibble decides).
+_NFLOG_FAMILIES = {2: ETH_IPV4, 10: ETH_IPV6}
+_LE_HH = struct.Struct("<HH")
+
+
+def nflog(data: bytes, off: int, end: int):
+    """LINKTYPE_NFLOG (``tcpdump -i nflog:N``): family, version, resource id, then TLVs to NFULA_PAYLOAD.
+
+    TLV length and type are in the byte order of the host that captured (little-endian on nearly
+    every Linux box); the length counts the 4 TLV header bytes, and each TLV is padded to 4 bytes.
+    A little-endian length that cannot be right is read big-endian instead (Wireshark reads them in
+    its own host's order, so it decodes a big-endian host's NFLOG capture only on such a host).
+    """
+    if off + 4 > end:
+        return "truncated-nflog"
+    family = data[off]
+    p = off + 4
+    for _ in range(64):
+        if p + 4 > end:
+            return "nflog-no-payload"
+        length, tlv_type = _LE_HH.unpack_from(data, p)
+        if length < 4 or p + length > end:
+            length, tlv_type = _HH.unpack_from(data, p)
+            if length < 4:
+                return "malformed-nflog"
+        if tlv_type & 0x7FFF == NFULA_PAYLOAD:
+            payload_end = min(p + length, end)
+            etype = _NFLOG_FAMILIES.get(family) or ip_by_version(data, p + 4, payload_end)
+            if etype.__class__ is str:
+                return "unsupported-nflog-payload"
+            return etype, p + 4, -1
+        p += (length + 3) & ~3
+    return "malformed-nflog"
+
+
+def wlan(data: bytes, off: int, end: int, swapped: bool = False):
+    """802.11 data frame → LLC/SNAP payload (names management/control/protected frames).
+
+    An A-MSDU answers a *list*, one ``(ethertype, offset, vlan, end)`` per subframe (``end`` bounds
+    its MSDU; a subframe that carries no IP is its reason string instead), so every segment of the
+    aggregate can become a row.
+    """
+    off = wlan_payload(data, off, end, swapped)
     if off.__class__ is str:
         return off
+    if off & AMSDU:
+        subframes = amsdu_subframes(data, off & ~AMSDU, end)
+        if subframes.__class__ is str:
+            return subframes
+        return [_msdu(data, start, stop) for start, stop in subframes]
     found = llc(data, off, end)
     if found.__class__ is str:
         return found
     return shims(data, found[1], end, found[0], -1)
+
+
+def _msdu(data: bytes, start: int, stop: int):
+    """One A-MSDU subframe's MSDU (an LLC header first) → ``(ethertype, offset, vlan, end)`` or a reason."""
+    found = llc(data, start, stop)
+    if found.__class__ is str:
+        return found
+    found = shims(data, found[1], stop, found[0], -1)
+    return found if found.__class__ is str else (*found, stop)
 
 
 def radiotap(data: bytes, off: int, end: int):
@@ -263,7 +365,8 @@ def radiotap(data: bytes, off: int, end: int):
 
 
 #: The one list of supported link types: LINKTYPE_* → its decoder. Every decoder is called as
-#: ``decoder(data, off, end)`` and answers ``(ethertype, offset, vlan)`` or a reason string; a link
+#: ``decoder(data, off, end)`` and answers ``(ethertype, offset, vlan)`` or a reason string (802.11
+#: decoders answer a list of subframes for an A-MSDU, see :func:`wlan`); a link
 #: type missing here is ``unsupported-linktype-N``. Adding one is a decoder above plus an entry here
 #: (and ``_link`` in :mod:`netreset.ingest.compiled.kernels` if the compiled path should take it too).
 LINK_DECODERS = {
@@ -283,6 +386,8 @@ LINK_DECODERS = {
     LINKTYPE_IEEE802_11_RADIOTAP: radiotap,
     LINKTYPE_IPV4: raw_ipv4,
     LINKTYPE_IPV6: raw_ipv6,
+    LINKTYPE_NFLOG: nflog,
+    LINKTYPE_IPOIB: ipoib,
     LINKTYPE_LINUX_SLL2: linux_sll2,
 }
 

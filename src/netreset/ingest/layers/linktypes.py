@@ -28,4 +28,6 @@ LINKTYPE_LINUX_SLL = 113  #: Linux cooked capture (``tcpdump -i any``), 16 heade
 LINKTYPE_IEEE802_11_RADIOTAP = 127  #: a radiotap header, then an 802.11 frame
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
+LINKTYPE_NFLOG = 239  #: Linux netfilter NFLOG (``tcpdump -i nflog:N``): a header, then TLVs holding the packet
+LINKTYPE_IPOIB = 242  #: IP over InfiniBand (RFC 4391): a 4-byte header, EtherType first
 LINKTYPE_LINUX_SLL2 = 276  #: Linux cooked capture v2, 20 header bytes

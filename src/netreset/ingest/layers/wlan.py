@@ -1,8 +1,11 @@
 """IEEE 802.11 data frames (LINKTYPE 105) and the radiotap header (127) in front of them.
 
 Only what leads to an LLC header is decoded: management and control frames, encrypted frames and
-non-first fragments are named and counted, never guessed at. A-MSDU aggregates are followed into
-their first subframe (Aruba controllers tunnel such frames in GRE).
+non-first fragments are named and counted, never guessed at. An A-MSDU aggregate (802.11n's
+QoS-control bit 7) carries several MSDUs in one frame, each behind a 14-byte subframe header (DA,
+SA, a big-endian length) and padded to 4 bytes except the last; :func:`amsdu_subframes` lists them
+all, so every TCP segment of the aggregate becomes a row (Aruba controllers tunnel such frames in
+GRE; Zeek counts each segment, Wireshark dissects each).
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 import struct
 
 _LE_H = struct.Struct("<H")
+_H = struct.Struct("!H")
+#: Pseudo offset flag: :func:`wlan_payload` ORs it into the answer when the frame is an A-MSDU.
+AMSDU = 1 << 40
 
 _FROM_TO_DS, _PROTECTED, _ORDER = 0x03, 0x40, 0x80
 
@@ -26,11 +32,17 @@ def radiotap_payload(data: bytes, off: int, end: int) -> int | str:
     return off + length
 
 
-def wlan_payload(data: bytes, off: int, end: int) -> int | str:
-    """Offset of the LLC header carried by the 802.11 data frame at ``off``, or a reason."""
+def wlan_payload(data: bytes, off: int, end: int, swapped: bool = False) -> int | str:
+    """Offset of the LLC header carried by the 802.11 data frame at ``off``, or a reason.
+
+    For an A-MSDU the answer is the offset of the first subframe header with :data:`AMSDU` set
+    (``answer & ~AMSDU`` is the offset; :func:`amsdu_subframes` walks from there). ``swapped``: the
+    two frame-control bytes come in the other order (CAPWAP from Cisco access points, which
+    Wireshark's default for CAPWAP assumes).
+    """
     if off + 24 > end:
         return "truncated-wlan"
-    fc0, flags = data[off], data[off + 1]
+    fc0, flags = (data[off + 1], data[off]) if swapped else (data[off], data[off + 1])
     ftype, subtype = (fc0 >> 2) & 0x03, fc0 >> 4
     if ftype == 0:
         return "wlan-management"
@@ -50,8 +62,23 @@ def wlan_payload(data: bytes, off: int, end: int) -> int | str:
         amsdu = bool(data[off + hdr] & 0x80)
         hdr += 6 if flags & _ORDER else 2
     off += hdr
-    if amsdu:  # first A-MSDU subframe: DA, SA, length, then its LLC header
-        off += 14
     if off > end:
         return "truncated-wlan"
-    return off
+    return off | AMSDU if amsdu else off
+
+
+def amsdu_subframes(data: bytes, off: int, end: int) -> list[tuple[int, int]] | str:
+    """(LLC offset, MSDU end) of every subframe of the A-MSDU whose first subframe header is at ``off``.
+
+    A subframe whose length runs past the captured bytes is kept up to them (a snaplen cut); the
+    walk stops there. No subframe at all is "truncated-wlan".
+    """
+    found = []
+    base = off  # the padding aligns each subframe to 4 bytes from the start of the A-MSDU
+    while off + 14 <= end and len(found) < 256:
+        length = _H.unpack_from(data, off + 12)[0]
+        start = off + 14
+        stop = start + length
+        found.append((start, min(stop, end)))
+        off = base + ((stop - base + 3) & ~3)
+    return found or "truncated-wlan"

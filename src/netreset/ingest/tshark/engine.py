@@ -91,7 +91,11 @@ def sniff_file_format(path: str) -> str:
 
 def _count(stats: IngestStats, kind: str, what: dict | str, builder: PacketTableBuilder) -> None:
     """Add one classified frame to the table or to the counters of ``stats``."""
-    if kind == "tcp":
+    if kind == "tcp" and what.__class__ is list:  # an A-MSDU: one row per TCP segment
+        for row in what:
+            builder.append(row)
+        stats.tcp_packets += len(what)
+    elif kind == "tcp":
         builder.append(what)
         stats.tcp_packets += 1
     elif kind == "icmp":
@@ -200,9 +204,10 @@ def _read_line(line: str, stats: IngestStats, builder: PacketTableBuilder, file_
         return
     try:
         kind, what = classify_frame(values, builder.book, verify)
-        if isinstance(what, dict):
-            what.update(file_id=file_id, frame=int(values[0]), ts_ns=epoch_ns(values[1]),
-                        iface=parse_int(values[2], 0))
+        if not isinstance(what, str):
+            frame = dict(file_id=file_id, frame=int(values[0]), ts_ns=epoch_ns(values[1]), iface=parse_int(values[2], 0))
+            for row in (what if isinstance(what, list) else [what]):
+                row.update(frame)
     except ValueError:
         kind, what = "problem", "tshark-unparsed-field"
     _count(stats, kind, what, builder)

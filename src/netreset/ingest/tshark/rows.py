@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from netreset.ingest.frames import (
     ENCAP_AYIYA,
+    ENCAP_CAPWAP,
     ENCAP_ERSPAN,
     ENCAP_GENEVE,
     ENCAP_GRE,
+    ENCAP_GTP,
     ENCAP_IPIP,
+    ENCAP_L2TP,
+    ENCAP_MPLS_UDP,
     ENCAP_NONE,
     ENCAP_TEREDO,
     ENCAP_VXLAN,
@@ -44,7 +48,8 @@ ICMP6_ERROR_TYPES = frozenset({1, 2, 3, 4})
 #: frame.protocols names of tunnel layers → ``encap`` code; the last one before the inner IP wins.
 TUNNEL_LAYERS = {
     "gre": ENCAP_GRE, "erspan": ENCAP_ERSPAN, "vxlan": ENCAP_VXLAN, "geneve": ENCAP_GENEVE,
-    "ayiya": ENCAP_AYIYA, "teredo": ENCAP_TEREDO,
+    "ayiya": ENCAP_AYIYA, "teredo": ENCAP_TEREDO, "gtp": ENCAP_GTP, "l2tp": ENCAP_L2TP,
+    "capwap.data": ENCAP_CAPWAP,
 }
 
 def epoch_ns(text: str) -> int:
@@ -116,11 +121,21 @@ class Layers:
         return found
 
     def encap(self, outer: int, inner: int) -> int:
-        """Tunnel code between the IP layers at ``outer`` and ``inner`` (IP-in-IP when nothing else)."""
+        """Tunnel code between the IP layers at ``outer`` and ``inner`` (IP-in-IP when nothing else).
+
+        Two UDP tunnels leave no name of their own: MPLS in UDP (``udp:mpls``) and VXLAN-GPE, whose
+        dissector (Wireshark 4.0) adds nothing to ``frame.protocols`` (``udp:ip`` or ``udp:eth``).
+        """
         between = [n for n in self.names[outer + 1:inner] if not n.startswith("ipv6.")]
         code = ENCAP_NONE if between else ENCAP_IPIP
         for name in between:
             code = TUNNEL_LAYERS.get(name, code)
+        if code == ENCAP_NONE and between and between[0] == "udp":
+            rest = [n for n in between[1:] if n not in ("eth", "ethertype", "vlan")]
+            if rest == ["mpls"]:
+                code = ENCAP_MPLS_UDP
+            elif not rest:
+                code = ENCAP_VXLAN
         return code
 
 
@@ -248,12 +263,43 @@ def _other_name(layers: Layers) -> str:
     return names[-1] if names else "unknown"
 
 
-def classify_frame(values: list[str], book: AddressBook, verify: bool = False) -> tuple[str, dict | str]:
+def classify_frame(values: list[str], book: AddressBook, verify: bool = False) -> tuple[str, dict | list | str]:
     """One frame's fields → ("tcp"|"icmp", row columns) or ("other"|"problem"|"fragment", name).
 
+    An 802.11 A-MSDU holding several TCP segments (``wlan:llc:ip:tcp:…:llc:ip:tcp``) gives
+    ("tcp", [row, …]), one row per segment, as the default engine does.
     ``verify``: fill the ``checksum`` column (tshark must have run with checksum checks enabled).
     """
     layers = Layers(values[_I["frame.protocols"]])
+    if layers.tcp_count > 1 and "wlan" in layers.names:
+        rows = _amsdu_rows(values, layers, book, verify)
+        if rows:
+            return "tcp", rows if len(rows) > 1 else rows[0]
+    return _classify(values, layers, book, verify)
+
+
+def _amsdu_rows(values: list[str], layers: Layers, book: AddressBook, verify: bool) -> list[dict]:
+    """One row per TCP layer that sits in its own A-MSDU subframe (an ``llc`` layer after the ``wlan``)."""
+    wlan = layers.names.index("wlan")
+    rows = []
+    for at, name in enumerate(layers.names):
+        if name != "tcp" or at < wlan:
+            continue
+        inner = layers.ip_before(at)
+        if inner <= wlan or layers.names[inner - 1] in ("icmp", "icmpv6") or not _nth(
+                values[_I["tcp.flags"]], layers.ordinal[at]):
+            continue
+        ip = _ip_columns(values, layers, inner, book)
+        row = {**ip, **_tunnel(values, layers, inner, book), **_tcp_columns(values, layers, at, ip, book)}
+        if verify:
+            row["checksum"] = checksum_column(values, layers, inner,
+                                              _nth(values[_I["tcp.checksum.status"]], layers.ordinal[at]))
+        rows.append(row)
+    return rows if layers.names[wlan + 1:].count("llc") > 1 else []
+
+
+def _classify(values: list[str], layers: Layers, book: AddressBook, verify: bool) -> tuple[str, dict | str]:
+    """:func:`classify_frame` for a frame with one row at most."""
     tcp_at = layers.first("tcp")
     inner = layers.ip_before(tcp_at) if tcp_at >= 0 else -1
     if inner < 0:
