@@ -877,7 +877,7 @@ def test_the_fast_paths_answer_random_conversations_as_the_rules(example):
 @pytest.mark.parametrize("seed", range(0, 150, 3))
 def test_the_fast_paths_answer_random_flows_as_the_rules_with_and_without_capture_copies(seed):
     import frozen_analyses as frozen
-    from test_resets_support import conversations_of
+    from resets_support import conversations_of
 
     from netreset.analyses.resets.locate import locate_resets
 

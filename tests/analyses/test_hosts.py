@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_resets_support import build, established
+from resets_support import build, established
 
 from netreset.analyses.hosts import profile_hosts
 

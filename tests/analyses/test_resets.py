@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import CAPTURES
-from test_resets_support import established
+from resets_support import established
 
 from netreset.flows import conversations as conversations_module
 from netreset.analyses.resets.locate import locate_resets

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import CAPTURES, corpus_entries
 from frozen_analyses import random_flows
-from test_resets_support import conversations_of, established, icmp_error
+from resets_support import conversations_of, established, icmp_error
 
 from netreset.flows.model import Conversation
 from netreset.analyses.resets.locate import judge_reset, judge_resets, locate_resets

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_resets_support import established, icmp_error
+from resets_support import established, icmp_error
 
 from netreset.analyses.resets.locate import locate_resets
 from netreset.analyses.resets.weights import W_DATA_AFTER_RESET

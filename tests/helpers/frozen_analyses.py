@@ -153,7 +153,7 @@ def random_answers(seed: int) -> dict:
     from netreset.analyses.handshakes.analyze import analyze_handshakes
     from netreset.analyses.hosts import profile_hosts
     from netreset.analyses.resets.locate import locate_resets
-    from test_resets_support import conversations_of
+    from resets_support import conversations_of
 
     table = random_flows(seed)
     conversations = conversations_of(table)

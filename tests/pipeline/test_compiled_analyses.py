@@ -101,7 +101,7 @@ def _opening_pairs(table):
     from netreset.analyses.handshakes.model import Context, views
     from netreset.analyses.handshakes.opening import opening_findings, opening_from_facts
     from netreset.analyses.handshakes.prepass import opening_facts
-    from test_resets_support import conversations_of
+    from resets_support import conversations_of
 
     conversations = conversations_of(table)
     ctx = Context(table, conversations, None, None)
