@@ -167,6 +167,11 @@ class Walk:
 _ATTEMPT_CODES = np.array([CONN_STATES.index(state) for state in ATTEMPT_STATES])
 
 
+def attempt_codes() -> np.ndarray:
+    """The walk's conn_state codes of :data:`~netreset.flows.model.ATTEMPT_STATES`."""
+    return _ATTEMPT_CODES
+
+
 def attempt_joins(zeek: np.ndarray, group_start, key, flags, seq, ts) -> np.ndarray:
     """Per Zeek connection (``zeek``: the walk's ``out`` columns): True when it continues the attempt of
     the connection before it (:func:`netreset.flows.conversations.continues_attempt`, over whole arrays)."""
@@ -178,7 +183,7 @@ def attempt_joins(zeek: np.ndarray, group_start, key, flags, seq, ts) -> np.ndar
     a, b = start[:-1], start[1:]  # first positions of each earlier connection and of the one after it
     group = np.searchsorted(group_start, start, side="right") - 1
     syn = flags & (SYN | ACK) == SYN
-    joins[1:] = ((group[1:] == group[:-1]) & np.isin(zeek[OUT_STATE, :-1], _ATTEMPT_CODES)
+    joins[1:] = ((group[1:] == group[:-1]) & np.isin(zeek[OUT_STATE, :-1], attempt_codes())
                  & (key[a] == zeek[OUT_ORIG, :-1]) & syn[a] & (key[b] == key[a]) & syn[b] & (seq[b] == seq[a])
                  & (ts[b] - ts[b - 1] <= ATTEMPT_HORIZON_NS))
     return joins
