@@ -24,7 +24,9 @@ the corpus, the lab captures and generated ones), and no list of every conversat
 
 Where the answers may differ (documented in docs/performance.md): a tuple whose connection Zeek removed
 and that then sends again *without a SYN* starts a new Wireshark stream here, where tshark would
-continue the old one (Zeek's answers agree: it starts a new connection too). A file whose timestamps go
+continue the old one (Zeek's answers agree: it starts a new connection too); likewise a same-ISN SYN more
+than ATTEMPT_HORIZON_NS after an unanswered attempt on its tuple (a new conversation on both paths) may be
+offered a display filter without frame bounds here. A file whose timestamps go
 back across a batch boundary by more than :data:`REORDER_NS` is read whole instead (:class:`Unordered`),
 since the whole-table path sorts by time.
 """
