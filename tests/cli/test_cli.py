@@ -213,3 +213,24 @@ def test_hops_with_a_peer_capture_marks_the_segment_between_the_capture_points(t
     svg = tmp_path / "hops.svg"
     run(*args, "-o", svg)
     assert 'id="fault-segment"' in svg.read_text() and "between the captures" in svg.read_text()
+
+
+def test_conversations_in_zeek_format_is_a_conn_log_with_one_row_per_zeek_connection():
+    lab = ROOT / "tests" / "data" / "lab-syn-blackhole-4-syns.pcap"
+    out = run("conversations", lab, "--format", "zeek").output
+    lines = out.splitlines()
+    assert lines[0] == "#separator \\x09" and lines[4] == "#path\tconn" and lines[-1].startswith("#close\t")
+    fields = next(line for line in lines if line.startswith("#fields\t")).split("\t")[1:]
+    rows = [dict(zip(fields, line.split("\t"))) for line in lines if not line.startswith("#")]
+    # the attempt timer split the 4 SYNs into 2 Zeek connections: 3 SYNs, then 1 (duration unset, as Zeek's)
+    assert [(r["conn_state"], r["history"], r["orig_pkts"], r["duration"] == "-") for r in rows] == [
+        ("S0", "S", "3", False), ("S0", "S", "1", True)]
+    [conv] = json.loads(run("conversations", lab, "--format", "json").output)["conversations"]
+    assert (conv["syn_count"], conv["zeek_connections"], conv["zeek_uids"]) == (4, 2, [r["uid"] for r in rows])
+    summary = json.loads(run("summary", lab, "--format", "json").output)
+    assert (summary["conversations_total"], summary["zeek_connections_total"]) == (1, 2)
+
+
+def test_only_conversations_offers_the_zeek_format():
+    result = CliRunner().invoke(main, ["summary", str(CAPTURES / "clean.pcap"), "--format", "zeek"])
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -87,9 +87,14 @@ def test_counts_bytes_and_outcome():
     assert conv.duration_s == pytest.approx(0.7)
 
 
-def test_refusals_each_become_a_conversation_in_one_tcp_stream():
-    convs = build_conversations(table(rows_of(SCENARIOS["refused_same_isn_twice"][0])))
+def test_refusals_each_become_a_zeek_connection_in_one_tcp_stream_and_one_attempt():
+    packets = table(rows_of(SCENARIOS["refused_same_isn_twice"][0]))
+    convs = build_conversations(packets, attempts=False)
     assert [(c.conn_state, c.outcome, c.tcp_stream) for c in convs] == [("REJ", "refused", 0)] * 2
+    # the same SYN refused twice is one connection attempt, as it is one Wireshark stream
+    [conv] = build_conversations(packets)
+    assert (conv.conn_state, conv.history, conv.tcp_stream, conv.syn_count, conv.zeek_connections) == (
+        "REJ", convs[-1].history, 0, 2, 2)
 
 
 def test_midstream_conversation_is_partial():

@@ -144,8 +144,9 @@ def test_rst_only_packets_a_minute_apart_are_separate_connections():
 
 
 def test_unanswered_syn_is_removed_by_the_attempt_timer():
-    convs = build_conversations(table([tcp(C, S, "S", seq=100, t=0), tcp(C, S, "S", seq=100, t=6)]))
-    assert [c.history for c in convs] == ["S", "S"]
+    packets = table([tcp(C, S, "S", seq=100, t=0), tcp(C, S, "S", seq=100, t=6)])
+    assert [c.history for c in build_conversations(packets, attempts=False)] == ["S", "S"]
+    assert [(c.history, c.syn_count, c.zeek_connections) for c in build_conversations(packets)] == [("S", 2, 2)]
 
 
 def test_idle_partial_connection_is_removed_after_the_inactivity_timeout():

@@ -118,8 +118,8 @@ def _compare_entry(entry, result):
         and entry["id"] not in CHECKSUMS_IGNORED_BY_OPTION
     table, _ = read_capture(entry["capture_path"], verify_checksums=verify)
     convs = build_conversations(table, verify_checksums=verify)
-    if zeek:
-        _compare_zeek(entry, convs, result)
+    if zeek:  # Zeek's connections, one per conn.log row (an attempt its timers split is several)
+        _compare_zeek(entry, build_conversations(table, verify_checksums=verify, attempts=False), result)
     by_stream = {c.tcp_stream: c.completeness for c in convs}
     for stream in entry["tshark"]["streams"]:
         mine = by_stream.get(stream["tcp_stream"])

@@ -281,3 +281,47 @@ def test_both_pipelines_satisfy_the_view_the_commands_read(tmp_path):
     assert list(streamed.reset_rows()) == whole.reset_rows()
     members = {name for name in vars(AnalysisView) if not name.startswith("_")} | set(AnalysisView.__annotations__)
     assert {"reset_rows", "handshake_rows", "finding_rows", "outcome_counts", "stats", "options"} <= members
+
+
+def _attempts_capture(path: Path) -> Path:
+    """Connection attempts whose SYN retransmissions lie many batches apart: Linux 1-2-4-8-16 s, Windows 3-6 s,
+    a SYN refused three times, the same ISN again 80 s after a new one, and one-SYN attempts on other tuples."""
+    import dpkt
+
+    packets = []
+
+    def put(t, sport, flags, seq, ack=0, reply=False):
+        a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+        segment = dpkt.tcp.TCP(sport=443 if reply else sport, dport=sport if reply else 443, seq=seq, ack=ack,
+                               flags=flags, off=5)
+        ip = dpkt.ip.IP(src=b if reply else a, dst=a if reply else b, p=6, ttl=64, data=segment)
+        ip.len = len(ip)
+        packets.append((t, bytes(dpkt.ethernet.Ethernet(type=0x0800, data=ip))))
+
+    for t in (0, 1, 3, 7, 15, 31):
+        put(t, 41000, dpkt.tcp.TH_SYN, 7000)
+    for t in (2, 5, 11):
+        put(t, 41001, dpkt.tcp.TH_SYN, 8000)
+    for t in (4, 4.5, 5):
+        put(t, 41002, dpkt.tcp.TH_SYN, 9000)
+        put(t + 0.01, 41002, dpkt.tcp.TH_RST | dpkt.tcp.TH_ACK, 0, 9001, reply=True)
+    put(6, 41003, dpkt.tcp.TH_SYN, 10000)
+    put(50, 41003, dpkt.tcp.TH_SYN, 10500)  # a new ISN: a new attempt, a new Wireshark stream
+    put(130, 41003, dpkt.tcp.TH_SYN, 10000)  # the first ISN again: no retransmission of the attempt before
+    for i in range(140):
+        put(i + 0.5, 42000 + i, dpkt.tcp.TH_SYN, 11000 + i)
+    with open(path, "wb") as f:
+        writer = dpkt.pcap.Writer(f)
+        for t, frame in sorted(packets, key=lambda p: p[0]):
+            writer.writepkt(frame, ts=1_700_000_000 + t)
+    return path
+
+
+def test_attempts_retransmitted_across_batches_are_joined_as_on_the_whole_path(tmp_path):
+    path = _attempts_capture(tmp_path / "attempts.pcap")
+    streamed = _compare(path, chunk_rows=4, batch_rows=4)
+    whole = Analysis.of_files([path])
+    joined = {c.orig_p: (c.syn_count, c.zeek_connections) for c in whole.conversations if c.orig_p < 42000}
+    assert joined == {41000: (6, 4), 41001: (3, 2), 41002: (3, 3), 41003: (1, 1)}
+    assert streamed.conversation_count() == whole.conversation_count() == 3 + 3 + 140
+    assert streamed.zeek_connection_count() == whole.zeek_connection_count() == 4 + 2 + 3 + 3 + 140

@@ -3,12 +3,15 @@
 Contract used by every analysis (resets, handshakes, hosts, plots, reports):
 ``build_conversations(table) -> list[Conversation]`` (the record: :mod:`netreset.flows.model`).
 
-Boundaries follow Zeek so that one conversation is one ``conn.log`` row: packets are grouped by
-5-tuple with numpy, then each tuple's packets are walked in capture order through
-:class:`~netreset.flows.tcpstate.ZeekConnection`; a new conversation starts when Zeek's timers would have
-removed the previous one or when a SYN reuses the tuple (``IsReuse``). Wireshark's ``tcp.stream``
-and ``tcp.completeness`` come from :mod:`netreset.flows.completeness`; several conversations may share one
-stream (see docs/tcp-states.md).
+Boundaries follow Zeek: packets are grouped by 5-tuple with numpy, then each tuple's packets are walked
+in capture order through :class:`~netreset.flows.tcpstate.ZeekConnection`; a new Zeek connection (one
+``conn.log`` row) starts when Zeek's timers would have removed the previous one or when a SYN reuses
+the tuple (``IsReuse``). A conversation is one connection *attempt*: consecutive Zeek connections of a
+tuple that are the same attempt (:func:`continues_attempt`: a SYN retransmitted with the same ISN after
+Zeek's 5 s attempt timer, or after a refusal, gave up on the earlier one) are joined into one
+conversation; ``attempts=False`` gives Zeek's connections as they are (``conversations --format zeek``).
+Wireshark's ``tcp.stream`` and ``tcp.completeness`` come from :mod:`netreset.flows.completeness` (see
+docs/tcp-states.md).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.flows.completeness import wireshark_streams
-from netreset.flows.model import OUTCOMES, Conversation
+from netreset.flows.model import ATTEMPT_HORIZON_NS, ATTEMPT_STATES, OUTCOMES, Conversation
 from netreset.flows.tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection
 from netreset.flows.tuples import group_by_tuple, wants_flip
 from netreset.packets.table import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
@@ -25,18 +28,33 @@ from netreset.runtime.compiled import MIN_TABLE_PACKETS, use_compiled
 
 _COLUMNS = ("ts_ns", "src", "sport", "dst", "dport", "flags", "seq", "ack", "payload_len", "win", "checksum")
 
+def continues_attempt(state: str, orig_key, first: tuple, last_ts: int, later: tuple) -> bool:
+    """Whether the Zeek connection whose first packet is ``later`` (sender key, flags, seq, ts) is the
+    same connection attempt as the one before it on its tuple: that one ended in ``state`` (one of
+    :data:`ATTEMPT_STATES`), was opened by ``orig_key`` with the pure SYN ``first`` (key, flags, seq, ts),
+    its last packet at ``last_ts``; ``later`` is a pure SYN from the same originator with the same ISN, at
+    most :data:`ATTEMPT_HORIZON_NS` after that last packet. The rule of both paths (the compiled one is
+    ``flows.compiled.conversations.attempt_joins``)."""
+    key, flags, seq, _ = first
+    later_key, later_flags, later_seq, later_ts = later
+    return (state in ATTEMPT_STATES and key == orig_key and flags & (SYN | ACK) == SYN
+            and later_key == orig_key and later_flags & (SYN | ACK) == SYN and later_seq == seq
+            and later_ts - last_ts <= ATTEMPT_HORIZON_NS)
+
 
 def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
-                        timing: Timing | None = None, compiled: bool | None = None) -> list[Conversation]:
+                        timing: Timing | None = None, compiled: bool | None = None,
+                        attempts: bool = True) -> list[Conversation]:
     """Every TCP conversation of ``table``, ordered by first packet, classified as Zeek and Wireshark.
 
     ``compiled`` picks the compiled twin (True) or this module's Python walk (False, the reference);
     None asks :func:`~netreset.runtime.compiled.use_compiled` by size. Both give the same conversations.
+    ``attempts=False``: one conversation per Zeek connection (conn.log row), attempts left split.
     """
     if use_compiled(len(table), MIN_TABLE_PACKETS, compiled):
         from netreset.flows.compiled.conversations import build_conversations as build_compiled
 
-        return build_compiled(table, verify_checksums, timing or Timing())
+        return build_compiled(table, verify_checksums, timing or Timing(), attempts)
     tcp_rows = np.flatnonzero(table.proto == PROTO_TCP)
     if not len(tcp_rows):
         return []
@@ -49,11 +67,34 @@ def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
     for rows in groups:
         end = start + len(rows)
         view = {name: values[start:end] for name, values in cols.items()}
-        pieces.extend(split_connections(rows, view, verify_checksums, timing or Timing()))
+        split = split_connections(rows, view, verify_checksums, timing or Timing())
+        pieces.extend(join_attempts(table, split) if attempts else [(r, [conn]) for r, conn in split])
         start = end
     pieces.sort(key=lambda piece: piece[0][0])
-    return [_conversation(table, i, rows, conn, stream_of_row, completeness_of_stream, verify_checksums)
-            for i, (rows, conn) in enumerate(pieces)]
+    return [_conversation(table, i, rows, conns, stream_of_row, completeness_of_stream, verify_checksums)
+            for i, (rows, conns) in enumerate(pieces)]
+
+
+def join_attempts(table: PacketTable, split: list) -> list[tuple[list[int], list[ZeekConnection]]]:
+    """One tuple's Zeek connections (``split_connections``) joined attempt by attempt: (rows, connections)."""
+    out: list[tuple[list[int], list[ZeekConnection]]] = []
+    for rows, conn in split:
+        if out:
+            prev_rows, prev_conns = out[-1]
+            prev = prev_conns[-1]
+            a, b = prev_rows[0], rows[0]
+            if continues_attempt(prev.conn_state(), prev.orig_key, _packet(table, a), int(table.ts_ns[prev_rows[-1]]),
+                                 _packet(table, b)):
+                prev_rows.extend(rows)
+                prev_conns.append(conn)
+                continue
+        out.append((list(rows), [conn]))
+    return out
+
+
+def _packet(table: PacketTable, row: int) -> tuple:
+    return ((int(table.src[row]), int(table.sport[row])), int(table.flags[row]), int(table.seq[row]),
+            int(table.ts_ns[row]))
 
 
 def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:
@@ -93,9 +134,13 @@ def _late_flip(conn: ZeekConnection, flags: int, length: int) -> bool:
             and not flags & (SYN | RST) and bool(flags & ACK or length))
 
 
-def _conversation(table, index, rows, conn, stream_of_row, completeness_of_stream,
+def _conversation(table, index, rows, conns, stream_of_row, completeness_of_stream,
                   verify_checksums) -> Conversation:
+    """One conversation of the Zeek connections ``conns`` (one attempt): counts over all their packets;
+    conn_state and history those of the last connection, which is how the attempt ended (docs/tcp-states.md:
+    an earlier one holds only the SYN, and the RST refusing it, that the last one repeats)."""
     rows = np.asarray(rows, dtype=np.int64)
+    conn = conns[-1]
     src, sport = table.src[rows], table.sport[rows]
     from_orig = (src == conn.orig_key[0]) & (sport == conn.orig_key[1])
     counted = ~(verify_checksums & (table.checksum[rows] == CHECKSUM_BAD))
@@ -117,7 +162,8 @@ def _conversation(table, index, rows, conn, stream_of_row, completeness_of_strea
         orig_bytes=int(payload[from_orig].sum()), resp_bytes=int(payload[~from_orig].sum()),
         orig_ip_bytes=int(ip_len[from_orig].sum()), resp_ip_bytes=int(ip_len[~from_orig].sum()),
         syn_count=len(syn_times), syn_gaps_s=tuple((np.diff(syn_times) / 1e9).tolist()),
-        retransmissions=conn.orig.rexmits + conn.resp.rexmits,
+        retransmissions=sum(c.orig.rexmits + c.resp.rexmits for c in conns),
         file_id=int(table.file_id[rows[0]]),
-        orig_seq_bytes=conn.orig.size(), resp_seq_bytes=conn.resp.size(),
+        orig_seq_bytes=sum(c.orig.size() for c in conns), resp_seq_bytes=sum(c.resp.size() for c in conns),
+        zeek_starts_ns=tuple(c.start for c in conns), zeek_last_ns=conn.last_time,
     )

@@ -46,11 +46,20 @@ class Conversation:
     file_id: int = 0  #: capture file index the conversation started in
     orig_seq_bytes: int = 0  #: Zeek's orig_bytes: payload bytes by sequence numbers (``Size()``)
     resp_seq_bytes: int = 0  #: Zeek's resp_bytes: payload bytes by sequence numbers
+    #: start of every Zeek connection (conn.log row) this conversation is made of, in order: one, or
+    #: several when Zeek's timers split one connection attempt (see docs/tcp-states.md); () = just this one
+    zeek_starts_ns: tuple[int, ...] = ()
+    zeek_last_ns: int = 0  #: Zeek's last activity time of its last connection (conn.log ``duration`` = this - ts)
 
     @property
     def duration_s(self) -> float:
         """Seconds from the first to the last packet."""
         return (self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def zeek_connections(self) -> int:
+        """How many rows of Zeek's conn.log this conversation is (1 unless one attempt was split)."""
+        return len(self.zeek_starts_ns) or 1
 
     @property
     def ts(self) -> float:
@@ -91,6 +100,16 @@ def with_outcome(conv: Conversation, outcome: str) -> Conversation:
     copy = object.__new__(Conversation)
     copy.__dict__.update(conv.__dict__, outcome=outcome)
     return copy
+
+
+#: Zeek conn_states of a connection that never got past its SYN: nothing answered it (``S0``) or a RST
+#: refused it (``REJ``). Only such a connection can be continued by a later same-ISN SYN.
+ATTEMPT_STATES = ("S0", "REJ")
+#: A same-ISN SYN continues an attempt only this soon after the attempt's last packet: the longest gap of
+#: any stack's SYN retry schedule is Linux's TCP_RTO_MAX, 120 s (data/syn_schedules.toml). Later, the
+#: same ISN is a coincidence or a replay, not the stack's timer. It also bounds how long the streamed
+#: path must keep an unanswered tuple open (pipeline/streamed.py).
+ATTEMPT_HORIZON_NS = 120 * 1_000_000_000
 
 
 #: Friendly outcome per Zeek conn_state.

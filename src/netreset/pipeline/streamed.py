@@ -6,8 +6,10 @@ the file in chunks (:func:`read_ahead`), and each batch of rows, released in tim
 packets *carried* from the previous batch — those of the 5-tuples that may still be going on — in a
 work table. Zeek's and Wireshark's walks run over it as arrays (:class:`~netreset.flows.compiled.conversations.Walk`,
 no Python object per conversation). A tuple whose last connection Zeek has already removed (its timers
-ran out before the newest packet released, so any later packet on it starts a new connection) is
-*retired*: its conversations are counted, their first rows noted for numbering, and only when the
+ran out before the newest packet released, so any later packet on it starts a new connection) and whose
+last conversation is not an attempt a retransmitted SYN may still continue (an unanswered or refused SYN
+less than :data:`~netreset.flows.model.ATTEMPT_HORIZON_NS` old: a later same-ISN SYN joins it, as on the
+whole path) is *retired*: its conversations are counted, their first rows noted for numbering, and only when the
 tuple has something to report — a RST, or a handshake or teardown the screen cannot clear
 (:func:`~netreset.analyses.handshakes.screen.needs_rules`) — are its packets kept: one *piece* per batch, on
 disk (:mod:`netreset.pipeline.spill`). ICMP errors are all kept (they are few and the rules quote them).
@@ -22,7 +24,9 @@ the corpus, the lab captures and generated ones), and no list of every conversat
 
 Where the answers may differ (documented in docs/performance.md): a tuple whose connection Zeek removed
 and that then sends again *without a SYN* starts a new Wireshark stream here, where tshark would
-continue the old one (Zeek's answers agree: it starts a new connection too). A file whose timestamps go
+continue the old one (Zeek's answers agree: it starts a new connection too); likewise a same-ISN SYN more
+than ATTEMPT_HORIZON_NS after an unanswered attempt on its tuple (a new conversation on both paths) may be
+offered a display filter without frame bounds here. A file whose timestamps go
 back across a batch boundary by more than :data:`REORDER_NS` is read whole instead (:class:`Unordered`),
 since the whole-table path sorts by time.
 """
@@ -95,12 +99,13 @@ class StreamedAnalysis:
 
     def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
                  timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
-                 capture_end: dict[int, int]) -> None:
+                 capture_end: dict[int, int], zeek_connections: int = 0) -> None:
         self.stats, self.options = stats, options
         self._kept, self._icmp, self._spill, self._timing = kept, icmp, spill, timing
         self._conv_first, self._stream_first = conv_first, stream_first
         self._tallies = tallies  # conn_state -> conversations, over the whole capture
         self._host_ttls, self._capture_end = host_ttls, capture_end
+        self._zeek_connections = zeek_connections
         self._runs: dict[str, RecordRuns] = {}  # kind -> records judged so far
         self._forged: Counter | None = None  # reset_by_* outcome -> conversations a middlebox reset
 
@@ -219,6 +224,9 @@ class StreamedAnalysis:
     def conversation_count(self) -> int:
         return len(self._conv_first)
 
+    def zeek_connection_count(self) -> int:
+        return self._zeek_connections
+
     def conn_state_counts(self) -> Counter:
         return Counter({state: n for state, n in self._tallies.items() if n})
 
@@ -278,6 +286,7 @@ class _Streamer:
         self.conv_first: list[np.ndarray] = []  #: global first row of every retired conversation
         self.stream_first: list[np.ndarray] = []  #: global first row of every retired Wireshark stream
         self.tallies: Counter = Counter()
+        self.zeek_connections = 0  #: Zeek connections (conn.log rows) of the retired conversations
         self.host_ttls = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     def feed(self, chunk: PacketTable, final: bool = False) -> None:
@@ -336,11 +345,12 @@ class _Streamer:
             retire = np.ones(groups, dtype=bool)
         else:  # Zeek has removed the tuple's last connection: any later packet starts a new one
             last_conv = np.searchsorted(starts, w.group_start[1:], side="left") - 1
-            retire = w.out[OUT_GONE][last_conv] != 0
+            retire = (w.out[OUT_GONE][last_conv] != 0) & ~self._open_attempts(w, last_conv)
         if not retire.any():
             return
         gone = retire[group_of_conv]
         self.tallies.update(dict(zip(CONN_STATES, np.bincount(state[gone], minlength=len(CONN_STATES)).tolist())))
+        self.zeek_connections += int(np.diff(w.zeek_first)[gone].sum())
         self.conv_first.append(self.work_rows[w.rows[starts[gone]]])
         stream_group = np.searchsorted(w.group_start, w.stream_first, side="right") - 1
         self.stream_first.append(self.work_rows[w.rows[w.stream_first[retire[stream_group]]]])
@@ -358,6 +368,22 @@ class _Streamer:
         self.work = work.take(carry)
         self.work_rows = self.work_rows[carry]
 
+    def _open_attempts(self, w, last_conv: np.ndarray) -> np.ndarray:
+        """Per tuple: its last conversation is a connection attempt that a same-ISN SYN may still continue
+        (:func:`~netreset.flows.conversations.continues_attempt`: unanswered or refused, opened by a pure SYN
+        of its originator, its last packet at most ATTEMPT_HORIZON_NS before the newest one released).
+        Such a tuple is carried on, so that the retransmission joins it here as on the whole path."""
+        from netreset.flows.compiled.boundaries import OUT_ORIG, OUT_STATE
+        from netreset.flows.compiled.conversations import attempt_codes
+        from netreset.flows.model import ATTEMPT_HORIZON_NS
+        from netreset.packets.table import ACK, SYN
+
+        first = w.conv_start[last_conv]
+        last_position = w.group_start[1:] - 1
+        return (np.isin(w.out[OUT_STATE][last_conv], attempt_codes()) & (w.key[first] == w.out[OUT_ORIG][last_conv])
+                & (w.col["flags"][first] & (SYN | ACK) == SYN)
+                & (self.last_ts - w.col["ts_ns"][last_position] <= ATTEMPT_HORIZON_NS))
+
     def analysis(self, stats, options: Options) -> StreamedAnalysis:
         """The kept pieces and what is needed to number and judge them as in the whole capture."""
         icmp_table = PacketTable.concat([t for t, _ in self.icmp], self.book)
@@ -369,7 +395,8 @@ class _Streamer:
         return StreamedAnalysis(self.kept, (icmp_table, icmp_rows), stats, options, spill=self.spill,
                                 timing=self.timing, conv_first=sorted_rows(self.conv_first),
                                 stream_first=sorted_rows(self.stream_first), tallies=self.tallies,
-                                host_ttls=self.host_ttls, capture_end={0: self.last_ts} if self.last_ts is not None else {})
+                                host_ttls=self.host_ttls, capture_end={0: self.last_ts} if self.last_ts is not None else {},
+                                zeek_connections=self.zeek_connections)
 
 
 def read_ahead(chunks, depth: int = 2):

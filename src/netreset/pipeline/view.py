@@ -32,6 +32,9 @@ class AnalysisView(Protocol):
     def conversation_count(self) -> int:
         """Conversations in the capture (after ``--filter``/``--stream``)."""
 
+    def zeek_connection_count(self) -> int:
+        """Rows of Zeek's conn.log those conversations are (an attempt Zeek's timers split is several)."""
+
     def conn_state_counts(self) -> Counter:
         """Zeek ``conn_state`` → conversations, states that occur only."""
 

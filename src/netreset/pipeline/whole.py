@@ -231,6 +231,21 @@ class Analysis:
     def conversation_count(self) -> int:
         return len(self.conversations)
 
+    def zeek_connection_count(self) -> int:
+        """Rows of Zeek's conn.log the selected conversations are (several for one attempt Zeek's timers split)."""
+        return sum(c.zeek_connections for c in self.conversations)
+
+    @cached_property
+    def zeek_connections(self) -> list[Conversation]:
+        """Zeek's connections, one per conn.log row (attempts left split as its timers split them), of the
+        selected conversations (``conversations --format zeek``)."""
+        joined = self.conversations
+        starts = {(c.orig_h, c.orig_p, c.resp_h, c.resp_p, start) for c in joined for start in c.zeek_starts_ns or (c.start_ns,)}
+        zeek = build_conversations(self.table, verify_checksums=self.options.verify_checksums, attempts=False)
+        if len(joined) == len(self.raw_conversations):
+            return zeek
+        return [c for c in zeek if (c.orig_h, c.orig_p, c.resp_h, c.resp_p, c.start_ns) in starts]
+
     def outcome_counts(self) -> Counter:
         return Counter(c.outcome for c in self.conversations)
 

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from netreset.flows.model import Conversation
 from netreset.flows.model import endpoint
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def zeek_uid(orig_h: str, orig_p: int, resp_h: str, resp_p: int, start_ns: int) -> str:
+    """The ``uid`` of one Zeek connection in ``conversations --format zeek``: Zeek's own are random, ours
+    are "C" and 17 base-62 digits of the SHA-1 of the 5-tuple and the connection's first timestamp, so the
+    same capture always gives the same uids, and a conversation's ``zeek_uids`` name its conn.log rows."""
+    digest = int.from_bytes(hashlib.sha1(f"tcp {orig_h} {orig_p} {resp_h} {resp_p} {start_ns}".encode()).digest(), "big")
+    digits = []
+    for _ in range(17):
+        digest, digit = divmod(digest, 62)
+        digits.append(_BASE62[digit])
+    return "C" + "".join(digits)
+
+
+def zeek_uids(c: Conversation) -> list[str]:
+    """The uids of the conn.log rows (Zeek connections) conversation ``c`` is made of, in time order."""
+    return [zeek_uid(c.orig_h, c.orig_p, c.resp_h, c.resp_p, start) for start in c.zeek_starts_ns or (c.start_ns,)]
 
 
 def conversation_record(c: Conversation, table) -> dict:
@@ -36,6 +57,8 @@ def conversation_record(c: Conversation, table) -> dict:
         "file_id": c.file_id,
         "first_frame": int(frames[0]) if len(frames) else None,
         "last_frame": int(frames[-1]) if len(frames) else None,
+        "zeek_connections": c.zeek_connections,
+        "zeek_uids": zeek_uids(c),
     }
 
 

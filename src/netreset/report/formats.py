@@ -24,8 +24,10 @@ from netreset.report import text
 from netreset.report.summary import summary_document
 from netreset.report.tables import render_table, write_csv
 
-#: Every format a command may offer; the first is the default.
-FORMATS = ("text", "json", "csv")
+#: Every format a command may offer; the first is the default. ``zeek``: Zeek's conn.log (``conversations``).
+FORMATS = ("text", "json", "csv", "zeek")
+#: The formats a listing offers unless it says otherwise.
+LISTING_FORMATS = ("text", "json", "csv")
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,24 @@ class Output:
     document: Callable[[Any], dict]
     #: records → (CSV rows, columns); None when the command offers no CSV
     csv: Callable[[Any], tuple[Iterable[dict], Sequence[str]]] | None = None
+    #: (records, analysis) → Zeek's conn.log, in pieces; None when the command offers no zeek format
+    zeek: Callable[[Any, Any], Iterable[str]] | None = None
 
 
 def _listing(key: str, text_of: Callable[[Any, Any], str | Iterable[str]],
-             columns: Sequence[str] | None = None) -> Output:
+             columns: Sequence[str] | None = None, zeek: Callable[[Any, Any], Iterable[str]] | None = None) -> Output:
     """A command whose records are one list of dicts: JSON ``{"schema_version", key: records}``, CSV
     with ``columns`` (default: every key of the records, in order of first appearance)."""
-    return Output(FORMATS, text_of, lambda rows: {"schema_version": SCHEMA_VERSION, key: rows},
-                  lambda rows: (rows, columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]))
+    return Output(LISTING_FORMATS + (("zeek",) if zeek else ()), text_of,
+                  lambda rows: {"schema_version": SCHEMA_VERSION, key: rows},
+                  lambda rows: (rows, columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]), zeek)
+
+
+def _conn_log(rows, analysis) -> Iterable[str]:
+    """``conversations --format zeek``: every Zeek connection of the selected conversations, as conn.log."""
+    from netreset.report.zeek import conn_log_parts
+
+    return conn_log_parts(analysis.zeek_connections)
 
 
 def _summary_csv(analysis) -> tuple[list[dict], list[str]]:
@@ -81,10 +93,10 @@ def _comparison_document(comparison) -> dict:
 #: ``locate-reset``, ``handshakes``, ``hosts`` their record lists; ``hops`` (HopPath, fault segment or
 #: None) pairs; ``compare`` the Comparison.
 OUTPUTS: dict[str, Output] = {
-    "summary": Output(FORMATS, lambda analysis, _: text.summary_text(summary_document(analysis)),
+    "summary": Output(LISTING_FORMATS, lambda analysis, _: text.summary_text(summary_document(analysis)),
                       summary_document, _summary_csv),
     "conversations": _listing("conversations", lambda rows, _: render_table(
-        [conversation_text_row(r) for r in rows], CONVERSATION_COLUMNS)),
+        [conversation_text_row(r) for r in rows], CONVERSATION_COLUMNS), zeek=_conn_log),
     "locate-reset": _listing("resets", text.resets_text_parts, text.RESET_CSV_COLUMNS),
     "handshakes": _listing("handshakes", lambda rows, _: text.handshakes_text_parts(rows)),
     "hosts": _listing("hosts", lambda rows, _: text.hosts_text(rows)),
@@ -110,6 +122,9 @@ def write(command: str, fmt: str, records, out: Callable[[str], Any], analysis=N
     elif fmt == "csv":
         rows, columns = output.csv(records)
         write_csv(rows, columns, out)
+    elif fmt == "zeek":
+        for part in output.zeek(records, analysis):
+            out(part)
     else:
         written = output.text(records, analysis)
         for part in [written] if isinstance(written, str) else written:

@@ -28,6 +28,7 @@ def summary_document(analysis: "Analysis") -> dict:
         "packets_total": stats.frames_total,
         "tcp_packets": stats.tcp_packets,
         "conversations_total": analysis.conversation_count(),
+        "zeek_connections_total": analysis.zeek_connection_count(),
         "by_conn_state": dict(sorted(analysis.conn_state_counts().items())),
         "by_outcome": dict(sorted(analysis.outcome_counts().items())),
         "decode_problems": dict(sorted(stats.problems.items())),

@@ -202,8 +202,8 @@ def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, se
     return k
 
 
-OUT_START, OUT_STATE, OUT_ORIG, OUT_HIST_END, OUT_REXMITS, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_GONE = range(8)
-OUT_FIELDS = 8
+OUT_START, OUT_STATE, OUT_ORIG, OUT_HIST_END, OUT_REXMITS, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_GONE, OUT_LAST_TIME = range(9)
+OUT_FIELDS = 9
 
 
 @nb.njit(**NUMBA_OPTIONS)
@@ -215,3 +215,4 @@ def _finish(c, e, hist, out, k):
     out[OUT_REXMITS, k] = e[0, REXMITS] + e[1, REXMITS]
     out[OUT_ORIG_SIZE, k] = size(e, o)
     out[OUT_RESP_SIZE, k] = size(e, 1 - o)
+    out[OUT_LAST_TIME, k] = c[LAST_TIME]

@@ -16,12 +16,12 @@ import numba as nb
 import numpy as np
 
 from netreset.flows.compiled.boundaries import (
-    OUT_FIELDS, OUT_HIST_END, OUT_ORIG, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_REXMITS, OUT_START, OUT_STATE,
-    split_all,
+    OUT_FIELDS, OUT_HIST_END, OUT_LAST_TIME, OUT_ORIG, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_REXMITS, OUT_START,
+    OUT_STATE, split_all,
 )
 from netreset.flows.compiled.completeness import split_streams
 from netreset.flows.compiled.tcpstate import ACK, CONN_STATES, SYN, timing_array
-from netreset.flows.model import OUTCOMES, conversations_from_columns
+from netreset.flows.model import ATTEMPT_HORIZON_NS, ATTEMPT_STATES, OUTCOMES, conversations_from_columns
 from netreset.flows.tuples import LIKELY_SERVER_PORTS, tuple_keys
 from netreset.packets.table import CHECKSUM_BAD, PROTO_TCP, PacketTable
 from netreset.runtime.compiled import NUMBA_OPTIONS
@@ -116,9 +116,14 @@ class Walk:
     (walk order, not yet numbered), ``out`` holds its walk results (``OUT_*`` rows; ``OUT_GONE``: Zeek has
     removed it by time ``now``, see :func:`~netreset.flows.compiled.boundaries.split_all`). Wireshark stream ``s`` starts
     at sorted position ``stream_first[s]``; ``stream_of`` gives each sorted position's stream.
+
+    A conversation is one connection attempt (:func:`attempt_joins`): its Zeek connections are
+    ``zeek_start[zeek_first[c]:zeek_first[c + 1]]`` (sorted positions where each begins), its history
+    ``hist[hist_begin[c]:out[OUT_HIST_END, c]]`` (the last connection's). ``attempts=False`` keeps one
+    conversation per Zeek connection.
     """
 
-    def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1) -> None:
+    def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1, attempts: bool = True) -> None:
 
         rows, group_start = group_sorted(table, np.flatnonzero(table.proto == PROTO_TCP))
         self.rows, self.group_start = rows, group_start
@@ -132,7 +137,11 @@ class Walk:
         walk = functools.partial(split_all, ts=col["ts_ns"], key=key, other=other, flags=col["flags"], seq=col["seq"],
                                  ack=col["ack"], length=col["payload_len"], win=col["win"], bad=bad,
                                  server_port=server_port, tm=timing_array(timing), now=now)
-        self.out, self.hist = _split_in_halves(walk, group_start) if n >= SPLIT_MIN_ROWS else _split(walk, group_start)
+        zeek, self.hist = _split_in_halves(walk, group_start) if n >= SPLIT_MIN_ROWS else _split(walk, group_start)
+        self.zeek_start = zeek[OUT_START]
+        joins = attempt_joins(zeek, group_start, key, col["flags"], col["seq"], col["ts_ns"]) if attempts and n \
+            else np.zeros(zeek.shape[1], dtype=np.bool_)
+        self.out, self.hist_begin, self.zeek_first = _joined(zeek, joins)
         self.conv_start = np.append(self.out[OUT_START], n)
         self.stream_of, stream_first, self.stream_value = (np.empty(n, np.int64) for _ in range(3))
         s = split_streams(group_start, key, col["flags"], col["seq"], col["payload_len"], self.stream_of, stream_first,
@@ -153,6 +162,47 @@ class Walk:
         """Per sorted position: sent by its conversation's originator."""
         owner = np.repeat(self.out[OUT_ORIG], np.diff(self.conv_start))
         return self.key == owner
+
+
+_ATTEMPT_CODES = np.array([CONN_STATES.index(state) for state in ATTEMPT_STATES])
+
+
+def attempt_codes() -> np.ndarray:
+    """The walk's conn_state codes of :data:`~netreset.flows.model.ATTEMPT_STATES`."""
+    return _ATTEMPT_CODES
+
+
+def attempt_joins(zeek: np.ndarray, group_start, key, flags, seq, ts) -> np.ndarray:
+    """Per Zeek connection (``zeek``: the walk's ``out`` columns): True when it continues the attempt of
+    the connection before it (:func:`netreset.flows.conversations.continues_attempt`, over whole arrays)."""
+    k = zeek.shape[1]
+    joins = np.zeros(k, dtype=np.bool_)
+    if k < 2:
+        return joins
+    start = zeek[OUT_START]
+    a, b = start[:-1], start[1:]  # first positions of each earlier connection and of the one after it
+    group = np.searchsorted(group_start, start, side="right") - 1
+    syn = flags & (SYN | ACK) == SYN
+    joins[1:] = ((group[1:] == group[:-1]) & np.isin(zeek[OUT_STATE, :-1], attempt_codes())
+                 & (key[a] == zeek[OUT_ORIG, :-1]) & syn[a] & (key[b] == key[a]) & syn[b] & (seq[b] == seq[a])
+                 & (ts[b] - ts[b - 1] <= ATTEMPT_HORIZON_NS))
+    return joins
+
+
+def _joined(zeek: np.ndarray, joins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``out`` columns of the joined conversations, where each one's history begins, and where each
+    one's Zeek connections begin among ``zeek``'s (one more entry: the end)."""
+    k = zeek.shape[1]
+    hist_begin = np.r_[0, zeek[OUT_HIST_END, :-1]] if k else np.zeros(0, dtype=np.int64)
+    if not joins.any():
+        return zeek, hist_begin, np.arange(k + 1, dtype=np.int64)
+    first = np.flatnonzero(~joins)
+    last = np.r_[first[1:] - 1, k - 1]
+    out = zeek[:, last].copy()  # state, history end, gone, last time: the last connection's
+    out[OUT_START], out[OUT_ORIG] = zeek[OUT_START, first], zeek[OUT_ORIG, first]
+    for field in (OUT_REXMITS, OUT_ORIG_SIZE, OUT_RESP_SIZE):  # counts: over all of them
+        out[field] = np.add.reduceat(zeek[field], first)
+    return out, hist_begin[last], np.append(first, k)
 
 
 def _split(walk, group_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,9 +253,9 @@ def _helper():
     return _HELPER[pid]
 
 
-def build_conversations(table: PacketTable, verify_checksums: bool, timing) -> list:
+def build_conversations(table: PacketTable, verify_checksums: bool, timing, attempts: bool = True) -> list:
     """:func:`netreset.flows.conversations.build_conversations` on the compiled path (``timing`` is a Timing)."""
-    return conversations_of_walk(table, Walk(table, verify_checksums, timing))
+    return conversations_of_walk(table, Walk(table, verify_checksums, timing, attempts=attempts))
 
 
 def conversations_of_walk(table: PacketTable, w: Walk, numbering=None) -> list:
@@ -221,17 +271,18 @@ def conversations_of_walk(table: PacketTable, w: Walk, numbering=None) -> list:
     tally(w.conv_start, w.out[OUT_ORIG], w.key, w.col["flags"], w.col["ts_ns"], w.col["payload_len"],
           table.ip_len[w.rows], w.bad, from_orig, gaps, counts)
     walk_stream = w.stream_of[w.conv_start[:-1]]
-    return _assemble(table, w.rows, from_orig, w.conv_start, w.out, counts, w.stream_numbers()[walk_stream],
-                     w.stream_value[walk_stream], w.hist, gaps, numbering)
+    return _assemble(table, w, from_orig, counts, w.stream_numbers()[walk_stream], w.stream_value[walk_stream], gaps,
+                     numbering)
 
 
-def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, hist, gaps, numbering=None) -> list:
+def _assemble(table, w: Walk, from_orig, counts, streams, values, gaps, numbering=None) -> list:
     """One Conversation per walk result, numbered in order of first packet.
 
     Every per-conversation value is put in final order with numpy first and then turned into a list,
     so the Python loops below walk memory sequentially (the walk order is tuple order: random).
     """
 
+    rows, conv_start, out, hist = w.rows, w.conv_start, w.out, w.hist
     k = len(conv_start) - 1
     order = np.argsort(rows[conv_start[:-1]], kind="stable")
     first_row = rows[conv_start[:-1][order]]
@@ -245,8 +296,10 @@ def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, 
     def final(values: np.ndarray) -> list:
         return values[order].tolist()
 
-    def cut(whole, ends: np.ndarray) -> list:
-        return [whole[a:b] for a, b in zip(final(np.r_[0, ends[:-1]]), final(ends))]
+    def cut(whole, ends: np.ndarray, begins: np.ndarray | None = None) -> list:
+        return [whole[a:b] for a, b in zip(final(np.r_[0, ends[:-1]] if begins is None else begins), final(ends))]
+
+    zeek_ts = w.col["ts_ns"][w.zeek_start].tolist()
 
     ids, stream_numbers = range(k), final(streams)
     if numbering is not None:
@@ -258,7 +311,7 @@ def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, 
         "ip_version": table.ip_version[first_row].tolist(),
         "rows": cut(rows, conv_start[1:]), "from_orig": cut(from_orig, conv_start[1:]),
         "start_ns": table.ts_ns[first_row].tolist(), "end_ns": final(counts[T_END_NS]),
-        "conn_state": _STATE_NAMES[state].tolist(), "history": cut(text, out[OUT_HIST_END]),
+        "conn_state": _STATE_NAMES[state].tolist(), "history": cut(text, out[OUT_HIST_END], w.hist_begin),
         "completeness": final(values), "outcome": outcomes[state].tolist(),
         "partial": (counts[T_SYNS][order] == 0).tolist(),
         "orig_pkts": final(counts[T_ORIG_PKTS]), "resp_pkts": final(counts[T_RESP_PKTS]),
@@ -267,6 +320,8 @@ def _assemble(table, rows, from_orig, conv_start, out, counts, streams, values, 
         "syn_count": final(counts[T_SYNS]), "syn_gaps_s": [tuple(g) for g in cut(gap_list, counts[T_GAPS_END])],
         "retransmissions": final(out[OUT_REXMITS]), "file_id": table.file_id[first_row].tolist(),
         "orig_seq_bytes": final(out[OUT_ORIG_SIZE]), "resp_seq_bytes": final(out[OUT_RESP_SIZE]),
+        "zeek_starts_ns": [tuple(s) for s in cut(zeek_ts, w.zeek_first[1:], w.zeek_first[:-1])],
+        "zeek_last_ns": final(out[OUT_LAST_TIME]),
     })
 
 
