@@ -222,3 +222,28 @@ def test_a_lone_refusal_stays_undetermined_but_says_the_hop_the_stack_and_how_to
     advice = verdict.advice
     assert "traceroute hop 4" in advice and "starts at 64" in advice and "Linux" in advice
     assert "--peer-capture" in advice and "put nothing else on the wire" in advice
+
+
+def test_a_streamed_analysis_finds_the_shared_counters_the_whole_capture_does(tmp_path):
+    # Three refusals from one counter, written as a pcap and streamed in chunks of a few packets: the
+    # sequence spans every chunk, and the verdicts are those of the whole table.
+    from scapy.utils import wrpcap
+    from scapy.layers.l2 import Ether
+
+    from netreset.pipeline.streamed import analyse_streamed
+    from netreset.pipeline.whole import Analysis, Options
+    from test_resets_support import BASE_TS
+
+    packets = sorted(refusals((5000, 5001, 5003)) + refusals((9000, 9002, 9003), handshake_ids=(9001,)),
+                     key=lambda p: p[0])
+    frames = []
+    for t, pkt in packets:
+        frame = Ether() / pkt
+        frame.time = BASE_TS + t
+        frames.append(frame)
+    path = tmp_path / "shared.pcap"
+    wrpcap(str(path), frames)
+    whole = [r.to_dict() for r in Analysis.of_files([path]).all_resets]
+    streamed = analyse_streamed(path, Options(), chunk_rows=2, batch_rows=2)
+    assert list(streamed.reset_rows()) == Analysis.of_files([path]).reset_rows()
+    assert sum("ipid_shared_counter" in {e["code"] for e in r["evidence"]} for r in whole) == 3

@@ -286,8 +286,10 @@ def shared_sequences(numbered: np.ndarray) -> dict[tuple, tuple[int, int, bool]]
     wanted = (members >= SHARED_IPID_MIN_RSTS) & (senders >= SHARED_IPID_MIN_SENDERS)
     found: dict[tuple, tuple[int, int, bool]] = {}
     own_packets = numbered[numbered[:, 5] == 0]
+    by_root = np.argsort(root, kind="stable")  # each sequence's RSTs together, in time order
+    bounds = np.searchsorted(root[by_root], np.arange(n + 1))
     for head in np.flatnonzero(wanted).tolist():
-        rows = np.flatnonzero(root == head)  # in time order, as ``rst`` is
+        rows = by_root[bounds[head]:bounds[head + 1]]
         own = _numbers_own(rst[rows], own_packets)
         for key in map(tuple, rst[rows][:, :5].tolist()):
             found[key] = (int(senders[head]), len(rows), own)
@@ -313,12 +315,15 @@ def _numbers_own(sequence: np.ndarray, handshakes: np.ndarray) -> bool:
     mine = handshakes[np.isin(handshakes[:, 1], sequence[:, 1])]
     if not len(mine):
         return False
-    for ts, _, ip_id, *_ in sequence.tolist():
-        dt = mine[:, 0] - ts
-        near = np.abs(dt) <= SHARED_IPID_WINDOW_S * 1e9
-        later = (mine[:, 2] - ip_id) % 65536
-        earlier = (ip_id - mine[:, 2]) % 65536
+    mine = mine[np.argsort(mine[:, 0], kind="stable")]
+    window = int(SHARED_IPID_WINDOW_S * 1e9)
+    lo = np.searchsorted(mine[:, 0], ts - window, side="left")
+    hi = np.searchsorted(mine[:, 0], ts + window, side="right")
+    for item, entry in pairs(lo, hi):  # each RST with the claimed senders' handshakes near it
+        dt = mine[entry, 0] - ts[item]
+        later = (mine[entry, 2] - ids[item]) % 65536
+        earlier = (ids[item] - mine[entry, 2]) % 65536
         fits = np.where(dt >= 0, (later > 0) & (later <= _allowed_step(dt)), (earlier > 0) & (earlier <= _allowed_step(-dt)))
-        if (near & fits).any():
+        if fits.any():
             return True
     return False

@@ -62,8 +62,7 @@ def _rewritten(ctx: ResetContext, ref: TtlGuess) -> bool:
     (0 routers away yet a round trip of several ms.) Then every packet, forged or not, carries the
     re-stamper's TTL and a match proves nothing.
     """
-    return (ref.routers_between == 0 and not application_set(ref.observed) and ctx.rtt is not None
-            and ctx.rtt >= TTL_REWRITE_MIN_RTT_S)
+    return ref.routers_between == 0 and ctx.rtt is not None and ctx.rtt >= TTL_REWRITE_MIN_RTT_S
 
 
 def _no_reference_words(name: str, rst: TtlGuess) -> str:
@@ -200,7 +199,7 @@ def ttl_batch(b) -> None:
         "ttl_family_mismatch", rst[i].initial, ref.guess[i].initial, wl2[i], (_family_words, rst[i], names[i], ref.guess[i]))
         for i in ix])
     rtt = f.values("rtt")
-    rewritten = (ref.known & ~far & (ref.routers == 0) & ~app_ref & f.has("rtt") & (rtt >= TTL_REWRITE_MIN_RTT_S))
+    rewritten = ref.known & ~far & (ref.routers == 0) & f.has("rtt") & (rtt >= TTL_REWRITE_MIN_RTT_S)
     b.put(0, rewritten, "ttl_rewritten", 0.0, lambda ix: [Observation(
         "ttl_rewritten", observed[i], expected[i], 0.0, (_rewritten_words, names[i], expected[i])) for i in ix])
     close = ref.known & ~far & ~rewritten
