@@ -92,7 +92,7 @@ def test_no_rst_gives_no_verdict_on_either_path():
 
 # ── Random fact columns: every branch of every rule, and junk wherever a fact is absent ───────────────
 
-_TTLS = (1, 32, 60, 61, 62, 63, 64, 65, 118, 127, 128, 250, 254, 255)
+_TTLS = (1, 2, 3, 32, 60, 61, 62, 63, 64, 65, 118, 127, 128, 250, 253, 254, 255)
 _IDS = (-1, 0, 1, 7, 255, 256, 1000, 3047, 65535)
 
 
@@ -128,6 +128,7 @@ def _random_context(i: int, rng: random.Random, conv: Conversation) -> dict:
         sender_count=sender, sender_ttl=pick(_TTLS) if sender else None,
         sender_ttl_gap=pick((0, 1, 2, 3, 64)) if sender else None, sender_df=pick((True, False)) if sender else None,
         sender_df_uniform=pick((True, False)), sender_win=pick((0, 502, 8212)) if sender else None,
+        sender_has_ip_id=bool(sender) and pick((True, False, False)), sender_has_win=bool(sender) and pick((True, False, False)),
         sender_closed=pick((True, False)), segments=pick((0, 1, 2, 5)), segments_without_ts=pick((0, 0, 1)),
         ipid_nonzero=nonzero, ipid_breaks=pick((0, 0, 1)), ipid_step_sum=pick((0, 3, 5000, 2**20)),
         ipid_last=pick(_IDS[2:]) if nonzero else None, ipid_first_ts=first_ts if nonzero else None,
@@ -144,7 +145,8 @@ def _random_context(i: int, rng: random.Random, conv: Conversation) -> dict:
         new_frame=11 if after and new else None, partners=partners, seq_jump=pick((True, False)),
         seq_spread=pick((-70000, 0, 5, 70000)) if partners else None, earlier_acks=earlier,
         acks_differ=pick((True, False)), last_ack=rng.randrange(2**32) if earlier else None,
-        ack_justified=pick((True, False)), icmp=(),
+        ack_justified=pick((True, False)), shared_senders=pick((0, 0, 0, 2, 3)), shared_rsts=pick((3, 4, 9)),
+        shared_own=pick((True, False)), icmp=(),
     )
 
 
@@ -190,7 +192,8 @@ def test_random_fact_columns_reach_every_observation_and_reason():
                      "ipid_pattern_break", "ipid_zero", "ipid_separate_counter", "ipid_in_sequence",
                      "window_reflection", "timestamps_missing", "seq_exact", "seq_out_of_window", "seq_in_window",
                      "seq_change", "ack_change", "data_after_reset", "packets_after_reset", "faster_than_rtt",
-                     "timing_consistent", "icmp_error", "icmp_prohibited"}
+                     "timing_consistent", "icmp_error", "icmp_prohibited", "ttl_application_set",
+                     "ipid_shared_counter", "ipid_shared_with_own"}
     assert reasons >= {"consistent_with_peer", "conflicting_evidence", "no_reference_packets", "weak_evidence",
                        "insufficient_evidence", "ttl_mismatch", "data_after_reset"}
 

@@ -20,8 +20,8 @@ from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, FIN, PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, RST, SYN, PacketTable
 from netreset.analyses.resets.evidence import IcmpSighting, ResetContext, TtlReader
 from netreset.analyses.resets.index import Groups, seq_ends, serial, with_rsts
-from netreset.analyses.resets.pairs import burst_facts, host_facts, race_facts, ttl_gaps
-from netreset.analyses.resets.weights import IPID_MAX_STEP, IPID_REORDER
+from netreset.analyses.resets.pairs import burst_facts, host_facts, race_facts, sent_before, shared_facts, ttl_gaps
+from netreset.analyses.resets.weights import APPLICATION_TTLS, IPID_MAX_STEP, IPID_REORDER
 from netreset.analyses.ttl import TtlTable
 
 #: Fields of the RST itself, as ResetContext names them, and the Groups column each comes from.
@@ -115,8 +115,10 @@ def _sender(g: Groups, r: Rsts) -> None:
     some = count > 0
     last = g.last(plain, gid, upto)
     r.put("sender_count", count)
-    r.put("sender_ttl", _at(c["ttl"], last), some)
+    r.put("sender_ttl", _at(c["ttl"], _reference(g, r, plain, last)), some)
     r.put("sender_win", _at(c["win"], last), some)
+    r.put("sender_has_ip_id", sent_before(g, r, plain & (c["ip_id"] >= 0), "ip_id"))
+    r.put("sender_has_win", sent_before(g, r, plain, "win"))
     r.put("sender_df", _at(c["df"], g.first(plain, gid)).astype(bool), some)
     dfs = g.count(plain & (c["df"] != 0), gid, upto)
     r.put("sender_df_uniform", (dfs == 0) | (dfs == count))
@@ -126,6 +128,17 @@ def _sender(g: Groups, r: Rsts) -> None:
     r.put("segments_without_ts", g.count(segments & (c["ts_val"] < 0), gid, upto))
     _ipid(g, r, plain)
     _sequence(g, r, plain, some)
+
+
+def _reference(g: Groups, r: Rsts, plain: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per RST: the sender's packet whose TTL is its reference — the last one its kernel made (SYN,
+    SYN-ACK, no payload) with a TTL no application sets, else the last with such a TTL, else the last."""
+    c = g.col
+    chosen = ~np.isin(c["ttl"], APPLICATION_TTLS) & plain
+    kernel = chosen & (((c["flags"] & SYN) != 0) | (c["payload_len"] == 0))
+    found = g.last(kernel, r.gid, r.jS)
+    found = np.where(found >= 0, found, g.last(chosen, r.gid, r.jS))
+    return np.where(found >= 0, found, last)
 
 
 def _ipid(g: Groups, r: Rsts, plain: np.ndarray) -> None:
@@ -256,6 +269,7 @@ def reset_facts(table: PacketTable, conversations: Sequence[Conversation],
         host_facts(table, g, r, host_ttls)
         race_facts(g, r)
         burst_facts(g, r)
+        shared_facts(table, g, r, host_ttls)
     return _assemble(table, g, r, chosen, ttl_table)
 
 

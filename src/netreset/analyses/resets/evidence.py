@@ -10,11 +10,12 @@ lists every rule, with its batch twin; :mod:`netreset.analyses.resets.weights` h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from netreset.flows.model import Conversation
 from netreset.packets.table import ACK
 from netreset.analyses.ttl import TtlGuess, TtlTable, guess_ttl
+from netreset.analyses.resets.weights import APPLICATION_TTLS
 
 
 def worded(words: str | tuple) -> str:
@@ -105,9 +106,18 @@ class IcmpSighting:
     frame: int  #: its frame number
 
 
+def application_set(ttl: int | None) -> bool:
+    """The TTL is one applications set on purpose (:data:`~netreset.analyses.resets.weights.APPLICATION_TTLS`)."""
+    return ttl in APPLICATION_TTLS
+
+
 class TtlReader:
     """:func:`~netreset.analyses.ttl.guess_ttl` with one run's TTL table, remembered per value: a capture has few
-    distinct TTLs and every RST reads several."""
+    distinct TTLs and every RST reads several.
+
+    A TTL applications set (:data:`~netreset.analyses.resets.weights.APPLICATION_TTLS`) that is no default of
+    the table reads as itself: it arrived, so it crossed no router — TTL 1 is an eBGP neighbour 0 routers
+    away, not a 32 sent from 31 routers away."""
 
     def __init__(self, table: TtlTable | None = None) -> None:
         self.table = table
@@ -116,7 +126,11 @@ class TtlReader:
     def __call__(self, observed: int) -> TtlGuess:
         found = self._known.get(observed)
         if found is None:
-            found = self._known[observed] = guess_ttl(observed, self.table)
+            found = guess_ttl(observed, self.table)
+            if observed in APPLICATION_TTLS and found.initial != observed:
+                found = replace(found, initial=observed, routers_between=0, traceroute_hop=1,
+                                family="application-set", ambiguous=False)
+            self._known[observed] = found
         return found
 
 
@@ -149,11 +163,15 @@ class ResetContext:
     ack: int
     # ── the claimed sender's packets before the RST ──
     sender_count: int  #: how many
-    sender_ttl: int | None  #: TTL of the last one
+    sender_ttl: int | None  #: its reference TTL: of the last kernel-made one (SYN, SYN-ACK, no payload) whose
+    #: TTL is no application's (:data:`~netreset.analyses.resets.weights.APPLICATION_TTLS`), else of the last
+    #: one with such a TTL, else of the last one
     sender_ttl_gap: int | None  #: smallest |TTL − RST TTL| over them
     sender_df: bool | None  #: DF bit of the first one
     sender_df_uniform: bool  #: all of them have the same DF bit
     sender_win: int | None  #: window of the last one
+    sender_has_ip_id: bool  #: one of them carries the RST's IP ID
+    sender_has_win: bool  #: one of them carries the RST's window
     sender_closed: bool  #: one of them is a FIN
     segments: int  #: how many are not SYNs
     segments_without_ts: int  #: ... of which carry no TCP timestamps
@@ -174,7 +192,8 @@ class ResetContext:
     other_win: int | None  #: window of the last one
     other_ts: int | None  #: capture time of the last one
     # ── the sender elsewhere, and after the RST ──
-    host_ttl: int | None  #: the sender's most common TTL over the capture (non-RST packets)
+    host_ttl: int | None  #: the sender's most common TTL over the capture (non-RST packets), one no
+    #: application sets preferred
     host_ttl_gap: int | None  #: smallest |TTL − RST TTL| over every TTL it used
     host_ttls: int  #: distinct TTLs it used
     rtt: float | None  #: handshake round trip to the claimed sender, seconds
@@ -190,6 +209,10 @@ class ResetContext:
     acks_differ: bool  #: ... whose ack differs from this RST's
     last_ack: int | None  #: ack of the last of them
     ack_justified: bool  #: the other side sent a packet ending at this RST's ack
+    # ── RSTs of other claimed senders numbered from the same IP ID counter (the whole capture) ──
+    shared_senders: int  #: claimed senders of the RST's shared IP ID sequence (0: it is in none)
+    shared_rsts: int  #: RSTs in that sequence
+    shared_own: bool  #: a claimed sender's own SYN or SYN-ACK is numbered from that counter too
     icmp: tuple[IcmpSighting, ...]  #: ICMP errors quoting the conversation
 
     @property

@@ -9,11 +9,23 @@ memory of long conversations with many RSTs.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from netreset.packets.table import ACK, FIN, PROTO_TCP, RST, SYN, PacketTable
 from netreset.analyses.resets.index import Groups, pairs, seq_ends, serial
-from netreset.analyses.resets.weights import SEQ_CHANGE_WINDOW_S, SEQ_SLACK
+from netreset.analyses.resets.weights import (
+    APPLICATION_TTLS,
+    SEQ_CHANGE_WINDOW_S,
+    SEQ_SLACK,
+    SHARED_IPID_LOOKBACK,
+    SHARED_IPID_MAX_STEP,
+    SHARED_IPID_MIN_RSTS,
+    SHARED_IPID_MIN_SENDERS,
+    SHARED_IPID_STEP_PER_S,
+    SHARED_IPID_WINDOW_S,
+)
 
 _NONE = np.iinfo(np.int64).max  #: "no value yet" for minimum reductions
 _LOW = np.iinfo(np.int64).min  #: "no value yet" for maximum reductions
@@ -46,27 +58,68 @@ def ttl_gaps(g: Groups, r) -> None:
     r.put("sender_ttl_gap", gap, gap != _NONE)
 
 
-def host_ttl_counts(table: PacketTable) -> tuple[np.ndarray, np.ndarray]:
-    """How many non-RST TCP packets each host sent with each TTL: sorted keys ``src * 256 + ttl`` and
-    their counts. A streamed analysis adds these up chunk by chunk (:func:`merge_ttl_counts`)."""
-    keep = (table.proto == PROTO_TCP) & ((table.flags & RST) == 0) & (table.ttl >= 0)
-    return np.unique(table.src[keep].astype(np.int64) * 256 + table.ttl[keep], return_counts=True)
+class CaptureWide(NamedTuple):
+    """The facts a RST's judgement needs from the whole capture, which a streamed analysis adds up batch by
+    batch (:func:`host_ttl_counts` of each batch, summed with :func:`merge_ttl_counts`)."""
+
+    keys: np.ndarray  #: sorted ``src * 256 + ttl`` of the non-RST TCP packets
+    counts: np.ndarray  #: how many packets of each key
+    numbered: np.ndarray  #: IPv4 RSTs and SYNs with a non-zero IP ID, one row each: :data:`NUMBERED`
 
 
-def merge_ttl_counts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The sum of two :func:`host_ttl_counts` results."""
+#: Columns of :attr:`CaptureWide.numbered`: what the shared IP ID counter rule reads (``rst``: 1 for a RST,
+#: 0 for a SYN or SYN-ACK — the claimed senders' own kernel-made packets its premise is checked against).
+NUMBERED = ("ts_ns", "src", "ip_id", "sport", "dport", "rst")
+
+
+def host_ttl_counts(table: PacketTable) -> CaptureWide:
+    """How many non-RST TCP packets each host sent with each TTL (sorted keys ``src * 256 + ttl`` and their
+    counts), and the IPv4 RSTs and SYNs with their IP IDs. A streamed analysis adds these up chunk by
+    chunk (:func:`merge_ttl_counts`)."""
+    tcp = table.proto == PROTO_TCP
+    keep = tcp & ((table.flags & RST) == 0) & (table.ttl >= 0)
+    keys, counts = np.unique(table.src[keep].astype(np.int64) * 256 + table.ttl[keep], return_counts=True)
+    rst = (table.flags & RST) != 0
+    numbered = np.flatnonzero(tcp & (table.ip_version == 4) & (table.ip_id > 0) & (rst | ((table.flags & SYN) != 0)))
+    columns = [table.columns[name][numbered] for name in NUMBERED[:-1]] + [rst[numbered]]
+    return CaptureWide(keys, counts, np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
+                       if len(numbered) else np.zeros((0, len(NUMBERED)), dtype=np.int64))
+
+
+def merge_ttl_counts(a: tuple, b: tuple) -> CaptureWide:
+    """The sum of two :func:`host_ttl_counts` results (a plain ``(keys, counts)`` pair counts as one with no
+    numbered packets: the empty start of a streamed sum)."""
     keys, inverse = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
     counts = np.zeros(len(keys), dtype=np.int64)
     np.add.at(counts, inverse, np.concatenate([a[1], b[1]]))
-    return keys, counts
+    return CaptureWide(keys, counts, np.concatenate([_numbered(a), _numbered(b)]))
 
 
-def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-    """The claimed sender's TTLs over the whole capture (non-RST TCP packets): most common, smallest gap.
+def _numbered(wide: tuple) -> np.ndarray:
+    return wide[2] if len(wide) > 2 else np.zeros((0, len(NUMBERED)), dtype=np.int64)
+
+
+def sent_before(g: Groups, r, mask: np.ndarray, column: str) -> np.ndarray:
+    """Per RST: one of the sender's ``mask`` packets before it carries the RST's own ``column`` value
+    (values 0 … 2**32 − 1)."""
+    c = g.col
+    members = np.flatnonzero(mask)
+    keys, first = np.unique(g.gid[members] * 2**32 + c[column][members], return_index=True)
+    if not len(keys):
+        return np.zeros(len(r.at), dtype=bool)
+    wanted = r.gid * 2**32 + c[column][r.at]
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return (keys[at] == wanted) & (members[first[at]] <= r.jS)
+
+
+def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None) -> None:
+    """The claimed sender's TTLs over the whole capture (non-RST TCP packets): most common (one no
+    application sets preferred), smallest gap.
     ``ttl_counts``: :func:`host_ttl_counts` of the whole capture when ``table`` holds only part of it."""
-    keys, counts = ttl_counts if ttl_counts is not None else host_ttl_counts(table)
+    keys, counts = (ttl_counts if ttl_counts is not None else host_ttl_counts(table))[:2]
     hosts, ttls = keys // 256, keys % 256
-    order = np.lexsort((ttls, -counts, hosts))  # per host: most packets first, then the lowest TTL
+    set_by_application = np.isin(ttls, APPLICATION_TTLS)
+    order = np.lexsort((ttls, -counts, set_by_application, hosts))  # per host: kernel TTLs, most packets, lowest TTL
     top = order[np.r_[True, hosts[order][1:] != hosts[order][:-1]]] if len(order) else order
     sender = g.col["src"][g.start[r.gid]]  # the first packet of the sender's side is its own
     lo, hi = _ranges(hosts, sender)
@@ -81,7 +134,8 @@ def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple[np.ndarray, n
 def race_facts(g: Groups, r) -> None:
     """The sender's non-RST packets after each RST, and those of them carrying new data."""
     c = g.col
-    plain = (c["flags"] & RST) == 0
+    # A bare SYN after its own RST is the sender trying again (a reused port), not a race with a forger.
+    plain = ((c["flags"] & RST) == 0) & ((c["flags"] & (SYN | ACK)) != SYN)
     end = g.end[r.gid]
     r.put("after_count", g.count(plain, r.gid, end - 1) - g.count(plain, r.gid, r.at))
     after = g.first_after(plain, r.gid, r.at)
@@ -165,3 +219,111 @@ def _justified(g: Groups, r, ack: np.ndarray) -> np.ndarray:
     wanted = r.other * 2**32 + ack
     at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
     return (keys[at] == wanted) & (first[at] <= r.jO) & (r.jO >= g.start[r.other])
+
+
+def shared_facts(table: PacketTable, g: Groups, r, wide: tuple | None = None) -> None:
+    """Per RST: the shared IP ID sequence it belongs to (:func:`shared_sequences` over the whole capture's
+    numbered packets): how many claimed senders and RSTs, and whether a claimed sender's own SYN or
+    SYN-ACK is numbered from it too (then the counter is theirs, or a rewriter's)."""
+    numbered = _numbered(wide if wide is not None else host_ttl_counts(table))
+    found = shared_sequences(numbered)
+    n = len(r.at)
+    senders, rsts, own = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool)
+    if found:
+        c = g.col
+        keys = zip(*(c[name][r.at].tolist() for name in ("ts_ns", "src", "ip_id")),
+                   table.sport[g.rows[r.at]].tolist(), table.dport[g.rows[r.at]].tolist())
+        for i, key in enumerate(keys):
+            hit = found.get(key)
+            if hit is not None:
+                senders[i], rsts[i], own[i] = hit
+    r.put("shared_senders", senders)
+    r.put("shared_rsts", rsts)
+    r.put("shared_own", own)
+
+
+def _allowed_step(dt_ns: np.ndarray) -> np.ndarray:
+    return SHARED_IPID_MAX_STEP + SHARED_IPID_STEP_PER_S * np.maximum(dt_ns, 0) / 1e9
+
+
+def shared_sequences(numbered: np.ndarray) -> dict[tuple, tuple[int, int, bool]]:
+    """RSTs numbered from one IP ID counter although they claim different senders.
+
+    The RSTs (rows of ``numbered``, :data:`NUMBERED`) in time order: each continues the latest of the
+    :data:`~.weights.SHARED_IPID_LOOKBACK` RSTs before it whose IP ID it follows by a small forward step
+    (:data:`~.weights.SHARED_IPID_MAX_STEP` plus :data:`~.weights.SHARED_IPID_STEP_PER_S` per second,
+    within :data:`~.weights.SHARED_IPID_WINDOW_S`); a sequence of at least
+    :data:`~.weights.SHARED_IPID_MIN_RSTS` RSTs claiming at least :data:`~.weights.SHARED_IPID_MIN_SENDERS`
+    senders is returned, each RST keyed by (ts_ns, src, ip_id, sport, dport) with (senders, RSTs, whether
+    one claimed sender's own SYN or SYN-ACK fits the sequence). The result does not depend on the
+    order of ``numbered``'s rows, so a streamed analysis finds what the whole capture does."""
+    rst = numbered[numbered[:, 5] == 1]
+    if len(rst) < SHARED_IPID_MIN_RSTS:
+        return {}
+    rst = np.unique(rst, axis=0)  # sorted by time (then the rest of the key); duplicates once
+    ts, src, ids = rst[:, 0], rst[:, 1], rst[:, 2]
+    n = len(rst)
+    parent = np.arange(n)
+    linked = np.zeros(n, dtype=bool)
+    for back in range(1, SHARED_IPID_LOOKBACK + 1):  # the latest earlier RST it continues
+        j = np.arange(back, n)
+        i = j - back
+        dt = ts[j] - ts[i]
+        step = (ids[j] - ids[i]) % 65536
+        ok = ~linked[j] & (dt <= SHARED_IPID_WINDOW_S * 1e9) & (step > 0) & (step <= _allowed_step(dt))
+        parent[j[ok]] = i[ok]
+        linked[j[ok]] = True
+    root = parent.copy()
+    while True:  # pointer jumping: every RST to the first of its sequence
+        nxt = root[root]
+        if (nxt == root).all():
+            break
+        root = nxt
+    members = np.bincount(root, minlength=n)
+    senders = np.zeros(n, dtype=np.int64)
+    pairs_ = np.unique(np.stack([root, src], axis=1), axis=0)
+    np.add.at(senders, pairs_[:, 0], 1)
+    wanted = (members >= SHARED_IPID_MIN_RSTS) & (senders >= SHARED_IPID_MIN_SENDERS)
+    found: dict[tuple, tuple[int, int, bool]] = {}
+    own_packets = numbered[numbered[:, 5] == 0]
+    by_root = np.argsort(root, kind="stable")  # each sequence's RSTs together, in time order
+    bounds = np.searchsorted(root[by_root], np.arange(n + 1))
+    for head in np.flatnonzero(wanted).tolist():
+        rows = by_root[bounds[head]:bounds[head + 1]]
+        own = _numbers_own(rst[rows], own_packets)
+        for key in map(tuple, rst[rows][:, :5].tolist()):
+            found[key] = (int(senders[head]), len(rows), own)
+    return found
+
+
+def _numbers_own(sequence: np.ndarray, handshakes: np.ndarray) -> bool:
+    """The counter numbers ordinary packets too: a SYN or SYN-ACK of any host falls between two RSTs of
+    the sequence, in time and in IP ID; or a claimed sender's own one was sent within the window of a RST
+    of the sequence with an IP ID that follows that RST's (or that the RST follows) by a step the rule allows."""
+    if not len(handshakes):
+        return False
+    ts, ids = sequence[:, 0], sequence[:, 2]
+    by_time = handshakes[np.argsort(handshakes[:, 0], kind="stable")]
+    lo = np.searchsorted(by_time[:, 0], ts[:-1], side="right")
+    hi = np.searchsorted(by_time[:, 0], ts[1:], side="left")
+    span = (ids[1:] - ids[:-1]) % 65536
+    for k, (a, b) in enumerate(zip(lo.tolist(), hi.tolist())):
+        if a < b:
+            inside = (by_time[a:b, 2] - ids[k]) % 65536
+            if ((inside > 0) & (inside < span[k])).any():
+                return True
+    mine = handshakes[np.isin(handshakes[:, 1], sequence[:, 1])]
+    if not len(mine):
+        return False
+    mine = mine[np.argsort(mine[:, 0], kind="stable")]
+    window = int(SHARED_IPID_WINDOW_S * 1e9)
+    lo = np.searchsorted(mine[:, 0], ts - window, side="left")
+    hi = np.searchsorted(mine[:, 0], ts + window, side="right")
+    for item, entry in pairs(lo, hi):  # each RST with the claimed senders' handshakes near it
+        dt = mine[entry, 0] - ts[item]
+        later = (mine[entry, 2] - ids[item]) % 65536
+        earlier = (ids[item] - mine[entry, 2]) % 65536
+        fits = np.where(dt >= 0, (later > 0) & (later <= _allowed_step(dt)), (earlier > 0) & (earlier <= _allowed_step(-dt)))
+        if fits.any():
+            return True
+    return False

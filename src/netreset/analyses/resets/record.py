@@ -9,7 +9,7 @@ from netreset.flows.model import Conversation
 from netreset.analyses.resets.evidence import Observation, ResetContext, rounded_weight, worded
 from netreset.analyses.resets.rules.ttl import reference_ttl
 from netreset.analyses.resets.verdict import Decision
-from netreset.analyses.ttl import TtlGuess
+from netreset.analyses.ttl import TtlGuess, TtlTable, family_description
 
 #: The JSON field names, in order (the ``locate-reset`` contract).
 FIELDS = (
@@ -158,7 +158,7 @@ def _ttl_words(g: TtlGuess) -> str:
 
 
 def _advice_words(name: str, rst: TtlGuess, ref: TtlGuess | None, verdict: str, reason: str,
-                  evidence: tuple[Observation, ...]) -> str:
+                  evidence: tuple[Observation, ...], table: TtlTable | None = None) -> str:
     """One sentence for the network team: where to look and what to ask."""
     if verdict == "middlebox" and ref and any(o.code == "ttl_mismatch" for o in evidence):
         return (f"RST claimed by {name} arrived with {_ttl_words(rst)} — traceroute hop {rst.traceroute_hop} from "
@@ -171,8 +171,26 @@ def _advice_words(name: str, rst: TtlGuess, ref: TtlGuess | None, verdict: str, 
     if verdict == "peer":
         return (f"RST from {name} arrived with {_ttl_words(rst)}), consistent with {name}'s own packets: "
                 f"{name} itself reset the connection — check its application and system logs.")
+    if reason == "no_reference_packets":
+        return _lone_words(name, rst, table)
     return (f"Cannot tell who sent the RST claimed by {name} ({_ttl_words(rst)}), "
             f"{reason.replace('_', ' ')}); capture on {name}'s side too and compare.")
+
+
+def _lone_words(name: str, rst: TtlGuess, table: TtlTable | None) -> str:
+    """A RST from a host that put nothing else on the wire (a lone refusal): where it came from, what its
+    initial TTL suggests, and how to settle who sent it."""
+    hop = rst.traceroute_hop
+    if rst.family == "application-set":
+        stack = f"with TTL {rst.observed}, a value applications set on purpose"
+    else:
+        stack = f"by a stack that starts at {rst.initial} ({family_description(rst.initial, table)})"
+    return (f"Cannot tell who sent the RST claimed by {name}: {name} put nothing else on the wire, so its own TTL "
+            f"is unknown. The RST arrived with {_ttl_words(rst)}): it was sent from traceroute hop {hop} from the "
+            f"capture point, {stack}. If {name} is at hop {hop}, it sent the RST itself; if it is further away, the device "
+            f"at hop {hop} sent it in its name. To settle it, capture on {name}'s side too and pass that file with "
+            f"--peer-capture (does it hold the RST?), or give netreset other captures of the same run in which "
+            f"{name} sends.")
 
 
 def make_verdict(ctx: ResetContext, decision: Decision, observations: list[Observation]) -> ResetVerdict:
@@ -191,7 +209,7 @@ def make_verdict(ctx: ResetContext, decision: Decision, observations: list[Obser
         claimed_sender_routers_between=ref.routers_between if ref is not None else None,
         verdict=decision.verdict, confidence=decision.confidence, reason=decision.reason, evidence=evidence,
         display_filter=(_filter_words, ctx.conv, name, lone, with_icmp),
-        advice=(_advice_words, name, rst, ref, decision.verdict, decision.reason, evidence),
+        advice=(_advice_words, name, rst, ref, decision.verdict, decision.reason, evidence, ctx.guess.table),
     )
 
 
@@ -210,5 +228,5 @@ def make_verdicts(b, verdicts: list[str], confidences: list[float], reasons: lis
         *(rst.column(field).tolist() for field in ("observed", "initial", "routers_between", "traceroute_hop")),
         claimed.tolist(), verdicts, confidences, reasons, evidence,
         [(_filter_words, c, name, alone, False) for c, name, alone in zip(conv, names, lone)],
-        [(_advice_words, *row) for row in zip(names, rst.guesses, ref.guess, verdicts, reasons, evidence)],
+        [(_advice_words, *row, f.guess.table) for row in zip(names, rst.guesses, ref.guess, verdicts, reasons, evidence)],
     )))

@@ -30,7 +30,7 @@ from netreset.analyses.resets.batch import Batch
 from netreset.analyses.resets.context import ResetFacts
 from netreset.analyses.resets.evidence import Observation, ResetContext
 from netreset.analyses.resets.rules.icmp import icmp_observations
-from netreset.analyses.resets.rules.ipid import ipid_batch, ipid_observations
+from netreset.analyses.resets.rules.ipid import ipid_batch, ipid_observations, shared_batch, shared_observations
 from netreset.analyses.resets.rules.seq import burst_batch, burst_observations, plausibility_batch, plausibility_observations
 from netreset.analyses.resets.rules.timing import race_batch, race_observations, rtt_batch, rtt_observations
 from netreset.analyses.resets.rules.ttl import ttl_batch, ttl_observations
@@ -67,6 +67,7 @@ def _quoted_by_icmp(facts: ResetFacts) -> np.ndarray:
 REGISTRY: tuple[Rule, ...] = (
     Rule(ttl_observations, ttl_batch, 2),  # the TTL observation, then the family mismatch
     Rule(ipid_observations, ipid_batch, 3),  # reflection, DF, then the sequence
+    Rule(shared_observations, shared_batch, 1),  # one IP ID counter behind RSTs claiming several hosts
     Rule(window_observations, window_batch, 1),
     Rule(timestamp_observations, timestamp_batch, 1),
     Rule(plausibility_observations, plausibility_batch, 1),

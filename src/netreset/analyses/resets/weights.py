@@ -57,6 +57,17 @@ HOST_REFERENCE_FACTOR = 0.5
 #: away) is taken to have had its TTL re-stamped by a device near the capture: a host with no router
 #: in between answers well within 5 ms. A TTL match then proves nothing (``ttl_rewritten``, weight 0).
 TTL_REWRITE_MIN_RTT_S = 0.005
+#: TTLs that applications set on purpose, which say nothing about hops: eBGP sends with TTL 1 (RFC 4271:
+#: one hop to a directly connected neighbour), GTSM (RFC 5082) with 255 so the receiver can refuse
+#: anything that crossed a router, and the same host's kernel answers a closed port with its default
+#: (64 on Linux). A packet that *arrives* with 1 or 255 crossed no router, so these read as 0 routers
+#: away; the sender's other TTLs are preferred as its reference, and a reference made only of them
+#: compares distances, never initial TTLs.
+APPLICATION_TTLS = (1, 255)
+#: A TTL mismatch when the claimed sender's only reference TTLs are set by an application
+#: (:data:`APPLICATION_TTLS`): the distances still differ, but the host's kernel may answer from
+#: another default, so alone it stays ``undetermined`` (p ≈ 0.73).
+W_TTL_MISMATCH_APPLICATION = 1.5
 
 # ── IPv4 ID and DF (rules/ipid.py) ────────────────────────────────────────────────────────────────────
 
@@ -82,6 +93,23 @@ IPID_REFLECTION_MIN = 255
 #: The RST's IP ID equals the IP ID of the other side's previous packet: firewalls that build their
 #: RST from the packet they reject copy it. Enough alone for ``middlebox`` (p ≈ 0.82).
 W_IPID_REFLECTION = 2.0
+#: A shared IP ID counter: RSTs claiming at least :data:`SHARED_IPID_MIN_SENDERS` different hosts carry
+#: consecutive IP IDs in time order — one counter, so one device built them all, and different hosts
+#: do not share a counter. Enough alone for ``middlebox`` (p ≈ 0.88).
+W_IPID_SHARED = 2.5
+#: RSTs needed in one shared sequence (three: two consecutive steps that chance rarely makes).
+SHARED_IPID_MIN_RSTS = 3
+#: Different claimed senders needed in it.
+SHARED_IPID_MIN_SENDERS = 2
+#: Largest forward step from one RST's IP ID to the next one of the sequence, plus
+#: :data:`SHARED_IPID_STEP_PER_S` per second between them (the device numbers its other packets too).
+SHARED_IPID_MAX_STEP = 64
+SHARED_IPID_STEP_PER_S = 64
+#: Seconds within which a RST may continue another's IP ID sequence.
+SHARED_IPID_WINDOW_S = 5.0
+#: How many earlier RSTs (in time order) a RST is tried against: genuine RSTs of other hosts may come
+#: between two of the shared device's.
+SHARED_IPID_LOOKBACK = 4
 #: The RST's DF bit differs from every other packet of the sender: a hint that another stack built
 #: it, weak alone.
 W_DF_MISMATCH = 0.8
@@ -123,6 +151,12 @@ W_ACK_CHANGE = 1.0
 #: The claimed sender sent new data after its own RST: a stack never does, so another device raced it.
 #: Decisive against anything else the RST shows (with a TTL match still p ≈ 0.92).
 W_DATA_AFTER_RESET = 5.0
+#: :data:`W_DATA_AFTER_RESET` where the capture point sits next to the claimed sender: it arrives 0
+#: routers away (untouched default TTL) and the RST carries exactly that TTL. No router stands between
+#: them where a forger could hide, so the race alone (reordering at the capture host, a reused port)
+#: weighs no more than :data:`W_PACKETS_AFTER_RESET`; positive evidence (a TTL mismatch, a reflection
+#: checked against the sender's own packets, a shared IP ID counter, a burst) must say middlebox.
+W_DATA_AFTER_RESET_NEARBY = 1.0
 #: The claimed sender sent only ACKs or retransmissions after its RST: could be reordering.
 W_PACKETS_AFTER_RESET = 1.0
 #: An answer faster than this fraction of the sender's round trip cannot come from the sender.

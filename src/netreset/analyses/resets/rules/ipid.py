@@ -7,7 +7,13 @@ Guards: stacks that randomise IP IDs have no pattern to break (no evidence); IP 
 for some stateless replies *and* what Linux-based firewalls use, so it tells nothing either way; a
 Linux-like sender answers from a closed socket (a "stateless" RST: after its FIN, without ACK, without
 its timestamps) with an IP ID from a separate counter, so a break there is no evidence; small IP IDs
-(fresh counters start low) match the other side's by chance, so reflection needs a larger value.
+(fresh counters start low) match the other side's by chance, so reflection needs a larger value, and an
+IP ID the sender's own packets carried too (its SYN-ACK) was not copied from the other side.
+
+A shared counter: RSTs claiming several different hosts whose IP IDs follow each other in time order
+were numbered by one device (hosts do not share a counter) — unless the claimed hosts' own SYNs or
+SYN-ACKs follow that counter too: then a device rewrites the IP IDs of all of them (a NAT, a proxy, a
+hypervisor's user-mode network) and the counter says nothing about who built the RST.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from netreset.analyses.resets.weights import (
     W_IPID_BREAK,
     W_IPID_IN_SEQUENCE,
     W_IPID_REFLECTION,
+    W_IPID_SHARED,
 )
 
 
@@ -109,8 +116,8 @@ def _separate_counter(ctx: ResetContext) -> bool:
 
 
 def _reflection(ctx: ResetContext, rst_id: int) -> list[Observation]:
-    if not ctx.other_count or rst_id <= IPID_REFLECTION_MIN or ctx.other_ip_id != rst_id:
-        return []
+    if not ctx.other_count or rst_id <= IPID_REFLECTION_MIN or ctx.other_ip_id != rst_id or ctx.sender_has_ip_id:
+        return []  # (the sender's own packets carrying that ID too: nothing was copied)
     return [Observation("ipid_reflection", rst_id, "a value of the sender's own", W_IPID_REFLECTION,
                         (_reflection_words, rst_id, ctx.receiver_name, ctx.other_frame))]
 
@@ -151,7 +158,7 @@ def ipid_batch(b) -> None:
     v4 = (f.values("ip_version") == 4) & (rst_id >= 0)
     ids, names = f.listed("ip_id"), b.sender_names
     reflected = (v4 & (f.values("other_count") > 0) & (rst_id > IPID_REFLECTION_MIN) & f.has("other_ip_id")
-                 & (f.values("other_ip_id") == rst_id))
+                 & (f.values("other_ip_id") == rst_id) & ~f.values("sender_has_ip_id"))
 
     def reflections(ix: list[int]) -> list[Observation]:
         receiver, frames = b.receiver_name, f.listed("other_frame")
@@ -222,3 +229,53 @@ def looks_stateless(f) -> np.ndarray:
     """:attr:`ResetContext.looks_stateless` for every RST."""
     used_ts = (f.values("segments") > 0) & (f.values("segments_without_ts") == 0)
     return f.values("sender_closed") | ((f.values("flags") & ACK) == 0) | (used_ts & (f.values("ts_val") < 0))
+
+
+# ── A counter shared by several claimed senders (the whole capture: pairs.shared_sequences) ─────────────
+
+def shared_observations(ctx: ResetContext) -> list[Observation]:
+    """The RST belongs to a sequence of IP IDs from one counter that RSTs claiming several hosts share."""
+    if not ctx.shared_senders:
+        return []
+    if ctx.shared_own or _continues_own(ctx):
+        return [Observation("ipid_shared_with_own", ctx.ip_id, None, 0.0,
+                            (_shared_own_words, ctx.shared_rsts, ctx.shared_senders, ctx.sender_name))]
+    return [Observation("ipid_shared_counter", ctx.shared_senders, 1, W_IPID_SHARED,
+                        (_shared_words, ctx.ip_id, ctx.shared_rsts, ctx.shared_senders, ctx.sender_name))]
+
+
+def _continues_own(ctx: ResetContext) -> bool:
+    """The RST's IP ID continues the claimed sender's own incrementing counter in this conversation."""
+    if not ctx.sender_count or ctx.ip_id <= 0 or ipid_pattern(ctx) != "incrementing":
+        return False
+    return (ctx.ip_id - ctx.ipid_last) % 65536 <= _allowed_gap(ctx)
+
+
+def _shared_words(rst_id: int, rsts: int, senders: int, name: str) -> str:
+    return (f"RST IP ID {rst_id} is one of {rsts} RSTs claiming {senders} different hosts (among them {name}) "
+            "whose IP IDs follow each other in time order: one counter numbered them, so one device sent them "
+            "all — different hosts do not share a counter.")
+
+
+def _shared_own_words(rsts: int, senders: int, name: str) -> str:
+    return (f"{rsts} RSTs claiming {senders} different hosts share one IP ID counter, but the SYNs or SYN-ACKs of "
+            f"those hosts follow it too: a device near the capture (a NAT, a proxy, a hypervisor's user-mode "
+            f"network) numbers all their packets, so the counter says nothing about who built the RST of {name}.")
+
+
+def shared_batch(b) -> None:
+    """:func:`shared_observations` for every RST."""
+    f = b.facts
+    shared = f.values("shared_senders") > 0
+    rst_id, sender = f.values("ip_id"), f.values("sender_count") > 0
+    nonzero = f.values("ipid_nonzero")
+    counting = (sender & ~((f.values("sender_count") >= IPID_MIN_PACKETS) & (nonzero == 0)) & (nonzero >= IPID_MIN_PACKETS)
+                & (f.values("ipid_breaks") == 0))
+    continues = counting & (rst_id > 0) & ((rst_id - f.values("ipid_last")) % 65536 <= _allowed_gaps(f))
+    own = f.values("shared_own") | continues
+    ids, rsts, senders, names = f.listed("ip_id"), f.listed("shared_rsts"), f.listed("shared_senders"), b.sender_names
+    b.put(0, shared & own, "ipid_shared_with_own", 0.0, lambda ix: [Observation(
+        "ipid_shared_with_own", ids[i], None, 0.0, (_shared_own_words, rsts[i], senders[i], names[i])) for i in ix])
+    b.put(0, shared & ~own, "ipid_shared_counter", W_IPID_SHARED, lambda ix: [Observation(
+        "ipid_shared_counter", senders[i], 1, W_IPID_SHARED, (_shared_words, ids[i], rsts[i], senders[i], names[i]))
+        for i in ix])

@@ -15,7 +15,9 @@ from netreset.analyses.resets.evidence import Observation, ResetContext
 from netreset.analyses.resets.weights import (
     RTT_FRACTION,
     RTT_MIN_S,
+    TTL_REWRITE_MIN_RTT_S,
     W_DATA_AFTER_RESET,
+    W_DATA_AFTER_RESET_NEARBY,
     W_FASTER_THAN_RTT,
     W_PACKETS_AFTER_RESET,
     W_TIMING_CONSISTENT,
@@ -27,13 +29,27 @@ def race_observations(ctx: ResetContext) -> list[Observation]:
     if not ctx.after_count:
         return []
     if ctx.new_count:
-        return [Observation("data_after_reset", ctx.new_count, 0, W_DATA_AFTER_RESET,
-                            (_data_after_words, ctx.sender_name, ctx.new_frame))]
+        nearby = _nearby(ctx)
+        return [Observation("data_after_reset", ctx.new_count, 0, W_DATA_AFTER_RESET_NEARBY if nearby else W_DATA_AFTER_RESET,
+                            (_data_after_words, ctx.sender_name, ctx.new_frame, nearby))]
     return [Observation("packets_after_reset", ctx.after_count, 0, W_PACKETS_AFTER_RESET,
                         (_packets_after_words, ctx.sender_name, ctx.after_count, ctx.after_frame))]
 
 
-def _data_after_words(name: str, frame: int) -> str:
+def _nearby(ctx: ResetContext) -> bool:
+    """The claimed sender arrives 0 routers away (an untouched default TTL, not re-stamped far away) and the
+    RST carries exactly its TTL: no router between them where a forger could sit."""
+    if not ctx.sender_count or ctx.sender_ttl_gap != 0:
+        return False
+    remote = ctx.rtt is not None and ctx.rtt >= TTL_REWRITE_MIN_RTT_S
+    return not remote and ctx.guess(ctx.sender_ttl).routers_between == 0
+
+
+def _data_after_words(name: str, frame: int, nearby: bool) -> str:
+    if nearby:
+        return (f"{name} kept sending new data after the RST (first in frame {frame}), but it is 0 routers from the "
+                "capture point and the RST carries its own TTL: no router stands between them where another device "
+                "could forge it, so the race alone (reordering at the capture host, a reused port) is weak evidence.")
     return (f"{name} kept sending new data after the RST (first in frame {frame}): a host that "
             "resets a connection sends nothing more on it, so another device raced it.")
 
@@ -80,17 +96,23 @@ def race_batch(b) -> None:
     f = b.facts
     after, new = f.values("after_count") > 0, f.values("new_count") > 0
 
-    def raced(ix: list[int]) -> list[Observation]:
-        names, counts, frames = b.sender_names, f.listed("new_count"), f.listed("new_frame")
-        return [Observation("data_after_reset", counts[i], 0, W_DATA_AFTER_RESET, (_data_after_words, names[i], frames[i]))
-                for i in ix]
-
     def followed(ix: list[int]) -> list[Observation]:
         names, sent, first = b.sender_names, f.listed("after_count"), f.listed("after_frame")
         return [Observation("packets_after_reset", sent[i], 0, W_PACKETS_AFTER_RESET,
                             (_packets_after_words, names[i], sent[i], first[i])) for i in ix]
 
-    b.put(0, after & new, "data_after_reset", W_DATA_AFTER_RESET, raced)
+    ref = b.references
+    nearby = ((f.values("sender_count") > 0) & f.has("sender_ttl_gap") & (f.values("sender_ttl_gap") == 0)
+              & (ref.routers == 0) & ~(f.has("rtt") & (f.values("rtt") >= TTL_REWRITE_MIN_RTT_S)))
+    weight = np.where(nearby, W_DATA_AFTER_RESET_NEARBY, W_DATA_AFTER_RESET)
+    weights, close = weight.tolist(), nearby.tolist()
+
+    def raced(ix: list[int]) -> list[Observation]:
+        names, counts, frames = b.sender_names, f.listed("new_count"), f.listed("new_frame")
+        return [Observation("data_after_reset", counts[i], 0, weights[i], (_data_after_words, names[i], frames[i], close[i]))
+                for i in ix]
+
+    b.put(0, after & new, "data_after_reset", weight, raced)
     b.put(0, after & ~new, "packets_after_reset", W_PACKETS_AFTER_RESET, followed)
 
 

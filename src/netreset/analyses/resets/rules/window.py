@@ -1,7 +1,8 @@
 """TCP header evidence: a window copied from the other side, TCP timestamps suddenly missing.
 
 A forger that builds its RST from the packet it rejects may copy that packet's window into the RST,
-so the RST carries the *receiver's* window instead of the sender's. And a stack that put TCP timestamps
+so the RST carries the *receiver's* window instead of the sender's — unless the sender's own packets used
+that window too (its SYN-ACK's, say): then nothing shows it was copied. And a stack that put TCP timestamps
 on every segment (RFC 7323) keeps doing so on a RST sent from the live connection, while most forgers
 send a bare header. The timestamp rule is weak: Linux and Windows answer segments for an already closed
 socket with a stateless RST that has no options either — so after the sender's own FIN it does not count.
@@ -21,8 +22,8 @@ def window_observations(ctx: ResetContext) -> list[Observation]:
     if win == 0 or not ctx.other_count:
         return []
     own = ctx.sender_win if ctx.sender_count else None
-    if win != ctx.other_win or win == own:
-        return []
+    if win != ctx.other_win or win == own or ctx.sender_has_win:
+        return []  # (a window the sender's own packets used, its SYN-ACK's say, was not copied)
     return [Observation("window_reflection", win, own, W_WINDOW_REFLECTION,
                         (_reflection_words, win, ctx.receiver_name, ctx.sender_name, own))]
 
@@ -57,7 +58,7 @@ def window_batch(b) -> None:
     f = b.facts
     win = f.values("win")
     sender = f.values("sender_count") > 0
-    own_window = sender & (win == f.values("sender_win"))
+    own_window = sender & ((win == f.values("sender_win")) | f.values("sender_has_win"))
     hit = (win != 0) & (f.values("other_count") > 0) & (win == f.values("other_win")) & ~own_window
 
     def reflections(ix: list[int]) -> list[Observation]:
