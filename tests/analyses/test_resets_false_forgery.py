@@ -9,7 +9,7 @@ hosts) is tested both ways.
 from __future__ import annotations
 
 import numpy as np
-from test_resets_support import Flow, Side, established
+from resets_support import Flow, Side, established
 
 from netreset.analyses.resets.locate import locate_resets
 from netreset.analyses.resets.pairs import host_ttl_counts, merge_ttl_counts, shared_sequences
@@ -17,7 +17,7 @@ from netreset.analyses.resets.weights import W_DATA_AFTER_RESET_NEARBY, W_IPID_S
 
 
 def judge_all(packets):
-    from test_resets_support import build
+    from resets_support import build
 
     table, conversations = build(packets)
     return locate_resets(table, conversations)
@@ -203,7 +203,7 @@ def test_guard_a_counter_that_numbers_other_hosts_handshakes_too_is_a_rewriter_n
 
 
 def test_shared_sequences_are_the_same_from_the_whole_capture_and_from_its_parts_in_any_order():
-    from test_resets_support import build
+    from resets_support import build
 
     table, _ = build(refusals((5000, 5001, 5003)) + refusals((9000, 9002, 9003), handshake_ids=(9001,)))
     whole = shared_sequences(host_ttl_counts(table).numbered)
@@ -232,7 +232,7 @@ def test_a_streamed_analysis_finds_the_shared_counters_the_whole_capture_does(tm
 
     from netreset.pipeline.streamed import analyse_streamed
     from netreset.pipeline.whole import Analysis, Options
-    from test_resets_support import BASE_TS
+    from resets_support import BASE_TS
 
     packets = sorted(refusals((5000, 5001, 5003)) + refusals((9000, 9002, 9003), handshake_ids=(9001,)),
                      key=lambda p: p[0])
