@@ -6,7 +6,9 @@ Contract used by every analysis (resets, handshakes, hosts, plots, reports):
 Boundaries follow Zeek so that one conversation is one ``conn.log`` row: packets are grouped by
 5-tuple with numpy, then each tuple's packets are walked in capture order through
 :class:`~netreset.flows.tcpstate.ZeekConnection`; a new conversation starts when Zeek's timers would have
-removed the previous one or when a SYN reuses the tuple (``IsReuse``). Wireshark's ``tcp.stream``
+removed the previous one or when a SYN reuses the tuple (``IsReuse``). Those timers run on Zeek's
+network time, which never goes back: at each packet it is the newest timestamp seen so far in the
+capture (:func:`~netreset.flows.tcpstate.network_time`), so a capture whose clock steps back fires no timer early or late. Wireshark's ``tcp.stream``
 and ``tcp.completeness`` come from :mod:`netreset.flows.completeness`; several conversations may share one
 stream (see docs/tcp-states.md).
 """
@@ -17,7 +19,7 @@ import numpy as np
 
 from netreset.flows.completeness import wireshark_streams
 from netreset.flows.model import OUTCOMES, Conversation
-from netreset.flows.tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection
+from netreset.flows.tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection, network_time
 from netreset.flows.tuples import group_by_tuple, wants_flip
 from netreset.packets.table import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
 from netreset.runtime.compiled import MIN_TABLE_PACKETS, use_compiled
@@ -45,6 +47,7 @@ def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
     groups = group_by_tuple(table, tcp_rows)
     flat = np.concatenate(groups)
     cols = {name: table.columns[name][flat].tolist() for name in _COLUMNS}
+    cols["net_ns"] = network_time(table.ts_ns)[flat].tolist()
     start = 0
     for rows in groups:
         end = start + len(rows)
@@ -57,8 +60,9 @@ def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
 
 
 def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:
-    """Walk one tuple's packets (``cols``: column name -> list, in capture order) through Zeek's
-    state machine; return (rows, connection) per conn.log row."""
+    """Walk one tuple's packets (``cols``: column name -> list, in capture order; ``net_ns``: Zeek's
+    network time at each, see :func:`~netreset.flows.tcpstate.network_time`) through Zeek's state machine; return (rows,
+    connection) per conn.log row."""
     dst, dport = cols["dst"], cols["dport"]
     out, conn, replay = [], None, []
     for i, row in enumerate(rows.tolist()):
@@ -66,7 +70,7 @@ def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[i
         key, other = (cols["src"][i], cols["sport"][i]), (dst[i], dport[i])
         packet = (t, key, flags, seq, cols["ack"][i], cols["payload_len"][i], cols["win"][i],
                   verify_checksums and cols["checksum"][i] == CHECKSUM_BAD)
-        if conn is not None and (conn.removed_by(t) or conn.is_reuse(flags, seq)):
+        if conn is not None and (conn.removed_by(cols["net_ns"][i]) or conn.is_reuse(flags, seq)):
             conn = None
         if conn is None:
             conn = ZeekConnection(t, key, other, timing, wants_flip(flags, key[1], other[1]))
