@@ -322,10 +322,12 @@ def make_finding(ctx: Context, v: View, kind: str, positions: Iterable[int], sum
     first_ts = float(v.ts[positions[0]]) / 1e9 if positions else c.ts
     shared = ctx.stream_sharing[c.tcp_stream] > 1
     span = (int(v.frame[0]), int(v.frame[-1])) if shared and len(v.frame) else None
+    names_reset = bool(positions) and bool((v.flags[positions] & RST).any())
     return new_finding(dict(
         kind=kind, conversation=c.id, tcp_stream=c.tcp_stream, file_id=c.file_id, ts=first_ts,
         orig_h=c.orig_h, orig_p=c.orig_p, resp_h=c.resp_h, resp_p=c.resp_p, frames=tuple(frames),
-        summary=summary, display_filter=display_filter(kind, c.tcp_stream, span, fields.pop("icmp_frames", ())),
+        summary=summary, display_filter=display_filter(kind, c.tcp_stream, span, fields.pop("icmp_frames", ()),
+                                                       names_reset),
         **fields,
     ))
 
