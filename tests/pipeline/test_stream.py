@@ -21,7 +21,7 @@ from conftest import CORPUS, ROOT
 from netreset.pipeline.whole import Analysis, Options
 from netreset.records.json import render_json, write_json
 from netreset.pipeline.run import analyse
-from netreset.pipeline.streamed import StreamedAnalysis, Unordered, analyse_streamed
+from netreset.pipeline.streamed import StreamedAnalysis, analyse_streamed
 from netreset.report.summary import summary_document
 
 import frozen_analyses as frozen
@@ -71,10 +71,7 @@ def _corpus_names() -> list[str]:
 @pytest.mark.parametrize("name", _corpus_names() or ["none"])
 def test_corpus_captures_stream_to_the_same_answers(name):
     path = frozen.captures(CORPUS, None)[name]
-    try:
-        _compare(path, chunk_rows=_chunk(path))
-    except Unordered:
-        pytest.skip("timestamps go back across a chunk boundary: the CLI reads this file whole")
+    _compare(path, chunk_rows=_chunk(path))
 
 
 @pytest.fixture(scope="module")
@@ -131,28 +128,29 @@ def _backwards_capture(path: Path) -> Path:
     return path
 
 
-def test_timestamps_going_back_across_chunks_fall_back_to_the_whole_table(tmp_path, monkeypatch):
+def test_timestamps_going_back_across_chunks_stream_to_the_same_answers(tmp_path, monkeypatch):
+    """A clock that steps back: rows are walked in file order on both paths, with one warning naming the frames."""
     import netreset.pipeline.streamed as stream
 
     path = _backwards_capture(tmp_path / "backwards.pcap")
-    with pytest.raises(Unordered):
-        analyse_streamed(path, chunk_rows=2, batch_rows=2)
-    streamed = analyse_streamed(path, chunk_rows=64, batch_rows=64)  # within one chunk the rows are sorted, as whole
-    assert streamed.conversation_count() == 8
+    for chunk in (2, 3, 64):
+        streamed = _compare(path, chunk_rows=chunk)
+        assert streamed.conversation_count() == 8
     whole = Analysis.of_files([path])
-    assert _json(summary_document(streamed)) == render_json(summary_document(whole))
-    # What a command reads: the whole table, after the streamed attempt met the step back.
+    assert [w for w in whole.stats.warnings if "go back" in w] == [
+        f"{path}: timestamps go back 1 time: frame 6 is 11.0 s before frame 5; analysed in capture order, "
+        "as Wireshark and Zeek do"]
+    assert streamed.stats.warnings == whole.stats.warnings
+    # What a command reads: the streamed analysis, whatever the timestamps do.
     monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(stream, "READ_ROWS", 2)
     monkeypatch.setattr(stream, "BATCH_ROWS", 2)
-    fallback = analyse([path], Options())
-    assert isinstance(fallback, Analysis)
-    assert render_json(summary_document(fallback)) == render_json(summary_document(whole))
+    assert isinstance(analyse([path], Options()), StreamedAnalysis)
 
 
 def test_the_collector_is_paused_while_streaming_and_restored_after(tmp_path, monkeypatch):
     """numba's import and the kernel loads happen inside the streaming: no automatic collection then,
-    and the collector as it was afterwards, also when the streaming stops at a step back in time."""
+    and the collector as it was afterwards, also when the streaming stops on an error."""
     import gc
 
     import netreset.pipeline.streamed as stream
@@ -167,7 +165,11 @@ def test_the_collector_is_paused_while_streaming_and_restored_after(tmp_path, mo
     assert gc.isenabled()
     analyse_streamed(ROOT / "captures" / "multi-connection.pcap", chunk_rows=3, batch_rows=3)
     assert seen and not any(seen) and gc.isenabled()
-    with pytest.raises(Unordered):
+    def broken(self, final):
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(stream._Streamer, "_retire", broken)
+    with pytest.raises(RuntimeError, match="stopped"):
         analyse_streamed(_backwards_capture(tmp_path / "backwards.pcap"), chunk_rows=2, batch_rows=2)
     assert gc.isenabled()
 

@@ -10,8 +10,10 @@ the tuple (``IsReuse``). A conversation is one connection *attempt*: consecutive
 tuple that are the same attempt (:func:`continues_attempt`: a SYN retransmitted with the same ISN after
 Zeek's 5 s attempt timer, or after a refusal, gave up on the earlier one) are joined into one
 conversation; ``attempts=False`` gives Zeek's connections as they are (``conversations --format zeek``).
-Wireshark's ``tcp.stream`` and ``tcp.completeness`` come from :mod:`netreset.flows.completeness` (see
-docs/tcp-states.md).
+Zeek's timers run on its network time, which never goes back: at each packet it is the newest
+timestamp seen so far in the capture (:func:`~netreset.flows.tcpstate.network_time`), so a capture whose
+clock steps back fires no timer early or late. Wireshark's ``tcp.stream`` and ``tcp.completeness`` come
+from :mod:`netreset.flows.completeness` (see docs/tcp-states.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from netreset.flows.completeness import wireshark_streams
 from netreset.flows.model import ATTEMPT_HORIZON_NS, ATTEMPT_STATES, OUTCOMES, Conversation
-from netreset.flows.tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection
+from netreset.flows.tcpstate import INACTIVE, SYN_ACK_SENT, Timing, ZeekConnection, network_time
 from netreset.flows.tuples import group_by_tuple, wants_flip
 from netreset.packets.table import ACK, CHECKSUM_BAD, PROTO_TCP, RST, SYN, PacketTable
 from netreset.runtime.compiled import MIN_TABLE_PACKETS, use_compiled
@@ -63,6 +65,7 @@ def build_conversations(table: PacketTable, *, verify_checksums: bool = False,
     groups = group_by_tuple(table, tcp_rows)
     flat = np.concatenate(groups)
     cols = {name: table.columns[name][flat].tolist() for name in _COLUMNS}
+    cols["net_ns"] = network_time(table.ts_ns)[flat].tolist()
     start = 0
     for rows in groups:
         end = start + len(rows)
@@ -98,8 +101,9 @@ def _packet(table: PacketTable, row: int) -> tuple:
 
 
 def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[int], ZeekConnection]]:
-    """Walk one tuple's packets (``cols``: column name -> list, in capture order) through Zeek's
-    state machine; return (rows, connection) per conn.log row."""
+    """Walk one tuple's packets (``cols``: column name -> list, in capture order; ``net_ns``: Zeek's
+    network time at each, see :func:`~netreset.flows.tcpstate.network_time`) through Zeek's state machine; return (rows,
+    connection) per conn.log row."""
     dst, dport = cols["dst"], cols["dport"]
     out, conn, replay = [], None, []
     for i, row in enumerate(rows.tolist()):
@@ -107,7 +111,7 @@ def split_connections(rows, cols, verify_checksums, timing) -> list[tuple[list[i
         key, other = (cols["src"][i], cols["sport"][i]), (dst[i], dport[i])
         packet = (t, key, flags, seq, cols["ack"][i], cols["payload_len"][i], cols["win"][i],
                   verify_checksums and cols["checksum"][i] == CHECKSUM_BAD)
-        if conn is not None and (conn.removed_by(t) or conn.is_reuse(flags, seq)):
+        if conn is not None and (conn.removed_by(cols["net_ns"][i]) or conn.is_reuse(flags, seq)):
             conn = None
         if conn is None:
             conn = ZeekConnection(t, key, other, timing, wants_flip(flags, key[1], other[1]))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from netreset.packets.table import ACK, FIN, RST, SYN
 
 # Endpoint states, numbered as Zeek's TCP_ENDPOINT_* (and the script-level TCP_* constants).
@@ -40,6 +42,13 @@ class Timing:
         values.update(seconds)
         for name, value in values.items():
             setattr(self, name, int(value * 1_000_000_000))
+
+
+def network_time(ts_ns: np.ndarray) -> np.ndarray:
+    """Zeek's ``network_time`` at each packet of a capture in capture order: the newest timestamp so far
+    (``dispatch_packet``: "network_time never goes back"). Timers fire by it; a connection's own times
+    (start, last activity, the deadlines it sets) stay the packets' timestamps, as in Zeek."""
+    return np.maximum.accumulate(ts_ns) if len(ts_ns) else np.zeros(0, dtype=np.int64)
 
 
 def seq_delta(a: int, b: int) -> int:

@@ -21,7 +21,9 @@ from netreset.packets.table import AddressBook, PacketTable
 def read_capture_files(paths: Sequence[str | os.PathLike], *, book: AddressBook | None = None,
                        verify_checksums: bool = False, workers: int = 1,
                        progress=None) -> tuple[PacketTable, IngestStats]:
-    """Read several captures into one table ordered by time (ties: file order, then frame number).
+    """Read several captures into one table in capture order: each file's frames in file order (as
+    Wireshark and Zeek walk them, whatever their timestamps), several files merged by time as mergecap
+    merges them (:func:`capture_order`; read the merged file with Wireshark to see the same numbers).
 
     File ``i`` of ``paths`` gets ``file_id`` ``i``; the statistics are summed over all files.
     ``workers`` > 1 decodes the files in that many processes (:mod:`netreset.ingest.parallel`; same
@@ -44,8 +46,32 @@ def read_capture_files(paths: Sequence[str | os.PathLike], *, book: AddressBook 
             formats.append(stats.file_format)
     merged.file_format = ",".join(formats)
     table = PacketTable.concat([t for t, _ in results], book)
-    order = np.lexsort((table.frame, table.file_id, table.ts_ns))
-    return table.take(order), merged
+    return table.take(capture_order(table)), merged
+
+
+def capture_order(table: PacketTable) -> np.ndarray:
+    """The rows of ``table`` (one or several files, each in frame order) in the order mergecap writes them.
+
+    mergecap (wiretap's merge) repeatedly writes the earliest *next* frame among the files — on a tie
+    the frame of the later file (its ``is_earlier`` holds for equal times, and the last file asked
+    wins) — and never reorders one file. That is a sort by the running maximum of each file's
+    timestamps: a frame that steps back in time follows the frame before it at once (every other
+    file's next frame is at least as late as that frame, or it would have been written first), while
+    a frame in time order competes with its own timestamp. One file: file order.
+    """
+    n = len(table)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    file_id, frame, ts = table.file_id, table.frame, table.ts_ns
+    by_file = np.lexsort((frame, file_id))  # each file's rows in frame order, file after file
+    fid, stamp = file_id[by_file], ts[by_file]
+    starts = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]])
+    if len(starts) == 1:
+        return by_file
+    running = np.empty(n, dtype=np.int64)
+    for a, b in zip(starts.tolist(), np.r_[starts[1:], n].tolist()):
+        np.maximum.accumulate(stamp[a:b], out=running[a:b])
+    return by_file[np.lexsort((frame[by_file], -fid.astype(np.int64), running))]
 
 
 def _read_with_progress(path, file_id: int, book: AddressBook, verify: bool, progress) -> tuple[PacketTable, IngestStats]:

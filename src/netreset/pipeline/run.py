@@ -2,9 +2,8 @@
 
 Which path is a question of cost, never of answer: both give the same records (tests/pipeline/test_stream.py holds
 them equal). :func:`~netreset.pipeline.streamed.wanted` says when streaming is possible (one big file, no
-``--filter``/``--stream``, no second capture); a file whose timestamps go back across a batch boundary is
-read whole after all, since the streamed path releases rows in time order, and so is a file in a format only
-tshark reads (:func:`~netreset.pipeline.whole.load_packets` hands it to tshark).
+``--filter``/``--stream``, no second capture); a file in a format only tshark reads is read whole after all
+(:func:`~netreset.pipeline.whole.load_packets` hands it to tshark).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from netreset.errors import UnsupportedFormat
 
-from netreset.pipeline.streamed import Unordered, analyse_streamed, wanted
+from netreset.pipeline.streamed import analyse_streamed, wanted
 from netreset.pipeline.view import AnalysisView
 from netreset.pipeline.whole import Analysis, Options
 
@@ -23,6 +22,6 @@ def analyse(paths, options: Options, progress=None, *, peer_capture=None) -> Ana
     if wanted(paths, options, peer_capture=peer_capture):
         try:
             return analyse_streamed(Path(paths[0]), options, progress)
-        except (Unordered, UnsupportedFormat):  # the whole-table path sorts the file, or has tshark read it
+        except UnsupportedFormat:  # the whole-table path has tshark read it
             pass
     return Analysis.of_files(paths, options, progress)

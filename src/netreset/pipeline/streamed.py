@@ -2,7 +2,7 @@
 
 The whole-table path (:class:`netreset.pipeline.whole.Analysis`) holds every packet of the capture at once:
 ≈ 90 bytes per packet in columns, plus what the analyses build on top. Here a reader thread decodes
-the file in chunks (:func:`read_ahead`), and each batch of rows, released in time order, joins the
+the file in chunks (:func:`read_ahead`), and each batch of rows, released in file order, joins the
 packets *carried* from the previous batch — those of the 5-tuples that may still be going on — in a
 work table. Zeek's and Wireshark's walks run over it as arrays (:class:`~netreset.flows.compiled.conversations.Walk`,
 no Python object per conversation). A tuple whose last connection Zeek has already removed (its timers
@@ -22,13 +22,15 @@ and streams. Each piece's records go to a sorted run on disk, and the output mer
 answer is the one the whole-table path gives (``tests/pipeline/test_stream.py`` checks it with tiny chunks on
 the corpus, the lab captures and generated ones), and no list of every conversation or finding exists.
 
-Where the answers may differ (documented in docs/performance.md): a tuple whose connection Zeek removed
-and that then sends again *without a SYN* starts a new Wireshark stream here, where tshark would
-continue the old one (Zeek's answers agree: it starts a new connection too); likewise a same-ISN SYN more
-than ATTEMPT_HORIZON_NS after an unanswered attempt on its tuple (a new conversation on both paths) may be
-offered a display filter without frame bounds here. A file whose timestamps go
-back across a batch boundary by more than :data:`REORDER_NS` is read whole instead (:class:`Unordered`),
-since the whole-table path sorts by time.
+A tuple whose connection Zeek removed may send again later: Zeek starts a new connection then, but
+Wireshark goes on with the stream unless a SYN with a new ISN opens another. So each retired tuple's last
+stream is remembered (:class:`RetiredStreams`: its senders' base sequence numbers and completeness bits,
+a few numbers per tuple), a later batch's walk goes on with it, and each stream's final completeness and
+number of conversations are tallied over the whole capture before anything is judged — the ``tcp.stream``
+numbers, and the ``frame.number`` range that narrows a stream shared by several conversations, are the
+whole-table path's. Zeek's timers run on its network time (the newest timestamp so far,
+:func:`~netreset.flows.tcpstate.network_time`), carried from batch to batch, so a file whose clock steps back
+streams as it is read whole.
 """
 
 from __future__ import annotations
@@ -53,18 +55,69 @@ READ_ROWS = 1 << 16
 #: batch re-walks fewer carried rows for more memory. 256k rows is the measured trade (time and peak RSS
 #: against 128k: docs/performance.md, phase 6).
 BATCH_ROWS = 1 << 18
-#: Rows within this much of a batch's newest timestamp wait for the next batch before they are released:
-#: the interfaces of a pcapng are often interleaved slightly out of time order.
-REORDER_NS = 2 * 1_000_000_000
-
-
 #: Files at least this big are streamed; smaller ones are read whole as fast (the gate's file threshold,
 #: a name of its own so that tests can stream a small sample).
 STREAM_MIN_BYTES = MIN_FILE_BYTES
 
 
-class Unordered(Exception):
-    """Timestamps went back across a batch boundary: the whole-table path must sort the file."""
+class RetiredStreams:
+    """The last Wireshark stream of every retired tuple, for a later packet on that tuple to go on with.
+
+    Sorted arrays keyed by the tuple (``lo``, ``hi`` of :func:`~netreset.flows.tuples.tuple_keys`): the
+    stream's identity (its first row in the capture) and its state (the ``SEED_*`` columns of
+    :func:`~netreset.flows.compiled.completeness.split_streams_seeded`). A tuple retired again replaces its entry."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=_KEY)
+        self.ident = np.zeros(0, dtype=np.int64)
+        self.state = np.zeros((0, 8), dtype=np.int64)
+
+    def seed(self, lo: np.ndarray, hi: np.ndarray):
+        """The seed arrays of :func:`~netreset.flows.compiled.completeness.split_streams_seeded` for tuples
+        ``lo``/``hi``, and the identity of the stream each one goes on with (-1: none)."""
+        from netreset.flows.compiled.completeness import (SEED_BASE0, SEED_BASE1, SEED_FIRST, SEED_KEY0, SEED_KEY1,
+                                                         SEED_N, SEED_PACKETS, SEED_SEEN)
+
+        at, found = self._find(lo, hi)
+        state = np.zeros((len(lo), 8), dtype=np.int64)
+        state[found] = self.state[at[found]]
+        n = np.where(found, state[:, SEED_N], -1)
+        ident = np.full(len(lo), -1, dtype=np.int64)
+        ident[found] = self.ident[at[found]]
+        return (n, np.ascontiguousarray(state[:, [SEED_KEY0, SEED_KEY1]]),
+                np.ascontiguousarray(state[:, [SEED_BASE0, SEED_BASE1]]),
+                np.ascontiguousarray(state[:, [SEED_FIRST, SEED_SEEN, SEED_PACKETS]])), ident
+
+    def _find(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wanted = _keys(lo, hi)
+        at = np.searchsorted(self.keys, wanted)
+        inside = at < len(self.keys)
+        found = np.zeros(len(wanted), dtype=bool)
+        found[inside] = self.keys[at[inside]] == wanted[inside]
+        return at, found
+
+    def put(self, lo: np.ndarray, hi: np.ndarray, ident: np.ndarray, state: np.ndarray) -> None:
+        """Remember (or replace) the last stream of the tuples ``lo``/``hi``."""
+        if not len(lo):
+            return
+        at, found = self._find(lo, hi)
+        self.ident[at[found]], self.state[at[found]] = ident[found], state[found]
+        new = ~found
+        if new.any():
+            keys = np.concatenate([self.keys, _keys(lo[new], hi[new])])
+            order = np.argsort(keys, kind="stable")
+            self.keys = keys[order]
+            self.ident = np.concatenate([self.ident, ident[new]])[order]
+            self.state = np.concatenate([self.state, state[new]])[order]
+
+
+_KEY = np.dtype([("hi", np.int64), ("lo", np.int64)])
+
+
+def _keys(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    keys = np.empty(len(lo), dtype=_KEY)
+    keys["hi"], keys["lo"] = hi, lo
+    return keys
 
 
 def wanted(paths, options: Options, *, peer_capture=None) -> bool:
@@ -99,10 +152,15 @@ class StreamedAnalysis:
 
     def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
                  timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
-                 capture_end: dict[int, int], zeek_connections: int = 0) -> None:
+                 capture_end: dict[int, int], zeek_connections: int = 0, stream_value: np.ndarray | None = None,
+                 stream_conversations: np.ndarray | None = None) -> None:
         self.stats, self.options = stats, options
         self._kept, self._icmp, self._spill, self._timing = kept, icmp, spill, timing
         self._conv_first, self._stream_first = conv_first, stream_first
+        #: per stream (numbered as tshark does): its final completeness, and how many conversations share it
+        self._stream_value = stream_value if stream_value is not None else np.zeros(len(stream_first), np.int64)
+        self._stream_conversations = (stream_conversations if stream_conversations is not None
+                                      else np.ones(len(stream_first), np.int64))
         self._tallies = tallies  # conn_state -> conversations, over the whole capture
         self._host_ttls, self._capture_end = host_ttls, capture_end
         self._zeek_connections = zeek_connections
@@ -115,20 +173,26 @@ class StreamedAnalysis:
         ``tcp_stream``) as in the whole capture."""
         from netreset.flows.compiled.conversations import Walk, conversations_of_walk
 
-        icmp_table, icmp_rows = self._icmp
+        icmp_table, icmp_rows, icmp_net = self._icmp
         for index in range(len(self._kept)) if indices is None else indices:
-            piece, piece_rows = self._kept[index]
+            piece, (piece_rows, piece_net, piece_stream) = self._kept[index]
             rows = np.concatenate([piece_rows, icmp_rows])
             order = np.argsort(rows, kind="stable")
             table, rows = PacketTable.concat([piece, icmp_table], self._kept.book).take(order), rows[order]
-            w = Walk(table, self.options.verify_checksums, self._timing)  # the compiled path: numba is loaded
+            net = np.concatenate([piece_net, icmp_net])[order]
+            stream_ident = np.concatenate([piece_stream, np.full(len(icmp_rows), -1, np.int64)])[order]
+            w = Walk(table, self.options.verify_checksums, self._timing, net=net)  # the compiled path: numba is loaded
 
-            def numbering(first_rows: np.ndarray, local_streams: np.ndarray, w=w, rows=rows):
-                local_stream_first = np.sort(w.rows[w.stream_first])  # local stream n starts at row [n]
-                global_stream = np.searchsorted(self._stream_first, rows[local_stream_first])
-                return np.searchsorted(self._conv_first, rows[first_rows]), global_stream[local_streams]
+            def numbering(first_rows: np.ndarray, local_streams: np.ndarray, stream_ident=stream_ident, rows=rows):
+                streams = np.searchsorted(self._stream_first, stream_ident[first_rows])
+                return np.searchsorted(self._conv_first, rows[first_rows]), streams, self._stream_value[streams]
 
-            yield table, rows, conversations_of_walk(table, w, numbering)
+            conversations = conversations_of_walk(table, w, numbering)
+            yield table, rows, conversations
+
+    def stream_sharing(self, conversations) -> Counter:
+        """How many conversations of the whole capture share each stream of ``conversations``."""
+        return Counter({c.tcp_stream: int(self._stream_conversations[c.tcp_stream]) for c in conversations})
 
     def _judge(self, kind: str) -> RecordRuns:
         """The records of one kind (``resets``, ``handshakes`` or ``findings``), judging every piece the
@@ -201,7 +265,8 @@ class StreamedAnalysis:
                 written["resets"] = [(row_of_frame[v.frame], encode_leaves(ResetVerdict, v.json_leaves(), v.to_dict))
                                      for v in verdicts]
             if kinds & {"handshakes", "findings"}:
-                found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end)
+                found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end,
+                                           stream_sharing=self.stream_sharing(conversations))
             if "handshakes" in kinds:
                 written["handshakes"] = [((h.file_id, h.ts, h.conversation), encode_item(h.to_dict())) for h in found]
             if "findings" in kinds:
@@ -274,55 +339,55 @@ class _Streamer:
         self.verify = verify_checksums
         self.timing = timing
         self.batch_rows = batch_rows
-        self.held: list[PacketTable] = []  #: rows read but not yet released (a batch, the reorder window)
+        self.held: list[PacketTable] = []  #: rows read but not yet released (a batch)
         self.held_rows = 0
         self.work = PacketTable.empty(book)  #: carried rows of live tuples
-        self.work_rows = np.zeros(0, dtype=np.int64)  #: their rows in the whole (time-sorted) capture
+        self.work_rows = np.zeros(0, dtype=np.int64)  #: their rows in the whole capture (capture order)
+        self.work_net = np.zeros(0, dtype=np.int64)  #: Zeek's network time at each of them
         self.rows_seen = 0
-        self.last_ts: int | None = None  #: newest timestamp read so far
+        self.last_ts: int | None = None  #: Zeek's network time after the rows released so far (the newest timestamp)
         self.spill = SpillDirectory()
-        self.kept = PieceStore(self.spill, book)  #: suspect tuples' rows per batch (on disk), with global rows
-        self.icmp: list[tuple[PacketTable, np.ndarray]] = []  #: the ICMP errors (every non-TCP row), likewise
+        #: suspect tuples' rows per batch (on disk), with their global rows, network times and streams
+        self.kept = PieceStore(self.spill, book)
+        self.icmp: list[tuple[PacketTable, np.ndarray, np.ndarray]] = []  #: the ICMP errors (every non-TCP row), likewise
         self.conv_first: list[np.ndarray] = []  #: global first row of every retired conversation
+        self.conv_stream: list[np.ndarray] = []  #: the identity (first row) of its stream, likewise
         self.stream_first: list[np.ndarray] = []  #: global first row of every retired Wireshark stream
+        self.stream_value: list[tuple[np.ndarray, np.ndarray]] = []  #: (identity, completeness) as each retired
+        self.retired = RetiredStreams()
         self.tallies: Counter = Counter()
         self.zeek_connections = 0  #: Zeek connections (conn.log rows) of the retired conversations
         self.host_ttls = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     def feed(self, chunk: PacketTable, final: bool = False) -> None:
         """Add rows read from the file (in file order); every ``batch_rows`` rows, release them and retire
-        what is over. Rows are released in time order (as the whole-table path sorts the file); the last
-        :data:`REORDER_NS` of each batch wait for the next one, so interfaces of a pcapng that interleave
-        a little out of order still stream. ``final``: the file ended, release everything, retire all."""
+        what is over. ``final``: the file ended, release everything, retire all."""
         self.held.append(chunk)
         self.held_rows += len(chunk)
         if self.held_rows < self.batch_rows and not final:
             return
-        pending = PacketTable.concat(self.held, self.book)
-        pending = pending.take(np.lexsort((pending.frame, pending.ts_ns)))
-        ts = pending.ts_ns
-        ready = len(pending) if final or not len(pending) else int(np.searchsorted(ts, ts[-1] - REORDER_NS))
-        waiting = pending.rows(ready, len(pending))
-        self.held, self.held_rows = [waiting], len(waiting)
-        if ready:
-            self._admit(pending.rows(0, ready))
-        if ready or final:
+        released = PacketTable.concat(self.held, self.book)
+        self.held, self.held_rows = [], 0
+        if len(released):
+            self._admit(released)
+        if len(released) or final:
             self._retire(final)
 
     def _admit(self, released: PacketTable) -> None:
         from netreset.analyses.resets.pairs import host_ttl_counts, merge_ttl_counts
 
-        if self.last_ts is not None and int(released.ts_ns[0]) < self.last_ts:
-            raise Unordered()
-        self.last_ts = int(released.ts_ns[-1])
+        ts = released.ts_ns.astype(np.int64)
+        net = np.maximum.accumulate(ts if self.last_ts is None else np.maximum(ts, self.last_ts))
+        self.last_ts = int(net[-1])
         rows = self.rows_seen + np.arange(len(released), dtype=np.int64)
         self.rows_seen += len(released)
         self.host_ttls = merge_ttl_counts(self.host_ttls, host_ttl_counts(released))
         tcp = released.proto == PROTO_TCP
         if not tcp.all():
-            self.icmp.append((released.take(~tcp), rows[~tcp]))
+            self.icmp.append((released.take(~tcp), rows[~tcp], net[~tcp]))
         self.work = PacketTable.concat([self.work, released.take(tcp)], self.book)
         self.work_rows = np.concatenate([self.work_rows, rows[tcp]])
+        self.work_net = np.concatenate([self.work_net, net[tcp]])
 
     def finish(self) -> None:
         self.feed(PacketTable.empty(self.book), final=True)
@@ -334,7 +399,14 @@ class _Streamer:
         from netreset.flows.compiled.tcpstate import CONN_STATES
 
         work = self.work
-        w = Walk(work, self.verify, self.timing, now=-1 if final else self.last_ts)
+        seeded = {}
+
+        def stream_seed(lo, hi):
+            arrays, seeded["ident"] = self.retired.seed(lo, hi)
+            return arrays
+
+        w = Walk(work, self.verify, self.timing, now=-1 if final else self.last_ts, net=self.work_net,
+                 stream_seed=stream_seed)
         k, groups = len(w), len(w.group_start) - 1
         if not k:
             return
@@ -348,12 +420,20 @@ class _Streamer:
             retire = (w.out[OUT_GONE][last_conv] != 0) & ~self._open_attempts(w, last_conv)
         if not retire.any():
             return
+        # Each stream's identity: its first row in the capture, or the stream a tuple went on with.
+        stream_group = np.searchsorted(w.group_start, w.stream_first, side="right") - 1
+        ident = self.work_rows[w.rows[w.stream_first]]
+        ident[w.continued] = seeded["ident"][stream_group[w.continued]]
         gone = retire[group_of_conv]
         self.tallies.update(dict(zip(CONN_STATES, np.bincount(state[gone], minlength=len(CONN_STATES)).tolist())))
         self.zeek_connections += int(np.diff(w.zeek_first)[gone].sum())
         self.conv_first.append(self.work_rows[w.rows[starts[gone]]])
-        stream_group = np.searchsorted(w.group_start, w.stream_first, side="right") - 1
-        self.stream_first.append(self.work_rows[w.rows[w.stream_first[retire[stream_group]]]])
+        self.conv_stream.append(ident[w.stream_of[starts[gone]]])
+        done = retire[stream_group]
+        self.stream_first.append(ident[done & ~w.continued])
+        self.stream_value.append((ident[done], w.stream_value[:len(ident)][done]))
+        last_of_group = np.searchsorted(w.stream_first, w.group_start[1:], side="left") - 1  # a tuple's last stream
+        self.retired.put(w.group_lo[retire], w.group_hi[retire], ident[last_of_group[retire]], w.last_state[retire])
         lengths = np.diff(w.conv_start)
         screened = needs_rules(work, range(k), (w.rows, w.from_orig(), lengths))
         suspect = np.zeros(groups, dtype=bool)
@@ -361,12 +441,16 @@ class _Streamer:
         has_rst = np.add.reduceat((w.col["flags"] & RST) != 0, w.group_start[:-1]) > 0
         suspect |= has_rst
         position_group = np.repeat(np.arange(groups), np.diff(w.group_start))
-        keep = np.sort(w.rows[(retire & suspect)[position_group]])
-        if len(keep):
-            self.kept.add(work.take(keep), self.work_rows[keep])
+        keep_positions = np.flatnonzero((retire & suspect)[position_group])
+        keep_positions = keep_positions[np.argsort(w.rows[keep_positions], kind="stable")]
+        if len(keep_positions):
+            keep = w.rows[keep_positions]
+            self.kept.add(work.take(keep), np.vstack([self.work_rows[keep], self.work_net[keep],
+                                                      ident[w.stream_of[keep_positions]]]))
         carry = np.sort(w.rows[~retire[position_group]])
         self.work = work.take(carry)
         self.work_rows = self.work_rows[carry]
+        self.work_net = self.work_net[carry]
 
     def _open_attempts(self, w, last_conv: np.ndarray) -> np.ndarray:
         """Per tuple: its last conversation is a connection attempt that a same-ISN SYN may still continue
@@ -386,17 +470,25 @@ class _Streamer:
 
     def analysis(self, stats, options: Options) -> StreamedAnalysis:
         """The kept pieces and what is needed to number and judge them as in the whole capture."""
-        icmp_table = PacketTable.concat([t for t, _ in self.icmp], self.book)
-        icmp_rows = np.concatenate([r for _, r in self.icmp]) if self.icmp else np.zeros(0, dtype=np.int64)
+        icmp_table = PacketTable.concat([t for t, _, _ in self.icmp], self.book)
+        empty = np.zeros(0, dtype=np.int64)
+        icmp_rows = np.concatenate([r for _, r, _ in self.icmp]) if self.icmp else empty
+        icmp_net = np.concatenate([n for _, _, n in self.icmp]) if self.icmp else empty
 
-        def sorted_rows(parts: list[np.ndarray]) -> np.ndarray:
-            return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        def joined(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts) if parts else empty
 
-        return StreamedAnalysis(self.kept, (icmp_table, icmp_rows), stats, options, spill=self.spill,
-                                timing=self.timing, conv_first=sorted_rows(self.conv_first),
-                                stream_first=sorted_rows(self.stream_first), tallies=self.tallies,
+        stream_first = np.sort(joined(self.stream_first))
+        value = np.zeros(len(stream_first), dtype=np.int64)
+        for idents, values in self.stream_value:  # a stream gone on with later: its last value is the final one
+            value[np.searchsorted(stream_first, idents)] = values
+        sharing = np.bincount(np.searchsorted(stream_first, joined(self.conv_stream)), minlength=len(stream_first))
+        return StreamedAnalysis(self.kept, (icmp_table, icmp_rows, icmp_net), stats, options, spill=self.spill,
+                                timing=self.timing, conv_first=np.sort(joined(self.conv_first)),
+                                stream_first=stream_first, tallies=self.tallies,
                                 host_ttls=self.host_ttls, capture_end={0: self.last_ts} if self.last_ts is not None else {},
-                                zeek_connections=self.zeek_connections)
+                                zeek_connections=self.zeek_connections, stream_value=value,
+                                stream_conversations=sharing)
 
 
 def read_ahead(chunks, depth: int = 2):
@@ -447,8 +539,8 @@ def read_ahead(chunks, depth: int = 2):
 
 def analyse_streamed(path: str | os.PathLike, options: Options = Options(), progress=None, *,
                      chunk_rows: int | None = None, batch_rows: int | None = None) -> StreamedAnalysis:
-    """Stream one capture file (see the module docstring). Raises :class:`Unordered` when its timestamps
-    go back across chunks, and :class:`~netreset.errors.CaptureError` as reading it whole would.
+    """Stream one capture file (see the module docstring). Raises :class:`~netreset.errors.CaptureError`
+    as reading it whole would.
     ``progress(file_id, bytes_read, packets)`` is called after each chunk.
 
     The collector is kept out of the way meanwhile (:mod:`netreset.runtime.collector`): numba's import

@@ -40,7 +40,8 @@ class Options:
 
 
 def load_packets(paths: Sequence[Path], options: Options, progress=None) -> tuple[PacketTable, IngestStats]:
-    """Read every capture into one time-ordered table (as mergecap would), with merged statistics.
+    """Read every capture into one table in capture order (each file in file order, several files merged
+    by time as mergecap would), with merged statistics.
 
     A file in a format only Wireshark reads (snoop, ERF, …) is read through tshark when it is installed,
     the others as usual; a warning says which file went that way. Without tshark its error stands."""
@@ -64,7 +65,8 @@ def _load_with_tshark_for_the_rest(paths: Sequence[Path], options: Options,
                                    unsupported: UnsupportedFormat) -> tuple[PacketTable, IngestStats]:
     """Each file with the built-in reader, or through tshark when that reader does not know its format:
     the same merge as :func:`~netreset.ingest.files.read_capture_files` (file ids, one address book,
-    time order). Raises the first unsupported file's error when tshark is missing or cannot read it."""
+    capture order). Raises the first unsupported file's error when tshark is missing or cannot read it."""
+    from netreset.ingest.files import capture_order
     from netreset.ingest.reader import read_capture
     from netreset.ingest.tshark.engine import find_tshark, read_capture_tshark
     from netreset.packets.table import AddressBook
@@ -89,7 +91,7 @@ def _load_with_tshark_for_the_rest(paths: Sequence[Path], options: Options,
     merged.warnings[:0] = notes
     merged.file_format = ",".join(formats)
     table = PacketTable.concat(tables, book)
-    return table.take(np.lexsort((table.frame, table.file_id, table.ts_ns))), merged
+    return table.take(capture_order(table)), merged
 
 
 def _through_tshark(read_capture_tshark, path: str, file_id: int, book, options: Options,

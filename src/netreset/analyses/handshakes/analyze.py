@@ -11,7 +11,7 @@ refusals and unanswered SYNs of many conversations at once, and the per-conversa
 from __future__ import annotations
 
 import operator
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -48,17 +48,20 @@ def analyze_handshakes(
     resets: Sequence | None = None,
     schedules: ScheduleTable | None = None,
     capture_end: dict[int, int] | None = None,
+    stream_sharing: Mapping[int, int] | None = None,
 ) -> list[HandshakeFinding]:
     """Every incomplete handshake and teardown among ``conversations``, in time order.
 
     ``resets`` — the verdicts of :func:`netreset.analyses.resets.locate.locate_resets` (objects with ``.frame``,
     ``.verdict``, ``.conversation``) — say whether a refusing or closing RST came from the peer or a
     middlebox; without them a refusal is described as *claimed* by the peer. ``capture_end`` — file id →
-    last timestamp (ns) of the whole capture, when ``table`` holds only part of it (a streamed analysis).
+    last timestamp (ns) of the whole capture, when ``table`` holds only part of it (a streamed analysis);
+    ``stream_sharing`` — tcp.stream → how many conversations of the whole capture share it, likewise (a
+    finding on a shared stream narrows its display filter to its frames).
     """
     with older_objects_frozen():  # thousands of findings beside the capture's objects: see runtime.collector
         gathered, streams = gather_with_streams(conversations)
-        ctx = Context(table, conversations, resets, schedules, capture_end, streams=streams)
+        ctx = Context(table, conversations, resets, schedules, capture_end, streams=streams, sharing=stream_sharing)
         chosen, gathered = _subset(conversations, gathered, needs_rules(table, conversations, gathered))
         findings, rest = never_opened(ctx, table, chosen, gathered)
         findings.extend(_rule_findings(ctx, table, *_subset(chosen, gathered, rest)))

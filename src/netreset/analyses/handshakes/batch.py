@@ -209,4 +209,4 @@ def _unanswered_text(c: Conversation, syn_count: int, gaps_text: str, span_s: fl
                      abort_s: float | None, span: tuple[int, int] | None) -> tuple[str, str]:
     """The sentence and filter of unanswered SYNs (written when first read)."""
     return (unanswered_summary(c, syn_count, gaps_text, span_s, tail_s, None, cut_short, abort_s),
-            display_filter("syn_unanswered", c.tcp_stream, span, ()))
+            display_filter("syn_unanswered", c.tcp_stream, span, (), names_reset=abort_s is not None))

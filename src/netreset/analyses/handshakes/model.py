@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import MISSING, dataclass, fields
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -257,8 +257,10 @@ class Context:
     """What every rule may consult besides the conversation: ICMP errors, reset verdicts, capture end."""
 
     def __init__(self, table: PacketTable, conversations: Sequence[Conversation], resets, schedules,
-                 capture_end: dict[int, int] | None = None, streams: Sequence[int] | None = None) -> None:
-        """``streams``: the tcp_stream of each conversation, when the caller has read them already."""
+                 capture_end: dict[int, int] | None = None, streams: Sequence[int] | None = None,
+                 sharing: Mapping[int, int] | None = None) -> None:
+        """``streams``: the tcp_stream of each conversation, when the caller has read them already;
+        ``sharing``: conversations per tcp_stream over the whole capture, when ``conversations`` are a part."""
         self.table = table
         self.schedules = schedules
         self.verdicts = _verdict_index(resets or ())
@@ -276,7 +278,8 @@ class Context:
             else:
                 for fid in np.unique(file_id):
                     self.capture_end[int(fid)] = int(table.ts_ns[file_id == fid].max())
-        self.stream_sharing = Counter(streams if streams is not None else [c.tcp_stream for c in conversations])
+        self.stream_sharing = Counter(sharing) if sharing is not None else Counter(
+            streams if streams is not None else [c.tcp_stream for c in conversations])
         self._matches: dict[tuple, object] = {}
 
     def match(self, syn_gaps: tuple[float, ...], syn_ttl: int):
@@ -319,10 +322,12 @@ def make_finding(ctx: Context, v: View, kind: str, positions: Iterable[int], sum
     first_ts = float(v.ts[positions[0]]) / 1e9 if positions else c.ts
     shared = ctx.stream_sharing[c.tcp_stream] > 1
     span = (int(v.frame[0]), int(v.frame[-1])) if shared and len(v.frame) else None
+    names_reset = bool(positions) and bool((v.flags[positions] & RST).any())
     return new_finding(dict(
         kind=kind, conversation=c.id, tcp_stream=c.tcp_stream, file_id=c.file_id, ts=first_ts,
         orig_h=c.orig_h, orig_p=c.orig_p, resp_h=c.resp_h, resp_p=c.resp_p, frames=tuple(frames),
-        summary=summary, display_filter=display_filter(kind, c.tcp_stream, span, fields.pop("icmp_frames", ())),
+        summary=summary, display_filter=display_filter(kind, c.tcp_stream, span, fields.pop("icmp_frames", ()),
+                                                       names_reset),
         **fields,
     ))
 

@@ -30,12 +30,16 @@ def _s(seconds: float) -> str:
     return f"{seconds:.1f}" if seconds >= 1 else f"{seconds:.2f}"
 
 
-def display_filter(kind: str, tcp_stream: int, frame_span: tuple[int, int] | None, icmp_frames: Iterable[int]) -> str:
-    """Wireshark filter for a finding; ``frame_span`` narrows a tcp.stream shared by several conversations."""
+def display_filter(kind: str, tcp_stream: int, frame_span: tuple[int, int] | None, icmp_frames: Iterable[int],
+                   names_reset: bool = False) -> str:
+    """Wireshark filter for a finding; ``frame_span`` narrows a tcp.stream shared by several conversations;
+    ``names_reset``: the finding names a RST (a client that gave up on its SYNs), which the filter must show."""
     expr = f"tcp.stream eq {tcp_stream}"
     if frame_span is not None:
         expr += f" and frame.number >= {frame_span[0]} and frame.number <= {frame_span[1]}"
     clause = _KIND_FILTERS.get(kind)
+    if clause and names_reset and "tcp.flags.reset" not in clause:
+        clause = f"({clause} or tcp.flags.reset == 1)"
     if clause:
         expr += f" and {clause}"
     icmp = sorted(set(icmp_frames)) if icmp_frames else ()

@@ -164,9 +164,10 @@ def _late_flip(c, e, flags, length):
 
 
 @nb.njit(**NUMBA_OPTIONS)
-def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, server_port, tm, hist, out, now):
+def split_all(group_start, ts, net, key, other, flags, seq, ack, length, win, bad, server_port, tm, hist, out, now):
     """Walk every tuple's packets (sorted arrays; tuple g is ``group_start[g]:group_start[g + 1]``)
-    through Zeek's machine. Fills ``out`` (rows: OUT_* fields, one column per conversation) and
+    through Zeek's machine; ``net`` is Zeek's network time at each packet, by which timers fire
+    (:func:`netreset.flows.tcpstate.network_time`). Fills ``out`` (rows: OUT_* fields, one column per conversation) and
     ``hist`` (history letters); returns the number of conversations. ``OUT_GONE`` says whether Zeek has
     removed the connection by time ``now`` (its timers run that far with no further packet): always
     for a connection another one followed on its tuple; never when ``now`` is negative."""
@@ -178,7 +179,7 @@ def split_all(group_start, ts, key, other, flags, seq, ack, length, win, bad, se
         for i in range(group_start[g], group_start[g + 1]):
             t, f = ts[i], flags[i]
             new = i == first
-            if not new and (removed_by(c, e, tm, t) or is_reuse(c, e, f, seq[i])):
+            if not new and (removed_by(c, e, tm, net[i]) or is_reuse(c, e, f, seq[i])):
                 _finish(c, e, hist, out, k - 1)
                 out[OUT_GONE, k - 1] = 1
                 new, first = True, i

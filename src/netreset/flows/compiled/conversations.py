@@ -19,9 +19,10 @@ from netreset.flows.compiled.boundaries import (
     OUT_FIELDS, OUT_HIST_END, OUT_LAST_TIME, OUT_ORIG, OUT_ORIG_SIZE, OUT_RESP_SIZE, OUT_REXMITS, OUT_START,
     OUT_STATE, split_all,
 )
-from netreset.flows.compiled.completeness import split_streams
+from netreset.flows.compiled.completeness import SEED_FIELDS, split_streams_seeded
 from netreset.flows.compiled.tcpstate import ACK, CONN_STATES, SYN, timing_array
 from netreset.flows.model import ATTEMPT_HORIZON_NS, ATTEMPT_STATES, OUTCOMES, conversations_from_columns
+from netreset.flows.tcpstate import network_time
 from netreset.flows.tuples import LIKELY_SERVER_PORTS, tuple_keys
 from netreset.packets.table import CHECKSUM_BAD, PROTO_TCP, PacketTable
 from netreset.runtime.compiled import NUMBA_OPTIONS
@@ -123,8 +124,14 @@ class Walk:
     conversation per Zeek connection.
     """
 
-    def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1, attempts: bool = True) -> None:
-
+    def __init__(self, table: PacketTable, verify_checksums: bool, timing, now: int = -1,
+                 net: np.ndarray | None = None, stream_seed=None, attempts: bool = True) -> None:
+        """``net``: Zeek's network time at each row of ``table`` (default: the newest timestamp so far in
+        ``table``, :func:`~netreset.flows.tcpstate.network_time`; a part of a capture passes the
+        capture's own). ``stream_seed(lo, hi)``, given each tuple's key (:func:`~netreset.flows.tuples.tuple_keys`
+        of its first row), returns the Wireshark stream each tuple goes on with, if any (the seed arrays of
+        :func:`~netreset.flows.compiled.completeness.split_streams_seeded`); then ``continued[s]`` says which
+        streams go on, and ``last_state[g]`` is each tuple's last stream state."""
         rows, group_start = group_sorted(table, np.flatnonzero(table.proto == PROTO_TCP))
         self.rows, self.group_start = rows, group_start
         n = len(rows)
@@ -134,7 +141,9 @@ class Walk:
         self.bad = bad = table.checksum[rows] == CHECKSUM_BAD if verify_checksums else np.zeros(n, dtype=np.bool_)
         server_port = np.zeros(65536, dtype=np.uint8)
         server_port[list(LIKELY_SERVER_PORTS)] = 1
-        walk = functools.partial(split_all, ts=col["ts_ns"], key=key, other=other, flags=col["flags"], seq=col["seq"],
+        net = network_time(table.ts_ns) if net is None else net
+        net = np.ascontiguousarray(net[rows], dtype=np.int64)
+        walk = functools.partial(split_all, ts=col["ts_ns"], net=net, key=key, other=other, flags=col["flags"], seq=col["seq"],
                                  ack=col["ack"], length=col["payload_len"], win=col["win"], bad=bad,
                                  server_port=server_port, tm=timing_array(timing), now=now)
         zeek, self.hist = _split_in_halves(walk, group_start) if n >= SPLIT_MIN_ROWS else _split(walk, group_start)
@@ -144,9 +153,19 @@ class Walk:
         self.out, self.hist_begin, self.zeek_first = _joined(zeek, joins)
         self.conv_start = np.append(self.out[OUT_START], n)
         self.stream_of, stream_first, self.stream_value = (np.empty(n, np.int64) for _ in range(3))
-        s = split_streams(group_start, key, col["flags"], col["seq"], col["payload_len"], self.stream_of, stream_first,
-                          self.stream_value) if n else 0
-        self.stream_first = stream_first[:s]
+        groups = len(group_start) - 1
+        self.group_lo, self.group_hi = tuple_keys(table, rows[group_start[:-1]])
+        if stream_seed is None:
+            seed_n = np.full(groups, -1, dtype=np.int64)
+            seed_keys = seed_base = np.zeros((groups, 2), dtype=np.int64)
+            seed_bits = np.zeros((groups, 3), dtype=np.int64)
+        else:
+            seed_n, seed_keys, seed_base, seed_bits = stream_seed(self.group_lo, self.group_hi)
+        continued, self.last_state = np.zeros(n, dtype=np.bool_), np.zeros((groups, SEED_FIELDS), dtype=np.int64)
+        s = split_streams_seeded(group_start, key, col["flags"], col["seq"], col["payload_len"], seed_n, seed_keys,
+                                 seed_base, seed_bits, self.stream_of, stream_first, self.stream_value, continued,
+                                 self.last_state) if n else 0
+        self.stream_first, self.continued = stream_first[:s], continued[:s]
 
     def __len__(self) -> int:
         """Conversations found."""
@@ -262,7 +281,8 @@ def conversations_of_walk(table: PacketTable, w: Walk, numbering=None) -> list:
     """The Conversation objects of a walk over ``table`` (for a caller that reads the walk's arrays too).
     ``numbering(first_rows, streams)``: when ``table`` is part of a capture, the capture's ``id`` and
     ``tcp_stream`` numbers (arrays) of the conversations, given their first rows in ``table`` (ascending,
-    the order they are numbered in) and their streams as numbered in ``table``."""
+    the order they are numbered in) and their streams as numbered in ``table``, and optionally a third
+    array: their streams' completeness over the whole capture."""
     if not len(w.rows):
         return []
     n, k = len(w.rows), len(w)
@@ -301,9 +321,11 @@ def _assemble(table, w: Walk, from_orig, counts, streams, values, gaps, numberin
 
     zeek_ts = w.col["ts_ns"][w.zeek_start].tolist()
 
-    ids, stream_numbers = range(k), final(streams)
+    ids, stream_numbers, completeness = range(k), final(streams), final(values)
     if numbering is not None:
-        ids, stream_numbers = (numbers.tolist() for numbers in numbering(first_row, streams[order]))
+        numbered = [numbers.tolist() for numbers in numbering(first_row, streams[order])]
+        ids, stream_numbers = numbered[:2]
+        completeness = numbered[2] if len(numbered) > 2 else completeness
     return conversations_from_columns({
         "id": ids, "tcp_stream": stream_numbers,
         "orig_h": [names[a] for a in (orig >> 16).tolist()], "orig_p": (orig & 0xFFFF).tolist(),
@@ -312,7 +334,7 @@ def _assemble(table, w: Walk, from_orig, counts, streams, values, gaps, numberin
         "rows": cut(rows, conv_start[1:]), "from_orig": cut(from_orig, conv_start[1:]),
         "start_ns": table.ts_ns[first_row].tolist(), "end_ns": final(counts[T_END_NS]),
         "conn_state": _STATE_NAMES[state].tolist(), "history": cut(text, out[OUT_HIST_END], w.hist_begin),
-        "completeness": final(values), "outcome": outcomes[state].tolist(),
+        "completeness": completeness, "outcome": outcomes[state].tolist(),
         "partial": (counts[T_SYNS][order] == 0).tolist(),
         "orig_pkts": final(counts[T_ORIG_PKTS]), "resp_pkts": final(counts[T_RESP_PKTS]),
         "orig_bytes": final(counts[T_ORIG_BYTES]), "resp_bytes": final(counts[T_RESP_BYTES]),

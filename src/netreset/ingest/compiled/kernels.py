@@ -19,6 +19,7 @@ from netreset.ingest.layers.linktypes import (
     DLT_RAW, DLT_RAW_OPENBSD, LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2,
     LINKTYPE_RAW,
 )
+from netreset.ingest.layers.ip import ipv4_dst_offset as _python_ipv4_dst_offset
 from netreset.runtime.compiled import NUMBA_OPTIONS
 from netreset.runtime.numba_loading import install as _quick_cache_loading
 
@@ -34,6 +35,10 @@ _quick_cache_loading()  # cached kernels load without numba's compiler registrie
 @nb.njit(**NUMBA_OPTIONS)
 def _u16(buf, pos, big):
     return (np.int64(buf[pos]) << 8 | buf[pos + 1]) if big else (np.int64(buf[pos + 1]) << 8 | buf[pos])
+
+
+#: The very function the general decoder uses, compiled: where a source-routed packet is going.
+ipv4_dst_offset = nb.njit(**NUMBA_OPTIONS)(_python_ipv4_dst_offset)
 
 
 @nb.njit(**NUMBA_OPTIONS)
@@ -71,11 +76,12 @@ def walk_pcap(buf, pos, end, big, rec_len, frac_ns, max_caplen, snaplen, limit, 
 
 
 @nb.njit(**NUMBA_OPTIONS)
-def walk_pcapng(buf, pos, end, limit, n_ifaces, mult, offset_ns, off, cap, wire, ts, iface):
+def walk_pcapng(buf, pos, end, limit, n_ifaces, mult, offset_ns, max_units, off, cap, wire, ts, iface):
     """Frame up to ``limit`` enhanced packet blocks (little-endian section); returns (pos, frames, status).
 
     status 0 as for :func:`walk_pcap`; 2: a block other than a plain EPB (another block type,
-    packet options, an unknown interface, a doubtful length) — the plain reader must handle the file.
+    packet options, an unknown interface, a doubtful length, a timestamp beyond ``max_units`` of its
+    interface, which int64 nanoseconds cannot hold) — the plain reader must handle the file.
     """
     n = 0
     store = len(off) > 0
@@ -92,8 +98,10 @@ def walk_pcapng(buf, pos, end, limit, n_ifaces, mult, offset_ns, off, cap, wire,
         caplen = _u32(buf, pos + 20, False)
         if local >= n_ifaces or 28 + ((caplen + 3) & ~3) != length - 4:
             return pos, n, 2  # unknown interface, bad caplen, or options (comments) to read
+        units = _u32(buf, pos + 12, False) << 32 | _u32(buf, pos + 16, False)
+        if units < 0 or units > max_units[local]:  # past 2**63 units, or past the int64 ns limit
+            return pos, n, 2
         if store:
-            units = _u32(buf, pos + 12, False) << 32 | _u32(buf, pos + 16, False)
             off[n] = pos + 28
             cap[n] = caplen
             wire[n] = _u32(buf, pos + 24, False)
@@ -227,7 +235,7 @@ def decode_frames(buf, off, cap, ts, iface, linktypes, first_frame, n, fallback,
             ver[k] = 4
             src_hi[k], dst_hi[k] = 0, 0
             src_lo[k] = _u32(buf, o + p + 12, True)
-            dst_lo[k] = _u32(buf, o + p + 16, True)
+            dst_lo[k] = _u32(buf, o + p + (16 if hlen == 20 else ipv4_dst_offset(buf, o + p, hlen)), True)
             ttl[k] = buf[o + p + 8]
             ip_id[k] = _u16(buf, o + p + 4, True)
             df[k] = (frag & 0x4000) != 0

@@ -36,7 +36,7 @@ from netreset.ingest.frames import IngestStats, RawFrame
 from netreset.ingest.layers.decode import Decoder
 from netreset.ingest.containers.open import holds_component_duplicates
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
-from netreset.ingest.containers.pcapng import PcapngReader
+from netreset.ingest.containers.pcapng import TS_MAX, TS_MIN, PcapngReader
 from netreset.ingest.layers.tcp import OPTION_LETTERS
 from netreset.packets.table import COLUMNS, AddressBook, PacketTable, PacketTableBuilder
 from netreset.runtime.compiled import MIN_FILE_BYTES, use_compiled
@@ -83,10 +83,15 @@ class _Container:
             return
         if len(reader.interfaces) > 1 and holds_component_duplicates(path):
             return  # a pktmon log: the plain reader counts each packet once
+        if any(not TS_MIN <= s[4] <= TS_MAX for s in reader._section):
+            return  # a clock offset beyond int64 nanoseconds: the plain reader clamps and says so
         self.kind, self.start, self.reader = "pcapng", start, reader
         self.linktypes = np.array([s[1] for s in reader._section], dtype=np.int64)
         self.mult = np.array([s[2] for s in reader._section], dtype=np.int64)
         self.offset_ns = np.array([s[4] for s in reader._section], dtype=np.int64)
+        #: the most timestamp units each interface may count before int64 nanoseconds overflow (a frame
+        #: beyond it sends the file to the plain reader, which clamps and warns)
+        self.max_units = np.array([(TS_MAX - s[4]) // s[2] for s in reader._section], dtype=np.int64)
 
 
 def _first_epb(f, size: int) -> int | None:
@@ -132,7 +137,7 @@ class CompiledCapture:
             off, cap, wire, ts, _ = arrays
             return kernels.walk_pcap(buf, pos, end, c.big, c.rec_len, c.frac_ns, c.max_caplen, c.snaplen, limit,
                                      off, cap, wire, ts)
-        return kernels.walk_pcapng(buf, pos, end, limit, len(c.mult), c.mult, c.offset_ns, *arrays)
+        return kernels.walk_pcapng(buf, pos, end, limit, len(c.mult), c.mult, c.offset_ns, c.max_units, *arrays)
 
     def frames(self, store: bool) -> Iterator[tuple]:
         """Yield (buffer, frame arrays, count) batches; with ``store`` False only validate (status checks).

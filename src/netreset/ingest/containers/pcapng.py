@@ -58,6 +58,10 @@ def clock(divisor: int, offset_s: int) -> tuple[int, int, int]:
     return multiplier, divisor, offset_s * 1_000_000_000
 
 
+#: The timestamps a packet table holds: int64 nanoseconds since the epoch (years 1677 to 2262).
+TS_MIN, TS_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def to_ns(units: int, multiplier: int, divisor: int, offset_ns: int) -> int:
     """Timestamp units of one interface to ns since the epoch, with that interface's :func:`clock`."""
     return (units * multiplier if multiplier else units * 1_000_000_000 // divisor) + offset_ns
@@ -83,7 +87,8 @@ class PcapngReader:
         self.frame = 0
         # section-local interface id -> (global id, link type, multiplier, divisor, offset ns)
         self._section: list[tuple[int, int, int, int, int]] = []
-        self._counts = {"bad-interface": 0, "bad-caplen": 0, "bad-options": 0, "spb": 0}
+        self._counts = {"bad-interface": 0, "bad-caplen": 0, "bad-options": 0, "spb": 0, "ts-clamped": 0}
+        self._first_clamped: int | None = None  #: frame number of the first timestamp set to a limit
         #: (frame number, text) of the latest packet comment: pktmon writes its logging point there
         self.last_comment: tuple[int, str] = (0, "")
         self._set_byte_order("<")
@@ -230,7 +235,17 @@ class PcapngReader:
         self.frame += 1
         units = (ts_hi << 32) | ts_lo
         ts_ns = (units * multiplier if multiplier else units * 1_000_000_000 // divisor) + offset_ns
+        if not TS_MIN <= ts_ns <= TS_MAX:
+            ts_ns = self._clamped(ts_ns)
         return RawFrame(self.frame, ts_ns, global_id, linktype, caplen, wirelen, body[20:20 + caplen])
+
+    def _clamped(self, ts_ns: int) -> int:
+        """A timestamp beyond int64 nanoseconds (a far-future if_tsresol/if_tsoffset, or garbage units):
+        the nearest limit, counted for one warning; the packet itself is analysed like any other."""
+        self._counts["ts-clamped"] += 1
+        if self._first_clamped is None:
+            self._first_clamped = self.frame
+        return TS_MAX if ts_ns > TS_MAX else TS_MIN
 
     def _pb(self, body: bytes) -> RawFrame | None:
         """The obsolete packet block (type 2): like an EPB with a 16-bit interface id and a drops count."""
@@ -263,6 +278,8 @@ class PcapngReader:
             self._packet_options(body, padded, end)
         self.frame += 1
         ts_ns = 0 if units is None else to_ns(units, *clock_args)
+        if not TS_MIN <= ts_ns <= TS_MAX:
+            ts_ns = self._clamped(ts_ns)
         return RawFrame(self.frame, ts_ns, global_id, linktype, caplen, wirelen, body[start:start + caplen])
 
     def _packet_options(self, body: bytes, start: int, end: int) -> None:
@@ -285,6 +302,8 @@ class PcapngReader:
             "bad-caplen": "packet blocks have a captured length larger than the block; skipped",
             "bad-options": "blocks have a malformed option list; their options ignored",
             "spb": "simple packet blocks carry no timestamp; shown at time 0 as Wireshark does",
+            "ts-clamped": (f"packet blocks (the first: frame {self._first_clamped}) have timestamps beyond what "
+                           "64-bit nanoseconds hold (years 1677 to 2262); set to the nearest limit"),
         }
         for key, count in self._counts.items():
             if count:

@@ -10,7 +10,10 @@ Both parsers answer ``(proto, l4_off, l4_end, l4_len, pseudo)`` or a reason stri
 Quirks worth knowing: an IPv4 total length of 0 is what TCP segmentation offload leaves in local
 captures, so the captured length is used instead (as Wireshark does); the same goes for an IPv6
 payload length of 0 without a jumbogram. Non-first fragments have no transport header and are
-reported as ``"non-first-fragment"``.
+reported as ``"non-first-fragment"``. An IPv4 packet with a loose or strict source route (options 131,
+137) whose route is not used up is going to the route's last address, not to the header's next hop:
+Wireshark takes that final hop as ``ip.dst`` (and in the checksum's pseudo-header), and so the
+conversation is keyed on it (:func:`ipv4_dst_offset`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,39 @@ def proto_name(proto: int) -> str:
     return IP_PROTO_NAMES.get(proto) or f"ip-proto-{proto}"
 
 
+#: IPv4 options: end of list, no-operation, loose and strict source route.
+IPOPT_EOOL, IPOPT_NOP, IPOPT_LSR, IPOPT_SSR = 0, 1, 131, 137
+
+
+def ipv4_dst_offset(data: bytes, off: int, hlen: int) -> int:
+    """Where the destination address of the IPv4 header at ``off`` is, from ``off``: 16, or the last
+    address of a loose/strict source route still under way (Wireshark's ``get_dst_offset``: the first
+    such option, when its pointer is valid and not past its end; malformed options end the search)."""
+    at, left = off + 20, hlen - 20
+    while left > 0:
+        opt = data[at]
+        left -= 1
+        if opt == IPOPT_EOOL:
+            return 16
+        if opt == IPOPT_NOP:
+            at += 1
+            continue
+        if left == 0:
+            return 16
+        length = data[at + 1]
+        left -= 1
+        if length < 2 or length - 2 > left:
+            return 16
+        if opt == IPOPT_LSR or opt == IPOPT_SSR:
+            pointer = data[at + 2] if length > 2 else 0
+            if pointer < 4 or pointer & 3 or pointer > length:
+                return 16
+            return at - off + length - 4
+        at += length
+        left -= length - 2
+    return 16
+
+
 def parse_ipv4(data: bytes, off: int, end: int, row: dict, addr, verify: bool):
     """IPv4 header at ``off`` (``end`` bounds the valid bytes); ``addr`` interns raw addresses."""
     if off + 20 > end:
@@ -54,8 +90,9 @@ def parse_ipv4(data: bytes, off: int, end: int, row: dict, addr, verify: bool):
     elif total < hlen:
         return "bad-ip-header"
     row["ip_version"] = 4
+    dst = off + (16 if hlen == 20 else ipv4_dst_offset(data, off, hlen))
     row["src"] = addr(data[off + 12:off + 16])
-    row["dst"] = addr(data[off + 16:off + 20])
+    row["dst"] = addr(data[dst:dst + 4])
     row["ttl"] = ttl
     row["ip_id"] = ident
     row["df"] = bool(frag & 0x4000)
@@ -70,7 +107,7 @@ def parse_ipv4(data: bytes, off: int, end: int, row: dict, addr, verify: bool):
         if found.__class__ is str:
             return found
         proto, l4 = found
-    pseudo = data[off + 12:off + 20] if verify and not frag & 0x2000 else None
+    pseudo = data[off + 12:off + 16] + data[dst:dst + 4] if verify and not frag & 0x2000 else None
     return proto, l4, min(off + total, end), off + total - l4, pseudo
 
 

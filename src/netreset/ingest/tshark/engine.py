@@ -27,8 +27,6 @@ import subprocess
 import tempfile
 from typing import Iterator
 
-import numpy as np
-
 from netreset.errors import CaptureError
 from netreset.ingest.frames import IngestStats
 from netreset.ingest.containers.open import GZIP_MAGIC, format_name
@@ -181,8 +179,10 @@ def read_capture_tshark(path, *, file_id: int = 0, book: AddressBook | None = No
 
 def read_capture_files_tshark(paths, *, book: AddressBook | None = None,
                               verify_checksums: bool = False) -> tuple[PacketTable, IngestStats]:
-    """Several captures through tshark into one table ordered by time (ties: file order, then frame),
-    as :func:`netreset.ingest.files.read_capture_files` does with the default engine."""
+    """Several captures through tshark into one table in capture order (each file in file order, files
+    merged as mergecap would), as :func:`netreset.ingest.files.read_capture_files` does with the default engine."""
+    from netreset.ingest.files import capture_order
+
     book = book if book is not None else AddressBook()
     tables, merged, formats = [], IngestStats(), []
     for file_id, path in enumerate(paths):
@@ -192,7 +192,7 @@ def read_capture_files_tshark(paths, *, book: AddressBook | None = None,
         formats += [stats.file_format] if stats.file_format not in formats else []
     merged.file_format = ",".join(formats)
     table = PacketTable.concat(tables, book)
-    return table.take(np.lexsort((table.frame, table.file_id, table.ts_ns))), merged
+    return table.take(capture_order(table)), merged
 
 
 def _read_line(line: str, stats: IngestStats, builder: PacketTableBuilder, file_id: int, verify: bool) -> None:
