@@ -225,20 +225,26 @@ def test_netreset_verdicts_on_the_rebuilt_lab_match_truth(rebuilt_lab):
 
     truth = load_truth(rebuilt_lab / "truth.json")
     agent = [c for c in truth["captures"] if c["vantage"] == "agent"]
-    analysis = Analysis.of_files(sorted(rebuilt_lab / c["file"] for c in agent))
-    ports = {c.id: (c.orig_p, c.resp_p) for c in analysis.conversations}
-    by_ports = {}
-    for reset in analysis.resets:
-        by_ports.setdefault(ports[reset.conversation], []).append(reset.verdict)
-    outcomes = {(c.orig_p, c.resp_p): c.outcome for c in analysis.conversations}
-    checked = 0
-    for capture in agent:
-        for conn in capture["connections"]:
-            if terminated_by_middlebox(conn):
-                continue
-            want = [r["true_sender"] for r in conn["resets"]]
-            assert by_ports.get((conn["orig_port"], conn["resp_port"]), []) == want, (capture["file"], conn["orig_port"])
-            assert outcomes[(conn["orig_port"], conn["resp_port"])] == conn["outcome"], capture["file"]
-            checked += len(want)
+    # The original scenarios are analysed together (the server's TTL 122 in one capture is evidence in another);
+    # issue 14's each on its own: there fw answers for the server's address with TTL 61, which would teach the
+    # host profile of 10.66.6.2 the forger's TTL.
+    groups = [[c for c in agent if "causes" not in c]] + [[c] for c in agent if "causes" in c]
+    checked, outcomes = 0, {}
+    for group in groups:
+        analysis = Analysis.of_files(sorted(rebuilt_lab / c["file"] for c in group))
+        ports = {c.id: (c.orig_p, c.resp_p) for c in analysis.conversations}
+        by_ports = {}
+        for reset in analysis.resets:
+            by_ports.setdefault(ports[reset.conversation], []).append(reset.verdict)
+        outcomes |= {(c.orig_p, c.resp_p): c.outcome for c in analysis.conversations}
+        for capture in group:
+            for conn in capture["connections"]:
+                if terminated_by_middlebox(conn):
+                    continue
+                want = [r["true_sender"] for r in conn["resets"]]
+                key = (conn["orig_port"], conn["resp_port"])
+                assert by_ports.get(key, []) == want, (capture["file"], conn["orig_port"])
+                assert outcomes[key] == conn["outcome"], capture["file"]
+                checked += len(want)
     assert checked >= 7
     assert "reset_by_middlebox" in outcomes.values() and "syn_unanswered" in outcomes.values()
