@@ -196,6 +196,40 @@ def test_packets_seen_at_one_end_only_are_what_truth_says_fw_injected_or_dropped
             assert _count(at_a, packet) == _count(at_b, packet), packet
 
 
+def lab_unavailable() -> str | None:
+    """Why the lab cannot be rebuilt here (None when it can)."""
+    if os.geteuid() != 0:
+        return "needs root"
+    tools = ("ip", "tcpdump", "dumpcap", "iptables-restore", "ip6tables-restore", "dnsmasq", "dig", "openssl")
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        return f"missing tools: {', '.join(missing)}"
+    probe = f"nrprobe{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+        return "cannot create network namespaces here"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+@pytest.fixture(scope="module")
+def rebuilt_lab(tmp_path_factory) -> Path:
+    """Build the lab once for this module into a fresh directory; skip when this machine cannot."""
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    out = tmp_path_factory.mktemp("lab")
+    prefix = f"nrt{os.getpid()}-"
+    try:
+        done = subprocess.run([str(CAPTURES / "lab" / "build.sh"), str(out)], capture_output=True, text=True,
+                              env={**os.environ, "NETRESET_LAB_PREFIX": prefix}, timeout=300)
+    finally:  # a timeout kills build.sh before its own trap can clean up
+        subprocess.run(["python3", str(CAPTURES / "lab" / "lab.py"), "teardown", "--prefix", prefix])
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+
+
 def without_kernel(truth: dict) -> dict:
     """The truth minus the facts that name the machine it was built on."""
     return {**truth, "lab": {k: v for k, v in truth["lab"].items() if k != "kernel"}}
@@ -207,6 +241,19 @@ def test_rebuilt_lab_reproduces_truth_and_captures(rebuilt_lab):
     assert without_kernel(fresh) == without_kernel(load_truth())
     for entry in fresh["captures"]:
         check_capture(rebuilt_lab, entry, fresh["lab"]["marker"].encode())
+
+
+@pytest.mark.lab
+def test_rebuilt_why_captures_show_what_truth_states(rebuilt_lab):
+    """Issue 14's application-layer checks (test_lab_why.py, tshark) on the fresh build."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    from tests.lab.test_lab_why import check_causes, check_entry, why_entries
+
+    truth = load_truth(rebuilt_lab / "truth.json")
+    for entry in why_entries(truth):
+        check_entry(rebuilt_lab, entry)
+    check_causes(rebuilt_lab, truth)
 
 
 def terminated_by_middlebox(conn: dict) -> bool:
