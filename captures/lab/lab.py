@@ -19,17 +19,26 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import pki
 import topology
 from recorder import Capture, CaptureSpec
-from scenarios import AGENT4, AGENT6, FIREWALL_V4, FIREWALL_V6, SERVER4, SERVER6, Scenario, scenarios, server_listeners
+from scenarios import (AGENT4, AGENT6, CA, DNS_SERVER, DNS_SERVER_NODE, FIREWALL_V4, FIREWALL_V6, FW_LISTENERS,
+                       FW_SYSCTLS, SERVER4, SERVER6, TLS_LISTENERS, Scenario, dnsmasq_argv, scenarios,
+                       server_listeners)
 from truth import CAPTURE_POINTS, capture_files, truth
 
 HERE = Path(__file__).resolve().parent
 TRAFFIC = str(HERE / "traffic.py")
-REQUIRED_TOOLS = ("ip", "tcpdump", "dumpcap", "iptables-restore", "ip6tables-restore", "sysctl")
+APPS = str(HERE / "apps.py")
+#: Issue 14's scenarios add dnsmasq (DNS server), dig (DNS client) and openssl (the lab's CAs).
+REQUIRED_TOOLS = ("ip", "tcpdump", "dumpcap", "iptables-restore", "ip6tables-restore", "sysctl", "dnsmasq", "dig",
+                  "openssl")
+#: A multi-run client's pause between its programs (so one connection's teardown ends before the next).
+RUN_PAUSE_S = 0.3
 #: After the client exits: the server's delayed close (0.2 s) and the last ACKs must be captured.
 SETTLE_S = 0.6
 CLIENT_TIMEOUT_S = 30
@@ -56,14 +65,34 @@ def install_firewall(lab: topology.Lab) -> None:
     run_in(lab, "fw", ["ip6tables-restore"], FIREWALL_V6)
 
 
-def start_server(lab: topology.Lab) -> subprocess.Popen:
-    """Start every scenario's listener in the server namespace; return once it says 'ready'."""
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.ns("server"), "python3", TRAFFIC, "serve",
-                             *server_listeners()], stdout=subprocess.PIPE, text=True)
+def start_server(lab: topology.Lab, node: str = "server", argv: list[str] | None = None) -> subprocess.Popen:
+    """Start a node's listeners (default: every scenario's plain listener on the server); return once
+    the program says 'ready'."""
+    argv = argv or ["python3", TRAFFIC, "serve", *server_listeners()]
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.ns(node), *argv], stdout=subprocess.PIPE, text=True)
     if not select.select([proc.stdout], [], [], 10)[0] or proc.stdout.readline().strip() != "ready":
         proc.kill()
-        raise RuntimeError("server did not start")
+        raise RuntimeError(f"{node}: {' '.join(argv)} did not start")
     return proc
+
+
+def start_services(lab: topology.Lab, certs: pki.Pki) -> list[subprocess.Popen]:
+    """Issue 14's software: TLS/HTTP on the server, the proxies and the inspector on fw, dnsmasq on r1."""
+    procs = [start_server(lab, "server", ["python3", APPS, "serve-tls", str(certs.server_cert), str(certs.server_key),
+                                          *TLS_LISTENERS]),
+             start_server(lab, "fw", ["python3", APPS, "serve-fw", str(certs.forged_cert), str(certs.forged_key),
+                                      *FW_LISTENERS])]
+    procs.append(subprocess.Popen(["ip", "netns", "exec", lab.ns(DNS_SERVER_NODE), *dnsmasq_argv()],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 10
+    while True:  # dnsmasq says nothing on stdout: ask it until it answers (outside any capture)
+        done = subprocess.run(["ip", "netns", "exec", lab.ns("agent"), "dig", f"@{DNS_SERVER}", "+short", "+tries=1",
+                               "+time=1", "server.lab.test", "A"], capture_output=True, text=True)
+        if done.stdout.strip() == SERVER4:
+            return procs
+        if time.monotonic() > deadline or procs[-1].poll() is not None:
+            raise RuntimeError(f"dnsmasq on {DNS_SERVER_NODE} did not answer: {done.stdout} {done.stderr}")
+        time.sleep(0.2)
 
 
 def warm_up(lab: topology.Lab) -> None:
@@ -73,8 +102,27 @@ def warm_up(lab: topology.Lab) -> None:
 
 
 def bpf(s: Scenario) -> str:
-    """Capture filter: this scenario's port, plus any ICMP error (ICMPv6 types < 128)."""
-    return f"tcp port {s.port} or icmp or (icmp6 and ip6[40] < 128)"
+    """Capture filter: this scenario's port (issue 14's: its client ports), plus any ICMP error (ICMPv6 types < 128)."""
+    return f"{s.bpf or f'tcp port {s.port}'} or icmp or (icmp6 and ip6[40] < 128)"
+
+
+def client_runs(s: Scenario, ca: str) -> list[list[str]]:
+    """The programs a scenario's client runs in the agent namespace, one after the other."""
+    if s.client[0] == "multi-run":
+        runs = json.loads(s.client[1])
+    else:
+        runs = [[s.program, *s.client]]
+    return [["python3", str(HERE / run[0]), *(ca if arg == CA else arg for arg in run[1:])] for run in runs]
+
+
+def run_client(lab: topology.Lab, s: Scenario, ca: str) -> object:
+    """Run the client program(s); the application result (a list for a multi-run client)."""
+    results = []
+    for argv in client_runs(s, ca):
+        results.append(json.loads(run_in(lab, "agent", argv).splitlines()[-1]))
+        if len(results) < len(s.client_result if s.client[0] == "multi-run" else [0]):
+            time.sleep(RUN_PAUSE_S)
+    return results if s.client[0] == "multi-run" else results[0]
 
 
 def capture_specs(lab: topology.Lab, s: Scenario, out: Path) -> list[CaptureSpec]:
@@ -86,13 +134,13 @@ def capture_specs(lab: topology.Lab, s: Scenario, out: Path) -> list[CaptureSpec
     return specs
 
 
-def record(lab: topology.Lab, s: Scenario, out: Path) -> None:
+def record(lab: topology.Lab, s: Scenario, out: Path, ca: str) -> None:
     """Run one scenario under its captures; fail if the application saw something unexpected."""
     captures = []
     try:
         for spec in capture_specs(lab, s, out):
             captures.append(Capture(spec))
-        result = json.loads(run_in(lab, "agent", ["python3", TRAFFIC, *s.client]).splitlines()[-1])
+        result = run_client(lab, s, ca)
         time.sleep(SETTLE_S)
     finally:
         drops = sum(c.stop() for c in captures)
@@ -113,28 +161,35 @@ def kernel_facts(lab: topology.Lab) -> dict:
     return facts
 
 
-def build(out: Path, prefix: str) -> None:
+def build(out: Path, prefix: str, only: tuple[str, ...] = ()) -> None:
     """The whole build: topology, firewall, server, scenarios, truth.json; always torn down."""
     lab = topology.Lab(prefix)
     topology.teardown(lab)
     (out / "peer").mkdir(parents=True, exist_ok=True)
-    server = None
+    procs = []
+    keys = tempfile.TemporaryDirectory(prefix="netreset-lab-pki-")
     try:
+        certs = pki.make(Path(keys.name))
         topology.build(lab, str(HERE / "netdev.py"))
         install_firewall(lab)
-        server = start_server(lab)
+        topology.sysctl(lab, "fw", FW_SYSCTLS)  # after iptables-restore: conntrack now exists in fw's namespace
+        procs.append(start_server(lab))
+        procs += start_services(lab, certs)
         warm_up(lab)
         for s in scenarios():
+            if only and s.name not in only:
+                continue
             started = time.monotonic()
-            record(lab, s, out)
+            record(lab, s, out, str(certs.root_cert))
             print(f"{s.name}: recorded in {time.monotonic() - started:.1f} s", file=sys.stderr)
         document = truth(kernel_facts(lab))
         (out / "truth.json").write_text(json.dumps(document, indent=1) + "\n")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=5)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=5)
         topology.teardown(lab)
+        keys.cleanup()
 
 
 def main(argv: list[str]) -> int:
@@ -142,6 +197,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("command", choices=("build", "teardown"))
     parser.add_argument("--out", type=Path, default=HERE.parent)
     parser.add_argument("--prefix", default="nr-")
+    parser.add_argument("--only", action="append", default=[], metavar="SCENARIO",
+                        help="record only these scenarios (repeatable); truth.json is still written whole")
     args = parser.parse_args(argv)
     if args.command == "teardown":
         topology.teardown(topology.Lab(args.prefix))
@@ -153,7 +210,7 @@ def main(argv: list[str]) -> int:
     # SIGTERM/SIGINT become exceptions so build()'s cleanup runs (bash ignores SIGINT in background jobs).
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, interrupted)
-    build(args.out.resolve(), args.prefix)
+    build(args.out.resolve(), args.prefix, tuple(args.only))
     return 0
 
 

@@ -9,14 +9,30 @@ others even if a kernel retransmits late.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from topology import address
+from traffic import STEP_PAUSE_S
 
 MARKER = "FORBIDDEN"
 SERVER4, SERVER6, AGENT4, AGENT6 = address("server"), address("server", 6), address("agent"), address("agent", 6)
 #: The firewall's own address on its server side: the NAT scenario's rewritten source.
 FW_NAT_SOURCE, FW_NAT_PORT = "10.66.4.1", 55010
+
+#: Issue 14's middlebox behaviour on fw (see the scenarios below and captures/README.md).
+SNI_BLOCKED = "wu2.frontend.clouddatahub.net"
+SNI_ALLOWED = "x.servicebus.windows.net"
+TRANSPARENT_PORT, INSPECTOR_PORT, PROXY_PORT = 3129, 9443, 3128
+#: fw's address toward the agent: the explicit proxy's address, and where REDIRECT delivers.
+FW4 = address("fw")
+INSPECTED_CLIENT_PORT = 40141
+IDLE_PORT = 8095
+#: fw's conntrack: no pick-up of connections in mid-stream, and a short established timeout, so a
+#: connection silent for longer loses its state and its next segment is INVALID (then reset).
+CONNTRACK_ESTABLISHED_TIMEOUT_S = 20
+FW_SYSCTLS = {"net.netfilter.nf_conntrack_tcp_loose": "0",
+              "net.netfilter.nf_conntrack_tcp_timeout_established": str(CONNTRACK_ESTABLISHED_TIMEOUT_S)}
 
 #: iptables-restore input for the firewall (nft backend via iptables-nft, which is what works here).
 FIREWALL_V4 = f"""*filter
@@ -25,9 +41,14 @@ FIREWALL_V4 = f"""*filter
 -A FORWARD -p tcp --dport 8082 --syn -j DROP
 -A FORWARD -p tcp --dport 8084 --syn -j REJECT --reject-with tcp-reset
 -A FORWARD -p tcp --sport 8088 --tcp-flags SYN,ACK SYN,ACK -j DROP
+-A FORWARD -p tcp --dport 443 -m string --string {SNI_BLOCKED} --algo bm -j REJECT --reject-with tcp-reset
+-A FORWARD -p tcp --dport {IDLE_PORT} -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset
 COMMIT
 *nat
+:PREROUTING ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -d {SERVER4} --dport 80 -j REDIRECT --to-ports {TRANSPARENT_PORT}
+-A PREROUTING -p tcp -s {AGENT4} --sport {INSPECTED_CLIENT_PORT} -d {SERVER4} --dport 443 -j REDIRECT --to-ports {INSPECTOR_PORT}
 -A POSTROUTING -p tcp -s {AGENT4} -d {SERVER4} --dport 8089 -j SNAT --to-source {FW_NAT_SOURCE}:{FW_NAT_PORT}
 COMMIT
 """
@@ -71,6 +92,24 @@ class Conn:
     views: dict[str, View]
     #: (address, port) of the agent as the server sees it, when the firewall NATs it.
     nat_source: tuple[str, int] | None = None
+    #: Issue 14's connections: where the agent connects (default: the scenario's server and port), the
+    #: node whose kernel really answers for that address (a proxy or an inspector may stand in for
+    #: the server), and what the applications did (TLS, HTTP, proxy facts; see truth.py).
+    resp: str | None = None
+    resp_port: int | None = None
+    answered_by: str = "server"
+    app: dict | None = None
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What an analysis must conclude about a connection, and why (issue 14's ``causes``)."""
+
+    code: str
+    orig_ports: tuple[int, ...]
+    device: str
+    sentence: str
+    evidence: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +126,13 @@ class Scenario:
     client_result: object
     conns: tuple[Conn, ...]
     fw_capture: bool = False
+    #: Issue 14's scenarios: agent capture only (no peer/ file), a capture filter of their own (their
+    #: client ports), the program the client runs, DNS lookups the capture holds, and the causes.
+    peer_capture: bool = True
+    bpf: str | None = None
+    program: str = "traffic.py"
+    dns: tuple[dict, ...] = ()
+    causes: tuple[Cause, ...] = ()
 
     @property
     def server(self) -> str:
@@ -184,6 +230,256 @@ def _multi() -> Scenario:
         {"result": ["ok", "ok", "ECONNRESET", "ok"]}, conns)
 
 
+# ------------------------------------------------------------------------------------ issue 14: why
+
+#: The lab's DNS zone, served by dnsmasq on r1 (the agent's resolver, hop 1): two service names
+#: behind CNAME chains ending at the server's lab addresses. ``.test`` is reserved (RFC 6761).
+DNS_SERVER_NODE = "r1"
+DNS_SERVER = address(DNS_SERVER_NODE)
+DNS_TTL = 300
+DNS_CNAMES = (("wu2.frontend.clouddatahub.net", "adf-wu2.trafficmanager.lab.test"),
+              ("adf-wu2.trafficmanager.lab.test", "server.lab.test"),
+              ("x.servicebus.windows.net", "server.lab.test"))
+DNS_HOSTS = (("server.lab.test", SERVER4, SERVER6),)
+#: Where the real server listens for issue 14's scenarios, and with what.
+TLS_PORT, TLS12_PORT, HTTP_PORT, DNS_FOLLOW_PORT = 443, 8443, 80, 8090
+TLS_LISTENERS = (f"tls@{SERVER4}:{TLS_PORT}", f"tls12@{SERVER4}:{TLS12_PORT}", f"http@{SERVER4}:{HTTP_PORT}")
+FW_LISTENERS = (f"connect@{FW4}:{PROXY_PORT}", f"transparent@0.0.0.0:{TRANSPARENT_PORT}",
+                f"inspect@0.0.0.0:{INSPECTOR_PORT}")
+#: The idle client sleeps IDLE_S after its second connection's first answer; each connection is then
+#: silent for IDLE_S + one step pause (its first exchange came a step earlier, its second one comes a step
+#: later): 21.8 s, the least that safely exceeds fw's 20 s timeout (with the delayed ACK's 40 ms and
+#: scheduling slack) while keeping the capture short.
+IDLE_S = 21.5
+IDLE_SILENCE_S = round(IDLE_S + STEP_PAUSE_S, 3)
+KEEPALIVE_S = 5
+#: The certificate facts truth.json states (pki.py makes them).
+ROOT_CA, INSPECTION_CA, SERVER_CN = "netreset lab Root CA", "netreset lab Inspection CA", SNI_BLOCKED
+BOTH_VERSIONS, ONLY_13 = ["TLSv1.3", "TLSv1.2"], ["TLSv1.3"]
+CA = "{ca}"  # replaced by lab.py with the lab root's certificate file
+
+
+def resolve(name: str, rtype: str) -> list[str]:
+    """What the lab's DNS answers for ``name``: the CNAME chain, then the addresses (dig +short order)."""
+    chain, cnames, hosts = [], dict(DNS_CNAMES), {h: (a, aaaa) for h, a, aaaa in DNS_HOSTS}
+    while name in cnames:
+        name = cnames[name]
+        chain.append(name + ".")
+    return chain + [hosts[name][0 if rtype == "A" else 1]]
+
+
+def _dns_query(port: int, rtype: str, name: str, transport: str = "udp") -> dict:
+    return {"client_port": port, "transport": transport, "server": DNS_SERVER, "server_port": 53,
+            "qname": name, "qtype": rtype, "rcode": "NOERROR", "answers": resolve(name, rtype)}
+
+
+def _tls(sni: str, offered: list[str], version: str | None, *, issuer: str | None = None,
+         alert: dict | None = None, status: int | None = 200) -> dict:
+    """TLS facts of one connection. The certificate is visible (and stated) only when TLS 1.2 was chosen."""
+    tls = {"sni": sni, "offered_versions": offered, "version": version, "alert": alert}
+    if version == "TLSv1.2":
+        tls |= {"cert_subject_cn": SERVER_CN, "cert_issuer_cn": issuer or ROOT_CA}
+    app = {"tls": tls}
+    if status is not None:
+        app["http"] = {"request": "GET /", "host": sni, "status": status}
+    return app
+
+
+def _fw_rst(flags: str) -> Rst:
+    return Rst("fw", "resp", flags)
+
+
+def _dns_lookup() -> Scenario:
+    queries = (_dns_query(40101, "A", SNI_BLOCKED), _dns_query(40102, "AAAA", SNI_BLOCKED),
+               _dns_query(40103, "A", SNI_ALLOWED), _dns_query(40104, "A", SNI_ALLOWED, "tcp"))
+    dns_tcp = Conn(40104, {"agent": View("clean", 1, 1, True, True, True, True)}, resp=DNS_SERVER, resp_port=53,
+                   answered_by=DNS_SERVER_NODE, app={"dns": {"qname": SNI_ALLOWED, "qtype": "A"}})
+    follow = Conn(40105, {"agent": CLEAN}, resp_port=DNS_FOLLOW_PORT, app={"resolved_from": [SNI_BLOCKED, SNI_ALLOWED]})
+    specs = [f"{q['client_port']}:{q['qtype']}:{q['qname']}" + (":tcp" if q["transport"] == "tcp" else "")
+             for q in queries]
+    return Scenario(
+        "dns-lookup", f"The agent resolves {SNI_BLOCKED} (A, AAAA) and {SNI_ALLOWED} (A over UDP, then A over TCP) "
+        f"with dig through dnsmasq on r1 ({DNS_SERVER}); both are CNAME chains ending at the server's lab "
+        "addresses. Then one plain request/response to the resolved address.",
+        "dumpcap", 4, DNS_FOLLOW_PORT, "rr",
+        ("multi-run", json.dumps([["apps.py", "dns", DNS_SERVER, AGENT4, *specs],
+                                  ["traffic.py", "session", _ep(AGENT4, 40105), _ep(SERVER4, DNS_FOLLOW_PORT),
+                                   "GET /hello"]])),
+        [{"result": "ok", "answers": [q["answers"] for q in queries]}, {"result": "ok", "answers": 1}],
+        (dns_tcp, follow), peer_capture=False, program="apps.py",
+        bpf="(udp or tcp) and (port 40101 or port 40102 or port 40103 or port 40104 or port 40105)",
+        dns=queries, causes=())
+
+
+def _tls_versions() -> Scenario:
+    alert = {"from": "resp", "level": "fatal", "description": "protocol_version"}
+    conns = (
+        Conn(40111, {"agent": CLEAN}, resp_port=TLS_PORT, app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.3")),
+        Conn(40112, {"agent": CLEAN}, resp_port=TLS12_PORT, app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.2")),
+        Conn(40113, {"agent": View("clean", 1, 1, True, True, True, True)}, resp_port=TLS12_PORT,
+             app=_tls(SNI_ALLOWED, ONLY_13, None, alert=alert, status=None)),
+    )
+    return Scenario(
+        "tls-versions", f"Three TLS connections to the real server (certificate CN {SERVER_CN}, SANs for both "
+        f"service names, issued by '{ROOT_CA}', which the agent trusts): port 443 negotiates TLS 1.3; port 8443 "
+        "(a TLS 1.2-only server) negotiates TLS 1.2, so its Certificate is in clear; a client offering only "
+        "TLS 1.3 to port 8443 gets a fatal protocol_version alert from the server.",
+        "dumpcap", 4, TLS_PORT, None,
+        ("multi-run",
+         json.dumps([["apps.py", "tls", _ep(AGENT4, 40111), _ep(SERVER4, TLS_PORT), SNI_ALLOWED, CA],
+                     ["apps.py", "tls", _ep(AGENT4, 40112), _ep(SERVER4, TLS12_PORT), SNI_ALLOWED, CA],
+                     ["apps.py", "tls", _ep(AGENT4, 40113), _ep(SERVER4, TLS12_PORT), SNI_ALLOWED, CA, "tls1.3"]])),
+        [{"result": "ok", "version": "TLSv1.3", "status": 200}, {"result": "ok", "version": "TLSv1.2", "status": 200},
+         {"result": "TLSV1_ALERT_PROTOCOL_VERSION"}],
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40111 or port 40112 or port 40113)",
+        causes=(Cause("tls_alert", (40113,), "server", "the server (hop 7) ended the handshake with a fatal "
+                      "protocol_version alert: the client offered only TLS 1.3, the server speaks at most TLS 1.2",
+                      {"alert": "protocol_version", "alert_from": "resp", "level": "fatal"}),))
+
+
+def _sni_filtered() -> Scenario:
+    blocked = View("reset_by_middlebox", 1, 1, True, False, resets=(_fw_rst("R"),))
+    conns = (Conn(40121, {"agent": blocked}, resp_port=TLS_PORT,
+                  app={"tls": {"sni": SNI_BLOCKED, "offered_versions": BOTH_VERSIONS, "version": None, "alert": None}}),
+             Conn(40122, {"agent": CLEAN}, resp_port=TLS_PORT, app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.3")))
+    return Scenario(
+        "sni-filtered", f"fw resets TLS connections whose ClientHello names {SNI_BLOCKED} (iptables string match "
+        "on the name, REJECT --reject-with tcp-reset): the ClientHello is dropped and a RST (TTL 64 at fw, 61 at "
+        f"the agent) claims to come from the server. A second connection to the same address and port with SNI "
+        f"{SNI_ALLOWED} passes and completes TLS 1.3 with the real server (TTL 122).",
+        "dumpcap", 4, TLS_PORT, None,
+        ("multi-run",
+         json.dumps([["apps.py", "tls", _ep(AGENT4, 40121), _ep(SERVER4, TLS_PORT), SNI_BLOCKED, CA],
+                     ["apps.py", "tls", _ep(AGENT4, 40122), _ep(SERVER4, TLS_PORT), SNI_ALLOWED, CA]])),
+        [{"result": "ECONNRESET"}, {"result": "ok", "version": "TLSv1.3", "status": 200}],
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40121 or port 40122)",
+        causes=(Cause("sni_filtered", (40121,), "fw", f"the device at hop 4 resets connections to {SNI_BLOCKED} "
+                      "right after the ClientHello — check its URL/SNI filtering for that name; "
+                      f"{SNI_ALLOWED} to the same address and port passes",
+                      {"name": SNI_BLOCKED, "hop": 4, "rst_ttl": 61, "server_ttl": 122,
+                       "other_names_pass": [SNI_ALLOWED]}),))
+
+
+def _proxy_connect() -> Scenario:
+    proxy_view = View("clean", 1, 1, True, True, True, True)
+    auth = {"kind": "explicit", "target": f"{SNI_ALLOWED}:443", "status": 407,
+            "proxy_authenticate": ["Negotiate", "NTLM", "Basic"]}
+    denied = {"kind": "explicit", "target": f"{SNI_BLOCKED}:443", "status": 403, "proxy_authenticate": []}
+    tunnel = {"kind": "explicit", "target": f"{SNI_ALLOWED}:443", "status": 200, "proxy_authenticate": []}
+    conns = (Conn(40131, {"agent": proxy_view}, resp=FW4, resp_port=PROXY_PORT, answered_by="fw", app={"proxy": auth}),
+             Conn(40132, {"agent": proxy_view}, resp=FW4, resp_port=PROXY_PORT, answered_by="fw",
+                  app={"proxy": denied, "proxy_authorization": "Basic"}),
+             Conn(40133, {"agent": proxy_view}, resp=FW4, resp_port=PROXY_PORT, answered_by="fw",
+                  app={"proxy": tunnel, "proxy_authorization": "Basic", **_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.3")}))
+    proxy = _ep(FW4, PROXY_PORT)
+    creds = "ir-service:lab-only"
+    return Scenario(
+        "proxy-connect", f"An explicit HTTP proxy on fw ({proxy}): CONNECT {SNI_ALLOWED}:443 without credentials "
+        "gets 407 Proxy Authentication Required (Proxy-Authenticate: Negotiate, NTLM, Basic); with Basic "
+        f"credentials, CONNECT {SNI_BLOCKED}:443 gets 403 Forbidden (the proxy's URL policy) and CONNECT "
+        f"{SNI_ALLOWED}:443 gets 200, then TLS 1.3 with the real server through the tunnel. The proxy closes "
+        "after 403/407 (Connection: close).",
+        "dumpcap", 4, PROXY_PORT, None,
+        ("multi-run",
+         json.dumps([["apps.py", "proxy", _ep(AGENT4, 40131), proxy, f"{SNI_ALLOWED}:443", CA],
+                     ["apps.py", "proxy", _ep(AGENT4, 40132), proxy, f"{SNI_BLOCKED}:443", CA, creds],
+                     ["apps.py", "proxy", _ep(AGENT4, 40133), proxy, f"{SNI_ALLOWED}:443", CA, creds]])),
+        [{"result": "ok", "proxy_status": 407}, {"result": "ok", "proxy_status": 403},
+         {"result": "ok", "version": "TLSv1.3", "status": 200, "proxy_status": 200}],
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40131 or port 40132 or port 40133)",
+        causes=(Cause("proxy_auth_required", (40131,), "fw", f"the proxy at {FW4}:{PROXY_PORT} answered CONNECT "
+                      f"{SNI_ALLOWED}:443 with 407 Proxy Authentication Required (Negotiate, NTLM, Basic): the "
+                      "Integration Runtime service account must be allowed to authenticate to the proxy",
+                      {"status": 407, "target": f"{SNI_ALLOWED}:443", "schemes": ["Negotiate", "NTLM", "Basic"]}),
+                Cause("proxy_denied", (40132,), "fw", f"the proxy at {FW4}:{PROXY_PORT} refused CONNECT "
+                      f"{SNI_BLOCKED}:443 with 403 Forbidden: put the name on the proxy's allow list",
+                      {"status": 403, "target": f"{SNI_BLOCKED}:443"})))
+
+
+def _tls_inspection() -> Scenario:
+    alert = {"from": "orig", "level": "fatal", "description": "unknown_ca"}
+    inspected = Conn(INSPECTED_CLIENT_PORT, {"agent": View("reset_by_orig", 1, 1, True, True, resp_fin=True,
+                                                            resets=(Rst("agent", "orig", "RA"),))},
+                     resp_port=TLS_PORT, answered_by="fw",
+                     app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.2", issuer=INSPECTION_CA, alert=alert, status=None))
+    direct = Conn(40142, {"agent": CLEAN}, resp_port=TLS12_PORT, app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.2"))
+    return Scenario(
+        "tls-inspection", f"A TLS-inspecting terminator on fw takes the agent's connection to {SERVER4}:443 (nat "
+        f"REDIRECT to a local TLS server on port {INSPECTOR_PORT}) and answers the handshake itself: SYN-ACK and "
+        f"TLS 1.2 handshake from fw (TTL 61 at the agent), certificate CN {SERVER_CN} issued by '{INSPECTION_CA}', "
+        "which the agent does not trust: the agent sends a fatal unknown_ca alert and closes with the rest of "
+        "the server's flight unread (so its kernel sends RST/ACK). A second connection to the same server on "
+        f"port 8443 is answered by the server itself (TTL 122), certificate issued by '{ROOT_CA}'.",
+        "dumpcap", 4, TLS_PORT, None,
+        ("multi-run",
+         json.dumps([["apps.py", "tls", _ep(AGENT4, INSPECTED_CLIENT_PORT), _ep(SERVER4, TLS_PORT), SNI_ALLOWED, CA],
+                     ["apps.py", "tls", _ep(AGENT4, 40142), _ep(SERVER4, TLS12_PORT), SNI_ALLOWED, CA]])),
+        [{"result": "CERTIFICATE_VERIFY_FAILED"}, {"result": "ok", "version": "TLSv1.2", "status": 200}],
+        (inspected, direct), peer_capture=False, program="apps.py",
+        bpf=f"tcp and (port {INSPECTED_CLIENT_PORT} or port 40142)",
+        causes=(Cause("tls_interception", (INSPECTED_CLIENT_PORT,), "fw", f"the certificate presented for "
+                      f"{SNI_ALLOWED} is issued by '{INSPECTION_CA}', not the service's CA, and the handshake was "
+                      "answered by the device at hop 4 (SYN-ACK TTL 61; the server answers with 122): a TLS-"
+                      "inspecting device replaces the server certificate; the client rejected it (alert "
+                      "unknown_ca). Trust the proxy's root on the agent, or exempt the name from inspection",
+                      {"issuer_cn": INSPECTION_CA, "expected_issuer_cn": ROOT_CA, "alert": "unknown_ca",
+                       "alert_from": "orig", "handshake_ttl": 61, "server_ttl": 122, "hop": 4}),))
+
+
+def _idle_timeout() -> Scenario:
+    idle = View("reset_by_middlebox", 1, 1, True, True, resets=(_fw_rst("R"),))
+    conns = (Conn(40151, {"agent": idle}, resp_port=IDLE_PORT, app={"idle_before_reset_s": IDLE_SILENCE_S, "keepalive": False}),
+             Conn(40152, {"agent": CLEAN}, resp_port=IDLE_PORT,
+                  app={"idle_s": IDLE_SILENCE_S, "keepalive": True, "keepalive_interval_s": KEEPALIVE_S}))
+    return Scenario(
+        "idle-timeout", f"fw's conntrack forgets an established connection after {CONNTRACK_ESTABLISHED_TIMEOUT_S} s "
+        "of silence (nf_conntrack_tcp_timeout_established) and does not pick up connections in mid-stream "
+        "(nf_conntrack_tcp_loose=0), so the next segment is INVALID and fw answers it with a RST (REJECT "
+        f"--reject-with tcp-reset) claiming to come from the server. Two connections to port {IDLE_PORT} each "
+        f"make one request, stay silent for {IDLE_SILENCE_S} s, and make a second one: 40151 (no keepalives) is reset; "
+        f"40152 sends TCP keepalives every {KEEPALIVE_S} s, which keep its state alive, and gets its answer.",
+        "dumpcap", 4, IDLE_PORT, "rr",
+        ("idle", _ep(AGENT4, 40151), _ep(AGENT4, 40152), _ep(SERVER4, IDLE_PORT), str(IDLE_S),
+         str(KEEPALIVE_S)),
+        {"result": ["ECONNRESET", "ok"]},
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40151 or port 40152)",
+        causes=(Cause("idle_timeout", (40151,), "fw", f"the device at hop 4 reset the connection on the first "
+                      f"segment after {IDLE_SILENCE_S} s of silence (no keepalives): its state timeout is shorter than "
+                      "the idle time; the connection with keepalives survived the same silence",
+                      {"idle_s": IDLE_SILENCE_S, "configured_timeout_s": CONNTRACK_ESTABLISHED_TIMEOUT_S, "hop": 4,
+                       "rst_ttl": 61, "keepalive_port": 40152}),))
+
+
+def _transparent_proxy() -> Scenario:
+    proxied = View("reset_by_middlebox", 1, 1, True, False, resets=(_fw_rst("RA"),))
+    conns = (Conn(40161, {"agent": proxied}, resp_port=HTTP_PORT, answered_by="fw",
+                  app={"http": {"request": "GET /", "host": SNI_ALLOWED, "status": None},
+                       "proxy": {"kind": "transparent", "target": f"{SERVER4}:80", "status": None}}),
+             Conn(40162, {"agent": CLEAN}, resp_port=TLS_PORT, app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.3")))
+    return Scenario(
+        "transparent-proxy", f"fw redirects port 80 of {SERVER4} to a local transparent proxy (nat REDIRECT to "
+        f"port {TRANSPARENT_PORT}) that completes the handshake itself (SYN-ACK TTL 61 at the agent), reads the "
+        "HTTP request, and resets the client (SO_LINGER {1,0}: RST/ACK, TTL 61) — consistent with its own "
+        "handshake, so only the comparison with port 443 of the same server (answered by the server itself, "
+        "TTL 122) shows that a middlebox terminated the connection.",
+        "dumpcap", 4, HTTP_PORT, None,
+        ("multi-run",
+         json.dumps([["apps.py", "http", _ep(AGENT4, 40161), _ep(SERVER4, HTTP_PORT), SNI_ALLOWED],
+                     ["apps.py", "tls", _ep(AGENT4, 40162), _ep(SERVER4, TLS_PORT), SNI_ALLOWED, CA]])),
+        [{"result": "ECONNRESET"}, {"result": "ok", "version": "TLSv1.3", "status": 200}],
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40161 or port 40162)",
+        causes=(Cause("transparent_proxy", (40161,), "fw", f"the connection to {SERVER4}:80 was terminated by the "
+                      "device at hop 4, not the server: its SYN-ACK and RST arrive with TTL 61 while the same "
+                      "address answers port 443 with TTL 122; the reset 'consistent with the peer' is the proxy's",
+                      {"port_ttls": {"80": 61, "443": 122}, "hop": 4}),))
+
+
+def issue14_scenarios() -> list[Scenario]:
+    """Issue 14's scenarios (names, proxies, TLS, idle state), recorded after the others."""
+    return [_dns_lookup(), _tls_versions(), _sni_filtered(), _proxy_connect(), _tls_inspection(), _idle_timeout(),
+            _transparent_proxy()]
+
+
 def scenarios() -> list[Scenario]:
     """Every scenario, in recording order."""
     return [
@@ -202,9 +498,18 @@ def scenarios() -> list[Scenario]:
         _reset_scenario("firewall-reset-nat", 4, 8089, 40010, "Scenario firewall-reset through a source NAT: fw "
                         f"rewrites the agent to {FW_NAT_SOURCE}:{FW_NAT_PORT}, so the two ends see different "
                         "5-tuples.", nat=(FW_NAT_SOURCE, FW_NAT_PORT)),
-    ]
+    ] + issue14_scenarios()
 
 
 def server_listeners() -> list[str]:
     """``traffic.py serve`` arguments for every scenario that has a listening server."""
     return [f"{s.server_mode}@{_ep(s.server, s.port)}" for s in scenarios() if s.server_mode]
+
+
+def dnsmasq_argv() -> list[str]:
+    """dnsmasq serving only the lab's zone (no upstream, no hosts file, no DHCP), in the foreground."""
+    argv = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file",
+            f"--listen-address={DNS_SERVER}", "--bind-interfaces", "--user=root", "--group=root",
+            f"--local-ttl={DNS_TTL}", "--log-facility=-"]
+    argv += [f"--cname={alias},{target},{DNS_TTL}" for alias, target in DNS_CNAMES]
+    return argv + [f"--host-record={name},{a},{aaaa}" for name, a, aaaa in DNS_HOSTS]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from topology import (AGENT_OPTIONAL_SYSCTLS, AGENT_SYSCTLS, INITIAL_TTL, NODES, SERVER_SYSCTLS, address, interface,
                       routers_between)
-from scenarios import FIREWALL_V4, FIREWALL_V6, MARKER, Conn, Rst, Scenario, View, scenarios
+from scenarios import (CONNTRACK_ESTABLISHED_TIMEOUT_S, DNS_CNAMES, DNS_HOSTS, DNS_SERVER, DNS_SERVER_NODE, DNS_TTL,
+                       FIREWALL_V4, FIREWALL_V6, FW_LISTENERS, FW_SYSCTLS, INSPECTION_CA, MARKER, ROOT_CA,
+                       TLS_LISTENERS, Conn, Rst, Scenario, View, scenarios)
 
 SCHEMA_VERSION = 1
 EXTENSIONS = {"tcpdump": ".pcap", "tcpdump-nano": ".pcap", "dumpcap": ".pcapng"}
@@ -40,9 +42,18 @@ def count(value: int | tuple[int, int]) -> int | list[int]:
     return list(value) if isinstance(value, tuple) else value
 
 
-def reset_entry(rst: Rst, node: str, iface: str, version: int) -> dict:
+def owner(addr: str) -> str:
+    """The node that owns a lab address (any of its interfaces)."""
+    for k, node in enumerate(NODES):
+        for link, side in ((k - 1, 2), (k, 1)):
+            if 0 <= link < len(NODES) - 1 and addr in (f"10.66.{link}.{side}", f"fd00:66:{link}::{side}"):
+                return node
+    raise ValueError(f"{addr} is no lab address")
+
+
+def reset_entry(rst: Rst, node: str, iface: str, version: int, claimed: str | None = None) -> dict:
     """One RST as seen at a capture point, with who really sent it and the TTL that follows."""
-    claimed = CLAIMED_NODE[rst.claimed]
+    claimed = claimed or CLAIMED_NODE[rst.claimed]
     hops = routers_between(rst.sender, "agent")
     return {
         "claimed_sender": rst.claimed,
@@ -52,7 +63,7 @@ def reset_entry(rst: Rst, node: str, iface: str, version: int) -> dict:
         "device": rst.sender,
         "device_address_seen_by_traceroute": address(rst.sender, version),
         "device_routers_from_agent": hops,
-        "device_traceroute_hop_from_agent": hops + 1,
+        "device_traceroute_hop_from_agent": 0 if rst.sender == "agent" else hops + 1,
         "initial_ttl": INITIAL_TTL[rst.sender],
         "ttl": ttl_at(rst.sender, node, iface),
     }
@@ -61,16 +72,22 @@ def reset_entry(rst: Rst, node: str, iface: str, version: int) -> dict:
 def view_entry(s: Scenario, conn: Conn, view: View, node: str, iface: str, linear: int) -> dict:
     """One connection's facts at one capture point (interface)."""
     orig, orig_port = (conn.nat_source if conn.nat_source and node == "server" else (s.agent, conn.orig_port))
+    resp, resp_port = conn.resp or s.server, conn.resp_port or s.port
     resp_sends = isinstance(view.resp_synacks, tuple) or view.resp_synacks > 0 or view.resp_payload
+    claimed = {"orig": "agent", "resp": owner(resp)}
     entry = {
         "interface": iface, "ip_version": s.version, "orig": orig, "orig_port": orig_port,
-        "resp": s.server, "resp_port": s.port, "outcome": view.outcome,
+        "resp": resp, "resp_port": resp_port, "outcome": view.outcome,
         "orig_syns": count(view.orig_syns), "resp_synacks": count(view.resp_synacks),
         "orig_payload": view.orig_payload, "resp_payload": view.resp_payload,
         "orig_fin": view.orig_fin, "resp_fin": view.resp_fin, "marker_seen": view.marker_seen,
-        "ttl": {"orig": ttl_at("agent", node, iface), "resp": ttl_at("server", node, iface) if resp_sends else None},
-        "resets": [reset_entry(r, node, iface, s.version) for r in view.resets],
+        "ttl": {"orig": ttl_at("agent", node, iface),
+                "resp": ttl_at(conn.answered_by, node, iface) if resp_sends else None},
+        "resets": [reset_entry(r, node, iface, s.version, claimed[r.claimed]) for r in view.resets],
     }
+    if conn.app is not None:  # issue 14: who really answered for the address, and the application facts
+        entry |= {"resp_owner": claimed["resp"], "answered_by": conn.answered_by,
+                  "answered_by_routers_from_agent": routers_between(conn.answered_by, "agent"), **conn.app}
     if isinstance(view.orig_syns, int) and view.orig_syns > 1:
         entry["orig_syn_gaps_s"] = syn_gaps(view.orig_syns - 1, linear)
     return entry
@@ -78,8 +95,8 @@ def view_entry(s: Scenario, conn: Conn, view: View, node: str, iface: str, linea
 
 def capture_files(s: Scenario) -> list[tuple[str, str, str]]:
     """(capture point, path relative to captures/, tool) of every file a scenario records."""
-    files = [("agent", s.name + EXTENSIONS[s.agent_tool], s.agent_tool),
-             ("server", f"peer/{s.name}-server.pcapng", "dumpcap")]
+    files = [("agent", s.name + EXTENSIONS[s.agent_tool], s.agent_tool)]
+    files += [("server", f"peer/{s.name}-server.pcapng", "dumpcap")] if s.peer_capture else []
     return files + ([("fw", f"peer/{s.name}-fw.pcapng", "dumpcap")] if s.fw_capture else [])
 
 
@@ -92,10 +109,22 @@ def capture_entry(s: Scenario, point: str, path: str, tool: str, linear: int) ->
             view = conn.views.get(point if point != "fw" else f"fw:{iface}")
             if view is not None:
                 conns.append(view_entry(s, conn, view, node, iface, linear))
-    return {"file": path, "scenario": s.name, "vantage": point, "node": node, "interfaces": list(ifaces),
-            "format": "pcapng" if tool == "dumpcap" else ("pcap-ns" if tool == "tcpdump-nano" else "pcap"),
-            "tool": tool.split("-")[0], "description": s.description, "client_result": s.client_result,
-            "connections": conns}
+    entry = {"file": path, "scenario": s.name, "vantage": point, "node": node, "interfaces": list(ifaces),
+             "format": "pcapng" if tool == "dumpcap" else ("pcap-ns" if tool == "tcpdump-nano" else "pcap"),
+             "tool": tool.split("-")[0], "description": s.description, "client_result": s.client_result,
+             "connections": conns}
+    if not s.peer_capture:  # issue 14's scenarios: DNS lookups and the causes an analysis must report
+        entry |= {"dns": list(s.dns), "causes": [cause_entry(c) for c in s.causes]}
+    return entry
+
+
+def cause_entry(cause) -> dict:
+    """One cause as truth.json states it: the code, the connections (by the agent's port), the device."""
+    hops = routers_between(cause.device, "agent")
+    return {"code": cause.code, "orig_ports": list(cause.orig_ports), "device": cause.device,
+            "device_address_seen_by_traceroute": address(cause.device),
+            "device_traceroute_hop_from_agent": hops + 1, "sentence": cause.sentence,
+            "evidence": cause.evidence or {}}
 
 
 def _difference(more: int | tuple[int, int], fewer: int | tuple[int, int]) -> int | list[int]:
@@ -146,6 +175,12 @@ def lab_facts(kernel: dict) -> dict:
     return {"nodes": nodes, "agent_sysctls": AGENT_SYSCTLS | AGENT_OPTIONAL_SYSCTLS, "server_sysctls": SERVER_SYSCTLS,
             "firewall_iptables_v4": FIREWALL_V4.splitlines(), "firewall_ip6tables": FIREWALL_V6.splitlines(),
             "marker": MARKER, "kernel": kernel,
+            "fw_sysctls": FW_SYSCTLS, "conntrack_established_timeout_s": CONNTRACK_ESTABLISHED_TIMEOUT_S,
+            "dns": {"server": DNS_SERVER, "node": DNS_SERVER_NODE, "software": "dnsmasq", "ttl": DNS_TTL,
+                    "cnames": [list(c) for c in DNS_CNAMES], "hosts": [list(h) for h in DNS_HOSTS]},
+            "tls": {"root_ca": ROOT_CA, "inspection_ca": INSPECTION_CA, "key": "ECDSA P-256",
+                    "made_by": "openssl at build time (pki.py), never committed"},
+            "services": {"server": list(TLS_LISTENERS), "fw": list(FW_LISTENERS)},
             "clock_offset_between_captures_s": 0.0,
             "clock_note": "all namespaces share one kernel clock, so every capture pair has offset 0 and no drift"}
 
@@ -155,5 +190,5 @@ def truth(kernel: dict) -> dict:
     linear = kernel.get("tcp_syn_linear_timeouts", 0)
     captures = [capture_entry(s, point, path, tool, linear)
                 for s in scenarios() for point, path, tool in capture_files(s)]
-    pairs = [pair_entry(s, linear) for s in scenarios()]
+    pairs = [pair_entry(s, linear) for s in scenarios() if s.peer_capture]
     return {"schema_version": SCHEMA_VERSION, "lab": lab_facts(kernel), "captures": captures, "pairs": pairs}
