@@ -6,7 +6,7 @@ every certificate that is whole (the server's own comes first, so its subject an
 
 from __future__ import annotations
 
-from netreset.analyses.application.tls import printable
+from netreset.analyses.application.text import printable
 
 MAX_CERTIFICATES = 8
 

@@ -137,12 +137,23 @@ def _summarise(summary: ApplicationSummary, events: list[dict], conv, dns_names)
         summary.tls = {key: tls.get(key) for key in ("version", "sni", "alpn", "cert_subject", "cert_issuer", "alert")}
         summary.tls.update({k: v for k, v in tls.items() if k not in summary.tls})
     summary.proxy = proxy
-    service = [_host_of(n) for n in (sni, _host_of(target) if target else None, host) if n]
+    service = [h for h in (_host_of(n) for n in (sni, target, host) if n) if h and not _is_address(h)]
     summary.server_name = service[0] if service else (names_resp[0] if names_resp else None)
     for name in service:
         if name not in names_resp:
             names_resp.append(name)
     summary.names = {"orig": names_orig, "resp": names_resp}
+
+
+def _is_address(name: str) -> bool:
+    """An IP literal (an HTTP Host or CONNECT target by address names nothing)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
 
 def _host_of(name: str | None) -> str | None:

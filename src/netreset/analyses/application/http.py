@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dpkt
 
-from netreset.analyses.application.tls import printable
+from netreset.analyses.application.text import printable
 
 METHODS = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"CONNECT", b"PATCH", b"TRACE"))
 MAX_HEAD = 16384

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import dpkt
 
+from netreset.analyses.application.certificates import certificate_message
+from netreset.analyses.application.text import printable
+
 CONTENT_CCS, CONTENT_ALERT, CONTENT_HANDSHAKE, CONTENT_APPDATA = 20, 21, 22, 23
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE = 1, 2, 11
 EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS = 0, 16, 43
@@ -100,8 +103,6 @@ def _messages(handshake: bytearray, read: int, hs_ends, events: list, complete: 
             if fields.get("version") == "TLS 1.3":
                 encrypted = True  # everything after it is encrypted
         elif mtype == HS_CERTIFICATE:
-            from netreset.analyses.application.certificates import certificate_message
-
             events.append(TlsEvent("certificate", stream_end, certificate_message(body, truncated=not whole)))
         if not whole or encrypted:
             return len(handshake), encrypted
@@ -197,8 +198,3 @@ def _alpn(data: bytes) -> list[str]:
         out.append(printable(data[pos + 1:pos + 1 + length]))
         pos += 1 + length
     return out
-
-
-def printable(raw: bytes, limit: int = 255) -> str:
-    """Untrusted bytes as printable ASCII text (others as ``?``), at most ``limit`` characters."""
-    return "".join(chr(b) if 32 <= b < 127 else "?" for b in raw[:limit])
