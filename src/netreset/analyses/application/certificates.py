@@ -30,9 +30,14 @@ def certificate(der: bytes) -> dict:
     """Subject, issuer (RFC 4514 strings), DNS names of the SAN, validity (ISO 8601 UTC)."""
     out = {"subject": None, "issuer": None, "san": [], "not_before": None, "not_after": None}
     try:
+        import warnings
+
         from cryptography import x509
 
-        cert = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():  # a capture's certificate may break RFC 5280 (negative serial, …)
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(der)
+            _ = cert.extensions
         out["subject"] = printable(cert.subject.rfc4514_string().encode("utf-8", "replace"), 1024)
         out["issuer"] = printable(cert.issuer.rfc4514_string().encode("utf-8", "replace"), 1024)
         out["not_before"] = cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")

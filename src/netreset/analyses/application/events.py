@@ -89,14 +89,19 @@ def _direction_events(stream: bytes, ends, side: str, conv) -> list[dict]:
     if port == 53 or other == 53:
         return out  # DNS over TCP: its answers name addresses (dns_messages), no events of its own
     if stream[0] in (21, 22):
-        for i, ev in enumerate(tls_events(stream)):
-            out.append({"frame": _frame_at(ends, ev.end), "order": i, "from": side, "kind": ev.kind, **ev.fields})
-        return out
+        return _tls(stream, 0, ends, side, 0)
     head = http_head(stream)
     if head is not None:
         kind, end, fields = head
         out.append({"frame": _frame_at(ends, end), "order": 0, "from": side, "kind": "http_" + kind, **fields})
+        if end < len(stream) and stream[end] in (21, 22):  # TLS through the tunnel a CONNECT opened
+            out += _tls(stream, end, ends, side, 1)
     return out
+
+
+def _tls(stream: bytes, start: int, ends, side: str, first: int) -> list[dict]:
+    return [{"frame": _frame_at(ends, start + ev.end), "order": first + i, "from": side, "kind": ev.kind, **ev.fields}
+            for i, ev in enumerate(tls_events(stream[start:]))]
 
 
 def _summarise(summary: ApplicationSummary, events: list[dict], conv, dns_names) -> None:
