@@ -12,12 +12,12 @@ import pytest
 from conftest import CAPTURES, corpus_entries
 
 from netreset.analyses.resets.evidence import Observation, rounded_weight
-from netreset.analyses.resets.record import FIELDS, ResetVerdict
+from netreset.analyses.resets.record import ADDED_FIELDS, FIELDS, ResetVerdict
 
 
 def _plain(verdict: ResetVerdict) -> dict:
     """The definition: the fields by name, then the two rounded values and the evidence items."""
-    values = {name: getattr(verdict, name) for name in FIELDS}
+    values = {name: getattr(verdict, name) for name in FIELDS + ADDED_FIELDS}
     values["ts"] = round(verdict.ts, 6)
     values["evidence"] = [{"code": o.code, "observed": o.observed, "expected": o.expected,
                            "weight": round(o.weight, 3), "detail": o.detail} for o in verdict.evidence]
@@ -42,7 +42,7 @@ def verdicts() -> list[ResetVerdict]:
 def test_every_verdict_record_is_its_plain_definition(verdicts):
     for verdict in verdicts:
         record = verdict.to_dict()
-        assert list(record) == list(FIELDS)
+        assert list(record) == list(FIELDS + ADDED_FIELDS)
         assert _spelt(record) == _spelt(_plain(verdict))
 
 

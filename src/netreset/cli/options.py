@@ -73,6 +73,9 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
         @click.argument("captures", nargs=-1, required=True, type=click.Path())
         @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
         @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
+        @click.option("--name", "name_glob", metavar="GLOB",
+                      help="Only conversations with a name matching GLOB (TLS SNI, HTTP Host or CONNECT target, DNS "
+                           "answers in the capture), e.g. '*.servicebus.windows.net'; case-insensitive.")
         @format_option(formats)
         @click.option("--engine", type=EngineChoice(["builtin", "tshark"]), default="builtin", show_default=True,
                       help="Packet decoder: built-in, or Wireshark's dissectors via tshark (slower, more encapsulations).")
@@ -84,9 +87,9 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
                            "a big capture's findings judged at once. Same answer with any N.")
         @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
         @functools.wraps(command)
-        def wrapper(captures, filter_text, stream, engine, verify_checksums, ttl_table, fail_on, workers, quiet,
+        def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, fail_on, workers, quiet,
                     fmt=formats[0], **rest):
-            options = Options(filter_text=filter_text, stream=stream, verify_checksums=verify_checksums,
+            options = Options(filter_text=filter_text, stream=stream, name_glob=name_glob, verify_checksums=verify_checksums,
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
             paths = expand_captures(captures)
             with reading_progress(paths, quiet) as progress:

@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from netreset.ingest.payloads import PayloadStore
+
 # Tunnel codes for the ``encap`` column of the packet table.
 ENCAP_NONE, ENCAP_GRE, ENCAP_ERSPAN, ENCAP_VXLAN, ENCAP_GENEVE, ENCAP_IPIP, ENCAP_AYIYA, ENCAP_TEREDO = range(8)
 #: Later additions (codes are never renumbered): GTP-U, L2TP, CAPWAP data, MPLS in UDP.
@@ -92,6 +94,8 @@ class IngestStats:
     #: UDP datagrams that look like a tunnel netreset does not decode, by ``udp/<port>``: the payload
     #: parses as an IP header, or the port is a tunnel's that is not decoded (see layers/tunnels.py)
     undecoded_tunnels: Counter = field(default_factory=Counter)
+    #: the first payload bytes of each application direction and the DNS answers (netreset.ingest.payloads)
+    payloads: PayloadStore = field(default_factory=PayloadStore, compare=False, repr=False)
 
     def merge(self, other: "IngestStats") -> None:
         """Add another file's counts (and its path) to these (for multi-file runs)."""
@@ -106,3 +110,4 @@ class IngestStats:
         self.comments.extend(other.comments)
         self.non_first_fragments += other.non_first_fragments
         self.undecoded_tunnels.update(other.undecoded_tunnels)
+        self.payloads.merge(other.payloads)

@@ -124,7 +124,7 @@ def wanted(paths, options: Options, *, peer_capture=None) -> bool:
     """Whether a command's analysis can be streamed: one big file, the built-in decoder, nothing that
     needs every conversation (``--filter``, ``--stream``) or a second capture, and the compiled path
     allowed for a file this size (:func:`~netreset.runtime.compiled.use_compiled`)."""
-    if len(paths) != 1 or peer_capture or options.filter_text or options.stream is not None:
+    if len(paths) != 1 or peer_capture or options.filter_text or options.stream is not None or options.name_glob:
         return False
     if options.engine != "builtin":
         return False
@@ -251,10 +251,12 @@ class StreamedAnalysis:
         from netreset.records.findings import encoded_findings
         from netreset.analyses.resets.locate import locate_resets
         from netreset.analyses.resets.record import ResetVerdict
+        from netreset.analyses.application.events import name_resets
 
         forged, placed = Counter(), []
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
+            name_resets(verdicts, table, conversations, self.stats.payloads)
             middlebox = forged_ids(verdicts)
             refined = {c.id: c.outcome for c in conversations if refined_outcome(c, middlebox) != c.outcome}
             forged.update(refined.values())

@@ -30,6 +30,7 @@ class Options:
 
     filter_text: str | None = None  #: tcpdump-style filter (see netreset.packets.filters)
     stream: int | None = None  #: show only the conversation with this id
+    name_glob: str | None = None  #: show only conversations with a name matching this glob (--name)
     verify_checksums: bool = False  #: drop (and mark) packets with bad checksums, as Zeek does
     engine: str = "builtin"  #: "builtin" (netreset's own decoder) or "tshark" (Wireshark's, through tshark)
     ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
@@ -160,7 +161,18 @@ class Analysis:
         """A verdict for every RST in the capture (evidence may come from any conversation)."""
         from netreset.analyses.resets.locate import locate_resets
 
-        return locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
+        from netreset.analyses.application.events import name_resets
+
+        verdicts = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
+        name_resets(verdicts, self.table, self.raw_conversations, self.stats.payloads)
+        return verdicts
+
+    @cached_property
+    def application(self) -> dict:
+        """Conversation id → its application summary: events, names, TLS, proxy (netreset.analyses.application)."""
+        from netreset.analyses.application.events import application_summaries
+
+        return application_summaries(self.table, self.raw_conversations, self.stats.payloads)
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:
@@ -188,6 +200,11 @@ class Analysis:
         if self._filter is not None:
             mask = self._filter(self.table)
             keep &= {c.id for c in conversations if bool(np.any(mask[c.rows]))}
+        if self.options.name_glob:
+            from netreset.analyses.application.events import matches_name
+
+            app = self.application
+            keep &= {i for i in keep if matches_name(app.get(i), self.options.name_glob)}
         return keep
 
     @cached_property

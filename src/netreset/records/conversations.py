@@ -27,10 +27,11 @@ def zeek_uids(c: Conversation) -> list[str]:
     return [zeek_uid(c.orig_h, c.orig_p, c.resp_h, c.resp_p, start) for start in c.zeek_starts_ns or (c.start_ns,)]
 
 
-def conversation_record(c: Conversation, table) -> dict:
-    """One conversation; the first keys are the contract of ``conversations --format json``."""
+def conversation_record(c: Conversation, table, app=None) -> dict:
+    """One conversation; the first keys are the contract of ``conversations --format json``. ``app``: its
+    :class:`~netreset.analyses.application.events.ApplicationSummary` (names, TLS, proxy, events), if known."""
     frames = table.frame[c.rows] if len(c.rows) else []
-    return {
+    record = {
         "id": c.id,
         "ts": round(c.ts, 6),
         "orig_h": c.orig_h,
@@ -60,6 +61,16 @@ def conversation_record(c: Conversation, table) -> dict:
         "zeek_connections": c.zeek_connections,
         "zeek_uids": zeek_uids(c),
     }
+    record.update(application_fields(app))
+    return record
+
+
+def application_fields(app) -> dict:
+    """``server_name``, ``names``, ``tls``, ``proxy`` and ``app_events`` of one conversation (see docs/application.md)."""
+    if app is None:
+        return {"server_name": None, "names": {"orig": [], "resp": []}, "tls": None, "proxy": None, "app_events": []}
+    return {"server_name": app.server_name, "names": app.names, "tls": app.tls, "proxy": app.proxy,
+            "app_events": app.events}
 
 
 CONVERSATION_COLUMNS = (
@@ -78,4 +89,13 @@ CONVERSATION_COLUMNS = (
 
 
 def conversation_text_row(record: dict) -> dict:
-    return dict(record, orig=endpoint(record["orig_h"], record["orig_p"]), resp=endpoint(record["resp_h"], record["resp_p"]))
+    """The text table's row: endpoints with their first name beside them (``10.0.0.1:443 (example.com)``)."""
+    names = record.get("names") or {}
+    return dict(record, orig=named(endpoint(record["orig_h"], record["orig_p"]), names.get("orig")),
+                resp=named(endpoint(record["resp_h"], record["resp_p"]), names.get("resp"), record.get("server_name")))
+
+
+def named(text: str, names, first: str | None = None) -> str:
+    """``text`` followed by a name in parentheses (``first`` if given, else the first of ``names``)."""
+    name = first or (names[0] if names else None)
+    return f"{text} ({name})" if name else text

@@ -11,7 +11,7 @@ from netreset.report.tables import render_table
 RESET_CSV_COLUMNS = [
     "conversation", "frame", "ts", "src", "sport", "dst", "dport", "observed_ttl", "initial_ttl",
     "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
-    "reason", "display_filter", "advice",
+    "reason", "display_filter", "advice", "server_name",
 ]
 MAX_FINDINGS_SHOWN = 25
 
@@ -62,7 +62,8 @@ def resets_text_parts(rows: Iterable[dict], analysis) -> Iterator[str]:
 def _reset_block(number: int, r: dict) -> str:
     hop = r.get("traceroute_hop")
     lines = [
-        f"RST #{number}: frame {r['frame']}, conversation {r['conversation']}",
+        f"RST #{number}: frame {r['frame']}, conversation {r['conversation']}"
+        + (f", for {r['server_name']}" if r.get("server_name") else ""),
         f"  {endpoint(r['src'], r['sport'])} -> {endpoint(r['dst'], r['dport'])}  (claims to come from {r['src']})",
         f"  TTL {r['observed_ttl']} observed; initial {r['initial_ttl']}; {r['routers_between']} routers between"
         + (f" (traceroute hop {hop})" if hop is not None else ""),

@@ -17,6 +17,8 @@ FIELDS = (
     "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
     "reason", "evidence", "display_filter", "advice",
 )
+#: Fields added to the contract after FIELDS (set after the verdict is made, not by its rules).
+ADDED_FIELDS = ("server_name",)
 
 
 class ResetVerdict:
@@ -30,7 +32,7 @@ class ResetVerdict:
 
     __slots__ = ("conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
                  "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
-                 "reason", "evidence", "_display_filter", "_advice")
+                 "reason", "evidence", "_display_filter", "_advice", "server_name")
 
     conversation: int  #: Conversation.id
     frame: int  #: frame number of the RST in its capture file (1-based, as Wireshark)
@@ -48,6 +50,9 @@ class ResetVerdict:
     confidence: float  #: 0..1, probability of the verdict (undetermined: of the likelier side)
     reason: str  #: snake_case reason code (ttl_mismatch, consistent_with_peer, data_after_reset, ...)
     evidence: tuple[Observation, ...]  #: every observation, strongest first
+    #: the service the conversation was for (TLS SNI, CONNECT target, HTTP Host, else a DNS name of the
+    #: responder; netreset.analyses.application), set by the pipeline; None when the capture does not say
+    server_name: str | None
 
     def __init__(self, *, conversation: int, frame: int, ts: float, src: str, dst: str, sport: int, dport: int,
                  observed_ttl: int, initial_ttl: int, routers_between: int, traceroute_hop: int,
@@ -59,6 +64,7 @@ class ResetVerdict:
         self.claimed_sender_routers_between = claimed_sender_routers_between
         self.verdict, self.confidence, self.reason, self.evidence = verdict, confidence, reason, evidence
         self._display_filter, self._advice = display_filter, advice
+        self.server_name = None
 
     @property
     def display_filter(self) -> str:
@@ -80,11 +86,15 @@ class ResetVerdict:
         (v.conversation, v.frame, v.ts, v.src, v.dst, v.sport, v.dport, v.observed_ttl, v.initial_ttl,
          v.routers_between, v.traceroute_hop, v.claimed_sender_routers_between, v.verdict, v.confidence, v.reason,
          v.evidence, v._display_filter, v._advice) = values
+        v.server_name = None
         return v
 
     def replace(self, **changes) -> "ResetVerdict":
         """A copy with some fields changed."""
-        return ResetVerdict(**({name: getattr(self, name) for name in FIELDS} | changes))
+        server_name = changes.pop("server_name", self.server_name)
+        copy = ResetVerdict(**({name: getattr(self, name) for name in FIELDS} | changes))
+        copy.server_name = server_name
+        return copy
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ResetVerdict) and self.to_dict() == other.to_dict()
@@ -118,6 +128,7 @@ class ResetVerdict:
             "evidence": [o.to_dict() for o in self.evidence],
             "display_filter": self.display_filter,
             "advice": self.advice,
+            "server_name": self.server_name,
         }
 
     def json_leaves(self) -> list:
@@ -129,7 +140,7 @@ class ResetVerdict:
         for o in self.evidence:
             detail = o._detail = worded(o._detail)  # as Observation.to_dict
             leaves += (o.code, o.observed, o.expected, rounded_weight(o.weight), detail)
-        leaves += (self.display_filter, self.advice)
+        leaves += (self.display_filter, self.advice, self.server_name)
         return leaves
 
 

@@ -198,7 +198,7 @@ def _options(buf, o, opt_end, i, t, mss, wscale, sack, ts_val, ts_ecr, tokens, n
 @nb.njit(**NUMBA_OPTIONS)
 def decode_frames(buf, off, cap, ts, iface, linktypes, first_frame, n, fallback, frame, ts_ns, iface_out, ver,
                   src_hi, src_lo, dst_hi, dst_lo, ttl, ip_id, df, ip_len, sport, dport, flags, seq, ack, win,
-                  payload_len, captured_payload, mss, wscale, sack, ts_val, ts_ecr, vlan, sig_rows, tokens, ntok):
+                  payload_len, captured_payload, mss, wscale, sack, ts_val, ts_ecr, vlan, sig_rows, tokens, ntok, pay_off):
     """Decode frames 0..n-1; returns (fast rows, fallback frames, SYN rows with options).
 
     Fast rows are written packed, in frame order, straight into columns of the table's dtypes (row k
@@ -206,7 +206,8 @@ def decode_frames(buf, off, cap, ts, iface, linktypes, first_frame, n, fallback,
     indices of the frames left to the general decoder. ``iface`` is ignored when ``linktypes`` has
     one entry (pcap: one interface, the walker leaves ``iface`` unset). Only SYN rows carry an option
     signature: the j-th such row is ``sig_rows[j]``, its kind tokens ``tokens[j, :ntok[j]]`` (packed
-    too, so the signature lookup reads them in order; the rest of a token row is stale).
+    too, so the signature lookup reads them in order; the rest of a token row is stale). ``pay_off[k]``
+    is where row k's captured TCP payload starts in ``buf`` (for netreset.ingest.payloads).
     """
     k = nf = nsig = 0
     single = len(linktypes) == 1
@@ -285,6 +286,7 @@ def decode_frames(buf, off, cap, ts, iface, linktypes, first_frame, n, fallback,
         flags[k] = fl
         payload_len[k] = l4_len - thlen
         captured_payload[k] = l4_end - opt_end
+        pay_off[k] = o + opt_end
         mss[k], wscale[k], sack[k], ts_val[k], ts_ecr[k] = -1, -1, False, -1, -1
         if thlen > 20:
             a = o + l4 + 20

@@ -38,6 +38,7 @@ from netreset.ingest.containers.open import holds_component_duplicates
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
 from netreset.ingest.containers.pcapng import TS_MAX, TS_MIN, PcapngReader
 from netreset.ingest.layers.tcp import OPTION_LETTERS
+from netreset.ingest.payloads import HTTP_STARTS, PAYLOAD_BUDGET, TLS_START_TYPES
 from netreset.packets.table import COLUMNS, AddressBook, PacketTable, PacketTableBuilder
 from netreset.runtime.compiled import MIN_FILE_BYTES, use_compiled
 
@@ -191,6 +192,7 @@ class _RecordingDecoder(Decoder):
         self.sig_events: list[tuple[int, str]] = []
         self.key = self.j = 0
         self.signature = self._signature
+        self.selector = _DeferredOffers()  # offered in frame order with the fast rows (decode_batch)
 
     def begin(self, frame: int) -> None:
         """Order keys of the next frame's events: after every event of earlier frames."""
@@ -210,6 +212,74 @@ class _RecordingDecoder(Decoder):
         return self.book.intern_signature(text)
 
 
+class _DeferredOffers:
+    """The general decoder's payload offers of one batch, kept until the fast rows' are known."""
+
+    def __init__(self) -> None:
+        self.offers: list[tuple] = []
+
+    def offer(self, key: tuple, frame: int, seq: int, flags: int, captured: int, data, start: int) -> None:
+        kept = bytes(data[start:start + min(captured, PAYLOAD_BUDGET)])
+        self.offers.append((frame, len(self.offers), key, seq, flags, captured, kept, 0))
+
+
+#: The HTTP starts as big-endian 32-bit numbers (the first four payload bytes of a fast row).
+_HTTP_U32 = np.array(sorted(int.from_bytes(h, "big") for h in HTTP_STARTS), dtype=np.int64)
+_TLS_TYPES = np.array(sorted(TLS_START_TYPES), dtype=np.int64)
+
+
+def _direction_hash(src, dst, sport, dport) -> np.ndarray:
+    """A 64-bit hash of directions (arrays): equal directions hash equal; a collision only costs a look."""
+    h = np.asarray(src, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h ^= np.asarray(dst, dtype=np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    return h ^ (np.asarray(sport, dtype=np.uint64) << np.uint64(16) | np.asarray(dport, dtype=np.uint64))
+
+
+def _offer_payloads(cap: "CompiledCapture", buf, out: dict, src, dst, pay_off, m: int, first_frame: int) -> None:
+    """Feed the payload selector every row of the batch that could change what it keeps, in frame order:
+    the fast rows picked out here with numpy (payload rows that start an application or belong to a
+    direction it follows, SYNs of those directions), and every offer of the general decoder."""
+    selector = cap.main.selector
+    offers = cap.side.selector.offers
+    cap.side.selector.offers = []
+    if offers:
+        raw_map = [cap.main.addr(raw) for raw in cap.side.raw]
+        offers = [(f, j, (raw_map[k[0]], raw_map[k[1]], k[2], k[3]), seq, fl, c, data, start)
+                  for f, j, k, seq, fl, c, data, start in offers]
+    if m:
+        captured, flags = out["captured_payload"][:m], out["flags"][:m]
+        sport, dport = out["sport"][:m], out["dport"][:m]
+        pay = np.flatnonzero(captured > 0)
+        heads = buf[np.minimum(pay_off[pay][:, None] + np.arange(4), len(buf) - 1)].astype(np.int64)
+        long = captured[pay] >= 4
+        tls = np.isin(heads[:, 0], _TLS_TYPES) & (heads[:, 1] == 3) & (heads[:, 2] <= 4)
+        http = np.isin(heads[:, 0] << 24 | heads[:, 1] << 16 | heads[:, 2] << 8 | heads[:, 3], _HTTP_U32)
+        starts = pay[(long & (tls | http)) | (sport[pay] == 53) | (dport[pay] == 53)]
+        hashes = _direction_hash(src, dst, sport, dport)
+        followed = list(selector.active) + list(selector.done)
+        known = hashes[starts]
+        if followed:
+            f = np.array(followed, dtype=np.int64).reshape(-1, 4)
+            known = np.concatenate([known, _direction_hash(f[:, 0], f[:, 1], f[:, 2], f[:, 3])])
+        rows = starts
+        if len(known):
+            near = ((captured > 0) | ((flags & 0x02) != 0)) & np.isin(hashes, known)
+            rows = np.union1d(starts, np.flatnonzero(near))
+        if len(rows):
+            frames = _frame_numbers(out["frame"], rows, first_frame)
+            offers += [(f, 0, (s_, d_, sp, dp), seq, fl, c, buf, start) for f, s_, d_, sp, dp, seq, fl, c, start in zip(
+                frames, src[rows].tolist(), dst[rows].tolist(), sport[rows].tolist(), dport[rows].tolist(),
+                out["seq"][rows].tolist(), flags[rows].tolist(), captured[rows].tolist(), pay_off[rows].tolist())]
+    if len(offers) > 1:
+        offers.sort(key=_FRAME_ORDER)
+    offer = selector.offer
+    for f, _, key, seq, fl, c, data, start in offers:
+        offer(key, f, seq, fl, c, data, start)
+
+
+_FRAME_ORDER = itemgetter(0, 1)
+
+
 def decode_batch(cap: CompiledCapture, buf: np.ndarray, arrays: tuple, n: int, first_frame: int) -> PacketTable:
     """One batch of framed records → one table chunk (fast rows and general-decoder rows in frame order)."""
     from netreset.ingest.compiled import kernels
@@ -220,13 +290,14 @@ def decode_batch(cap: CompiledCapture, buf: np.ndarray, arrays: tuple, n: int, f
     m, nf, nsig = kernels.decode_frames(buf, off, caplen, ts, iface, cap.c.linktypes, first_frame, n, s.fallback,
                                         out["frame"], out["ts_ns"], out["iface"], out["ip_version"], s.src_hi,
                                         s.src_lo, s.dst_hi, s.dst_lo, *(out[name] for name in _FAST_COLUMNS),
-                                        s.sig_rows, s.tokens, s.ntok)
+                                        s.sig_rows, s.tokens, s.ntok, s.pay_off)
     fallback_rows = _fallback(cap, buf, first_frame, off, caplen, wire, ts, iface, s.fallback[:nf])
     frame = out["frame"]
     src, dst = _intern_addresses(cap, s, frame, out["ip_version"], m, first_frame)
     sig = _intern_signatures(cap, s, frame, m, nsig, first_frame)
     if fallback_rows is not None:
         fallback_rows = _remap_fallback(cap, fallback_rows)
+    _offer_payloads(cap, buf, out, src, dst, s.pay_off, m, first_frame)
     cap.stats.tcp_packets += m
     keep = m == n or m >= n - (n >> 3)  # views of the kernel's columns, unless that would hold much unused memory
     computed = {name: column[:m] if keep else column[:m].copy() for name, column in out.items()}
@@ -257,6 +328,7 @@ class _Scratch:
 
         self.rows = rows
         self.fallback = np.empty(rows, dtype=np.int64)
+        self.pay_off = np.empty(rows, dtype=np.int64)
         self.src_hi, self.src_lo, self.dst_hi, self.dst_lo = (np.empty(rows, dtype=np.uint64) for _ in range(4))
         self.sig_rows, self.ntok = np.empty(rows, dtype=np.int64), np.empty(rows, dtype=np.int64)
         self.tokens = np.empty((rows, MAX_TOKENS), dtype=np.int16)

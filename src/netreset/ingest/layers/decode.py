@@ -25,7 +25,8 @@ from netreset.ingest.layers.link import (
 )
 from netreset.ingest.layers.tcp import parse_tcp
 from netreset.ingest.layers.tunnels import WLAN, WLAN_SWAPPED, decap_gre, decap_udp, looks_like_tunnel
-from netreset.packets.table import CHECKSUM_BAD, CHECKSUM_GOOD, AddressBook
+from netreset.ingest.payloads import PayloadSelector
+from netreset.packets.table import CHECKSUM_BAD, CHECKSUM_GOOD, SYN, AddressBook
 
 #: Tunnels inside tunnels deeper than this are refused (crafted packets could nest without end).
 MAX_NESTING = 8
@@ -44,6 +45,7 @@ class Decoder:
         self.verify = verify_checksums
         self._addr_ids: dict[bytes, int] = {}
         self.signature = book.intern_signature
+        self.selector = PayloadSelector(stats.payloads, file_id)  #: which payload bytes to keep
 
     def addr(self, raw: bytes) -> int:
         """Address id of raw IPv4/IPv6 bytes; the cache spares an ``inet_ntop`` per packet."""
@@ -139,6 +141,9 @@ class Decoder:
             found = decap_gre(data, l4, l4_end)
         elif proto == 17:
             found = decap_udp(data, l4, l4_end)
+            if found == "udp" and l4 + 8 < l4_end and data[l4] == 0 and data[l4 + 1] == 53:
+                # a UDP DNS answer (source port 53): kept for the names it gives (netreset.ingest.payloads)
+                self.stats.payloads.add_dns(self.file_id, row["frame"], data[l4 + 8:l4_end])
             if found == "udp":
                 port = looks_like_tunnel(data, l4, l4_end)
                 if port:
@@ -177,6 +182,10 @@ class Decoder:
             good = transport_ok(pseudo, 6, data, off, end) and row.get("checksum") != CHECKSUM_BAD
             row["checksum"] = CHECKSUM_GOOD if good else CHECKSUM_BAD
         self.stats.tcp_packets += 1
+        captured, flags = row["captured_payload"], row["flags"]
+        if captured or flags & SYN:
+            self.selector.offer((row["src"], row["dst"], row["sport"], row["dport"]), row["frame"], row["seq"], flags,
+                                captured, data, end - captured)
         return row
 
     def _icmp(self, proto: int, data: bytes, off: int, end: int, l4_len: int, pseudo, row: dict):
