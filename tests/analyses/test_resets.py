@@ -14,7 +14,7 @@ from netreset.analyses.resets.weights import STRONG
 
 CONTRACT = ["conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
             "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
-            "reason", "evidence", "display_filter", "advice", "server_name"]
+            "reason", "evidence", "display_filter", "advice", "server_name", "idle_before_s", "causes"]
 NORMAL_RESET_STATES = {"RSTO", "RSTR", "REJ", "RSTOS0", "RSTRH"}
 
 build_conversations = getattr(conversations_module, "build_conversations", None)

@@ -115,7 +115,7 @@ def summary(analysis: Analysis, fmt: str):
 @analysis_options(formats=formats.offered("conversations"))
 def conversations(analysis: Analysis, fmt: str):
     """One row per TCP conversation: state, history, completeness, outcome."""
-    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id)) for c in analysis.conversations]
+    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id)) for c in analysis.conversations]
     formats.write("conversations", fmt, rows, echo, analysis)
 
 

@@ -175,6 +175,22 @@ class Analysis:
         return application_summaries(self.table, self.raw_conversations, self.stats.payloads)
 
     @cached_property
+    def causes(self) -> dict:
+        """Selected conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes)."""
+        from collections import defaultdict
+
+        from netreset.analyses.causes import conversation_causes, idle_before_reset
+
+        resets, findings = defaultdict(list), defaultdict(list)
+        for v in self.resets:
+            resets[v.conversation].append(v)
+        for f in self.handshakes:
+            findings[f.conversation].append(f)
+        app = self.application
+        return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id]))
+                for c in self.conversations}
+
+    @cached_property
     def all_conversations(self) -> list[Conversation]:
         """Every conversation, its outcome refined by the reset verdicts (``reset_by_middlebox``)."""
         forged = forged_ids(self.all_resets)

@@ -27,9 +27,10 @@ def zeek_uids(c: Conversation) -> list[str]:
     return [zeek_uid(c.orig_h, c.orig_p, c.resp_h, c.resp_p, start) for start in c.zeek_starts_ns or (c.start_ns,)]
 
 
-def conversation_record(c: Conversation, table, app=None) -> dict:
+def conversation_record(c: Conversation, table, app=None, causes=None) -> dict:
     """One conversation; the first keys are the contract of ``conversations --format json``. ``app``: its
-    :class:`~netreset.analyses.application.events.ApplicationSummary` (names, TLS, proxy, events), if known."""
+    :class:`~netreset.analyses.application.events.ApplicationSummary` (names, TLS, proxy, events), if known;
+    ``causes``: its (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes), if known."""
     frames = table.frame[c.rows] if len(c.rows) else []
     record = {
         "id": c.id,
@@ -62,6 +63,9 @@ def conversation_record(c: Conversation, table, app=None) -> dict:
         "zeek_uids": zeek_uids(c),
     }
     record.update(application_fields(app))
+    idle, found = causes if causes is not None else (None, [])
+    record["idle_before_reset_s"] = idle
+    record["causes"] = found
     return record
 
 

@@ -126,7 +126,7 @@ def _timelines(analysis: "Analysis") -> str:
 
 
 def _conversation_table(analysis: "Analysis") -> str:
-    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id)) for c in analysis.conversations[:MAX_TABLE_ROWS]]
+    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id)) for c in analysis.conversations[:MAX_TABLE_ROWS]]
     cells = [(r["id"], endpoint(r["orig_h"], r["orig_p"]), endpoint(r["resp_h"], r["resp_p"]),
               r["conn_state"], r["history"], r["completeness"], r["outcome"], r["orig_pkts"], r["resp_pkts"],
               f"{r['duration']:.3f}", r["first_frame"]) for r in rows]

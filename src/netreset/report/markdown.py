@@ -73,7 +73,7 @@ def render_markdown(analysis: "Analysis", capture_names: Sequence[str], image_di
         figures[f"ladder-{c.id}.png"] = ladder_figure(analysis.table, c, analysis.resets)
         lines += [f"![ladder of conversation {c.id}]({image_dir}/ladder-{c.id}.png)", ""]
     lines += ["## All conversations", "", f"![overview]({image_dir}/overview.png)", ""]
-    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id)) for c in analysis.conversations]
+    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id)) for c in analysis.conversations]
     lines += _table(["id", "orig", "resp", "state", "history", "outcome"],
                     [(r["id"], endpoint(r["orig_h"], r["orig_p"]), endpoint(r["resp_h"], r["resp_p"]),
                       r["conn_state"], r["history"], r["outcome"]) for r in rows])

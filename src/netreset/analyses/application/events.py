@@ -208,11 +208,22 @@ def matches_name(summary: ApplicationSummary | None, pattern: str) -> bool:
 
 
 def name_resets(verdicts, table, conversations, store) -> None:
-    """Give each reset verdict its conversation's ``server_name`` (in place; both pipelines call this)."""
-    if not verdicts or store is None or not (store.segments or store.dns):
+    """Give each reset verdict its conversation's ``server_name``, ``idle_before_s`` and ``causes`` (in place;
+    both pipelines call this)."""
+    from netreset.analyses.causes import idle_before, reset_causes
+
+    if not verdicts:
         return
-    ids = {v.conversation for v in verdicts}
-    summaries = application_summaries(table, conversations, store, only=ids)
+    by_id = {c.id: c for c in conversations}
+    summaries = {}
+    if store is not None and (store.segments or store.dns):
+        ids = {v.conversation for v in verdicts}
+        summaries = application_summaries(table, conversations, store, only=ids)
+    passing = None  # "other names pass" needs every conversation to the address: not in a streamed piece yet
     for v in verdicts:
         summary = summaries.get(v.conversation)
         v.server_name = summary.server_name if summary is not None else None
+        conv = by_id.get(v.conversation)
+        if conv is not None:
+            v.idle_before_s = idle_before(table, conv, v.frame)
+            v.causes = reset_causes(table, conv, summary, v, passing)

@@ -18,7 +18,7 @@ FIELDS = (
     "reason", "evidence", "display_filter", "advice",
 )
 #: Fields added to the contract after FIELDS (set after the verdict is made, not by its rules).
-ADDED_FIELDS = ("server_name",)
+ADDED_FIELDS = ("server_name", "idle_before_s", "causes")
 
 
 class ResetVerdict:
@@ -32,7 +32,8 @@ class ResetVerdict:
 
     __slots__ = ("conversation", "frame", "ts", "src", "dst", "sport", "dport", "observed_ttl", "initial_ttl",
                  "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
-                 "reason", "evidence", "_display_filter", "_advice", "server_name")
+                 "reason", "evidence", "_display_filter", "_advice", "server_name",
+                 "idle_before_s", "causes")
 
     conversation: int  #: Conversation.id
     frame: int  #: frame number of the RST in its capture file (1-based, as Wireshark)
@@ -53,6 +54,10 @@ class ResetVerdict:
     #: the service the conversation was for (TLS SNI, CONNECT target, HTTP Host, else a DNS name of the
     #: responder; netreset.analyses.application), set by the pipeline; None when the capture does not say
     server_name: str | None
+    #: seconds of silence before the packet the RST answers, when ≥ netreset.analyses.causes.IDLE_THRESHOLD_S
+    idle_before_s: float | None
+    #: ``[{"code", "sentence", "frames"}]`` (netreset.analyses.causes), set by the pipeline
+    causes: list
 
     def __init__(self, *, conversation: int, frame: int, ts: float, src: str, dst: str, sport: int, dport: int,
                  observed_ttl: int, initial_ttl: int, routers_between: int, traceroute_hop: int,
@@ -65,6 +70,8 @@ class ResetVerdict:
         self.verdict, self.confidence, self.reason, self.evidence = verdict, confidence, reason, evidence
         self._display_filter, self._advice = display_filter, advice
         self.server_name = None
+        self.idle_before_s = None
+        self.causes = []
 
     @property
     def display_filter(self) -> str:
@@ -87,13 +94,16 @@ class ResetVerdict:
          v.routers_between, v.traceroute_hop, v.claimed_sender_routers_between, v.verdict, v.confidence, v.reason,
          v.evidence, v._display_filter, v._advice) = values
         v.server_name = None
+        v.idle_before_s = None
+        v.causes = []
         return v
 
     def replace(self, **changes) -> "ResetVerdict":
         """A copy with some fields changed."""
-        server_name = changes.pop("server_name", self.server_name)
+        added = {name: changes.pop(name, getattr(self, name)) for name in ADDED_FIELDS}
         copy = ResetVerdict(**({name: getattr(self, name) for name in FIELDS} | changes))
-        copy.server_name = server_name
+        for name, value in added.items():
+            setattr(copy, name, value)
         return copy
 
     def __eq__(self, other: object) -> bool:
@@ -129,6 +139,8 @@ class ResetVerdict:
             "display_filter": self.display_filter,
             "advice": self.advice,
             "server_name": self.server_name,
+            "idle_before_s": self.idle_before_s,
+            "causes": [dict(c, frames=list(c["frames"])) for c in self.causes],
         }
 
     def json_leaves(self) -> list:
@@ -140,7 +152,9 @@ class ResetVerdict:
         for o in self.evidence:
             detail = o._detail = worded(o._detail)  # as Observation.to_dict
             leaves += (o.code, o.observed, o.expected, rounded_weight(o.weight), detail)
-        leaves += (self.display_filter, self.advice, self.server_name)
+        leaves += (self.display_filter, self.advice, self.server_name, self.idle_before_s)
+        for c in self.causes:
+            leaves += (c["code"], c["sentence"], *c["frames"])
         return leaves
 
 

@@ -1,0 +1,205 @@
+"""Causes, stated as a network team needs them (issue 14): ``[{"code", "sentence", "frames"}]`` per failing
+conversation and per reset, each code resting on a premise checked against the packets.
+
+Pure functions over a conversation, its application summary (netreset.analyses.application), its reset
+verdicts and its handshake findings. Codes (docs/application.md, "Causes"):
+
+- ``sni_filtered``: a middlebox RST within :data:`SNI_WINDOW_S` of the originator's ClientHello, no ServerHello;
+- ``proxy_auth_required`` (407) / ``proxy_denied`` (403, 5xx): an explicit proxy's answer to CONNECT;
+- ``tls_alert``: a fatal (clear) TLS alert, who sent it and what it means;
+- ``idle_timeout``: a RST answering the first packet after ≥ :data:`IDLE_THRESHOLD_S` of silence;
+- every handshake finding kind (``refused``, ``syn_unanswered``, ``half_closed``, …) as its own code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netreset.packets.table import RST
+
+#: A middlebox RST at most this long after the ClientHello is "right after" it (a filter answers at once).
+SNI_WINDOW_S = 0.5
+#: Silence before the packet a RST answers, from which the RST is called an idle timeout (seconds).
+IDLE_THRESHOLD_S = 10.0
+
+#: RFC 8446 / 5246 alert names → what they mean, for the sentence.
+ALERT_MEANINGS = {
+    "close_notify": "the sender is closing the TLS session",
+    "unexpected_message": "a handshake message came out of order",
+    "bad_record_mac": "a record failed its integrity check (corruption or a middlebox rewriting bytes)",
+    "record_overflow": "a record was too long",
+    "handshake_failure": "no acceptable set of security parameters (cipher suites, groups) was shared",
+    "bad_certificate": "a certificate was corrupt or failed verification",
+    "unsupported_certificate": "a certificate was of an unsupported type",
+    "certificate_revoked": "a certificate was revoked by its signer",
+    "certificate_expired": "a certificate has expired or is not yet valid",
+    "certificate_unknown": "a certificate was not acceptable for an unspecified reason",
+    "illegal_parameter": "a handshake field was out of range or inconsistent",
+    "unknown_ca": "the certificate chain does not lead to a CA the receiver trusts",
+    "access_denied": "the peer's identity was valid but access was refused by policy",
+    "decode_error": "a message could not be decoded",
+    "decrypt_error": "a signature or key exchange could not be verified",
+    "protocol_version": "the two sides share no TLS version (the other side's offer is not supported)",
+    "insufficient_security": "the ciphers offered are weaker than the sender requires",
+    "internal_error": "an error unrelated to the peer (a local failure)",
+    "inappropriate_fallback": "a downgrade retry was refused",
+    "user_canceled": "the handshake was cancelled by the user",
+    "missing_extension": "a required extension was missing",
+    "unsupported_extension": "an extension was sent that was not offered",
+    "unrecognized_name": "the server does not serve the name asked for (SNI)",
+    "bad_certificate_status_response": "the OCSP status was invalid",
+    "unknown_psk_identity": "no acceptable pre-shared key identity",
+    "certificate_required": "the server requires a client certificate",
+    "no_application_protocol": "no application protocol (ALPN) offered is supported",
+}
+
+
+def cause(code: str, sentence: str, frames) -> dict:
+    return {"code": code, "sentence": sentence, "frames": sorted({int(f) for f in frames})}
+
+
+def _events(app) -> list[dict]:
+    return app.events if app is not None else []
+
+
+def _frame_ts(table, conv) -> dict[int, float]:
+    rows = conv.rows
+    return dict(zip(table.frame[rows].tolist(), (table.ts_ns[rows] / 1e9).tolist()))
+
+
+def sni_filtered(table, conv, app, verdict, passing: dict[str, set[str]] | None = None) -> dict | None:
+    """``sni_filtered`` for one reset verdict: a middlebox verdict, the RST within :data:`SNI_WINDOW_S` after
+    the originator's ClientHello of the same conversation, and no ServerHello before the RST. ``passing``:
+    responder address → names whose TLS handshake completed in the capture (said in the sentence)."""
+    if verdict.verdict != "middlebox" or verdict.conversation != conv.id:
+        return None
+    events = _events(app)
+    hello = next((e for e in events if e["kind"] == "client_hello" and e["from"] == "orig"), None)
+    if hello is None or not hello.get("sni"):
+        return None
+    ts = _frame_ts(table, conv)
+    hello_ts = ts.get(hello["frame"])
+    if hello_ts is None or not 0 <= verdict.ts - hello_ts <= SNI_WINDOW_S or verdict.frame < hello["frame"]:
+        return None
+    if any(e["kind"] == "server_hello" and e["from"] == "resp" and e["frame"] < verdict.frame for e in events):
+        return None
+    name = hello["sni"]
+    sentence = (f"the device at hop {verdict.traceroute_hop} resets connections to {name} right after the "
+                f"ClientHello — check its URL/SNI filtering for that name")
+    others = sorted(n for n in (passing or {}).get(conv.resp_h, ()) if n.lower() != name.lower())
+    if others:
+        sentence += f"; other names to {conv.resp_h} pass ({', '.join(others)})"
+    return cause("sni_filtered", sentence, (hello["frame"], verdict.frame))
+
+
+def passing_names(apps: dict) -> dict[str, set[str]]:
+    """Responder address → SNI names whose ServerHello was seen (``apps``: conversation → (conv, summary))."""
+    out: dict[str, set[str]] = {}
+    for conv, app in apps.values():
+        events = _events(app)
+        hello = next((e for e in events if e["kind"] == "client_hello" and e["from"] == "orig"), None)
+        if hello and hello.get("sni") and any(e["kind"] == "server_hello" and e["from"] == "resp" for e in events):
+            out.setdefault(conv.resp_h, set()).add(hello["sni"])
+    return out
+
+
+def proxy_cause(app) -> dict | None:
+    """``proxy_auth_required`` (407) or ``proxy_denied`` (403, 5xx): the responder's answer to the CONNECT."""
+    proxy = app.proxy if app is not None else None
+    if not proxy or proxy.get("kind") != "explicit" or proxy.get("status") is None:
+        return None
+    status, target = proxy["status"], proxy.get("target")
+    answered = any(e["kind"] == "http_response" and e["from"] == "resp" and e.get("status") == status
+                   and e["frame"] == proxy.get("status_frame") for e in app.events)
+    if not answered:
+        return None
+    frames = (proxy["frame"], proxy["status_frame"])
+    reason = f" {proxy['reason']}" if proxy.get("reason") else ""
+    if status == 407:
+        scheme = proxy.get("proxy_authenticate")
+        schemes = f" (it asks for {scheme})" if scheme else ""
+        return cause("proxy_auth_required",
+                     f"the proxy answered CONNECT {target} with 407{reason}{schemes} — the Integration Runtime "
+                     f"service account must be allowed to authenticate to the proxy", frames)
+    if status == 403 or 500 <= status <= 599:
+        return cause("proxy_denied", f"the proxy answered CONNECT {target} with {status}{reason} — "
+                     f"allow {target} on the proxy" if status == 403 else
+                     f"the proxy answered CONNECT {target} with {status}{reason} — it could not reach or serve "
+                     f"the target; check the proxy's upstream connection", frames)
+    return None
+
+
+def tls_alert(app, conv) -> dict | None:
+    """``tls_alert``: the first fatal alert in clear, who sent it and what it means."""
+    alert = next((e for e in _events(app) if e["kind"] == "alert" and e.get("level") == "fatal"
+                  and not e.get("encrypted")), None)
+    if alert is None:
+        return None
+    desc = alert.get("description") or f"code {alert.get('code')}"
+    who = (f"the client {conv.orig_h}" if alert["from"] == "orig" else f"the server {conv.resp_h}")
+    meaning = ALERT_MEANINGS.get(desc, "see RFC 8446 §6")
+    return cause("tls_alert", f"{who} ended the TLS handshake with a fatal {desc} alert: {meaning}", (alert["frame"],))
+
+
+def idle_before(table, conv, rst_frame: int) -> float | None:
+    """Seconds of silence before the packet the RST (frame ``rst_frame``) answers — the last packet from the
+    RST's destination before it — when ≥ :data:`IDLE_THRESHOLD_S`; else None."""
+    rows = conv.rows
+    frames = table.frame[rows]
+    at = np.flatnonzero(frames == rst_frame)
+    if not len(at):
+        return None
+    i = int(at[0])
+    flags = table.flags[rows]
+    sender = conv.from_orig[i]
+    j = i - 1
+    while j >= 0 and (conv.from_orig[j] == sender or flags[j] & RST):
+        j -= 1
+    if j < 1:
+        return None
+    silence = (int(table.ts_ns[rows[j]]) - int(table.ts_ns[rows[j - 1]])) / 1e9
+    return round(silence, 6) if silence >= IDLE_THRESHOLD_S else None
+
+
+def idle_cause(table, conv, verdict) -> dict | None:
+    idle = idle_before(table, conv, verdict.frame)
+    if idle is None:
+        return None
+    where = (f"the device at hop {verdict.traceroute_hop}" if verdict.verdict == "middlebox"
+             else f"{verdict.src}" if verdict.verdict == "peer" else "a device on the path")
+    return cause("idle_timeout", f"{where} reset the connection on its first packet after {idle:.1f} s of silence "
+                 f"— an idle timeout shorter than the application's; enable TCP keepalives below it or raise "
+                 f"the timeout", (verdict.frame,))
+
+
+def reset_causes(table, conv, app, verdict, passing=None) -> list[dict]:
+    """Causes of one RST."""
+    return [c for c in (sni_filtered(table, conv, app, verdict, passing), idle_cause(table, conv, verdict)) if c]
+
+
+def finding_cause(finding) -> dict:
+    """A handshake finding as its own cause code."""
+    return cause(finding.kind, finding.summary, finding.frames)
+
+
+def conversation_causes(conv, app, verdicts, findings) -> list[dict]:
+    """Causes of one conversation: its resets' (``verdicts`` carry theirs, :func:`reset_causes`), its
+    application layer's, its handshake findings'; each (code, frames) once."""
+    out: list[dict] = []
+    for v in sorted(verdicts, key=lambda v: v.frame):
+        out += v.causes
+    out += [c for c in (proxy_cause(app), tls_alert(app, conv)) if c]
+    out += [finding_cause(f) for f in findings]
+    seen, unique = set(), []
+    for c in out:
+        key = (c["code"], tuple(c["frames"]))
+        if key not in seen:
+            seen.add(key)
+            unique.append(c)
+    return unique
+
+
+def idle_before_reset(verdicts) -> float | None:
+    """``idle_before_reset_s``: the ``idle_before_s`` of the conversation's first RST."""
+    first = min(verdicts, key=lambda v: v.frame, default=None)
+    return first.idle_before_s if first is not None else None
