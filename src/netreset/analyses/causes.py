@@ -67,10 +67,9 @@ def _frame_ts(table, conv) -> dict[int, float]:
     return dict(zip(table.frame[rows].tolist(), (table.ts_ns[rows] / 1e9).tolist()))
 
 
-def sni_filtered(table, conv, app, verdict, passing: dict[str, set[str]] | None = None) -> dict | None:
+def sni_filtered(table, conv, app, verdict) -> dict | None:
     """``sni_filtered`` for one reset verdict: a middlebox verdict, the RST within :data:`SNI_WINDOW_S` after
-    the originator's ClientHello of the same conversation, and no ServerHello before the RST. ``passing``:
-    responder address → names whose TLS handshake completed in the capture (said in the sentence)."""
+    the originator's ClientHello of the same conversation, and no ServerHello before the RST."""
     if verdict.verdict != "middlebox" or verdict.conversation != conv.id:
         return None
     events = _events(app)
@@ -86,21 +85,7 @@ def sni_filtered(table, conv, app, verdict, passing: dict[str, set[str]] | None 
     name = hello["sni"]
     sentence = (f"the device at hop {verdict.traceroute_hop} resets connections to {name} right after the "
                 f"ClientHello — check its URL/SNI filtering for that name")
-    others = sorted(n for n in (passing or {}).get(conv.resp_h, ()) if n.lower() != name.lower())
-    if others:
-        sentence += f"; other names to {conv.resp_h} pass ({', '.join(others)})"
     return cause("sni_filtered", sentence, (hello["frame"], verdict.frame))
-
-
-def passing_names(apps: dict) -> dict[str, set[str]]:
-    """Responder address → SNI names whose ServerHello was seen (``apps``: conversation → (conv, summary))."""
-    out: dict[str, set[str]] = {}
-    for conv, app in apps.values():
-        events = _events(app)
-        hello = next((e for e in events if e["kind"] == "client_hello" and e["from"] == "orig"), None)
-        if hello and hello.get("sni") and any(e["kind"] == "server_hello" and e["from"] == "resp" for e in events):
-            out.setdefault(conv.resp_h, set()).add(hello["sni"])
-    return out
 
 
 def proxy_cause(app) -> dict | None:
@@ -172,9 +157,9 @@ def idle_cause(table, conv, verdict) -> dict | None:
                  f"the timeout", (verdict.frame,))
 
 
-def reset_causes(table, conv, app, verdict, passing=None) -> list[dict]:
+def reset_causes(table, conv, app, verdict) -> list[dict]:
     """Causes of one RST."""
-    return [c for c in (sni_filtered(table, conv, app, verdict, passing), idle_cause(table, conv, verdict)) if c]
+    return [c for c in (sni_filtered(table, conv, app, verdict), idle_cause(table, conv, verdict)) if c]
 
 
 def finding_cause(finding) -> dict:

@@ -219,11 +219,10 @@ def name_resets(verdicts, table, conversations, store) -> None:
     if store is not None and (store.segments or store.dns):
         ids = {v.conversation for v in verdicts}
         summaries = application_summaries(table, conversations, store, only=ids)
-    passing = None  # "other names pass" needs every conversation to the address: not in a streamed piece yet
     for v in verdicts:
         summary = summaries.get(v.conversation)
         v.server_name = summary.server_name if summary is not None else None
         conv = by_id.get(v.conversation)
         if conv is not None:
             v.idle_before_s = idle_before(table, conv, v.frame)
-            v.causes = reset_causes(table, conv, summary, v, passing)
+            v.causes = reset_causes(table, conv, summary, v)
