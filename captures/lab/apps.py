@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 
-from traffic import STEP_PAUSE_S, endpoint, errno_name, exchange, open_client
+from traffic import STEP_PAUSE_S, endpoint, errno_name, exchange, open_client, serve_on
 
 #: The explicit proxy's policy (what a corporate proxy's configuration would say).
 PROXY_USER, PROXY_PASSWORD = "ir-service", "lab-only"
@@ -145,29 +145,6 @@ def serve_inspect(conn: socket.socket, context: ssl.SSLContext) -> None:
         conn.close()
 
 
-def listen(where: str, handler) -> None:
-    family, address = endpoint(where)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(16)
-
-    def loop() -> None:
-        while True:
-            conn, _ = sock.accept()
-            threading.Thread(target=guarded, args=(handler, conn), daemon=True).start()
-
-    threading.Thread(target=loop, daemon=True).start()
-
-
-def guarded(handler, conn: socket.socket) -> None:
-    """Run a handler; a peer that vanished, timed out or failed its handshake is a lab event, not a crash."""
-    try:
-        handler(conn)
-    except (OSError, ssl.SSLError, ValueError):
-        conn.close()
-
-
 def serve(cert: str, key: str, specs: list[str]) -> int:
     """Start every listener (``mode@host:port``), say 'ready', serve until killed."""
     tls13 = tls_context(cert, key, ssl.TLSVersion.TLSv1_3)
@@ -178,7 +155,7 @@ def serve(cert: str, key: str, specs: list[str]) -> int:
     }
     for spec in specs:
         mode, _, where = spec.partition("@")
-        listen(where, handlers[mode])
+        serve_on(where, handlers[mode], (OSError, ssl.SSLError, ValueError))
     print("ready", flush=True)
     threading.Event().wait()
     return 0

@@ -78,27 +78,30 @@ def serve_abort(conn: socket.socket) -> None:
 def listen(spec: str) -> None:
     """Listen on ``mode@host:port`` and serve each connection in its own thread."""
     mode, _, where = spec.partition("@")
-    handler = {"rr": serve_rr, "abort": serve_abort}[mode]
+    serve_on(where, {"rr": serve_rr, "abort": serve_abort}[mode])
+
+
+def serve_on(where: str, handler, expected: tuple[type[BaseException], ...] = (OSError,)) -> None:
+    """Listen on ``host:port`` and run ``handler(conn)`` for each connection in its own thread; an
+    ``expected`` failure (a peer that vanished, timed out, failed its handshake) is a lab event, not a crash."""
     family, address = endpoint(where)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(address)
     sock.listen(16)
 
+    def guarded(conn: socket.socket) -> None:
+        try:
+            handler(conn)
+        except expected:
+            conn.close()
+
     def loop() -> None:
         while True:
             conn, _ = sock.accept()
-            threading.Thread(target=guarded, args=(handler, conn), daemon=True).start()
+            threading.Thread(target=guarded, args=(conn,), daemon=True).start()
 
     threading.Thread(target=loop, daemon=True).start()
-
-
-def guarded(handler, conn: socket.socket) -> None:
-    """Run a handler; a peer that vanished (reset, timeout) is a normal lab event, not a crash."""
-    try:
-        handler(conn)
-    except OSError:
-        conn.close()
 
 
 def serve(specs: list[str]) -> int:
