@@ -11,15 +11,8 @@ import io
 from typing import Any, Callable, Iterable, Sequence
 
 
-def render_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
-    """CSV with a header row; lists are joined with spaces so each cell stays one value."""
-    parts: list[str] = []
-    write_csv(rows, columns, parts.append)
-    return "".join(parts)
-
-
 def write_csv(rows: Iterable[dict], columns: Sequence[str], write: Callable[[str], Any], batch: int = 1000) -> None:
-    """:func:`render_csv` written every ``batch`` rows (the rows may be a merged stream of records)."""
+    """CSV with a header row, written every ``batch`` rows (the rows may be a merged stream of records)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

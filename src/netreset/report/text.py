@@ -45,13 +45,8 @@ def _counts(counts: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
 
 
-def resets_text(rows: list[dict], analysis) -> str:
-    """One block per RST: what was claimed, what the TTL says, the verdict and its evidence."""
-    return "".join(resets_text_parts(rows, analysis))
-
-
 def resets_text_parts(rows: Iterable[dict], analysis) -> Iterator[str]:
-    """:func:`resets_text` in pieces, one per RST (rows may be a merged stream of records)."""
+    """``locate-reset``'s text in pieces, one per RST (rows may be a merged stream of records)."""
     if not rows:
         yield f"No TCP resets in {analysis.conversation_count()} conversations.\n"
         return
@@ -79,13 +74,8 @@ def _reset_block(number: int, r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def handshakes_text(rows: list[dict]) -> str:
-    """One wrapped paragraph per finding, headed by its kind, conversation and Wireshark filter."""
-    return "".join(handshakes_text_parts(rows))
-
-
 def handshakes_text_parts(rows: Iterable[dict]) -> Iterator[str]:
-    """:func:`handshakes_text` in pieces, one per finding (rows may be a merged stream of records)."""
+    """``handshakes``' text in pieces, one per finding (rows may be a merged stream of records)."""
     if not rows:
         yield "Every handshake and teardown in the selection completed.\n"
         return

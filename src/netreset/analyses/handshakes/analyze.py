@@ -123,9 +123,3 @@ def handshake_timing(table: PacketTable, conv: Conversation) -> HandshakeTiming 
         return None
     acks = final_acks(v, int(synack_positions[0]))
     return timing(v, syn_positions, int(synack_positions[0]), int(acks[0]) if len(acks) else None)
-
-
-def handshake_timings(table: PacketTable, conversations: Sequence[Conversation]) -> list[HandshakeTiming]:
-    """The handshake legs of every conversation whose SYN and SYN-ACK were captured."""
-    found = (handshake_timing(table, c) for c in conversations)
-    return [t for t in found if t is not None]

@@ -273,14 +273,6 @@ def reset_facts(table: PacketTable, conversations: Sequence[Conversation],
     return _assemble(table, g, r, chosen, ttl_table)
 
 
-def reset_contexts(table: PacketTable, conversations: Sequence[Conversation],
-                   ttl_table: TtlTable | None = None, host_ttls=None) -> list[ResetContext]:
-    """One context per RST of ``conversations`` (in conversation order, then capture order).
-    ``host_ttls``: the whole capture's :func:`~netreset.analyses.resets.pairs.host_ttl_counts` when ``table`` is
-    only the part of it that holds these conversations (a streamed analysis)."""
-    return reset_facts(table, conversations, ttl_table, host_ttls).contexts()
-
-
 def _assemble(table, g: Groups, r: Rsts, chosen, ttl_table) -> ResetFacts:
     """The fact columns of :class:`ResetContext`: the RST's own fields, the facts and the objects."""
     rows = g.rows[r.at]

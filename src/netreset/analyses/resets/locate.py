@@ -57,7 +57,7 @@ def locate_resets(
 ) -> list[ResetVerdict]:
     """A verdict for every RST in the TCP conversations, in capture order.
 
-    ``host_ttls``: see :func:`~netreset.analyses.resets.context.reset_contexts` (a streamed analysis passes the
+    ``host_ttls``: see :func:`~netreset.analyses.resets.context.reset_facts` (a streamed analysis passes the
     whole capture's TTL counts with a table that holds only the conversations to judge).
 
     The facts every rule needs are computed for all RSTs at once (:mod:`netreset.analyses.resets.context`) and

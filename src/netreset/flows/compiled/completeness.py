@@ -22,19 +22,6 @@ _M32 = 0xFFFFFFFF
 completeness_bits = nb.njit(**NUMBA_OPTIONS)(_python_completeness_bits)
 
 
-@nb.njit(**NUMBA_OPTIONS)
-def split_streams(group_start, key, flags, seq, length, stream_of, stream_first, stream_value):
-    """Number the streams in walk order: ``stream_of[i]`` per packet, and per stream its first packet
-    (sorted position) and final completeness. Returns the number of streams."""
-    groups = len(group_start) - 1
-    none = np.full(groups, -1, dtype=np.int64)
-    seed_keys, continued = np.zeros((groups, 2), dtype=np.int64), np.zeros(len(stream_first), dtype=np.bool_)
-    last = np.zeros((groups, SEED_FIELDS), dtype=np.int64)
-    return split_streams_seeded(group_start, key, flags, seq, length, none, seed_keys, seed_keys,
-                                np.zeros((groups, 3), dtype=np.int64), stream_of, stream_first, stream_value,
-                                continued, last)
-
-
 #: Columns of a group's last stream state (``last`` of :func:`split_streams_seeded`): how many senders
 #: it knows, the two senders, their base sequence numbers, the first packet's bit, the bits seen, packets.
 SEED_N, SEED_KEY0, SEED_KEY1, SEED_BASE0, SEED_BASE1, SEED_FIRST, SEED_SEEN, SEED_PACKETS = range(8)
@@ -44,7 +31,8 @@ SEED_FIELDS = 8
 @nb.njit(**NUMBA_OPTIONS)
 def split_streams_seeded(group_start, key, flags, seq, length, seed_n, seed_keys, seed_base, seed_bits,
                          stream_of, stream_first, stream_value, continued, last):
-    """:func:`split_streams` where a group may continue a stream met before these packets (a streamed
+    """Number the streams in walk order (``stream_of[i]`` per packet; per stream its first packet and
+    final completeness; returns how many), where a group may continue a stream met before these packets (a streamed
     capture whose tuple went quiet long enough for Zeek to forget it, while Wireshark keeps the stream):
     ``seed_n[g] >= 0`` gives group g's stream state then (senders ``seed_keys[g]``, bases ``seed_base[g]``,
     ``seed_bits[g]`` = first bit, bits seen, packets), and its first stream is that one, ``continued``,
