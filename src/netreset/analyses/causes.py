@@ -54,8 +54,12 @@ ALERT_MEANINGS = {
 }
 
 
-def cause(code: str, sentence: str, frames) -> dict:
-    return {"code": code, "sentence": sentence, "frames": sorted({int(f) for f in frames})}
+def cause(code: str, sentence: str, frames, evidence: dict | None = None) -> dict:
+    """One cause: its code, the sentence for a ticket, the frames it rests on (1-based, as Wireshark numbers
+    them) and ``evidence``, the measured values behind the sentence (plain JSON scalars/lists), so a script can
+    check the premise without parsing the sentence."""
+    return {"code": code, "sentence": sentence, "frames": sorted({int(f) for f in frames}),
+            "evidence": dict(evidence or {})}
 
 
 def _events(app) -> list[dict]:
@@ -85,7 +89,9 @@ def sni_filtered(table, conv, app, verdict) -> dict | None:
     name = hello["sni"]
     sentence = (f"the device at hop {verdict.traceroute_hop} resets connections to {name} right after the "
                 f"ClientHello — check its URL/SNI filtering for that name")
-    return cause("sni_filtered", sentence, (hello["frame"], verdict.frame))
+    return cause("sni_filtered", sentence, (hello["frame"], verdict.frame),
+                 {"sni": name, "traceroute_hop": verdict.traceroute_hop,
+                  "seconds_after_client_hello": round(verdict.ts - hello_ts, 6)})
 
 
 def proxy_cause(app) -> dict | None:
@@ -105,12 +111,14 @@ def proxy_cause(app) -> dict | None:
         schemes = f" (it asks for {scheme})" if scheme else ""
         return cause("proxy_auth_required",
                      f"the proxy answered CONNECT {target} with 407{reason}{schemes} — the Integration Runtime "
-                     f"service account must be allowed to authenticate to the proxy", frames)
+                     f"service account must be allowed to authenticate to the proxy", frames,
+                     {"target": target, "status": status, "proxy_authenticate": scheme})
     if status == 403 or 500 <= status <= 599:
         return cause("proxy_denied", f"the proxy answered CONNECT {target} with {status}{reason} — "
                      f"allow {target} on the proxy" if status == 403 else
                      f"the proxy answered CONNECT {target} with {status}{reason} — it could not reach or serve "
-                     f"the target; check the proxy's upstream connection", frames)
+                     f"the target; check the proxy's upstream connection", frames,
+                     {"target": target, "status": status})
     return None
 
 
@@ -123,7 +131,8 @@ def tls_alert(app, conv) -> dict | None:
     desc = alert.get("description") or f"code {alert.get('code')}"
     who = (f"the client {conv.orig_h}" if alert["from"] == "orig" else f"the server {conv.resp_h}")
     meaning = ALERT_MEANINGS.get(desc, "see RFC 8446 §6")
-    return cause("tls_alert", f"{who} ended the TLS handshake with a fatal {desc} alert: {meaning}", (alert["frame"],))
+    return cause("tls_alert", f"{who} ended the TLS handshake with a fatal {desc} alert: {meaning}", (alert["frame"],),
+                 {"from": alert["from"], "description": desc})
 
 
 def idle_before(table, conv, rst_frame: int) -> float | None:
@@ -154,7 +163,8 @@ def idle_cause(table, conv, verdict) -> dict | None:
              else f"{verdict.src}" if verdict.verdict == "peer" else "a device on the path")
     return cause("idle_timeout", f"{where} reset the connection on its first packet after {idle:.1f} s of silence "
                  f"— an idle timeout shorter than the application's; enable TCP keepalives below it or raise "
-                 f"the timeout", (verdict.frame,))
+                 f"the timeout", (verdict.frame,), {"idle_s": idle, "verdict": verdict.verdict,
+                                                     "traceroute_hop": verdict.traceroute_hop})
 
 
 def reset_causes(table, conv, app, verdict) -> list[dict]:
@@ -164,7 +174,13 @@ def reset_causes(table, conv, app, verdict) -> list[dict]:
 
 def finding_cause(finding) -> dict:
     """A handshake finding as its own cause code."""
-    return cause(finding.kind, finding.summary, finding.frames)
+    facts = {k: v for k, v in finding.to_dict().items() if k not in _FINDING_IDENTITY and v is not None}
+    return cause(finding.kind, finding.summary, finding.frames, facts)
+
+
+#: Finding fields that identify it or restate the cause (its code, sentence, frames), not evidence.
+_FINDING_IDENTITY = frozenset({"kind", "conversation", "tcp_stream", "file_id", "ts", "orig_h", "orig_p", "resp_h",
+                               "resp_p", "frames", "summary", "display_filter"})
 
 
 def conversation_causes(conv, app, verdicts, findings) -> list[dict]:

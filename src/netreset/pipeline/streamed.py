@@ -250,7 +250,6 @@ class StreamedAnalysis:
         from netreset.records.json import encode_item, encode_leaves
         from netreset.records.findings import encoded_findings
         from netreset.analyses.resets.locate import locate_resets
-        from netreset.analyses.resets.record import ResetVerdict
         from netreset.analyses.application.events import name_resets
 
         forged, placed = Counter(), []
@@ -264,7 +263,7 @@ class StreamedAnalysis:
             if "resets" in kinds:
                 rst = np.flatnonzero((table.flags & RST) != 0)
                 row_of_frame = dict(zip(table.frame[rst].tolist(), rows[rst].tolist()))
-                written["resets"] = [(row_of_frame[v.frame], encode_leaves(ResetVerdict, v.json_leaves(), v.to_dict))
+                written["resets"] = [(row_of_frame[v.frame], encode_leaves(v.json_kind(), v.json_leaves(), v.to_dict))
                                      for v in verdicts]
             if kinds & {"handshakes", "findings"}:
                 found = analyze_handshakes(table, conversations, resets=verdicts, capture_end=self._capture_end,

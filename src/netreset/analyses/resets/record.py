@@ -155,7 +155,32 @@ class ResetVerdict:
         leaves += (self.display_filter, self.advice, self.server_name, self.idle_before_s)
         for c in self.causes:
             leaves += (c["code"], c["sentence"], *c["frames"])
+            leaves += _scalars(c["evidence"])
         return leaves
+
+    def json_kind(self) -> tuple:
+        """The layout key of :meth:`json_leaves` for :func:`~netreset.records.json.encode_leaves`: the leaf
+        count and types do not fix the layout once causes carry ``evidence`` dicts (their keys and list lengths
+        vary), so the key names each cause's shape."""
+        return (ResetVerdict, tuple((len(c["frames"]), _shape(c["evidence"])) for c in self.causes))
+
+
+def _scalars(value) -> list:
+    """``value``'s scalars in document order (dict values, list items, recursively)."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _scalars(item)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _scalars(item)]
+    return [value]
+
+
+def _shape(value):
+    """The layout of ``value`` without its scalars: dict keys and list lengths, recursively."""
+    if isinstance(value, dict):
+        return tuple((key, _shape(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_shape(item) for item in value)
+    return None
 
 
 def _filter_words(conv: Conversation, sender: str, lone: bool, with_icmp: bool) -> str:
