@@ -247,3 +247,40 @@ def test_a_streamed_analysis_finds_the_shared_counters_the_whole_capture_does(tm
     streamed = analyse_streamed(path, Options(), chunk_rows=2, batch_rows=2)
     assert list(streamed.reset_rows()) == Analysis.of_files([path]).reset_rows()
     assert sum("ipid_shared_counter" in {e["code"] for e in r["evidence"]} for r in whole) == 3
+
+
+def test_only_the_syns_near_a_rst_of_a_sequence_change_what_the_shared_counter_rule_finds():
+    # A streamed analysis keeps just the SYNs/SYN-ACKs within the window of a RST (near_resets): on
+    # random captures of counters, rewriters and noise, the sequences found from those equal the whole's.
+    from netreset.analyses.resets.pairs import near_resets, sequence_rst_times
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n_rst, n_syn = rng.integers(3, 12), rng.integers(0, 40)
+        span = int(rng.choice([2e9, 20e9, 200e9]))
+        rows = []
+        base = int(rng.integers(0, 60000))
+        for k in range(n_rst):  # RSTs, most from one counter, claiming a few senders
+            ip_id = (base + k * int(rng.integers(1, 4))) % 65536 if rng.random() < 0.8 else int(rng.integers(1, 65536))
+            rows.append((int(rng.integers(0, span)), int(rng.integers(0, 4)), ip_id, 443, 50000 + k, 1))
+        for k in range(n_syn):  # handshakes, some numbered from the same counter
+            ip_id = (base + int(rng.integers(0, 3 * n_rst))) % 65536 if rng.random() < 0.5 else int(rng.integers(1, 65536))
+            rows.append((int(rng.integers(0, span)), int(rng.integers(0, 6)), ip_id, 80, 40000 + k, 0))
+        numbered = np.array(rows, dtype=np.int64)
+        rst = numbered[numbered[:, 5] == 1]
+        syn = numbered[numbered[:, 5] == 0]
+        kept = np.concatenate([rst, syn[near_resets(syn, np.sort(rst[:, 0]))]])
+        assert shared_sequences(kept) == shared_sequences(numbered)
+        fewer = np.concatenate([rst, syn[near_resets(syn, sequence_rst_times(numbered))]])
+        assert shared_sequences(fewer) == shared_sequences(numbered)
+
+
+def test_a_syn_beyond_the_window_of_every_rst_is_not_kept_and_one_at_its_edge_is():
+    from netreset.analyses.resets.pairs import near_resets
+    from netreset.analyses.resets.weights import SHARED_IPID_WINDOW_S
+
+    w = int(SHARED_IPID_WINDOW_S * 1e9)
+    rst_ts = np.array([10 * w, 20 * w], dtype=np.int64)
+    syn = np.array([[t, 1, 5, 80, 1, 0] for t in (10 * w - w, 10 * w - w - 1, 15 * w, 20 * w + w, 20 * w + w + 1)],
+                   dtype=np.int64)
+    assert near_resets(syn, rst_ts).tolist() == [True, False, False, True, False]

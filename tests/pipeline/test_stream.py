@@ -327,3 +327,56 @@ def test_attempts_retransmitted_across_batches_are_joined_as_on_the_whole_path(t
     assert joined == {41000: (6, 4), 41001: (3, 2), 41002: (3, 3), 41003: (1, 1)}
     assert streamed.conversation_count() == whole.conversation_count() == 3 + 3 + 140
     assert streamed.zeek_connection_count() == whole.zeek_connection_count() == 4 + 2 + 3 + 3 + 140
+
+
+def test_retired_streams_in_runs_answer_as_one_table_would(monkeypatch):
+    # Random batches of retired tuples, some retired again: every lookup gives the latest entry, as one
+    # dict would, while the runs merge (RUN_MAX small, so merges stop short and several runs stay).
+    from netreset.pipeline.streamed import RetiredStreams
+    from netreset.flows.compiled.completeness import SEED_N
+
+    from netreset.pipeline.spill import SpillDirectory
+
+    monkeypatch.setattr(RetiredStreams, "RUN_MAX", 64)
+    monkeypatch.setattr(RetiredStreams, "SPILL_MIN", 32)
+    rng = np.random.default_rng(3)
+    retired, model = RetiredStreams(SpillDirectory()), {}
+    for batch in range(60):
+        n = int(rng.integers(1, 30))
+        lo, hi = rng.integers(0, 40, n), rng.integers(0, 5, n)
+        first = np.unique(lo * 5 + hi, return_index=True)[1]  # one entry per tuple in a batch, as a walk gives
+        lo, hi = lo[first], hi[first]
+        ident = rng.integers(0, 10**6, len(lo))
+        state = rng.integers(0, 100, (len(lo), 8))
+        retired.put(lo, hi, ident, state)
+        retired.release_pages()  # spilled runs keep what was written to them
+        model.update({(int(a), int(b)): (int(i), s.tolist()) for a, b, i, s in zip(lo, hi, ident, state)})
+        qlo, qhi = rng.integers(0, 45, 50), rng.integers(0, 6, 50)
+        (n_seed, keys, base, rest), got = retired.seed(qlo, qhi)
+        for k, (a, b) in enumerate(zip(qlo.tolist(), qhi.tolist())):
+            expected = model.get((a, b))
+            assert got[k] == (expected[0] if expected else -1)
+            assert n_seed[k] == (expected[1][SEED_N] if expected else -1)
+    assert len(retired) == len(model) and len(retired.runs) > 1 and retired.files > 0
+
+
+@pytest.mark.parametrize("name", sorted(frozen.captures(None, None)))
+def test_pieces_cut_to_a_few_rows_give_the_same_answers(name, monkeypatch):
+    # Whole batches kept as one piece could hold every failing tuple of a batch; cut to 8 rows (whole
+    # tuples each), every capture still gives the whole-table answers.
+    import netreset.pipeline.streamed as streamed
+
+    monkeypatch.setattr(streamed, "PIECE_ROWS", 8)
+    analysis = _compare(frozen.captures(None, None)[name], chunk_rows=50)
+    assert all(size <= 8 or len(conversations) == 1
+               for size, (_, _, conversations) in zip(analysis._kept.sizes, analysis.pieces()))
+
+
+def test_piece_parts_keep_tuples_whole_and_under_the_limit():
+    from netreset.pipeline.streamed import piece_parts
+
+    groups = np.repeat(np.arange(6), [3, 1, 9, 2, 2, 4])
+    parts = piece_parts(groups, 4)
+    assert [groups[p].tolist() for p in parts] == [[0, 0, 0, 1], [2] * 9, [3, 3, 4, 4], [5] * 4]
+    assert np.array_equal(np.concatenate(parts), np.arange(len(groups)))
+    assert [p.tolist() for p in piece_parts(groups[:3], 4)] == [[0, 1, 2]] and piece_parts(groups[:0], 4) == []

@@ -95,6 +95,23 @@ def merge_ttl_counts(a: tuple, b: tuple) -> CaptureWide:
     return CaptureWide(keys, counts, np.concatenate([_numbered(a), _numbered(b)]))
 
 
+def near_resets(numbered: np.ndarray, rst_ts: np.ndarray) -> np.ndarray:
+    """Which rows of ``numbered`` lie within :data:`~.weights.SHARED_IPID_WINDOW_S` (inclusive) of one of the
+    sorted RST timestamps ``rst_ts`` (those of :func:`sequence_rst_times`). The shared-counter rule
+    (:func:`shared_sequences`) reads no SYN or SYN-ACK farther than that from a RST of a sequence: one
+    between two RSTs of a sequence is within the window of both (consecutive members are at most a window
+    apart), a claimed sender's own one is looked for within the window of each RST. So a streamed analysis
+    keeps only these and finds what the whole capture does."""
+    if not len(numbered) or not len(rst_ts):
+        return np.zeros(len(numbered), dtype=bool)
+    window = int(SHARED_IPID_WINDOW_S * 1e9)
+    ts = numbered[:, 0]
+    at = np.searchsorted(rst_ts, ts)
+    after = rst_ts[np.minimum(at, len(rst_ts) - 1)]
+    before = rst_ts[np.maximum(at - 1, 0)]
+    return (np.abs(after - ts) <= window) | (np.abs(ts - before) <= window)
+
+
 def _numbered(wide: tuple) -> np.ndarray:
     return wide[2] if len(wide) > 2 else np.zeros((0, len(NUMBERED)), dtype=np.int64)
 
@@ -257,9 +274,30 @@ def shared_sequences(numbered: np.ndarray) -> dict[tuple, tuple[int, int, bool]]
     senders is returned, each RST keyed by (ts_ns, src, ip_id, sport, dport) with (senders, RSTs, whether
     one claimed sender's own SYN or SYN-ACK fits the sequence). The result does not depend on the
     order of ``numbered``'s rows, so a streamed analysis finds what the whole capture does."""
+    found: dict[tuple, tuple[int, int, bool]] = {}
+    own_packets = numbered[numbered[:, 5] == 0]
+    for sequence, senders in _rst_sequences(numbered):
+        own = _numbers_own(sequence, own_packets)
+        for key in map(tuple, sequence[:, :5].tolist()):
+            found[key] = (senders, len(sequence), own)
+    return found
+
+
+def sequence_rst_times(numbered: np.ndarray) -> np.ndarray:
+    """Sorted timestamps of the RSTs in the sequences :func:`shared_sequences` returns. Which sequences
+    there are depends on the RSTs alone; the SYNs and SYN-ACKs only decide whether a counter also numbers
+    ordinary packets, and only those within the window of a member RST are read (:func:`near_resets`). So a
+    streamed analysis keeps every RST and, of the handshakes, just those near these times."""
+    times = [sequence[:, 0] for sequence, _ in _rst_sequences(numbered)]
+    return np.sort(np.concatenate(times)) if times else np.zeros(0, dtype=np.int64)
+
+
+def _rst_sequences(numbered: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """The wanted sequences of :func:`shared_sequences`: each one's RST rows in time order, and how many
+    senders they claim."""
     rst = numbered[numbered[:, 5] == 1]
     if len(rst) < SHARED_IPID_MIN_RSTS:
-        return {}
+        return []
     rst = np.unique(rst, axis=0)  # sorted by time (then the rest of the key); duplicates once
     ts, src, ids = rst[:, 0], rst[:, 1], rst[:, 2]
     n = len(rst)
@@ -284,16 +322,9 @@ def shared_sequences(numbered: np.ndarray) -> dict[tuple, tuple[int, int, bool]]
     pairs_ = np.unique(np.stack([root, src], axis=1), axis=0)
     np.add.at(senders, pairs_[:, 0], 1)
     wanted = (members >= SHARED_IPID_MIN_RSTS) & (senders >= SHARED_IPID_MIN_SENDERS)
-    found: dict[tuple, tuple[int, int, bool]] = {}
-    own_packets = numbered[numbered[:, 5] == 0]
     by_root = np.argsort(root, kind="stable")  # each sequence's RSTs together, in time order
     bounds = np.searchsorted(root[by_root], np.arange(n + 1))
-    for head in np.flatnonzero(wanted).tolist():
-        rows = by_root[bounds[head]:bounds[head + 1]]
-        own = _numbers_own(rst[rows], own_packets)
-        for key in map(tuple, rst[rows][:, :5].tolist()):
-            found[key] = (int(senders[head]), len(rows), own)
-    return found
+    return [(rst[by_root[bounds[head]:bounds[head + 1]]], int(senders[head])) for head in np.flatnonzero(wanted).tolist()]
 
 
 def _numbers_own(sequence: np.ndarray, handshakes: np.ndarray) -> bool:
