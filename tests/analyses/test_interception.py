@@ -218,3 +218,65 @@ def test_common_name():
     assert common_name("CN=netreset lab Inspection CA,O=netreset lab") == "netreset lab Inspection CA"
     assert common_name("O=x,CN=a\\, b") == "a, b"
     assert common_name(None) is None
+
+
+# ── The lab's captures (captures/README.md rows 15 and 17; truth in captures/truth.json) ──────────────────────
+
+from pathlib import Path  # noqa: E402
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+def _lab(name: str, **options):
+    path = CAPTURES / name
+    if not path.is_file() or not (CAPTURES / "truth.json").is_file():
+        pytest.skip(f"{name} not recorded")
+    import json
+
+    truth = next(c for c in json.loads((CAPTURES / "truth.json").read_text())["captures"] if c["file"] == name)
+    return Analysis.of_files([path], Options(**options)), truth
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_lab_transparent_proxy(streamed):
+    analysis, truth = _lab("transparent-proxy.pcapng")
+    (want,) = truth["causes"]
+    (conn,) = [c for c in truth["connections"] if c["orig_port"] == want["orig_ports"][0]]
+    (rst,) = conn["resets"]
+    rows = analysis.reset_rows()
+    if streamed:
+        kept = analyse_streamed(CAPTURES / truth["file"], Options(), chunk_rows=8, batch_rows=8)  # its runs live with it
+        rows = [dict(r) for r in kept.reset_rows()]
+    (reset,) = rows
+    assert (reset["sport"], reset["verdict"], reset["reason"]) == (80, rst["true_sender"], "terminated_by_device")
+    assert reset["traceroute_hop"] == rst["device_traceroute_hop_from_agent"] == want["device_traceroute_hop_from_agent"]
+    assert reset["observed_ttl"] == rst["ttl"]
+    assert [c["code"] for c in reset["causes"]] == [want["code"]]
+    evidence = reset["causes"][0]["evidence"]
+    ports = want["evidence"]["port_ttls"]
+    assert {str(evidence["port"]): evidence["ttl"], **{str(p): evidence["server_ttl"] for p in evidence["server_ports"]}} == ports
+    assert evidence["traceroute_hop"] == want["evidence"]["hop"] and evidence["reset_by_device"]
+    assert causes(analysis) == {c["orig_port"]: ([want["code"]] if c["orig_port"] in want["orig_ports"] else [])
+                                for c in truth["connections"]}
+    assert {c.orig_p: c.outcome for c in analysis.conversations} == {c["orig_port"]: c["outcome"] for c in truth["connections"]}
+
+
+@pytest.mark.parametrize("roots", [None, CAPTURES / "lab" / "service-roots.toml"])
+def test_lab_tls_inspection(roots):
+    analysis, truth = _lab("tls-inspection.pcapng", service_roots=roots)
+    (want,) = truth["causes"]
+    codes = causes(analysis)
+    assert codes[want["orig_ports"][0]] == [want["code"], "teardown_incomplete"]  # the agent's RST after fw's FIN
+    assert all(not codes[c["orig_port"]] for c in truth["connections"] if c["orig_port"] not in want["orig_ports"])
+    conv = next(c for c in analysis.conversations if c.orig_p == want["orig_ports"][0])
+    found = analysis.causes[conv.id][1][0]
+    e, w = found["evidence"], want["evidence"]
+    assert (e["issuer"], e["alert"], e["alert_from"]) == (w["issuer_cn"], w["alert"], w["alert_from"])
+    assert (e["handshake_ttl"], e["server_ttl"], e["traceroute_hop"]) == (w["handshake_ttl"], w["server_ttl"], w["hop"])
+    if roots is not None:  # the lab's own CA is the expected issuer there
+        assert e["expected_issuers"] == [w["expected_issuer_cn"]]
+    else:  # the shipped list: the names are Azure's
+        assert "Microsoft Azure RSA TLS Issuing CA *" in e["expected_issuers"]
+    assert "hop 4" in found["sentence"] and "unknown_ca" in found["sentence"] and "root CA" in found["sentence"]
+    (reset,) = analysis.resets  # the agent's own RST: the peer's, and it carries the cause
+    assert reset.verdict == "peer" and [c["code"] for c in reset.causes] == [want["code"]]

@@ -190,8 +190,19 @@ class Analysis:
     def application(self) -> dict:
         """Conversation id → its application summary: events, names, TLS, proxy (netreset.analyses.application)."""
         from netreset.analyses.application.events import application_summaries
+        from netreset.analyses.interception import mark_transparent
 
-        return application_summaries(self.table, self.raw_conversations, self.stats.payloads)
+        summaries = application_summaries(self.table, self.raw_conversations, self.stats.payloads)
+        mark_transparent(summaries, self.devices)
+        return summaries
+
+    @cached_property
+    def devices(self) -> dict:
+        """Conversation id → the device that answered for its responder (netreset.analyses.interception)."""
+        from netreset.analyses.interception import devices_by_conversation
+        from netreset.analyses.resets.evidence import TtlReader
+
+        return devices_by_conversation(self.table, self.raw_conversations, self.capture_wide, TtlReader(self.ttl_table))
 
     @cached_property
     def causes(self) -> dict:
@@ -215,10 +226,9 @@ class Analysis:
         """Selected conversation id → its ``tls_interception`` / ``transparent_proxy`` (netreset.analyses.interception):
         a device answered for the server (checked only where the capture shows one answering for that address)
         or a certificate from an issuer the service does not use."""
-        from netreset.analyses.interception import devices_by_conversation, interception_causes
-        from netreset.analyses.resets.evidence import TtlReader
+        from netreset.analyses.interception import interception_causes
 
-        devices = devices_by_conversation(self.table, self.conversations, self.capture_wide, TtlReader(self.ttl_table))
+        devices = self.devices
         out = {}
         for c in self.conversations:
             summary = app.get(c.id)
