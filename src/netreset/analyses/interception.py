@@ -137,15 +137,16 @@ class OwnHops:
         keys, counts = wide[0], wide[1]
         own = own_hop_keys(keys, self.routers, self.app)
         self.own: dict[int, int] = {}
-        answered_for = set((keys[~own] // 256).tolist())
-        kernel = own & ~self.app[keys % 256]
+        answered_for = np.unique(keys[~own] // 256)
+        kernel = own & ~self.app[keys % 256] & np.isin(keys // 256, answered_for)
         best: dict[int, tuple[int, int]] = {}
         for key, count in zip(keys[kernel].tolist(), counts[kernel].tolist()):
             src, ttl = divmod(key, 256)
-            if src in answered_for and (src not in best or (-count, ttl) < best[src]):
+            if src not in best or (-count, ttl) < best[src]:
                 best[src] = (-count, ttl)
         self.own = {src: ttl for src, (_, ttl) in best.items()}
         answers = wide[3] if len(wide) > 3 else np.zeros((0, 2), dtype=np.int64)
+        answers = answers[np.isin(answers[:, 0] // 2**24, np.fromiter(self.own, dtype=np.int64, count=len(self.own)))]
         self.answers: dict[int, list[tuple[int, int, int]]] = {}
         for key, count in answers.tolist():
             src = key // 2**24
@@ -206,11 +207,10 @@ def devices_by_conversation(table, conversations, wide, guess) -> dict[int, dict
     hops = OwnHops(wide, guess)
     if not hops.own:
         return {}
+    names = {table.book.name(src) for src in hops.own}
     found = {}
     for conv in conversations:
-        rows = conv.rows
-        resp = np.flatnonzero(~np.asarray(conv.from_orig, dtype=bool))
-        if not len(resp) or int(table.src[rows[resp[0]]]) not in hops.own:
+        if conv.resp_h not in names:
             continue
         device = answered_by_device(table, conv, hops)
         if device is not None:
