@@ -221,12 +221,11 @@ def devices_by_conversation(table, conversations, wide, guess) -> dict[int, dict
 def mark_transparent(summaries: dict, devices: dict[int, dict]) -> None:
     """A conversation a device answered for its responder gets ``proxy`` ``{"kind": "transparent", "target",
     "status": None, "traceroute_hop"}`` (the contract's transparent kind), unless it went through an explicit
-    proxy (in place)."""
-    from netreset.analyses.application.events import ApplicationSummary
-
+    proxy (in place; ``summaries`` holds every conversation's, as
+    :func:`~netreset.analyses.application.events.application_summaries` makes them)."""
     for i, device in devices.items():
-        summary = summaries.setdefault(i, ApplicationSummary())
-        if summary.proxy is None:
+        summary = summaries.get(i)
+        if summary is not None and summary.proxy is None:
             summary.proxy = {"kind": "transparent", "target": f"{device['address']}:{device['port']}", "status": None,
                              "traceroute_hop": device["traceroute_hop"]}
 
