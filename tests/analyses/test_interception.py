@@ -19,12 +19,12 @@ GET = b"GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
 
 
 def connection(sport: int, dport: int, ttl: int, t: float, *, client=(GET,), server=(b"HTTP/1.1 200 OK\r\n\r\n",),
-               rst_ttl: int | None = None, client_rst: bool = False) -> list:
+               rst_ttl: int | None = None, client_rst: bool = False, options=(("MSS", 1460),)) -> list:
     """A connection whose server side arrives with ``ttl``; ends with the server's RST/ACK (``rst_ttl``), the
     client's RST (``client_rst``) or a FIN each way."""
     pk = [Ether() / IP(src=C, dst=S, ttl=64) / TCP(sport=sport, dport=dport, flags="S", seq=999, options=[("MSS", 1460)]),
           Ether() / IP(src=S, dst=C, ttl=ttl) / TCP(sport=dport, dport=sport, flags="SA", seq=4999, ack=1000,
-                                                  options=[("MSS", 1460)]),
+                                                  options=list(options)),
           Ether() / IP(src=C, dst=S, ttl=64) / TCP(sport=sport, dport=dport, flags="A", seq=1000, ack=5000)]
     cseq, sseq = 1000, 5000
     for data in client:
@@ -80,7 +80,8 @@ def test_a_device_terminating_port_80_is_a_transparent_proxy_and_its_reset_a_mid
     assert causes(analysis) == {40161: ["transparent_proxy"], 40162: []}
     (found,) = analysis.causes[analysis.conversations[0].id][1]
     assert found["evidence"] == {"address": S, "port": 80, "ttl": 61, "traceroute_hop": 4, "server_ttl": 122,
-                                 "server_traceroute_hop": 7, "server_ports": [443], "reset_by_device": True}
+                                 "server_traceroute_hop": 7, "server_ports": [443], "synack_options_differ": False,
+                                 "reset_by_device": True}
     assert found["frames"] == [2, reset.frame]
     assert {c.orig_p: c.outcome for c in analysis.conversations}[40161] == "reset_by_middlebox"
 
@@ -108,6 +109,17 @@ def test_the_same_ttl_family_on_another_port_is_enough(tmp_path):
     analysis = proxied(tmp_path, ttl=61, rst_ttl=61, other_ttl=58, other_port=443)  # both initial 64: 3 vs 6 routers
     (reset,) = analysis.resets
     assert reset.reason == "terminated_by_device"
+
+
+def test_other_synack_options_on_the_same_port_are_enough(tmp_path):
+    """A route change keeps the server's stack; a proxy on the same port and TTL family shows its own options."""
+    device = connection(40161, 80, 61, 1.0, server=(), rst_ttl=61, options=(("MSS", 1380), ("WScale", 7)))
+    analysis = analyse(tmp_path, device + connection(40162, 80, 58, 2.0))
+    (reset,) = analysis.resets
+    assert reset.reason == "terminated_by_device"
+    (found,) = analysis.causes[analysis.conversations[0].id][1]
+    assert found["evidence"]["synack_options_differ"] and found["evidence"]["server_ports"] == []
+    assert "other TCP options" in found["sentence"]
 
 
 def test_a_reset_at_the_servers_own_hop_is_not_the_devices(tmp_path):

@@ -141,7 +141,7 @@ def _random_context(i: int, rng: random.Random, conv: Conversation) -> dict:
         other_ts=ts - pick((0, 10**5, 10**6, 2 * 10**7, 10**8)) if other else None,
         host_ttl=pick((None, *_TTLS)), host_ttl_gap=None, host_ttls=pick((0, 1, 2)),
         host_own_ttl=None, host_own_ports=pick(((), (), (443,), (443, 8443))),
-        sender_routers_max=pick((0, 1, 3, 6)) if sender else None,
+        sender_routers_max=pick((0, 1, 3, 6)) if sender else None, synack_options_differ=pick((True, False, False)),
         rtt=pick((None, 0.0002, 0.001, 0.004, 0.02, 0.04)),
         after_count=after, after_frame=9 if after else None, new_count=new if after else 0,
         new_frame=11 if after and new else None, partners=partners, seq_jump=pick((True, False)),

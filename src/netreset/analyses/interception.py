@@ -6,8 +6,9 @@ Two premises, each checked against the packets:
   from more than :data:`~netreset.analyses.resets.weights.TTL_TOLERANCE_HOPS` routers nearer than the same
   address's own packets elsewhere in the capture (its farthest hop:
   :func:`~netreset.analyses.resets.pairs.own_hop_keys` — a device answering in an address's name sits on the
-  path to it), and the nearer packets are another stack: another initial-TTL family, or the address answers
-  handshakes from its own hop on another port. The reset rule ``terminated_by_device``
+  path to it), and the nearer packets are another stack: another initial-TTL family, a SYN-ACK with other
+  options than every one the address answered with from its own hop, or the address answers handshakes
+  from its own hop on another port. The reset rule ``terminated_by_device``
   (:mod:`netreset.analyses.resets.rules.terminated`) rests on the same premise.
 * **A certificate from an issuer the service does not use** (:func:`unexpected_issuer`): the leaf certificate
   of a TLS ≤ 1.2 handshake (in clear) for a name the service roots file (``data/service_roots.toml``, or the
@@ -132,7 +133,7 @@ class OwnHops:
     def __init__(self, wide, guess) -> None:
         from netreset.analyses.resets.pairs import own_hop_keys, ttl_routers
 
-        self.guess = guess
+        self.guess, self.wide = guess, wide
         self.routers, self.app = ttl_routers(guess)
         keys, counts = wide[0], wide[1]
         own = own_hop_keys(keys, self.routers, self.app)
@@ -190,15 +191,23 @@ def answered_by_device(table, conv, hops: OwnHops) -> dict | None:
     own = hops.guess(own_ttl)
     if own.routers_between - nearest <= _tolerance():
         return None
+    from netreset.analyses.resets.pairs import own_options, synack_options
+
     values, counts = np.unique(seen, return_counts=True)
     device_ttl = int(values[np.argmax(counts)])
     ports = hops.ports(src, conv.resp_p)
-    if hops.guess(device_ttl).initial == own.initial and not ports:
+    synack = np.flatnonzero(resp & ((flags & (SYN | ACK)) == (SYN | ACK)) & ((flags & RST) == 0))
+    options_differ = False
+    if len(synack):
+        row = rows[synack[0]]
+        mine = int(synack_options(table.mss[row], table.wscale[row], table.sack_perm[row], table.ts_val[row]))
+        own_seen = own_options(hops.wide, src, own_ttl, hops.routers)
+        options_differ = bool(own_seen) and mine not in own_seen
+    if hops.guess(device_ttl).initial == own.initial and not ports and not options_differ:
         return None
-    synack = np.flatnonzero(resp & ((flags & (SYN | ACK)) == (SYN | ACK)))
     return {"address": conv.resp_h, "port": conv.resp_p, "ttl": device_ttl, "traceroute_hop": nearest + 1,
             "server_ttl": own_ttl, "server_traceroute_hop": own.traceroute_hop, "server_ports": ports,
-            "synack_frame": int(table.frame[rows[synack[0]]]) if len(synack) else None}
+            "synack_options_differ": options_differ, "synack_frame": int(table.frame[rows[synack[0]]]) if len(synack) else None}
 
 
 def devices_by_conversation(table, conversations, wide, guess) -> dict[int, dict]:
@@ -249,11 +258,12 @@ def _failing(app, verdicts, findings) -> bool:
 
 def _device_words(device: dict) -> str:
     ports = device["server_ports"]
+    options = "; its SYN-ACK carries other TCP options than the server's" if device["synack_options_differ"] else ""
     where = (f"{device['address']} answers port{'s' if len(ports) > 1 else ''} {', '.join(map(str, ports))} "
              f"with TTL {device['server_ttl']}" if ports else
              f"{device['address']}'s own packets arrive with TTL {device['server_ttl']}")
     return (f"the device at hop {device['traceroute_hop']} (SYN-ACK TTL {device['ttl']}; {where}, "
-            f"hop {device['server_traceroute_hop']})")
+            f"hop {device['server_traceroute_hop']}{options})")
 
 
 def interception_causes(conv, app, device: dict | None, roots, verdicts, findings=()) -> list[dict]:
@@ -277,7 +287,7 @@ def interception_causes(conv, app, device: dict | None, roots, verdicts, finding
     sentence += f" — check the device's proxy or redirect policy for port {device['port']}"
     frames = [f for f in (device["synack_frame"], *rst_frames) if f is not None]
     evidence = {k: device[k] for k in ("address", "port", "ttl", "traceroute_hop", "server_ttl",
-                                       "server_traceroute_hop", "server_ports")}
+                                       "server_traceroute_hop", "server_ports", "synack_options_differ")}
     evidence["reset_by_device"] = bool(terminated)
     return [cause("transparent_proxy", sentence, frames, evidence)]
 
@@ -308,5 +318,6 @@ def _tls_interception(conv, app, issuer, device, rst_frames, cause) -> dict:
                 "handshake_ttl": (device or {}).get("ttl"), "traceroute_hop": (device or {}).get("traceroute_hop"),
                 "server_ttl": (device or {}).get("server_ttl"),
                 "server_traceroute_hop": (device or {}).get("server_traceroute_hop"),
-                "server_ports": (device or {}).get("server_ports", [])}
+                "server_ports": (device or {}).get("server_ports", []),
+                "synack_options_differ": (device or {}).get("synack_options_differ")}
     return cause("tls_interception", sentence, frames, evidence)

@@ -201,6 +201,9 @@ class ResetContext:
     host_own_ttl: int | None
     host_own_ports: tuple[int, ...]  #: ports (not the RST's) it answered handshakes on from its own hop
     sender_routers_max: int | None  #: most routers away any of its kernel-TTL packets here arrived from
+    #: its SYN-ACK here carries other options (MSS, window scale, SACK, timestamps) than every SYN-ACK it
+    #: answered with from its own hop (False where either is unseen, or its hops agree)
+    synack_options_differ: bool
     rtt: float | None  #: handshake round trip to the claimed sender, seconds
     after_count: int  #: its non-RST packets in this conversation after the RST
     after_frame: int | None  #: the first of them

@@ -69,6 +69,16 @@ class CaptureWide(NamedTuple):
     #: the handshakes each address answered, by port and TTL: rows ``(src * 2**24 + sport * 256 + ttl, SYN-ACKs)``,
     #: keys sorted (one row per service and TTL, not per connection: bounded as the address book is)
     answers: np.ndarray = np.zeros((0, 2), dtype=np.int64)
+    #: the SYN-ACK options each address answered with, by TTL: rows ``(src * 256 + ttl, options, SYN-ACKs)``
+    #: (``options``: :func:`synack_options`), sorted
+    options: np.ndarray = np.zeros((0, 3), dtype=np.int64)
+
+
+def synack_options(mss, wscale, sack, timestamps) -> np.ndarray:
+    """One number per SYN-ACK for its stack's options (p0f's fields that do not depend on the connection):
+    MSS, window-scale shift, SACK permitted, timestamps present."""
+    return ((np.asarray(mss, dtype=np.int64) & 0xFFFF) << 8) | ((np.asarray(wscale, dtype=np.int64) + 1) & 0x3F) << 2 \
+        | (np.asarray(sack, dtype=np.int64) != 0) << 1 | (np.asarray(timestamps, dtype=np.int64) >= 0)
 
 
 #: Columns of :attr:`CaptureWide.numbered`: what the shared IP ID counter rule reads (``rst``: 1 for a RST,
@@ -90,9 +100,22 @@ def host_ttl_counts(table: PacketTable) -> CaptureWide:
     answer_keys, answer_counts = np.unique(table.src[synack].astype(np.int64) * 2**24
                                            + table.sport[synack].astype(np.int64) * 256 + table.ttl[synack],
                                            return_counts=True)
+    host_ttl = table.src[synack].astype(np.int64) * 256 + table.ttl[synack]
+    options = synack_options(table.mss[synack], table.wscale[synack], table.sack_perm[synack], table.ts_val[synack])
     return CaptureWide(keys, counts, np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
                        if len(numbered) else np.zeros((0, len(NUMBERED)), dtype=np.int64),
-                       np.stack([answer_keys, answer_counts], axis=1).astype(np.int64))
+                       np.stack([answer_keys, answer_counts], axis=1).astype(np.int64),
+                       _counted_rows(np.stack([host_ttl, options], axis=1)))
+
+
+def _counted_rows(rows: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Distinct ``rows`` (sorted) with a last column: how many of each (or the sum of ``counts``)."""
+    if not len(rows):
+        return np.zeros((0, rows.shape[1] + 1), dtype=np.int64)
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    total = np.zeros(len(distinct), dtype=np.int64)
+    np.add.at(total, inverse.ravel(), 1 if counts is None else counts)
+    return np.concatenate([distinct, total[:, None]], axis=1).astype(np.int64)
 
 
 def merge_ttl_counts(a: tuple, b: tuple) -> CaptureWide:
@@ -101,8 +124,10 @@ def merge_ttl_counts(a: tuple, b: tuple) -> CaptureWide:
     keys, counts = _summed(a[0], a[1], b[0], b[1])
     answers = np.concatenate([_answers(a), _answers(b)])
     answer_keys, answer_counts = _summed(answers[:, 0], answers[:, 1], answers[:0, 0], answers[:0, 1])
+    options = np.concatenate([_options(a), _options(b)])
     return CaptureWide(keys, counts, np.concatenate([_numbered(a), _numbered(b)]),
-                       np.stack([answer_keys, answer_counts], axis=1).astype(np.int64))
+                       np.stack([answer_keys, answer_counts], axis=1).astype(np.int64),
+                       _counted_rows(options[:, :2], options[:, 2]))
 
 
 def _summed(keys_a, counts_a, keys_b, counts_b) -> tuple[np.ndarray, np.ndarray]:
@@ -118,6 +143,18 @@ def _numbered(wide: tuple) -> np.ndarray:
 
 def _answers(wide: tuple) -> np.ndarray:
     return wide[3] if len(wide) > 3 else np.zeros((0, 2), dtype=np.int64)
+
+
+def _options(wide: tuple) -> np.ndarray:
+    return wide[4] if len(wide) > 4 else np.zeros((0, 3), dtype=np.int64)
+
+
+def own_options(wide: tuple, src: int, own_ttl: int, routers: np.ndarray) -> set[int]:
+    """The SYN-ACK options ``src`` answered with from its own hop (within the tolerance of ``own_ttl``'s)."""
+    options = _options(wide)
+    lo, hi = np.searchsorted(options[:, 0], src * 256), np.searchsorted(options[:, 0], src * 256 + 256)
+    near = np.abs(routers[options[lo:hi, 0] % 256] - routers[own_ttl]) <= TTL_TOLERANCE_HOPS
+    return set(options[lo:hi, 1][near].tolist())
 
 
 def ttl_routers(guess) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +225,14 @@ def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None
     r.put("host_own_ttl", common, answered_for)
     r.own_ports = _own_ports(wide, sender, common, answered_for, table.sport[g.rows[r.at]], routers)
     c = g.col
+    synack = g.first(((c["flags"] & (SYN | ACK)) == (SYN | ACK)) & ((c["flags"] & RST) == 0), r.gid)
+    differ = np.zeros(len(r.at), dtype=bool)
+    for i in np.flatnonzero(answered_for & (synack >= 0) & (synack <= r.jS)).tolist():
+        row = g.rows[synack[i]]
+        mine = int(synack_options(table.mss[row], table.wscale[row], table.sack_perm[row], table.ts_val[row]))
+        own = own_options(wide, int(sender[i]), int(common[i]), routers)
+        differ[i] = bool(own) and mine not in own
+    r.put("synack_options_differ", differ)
     kernel = ((c["flags"] & RST) == 0) & ~app[c["ttl"]]
     seen = g.count(kernel, r.gid, r.jS) > 0
     r.put("sender_routers_max", g.prefix_max(routers[c["ttl"]], kernel, r.gid, r.jS), seen)

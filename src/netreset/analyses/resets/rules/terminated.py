@@ -10,8 +10,10 @@ routers away than the address's own (:func:`~netreset.analyses.resets.pairs.own_
 The premise, checked against the packets: the claimed sender's kernel-TTL packets in this conversation,
 and the RST, arrive more than :data:`~netreset.analyses.resets.weights.TTL_TOLERANCE_HOPS` routers nearer
 than the address's own packets elsewhere in the capture, *and* a second fact says the nearer packets are
-another stack: their initial TTL is of another family, or the address answered handshakes from its own
-hop on another port (a proxy takes some ports; a route change would move every port). Not claimed: a route
+another stack: their initial TTL is of another family, the connection's SYN-ACK carries other options
+(MSS, window scale, SACK, timestamps) than every one the address answered with from its own hop, or the
+address answered handshakes from its own hop on another port (a proxy takes some ports; a route change
+would move every port and keep the server's options). Not claimed: a route
 change of two or more hops between two connections to the same port and from the same TTL family, or
 anycast and unequal-cost paths — those look alike and are left to the other rules.
 """
@@ -34,7 +36,7 @@ def own_ttl(ctx: ResetContext) -> int | None:
     if own.routers_between - nearest <= TTL_TOLERANCE_HOPS:
         return None
     other_stack = ctx.sender_ttl is not None and ctx.guess(ctx.sender_ttl).initial != own.initial
-    return ctx.host_own_ttl if other_stack or ctx.host_own_ports else None
+    return ctx.host_own_ttl if other_stack or ctx.host_own_ports or ctx.synack_options_differ else None
 
 
 def _words(name: str, seen, own, ports: tuple[int, ...]) -> str:
@@ -74,7 +76,7 @@ def own_ttl_column(facts) -> np.ndarray:
     has_sender = facts.has("sender_ttl")[at]
     other_stack = has_sender & (initial(np.where(has_sender, facts.values("sender_ttl")[at], 64)) != initial(own))
     ports = np.array([bool(facts.listed("host_own_ports")[i]) for i in at.tolist()], dtype=bool)
-    hit = far & (other_stack | ports)
+    hit = far & (other_stack | ports | facts.values("synack_options_differ")[at])
     out[at[hit]] = own[hit]
     return out
 
