@@ -61,13 +61,17 @@ def _parse(data: dict, origin: str) -> tuple[Service, ...]:
     out = []
     for i, e in enumerate(entries, 1):
         try:
+            if not isinstance(e, dict):
+                raise TypeError("each [[service]] is a table")
             names, issuers = e["names"], e["issuers"]
             if not isinstance(names, list) or not isinstance(issuers, list) or not names or not issuers:
                 raise TypeError("names and issuers must be non-empty lists")
             out.append(Service(str(e.get("service", names[0])), tuple(str(n).lower() for n in names),
                                tuple(str(s) for s in issuers), tuple(str(r) for r in e.get("roots", [])),
                                str(e.get("source", origin))))
-        except (KeyError, TypeError, AttributeError) as err:
+        except KeyError as err:
+            raise UsageError(f"{origin}: service entry {i} lacks {err.args[0]!r} (names and issuers are needed)") from None
+        except (TypeError, AttributeError) as err:
             raise UsageError(f"{origin}: service entry {i} is malformed ({err})") from None
     return tuple(out)
 
