@@ -292,3 +292,22 @@ def test_lab_tls_inspection(roots):
     assert "hop 4" in found["sentence"] and "unknown_ca" in found["sentence"] and "root CA" in found["sentence"]
     (reset,) = analysis.resets  # the agent's own RST: the peer's, and it carries the cause
     assert reset.verdict == "peer" and [c["code"] for c in reset.causes] == [want["code"]]
+
+
+def test_lab_refusal_keeps_its_verdict_beside_a_device_answering_for_the_server():
+    """fw answers 10.66.6.2's ports 443 and 80 itself (TTL 61) in the issue-14 captures; analysed with them, fw's
+    refusal on port 8084 (RST/ACK TTL 61, the server silent there) stays what the original captures say:
+    a middlebox at hop 4, the server's own TTL 122 the reference (before: 61 matched fw's answers, 'peer')."""
+    names = ["firewall-rejects-syn.pcapng", "firewall-reset.pcapng"]
+    if not all((CAPTURES / n).is_file() for n in names + ["tls-inspection.pcapng", "transparent-proxy.pcapng"]):
+        pytest.skip("lab captures not recorded")
+
+    def refusal(files):
+        analysis = Analysis.of_files([CAPTURES / n for n in files])
+        (reset,) = [r for r in analysis.resets if r.sport == 8084]
+        return reset.verdict, reset.reason, reset.traceroute_hop, reset.claimed_sender_routers_between
+
+    alone = refusal(names)
+    assert alone == ("middlebox", "ttl_mismatch", 4, 6)
+    assert refusal(names + ["tls-inspection.pcapng", "transparent-proxy.pcapng"]) == alone
+    assert refusal(["firewall-rejects-syn.pcapng", "tls-inspection.pcapng", "transparent-proxy.pcapng"]) == alone
