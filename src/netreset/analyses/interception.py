@@ -36,6 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from netreset.analyses.causes import cause
+from netreset.analyses.resets.pairs import own_hop_keys, own_options, synack_options, ttl_routers
+from netreset.analyses.resets.weights import TTL_TOLERANCE_HOPS
 from netreset.errors import UsageError
 from netreset.packets.table import ACK, RST, SYN
 
@@ -135,8 +138,6 @@ class OwnHops:
     (:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, both pipelines)."""
 
     def __init__(self, wide, guess) -> None:
-        from netreset.analyses.resets.pairs import own_hop_keys, ttl_routers
-
         self.guess, self.wide = guess, wide
         self.routers, self.app = ttl_routers(guess)
         keys, counts = wide[0], wide[1]
@@ -163,15 +164,9 @@ class OwnHops:
         own = self.routers[self.own[src]]
         tally: dict[int, int] = {}
         for port, ttl, count in self.answers.get(src, []):
-            if port != but and abs(int(self.routers[ttl]) - int(own)) <= _tolerance():
+            if port != but and abs(int(self.routers[ttl]) - int(own)) <= TTL_TOLERANCE_HOPS:
                 tally[port] = tally.get(port, 0) + count
         return sorted(tally, key=lambda p: (-tally[p], p))[:3]
-
-
-def _tolerance() -> int:
-    from netreset.analyses.resets.weights import TTL_TOLERANCE_HOPS
-
-    return TTL_TOLERANCE_HOPS
 
 
 def answered_by_device(table, conv, hops: OwnHops) -> dict | None:
@@ -193,10 +188,8 @@ def answered_by_device(table, conv, hops: OwnHops) -> dict | None:
     seen = ttl[kernel]
     nearest = int(hops.routers[seen].max())
     own = hops.guess(own_ttl)
-    if own.routers_between - nearest <= _tolerance():
+    if own.routers_between - nearest <= TTL_TOLERANCE_HOPS:
         return None
-    from netreset.analyses.resets.pairs import own_options, synack_options
-
     values, counts = np.unique(seen, return_counts=True)
     device_ttl = int(values[np.argmax(counts)])
     ports = hops.ports(src, conv.resp_p)
@@ -272,15 +265,13 @@ def _device_words(device: dict) -> str:
 
 def interception_causes(conv, app, device: dict | None, roots, verdicts, findings=()) -> list[dict]:
     """``tls_interception`` or ``transparent_proxy`` for one conversation (module docstring), or nothing."""
-    from netreset.analyses.causes import cause
-
     if not _failing(app, verdicts, findings):
         return []
     rst_frames = sorted(v.frame for v in verdicts)
     issuer = unexpected_issuer(app, roots)
     tls_device = device if device is not None and _tls_answered(app) else None
     if issuer is not None or tls_device is not None:
-        return [_tls_interception(conv, app, issuer, tls_device, rst_frames, cause)]
+        return [_tls_interception(conv, app, issuer, tls_device, rst_frames)]
     if device is None:
         return []
     terminated = [v for v in verdicts if v.reason == "terminated_by_device"]
@@ -296,7 +287,7 @@ def interception_causes(conv, app, device: dict | None, roots, verdicts, finding
     return [cause("transparent_proxy", sentence, frames, evidence)]
 
 
-def _tls_interception(conv, app, issuer, device, rst_frames, cause) -> dict:
+def _tls_interception(conv, app, issuer, device, rst_frames) -> dict:
     name = (issuer or {}).get("name") or (app.tls or {}).get("sni") or app.server_name or conv.resp_h
     parts = []
     if issuer is not None:

@@ -229,13 +229,12 @@ def name_resets(verdicts, table, conversations, store, wide=None, guess=None, ro
     of_conversation: dict[int, list] = {}
     for v in verdicts:
         of_conversation.setdefault(v.conversation, []).append(v)
-    shared = {i: interception_causes(by_id[i], summaries.get(i), device, roots if roots is not None else _roots(),
-                                     of_conversation[i]) for i, device in devices.items()}
-    if roots is not None or summaries:  # an unexpected certificate issuer needs no device
-        for i in of_conversation:
-            if i not in shared and i in by_id and summaries.get(i) is not None and (summaries[i].tls or {}).get("cert_issuer"):
-                shared[i] = interception_causes(by_id[i], summaries[i], None, roots if roots is not None else _roots(),
-                                                of_conversation[i])
+    roots = roots if roots is not None else _roots()
+    shared = {}  # conversation id -> its tls_interception / transparent_proxy, which each of its RSTs carries
+    for conv in judged:
+        summary = summaries.get(conv.id)
+        if conv.id in devices or (summary is not None and (summary.tls or {}).get("cert_issuer")):
+            shared[conv.id] = interception_causes(conv, summary, devices.get(conv.id), roots, of_conversation[conv.id])
     for v in verdicts:
         summary = summaries.get(v.conversation)
         v.server_name = summary.server_name if summary is not None else None
