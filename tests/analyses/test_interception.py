@@ -97,6 +97,8 @@ def test_the_same_connection_alone_stays_the_peer(tmp_path):
     (121, 122, 443, "one hop apart: a route change"),
     (58, 122, 443, "as many routers away, another stack: a load balancer's backends"),
     (61, 58, 80, "the same port and TTL family further away later: a route change is not told apart"),
+    (30, 36, 443, "TTL 30 may be 34 routers from a 64 as well as 2 from a 32: not surely nearer than 36 (28 from 64)"),
+    (172, 143, 443, "no default explains 143 within max_routers: no own hop to compare with"),
 ])
 def test_no_device_is_claimed_without_both_facts(tmp_path, ttl, other_ttl, other_port, why):
     analysis = proxied(tmp_path, ttl=ttl, rst_ttl=ttl, other_ttl=other_ttl, other_port=other_port)

@@ -14,7 +14,9 @@ import numpy as np
 
 from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, RST, SYN, PacketTable
-from netreset.analyses.resets.weights import APPLICATION_TTLS, TTL_TOLERANCE_HOPS
+from netreset.analyses.resets.evidence import TtlReader
+from netreset.analyses.resets.pairs import ttl_reach
+from netreset.analyses.resets.weights import TTL_TOLERANCE_HOPS
 from netreset.analyses.ttl import TtlTable, guess_ttl
 
 
@@ -164,9 +166,9 @@ def _fingerprints(table: PacketTable, sides: _Sides, conversations: list[Convers
 
 
 def _profile(address: str, ip_version: int, sightings: list[TtlSighting], plain: dict[int, int], rst: dict[int, int],
-             fingerprints: list[SynFingerprint], ttl_table: TtlTable | None) -> HostProfile:
+             fingerprints: list[SynFingerprint], ttl_table: TtlTable | None, reach) -> HostProfile:
     counts = plain or rst
-    device = _device_ttls(counts, ttl_table)
+    device = _device_ttls(counts, reach)
     own = {t: n for t, n in counts.items() if t not in device}
     ttl = max(sorted(own), key=lambda v: own[v])
     guess = guess_ttl(ttl, ttl_table)
@@ -180,15 +182,13 @@ def _profile(address: str, ip_version: int, sightings: list[TtlSighting], plain:
     )
 
 
-def _device_ttls(counts: dict[int, int], ttl_table: TtlTable | None) -> set[int]:
+def _device_ttls(counts: dict[int, int], reach: tuple[np.ndarray, np.ndarray]) -> set[int]:
     """The TTLs more than the tolerance nearer than the host's farthest kernel TTL: a device that answers in an
     address's name sits between the capture point and it (as
     :func:`~netreset.analyses.resets.pairs.own_hop_keys` reads the capture for reset attribution)."""
-    routers = {t: guess_ttl(t, ttl_table).routers_between for t in counts if t not in APPLICATION_TTLS}
-    if not routers:
-        return set()
-    farthest = max(routers.values())
-    return {t for t, r in routers.items() if r + TTL_TOLERANCE_HOPS < farthest}
+    fewest, most = reach
+    farthest = max(int(fewest[t]) for t in counts)
+    return {t for t in counts if most[t] + TTL_TOLERANCE_HOPS < farthest}
 
 
 def profile_hosts(
@@ -212,5 +212,6 @@ def profile_hosts(
     for src, gid, sighting in zip(sides.src.tolist(), sides.groups.tolist(), sightings):
         by_host.setdefault(src, []).append(sighting)
         versions.setdefault(src, conversations[gid // 2].ip_version)
+    reach = ttl_reach(TtlReader(ttl_table))
     return [_profile(table.book.name(src), versions[src], found, plain.get(src, {}), rst.get(src, {}),
-                     fingerprints.get(src, []), ttl_table) for src, found in by_host.items()]
+                     fingerprints.get(src, []), ttl_table, reach) for src, found in by_host.items()]

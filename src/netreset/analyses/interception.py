@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from netreset.analyses.causes import cause
-from netreset.analyses.resets.pairs import own_hop_keys, own_options, synack_options, ttl_routers
+from netreset.analyses.resets.pairs import own_hop_keys, own_options, synack_options, ttl_reach, ttl_routers
 from netreset.analyses.resets.weights import TTL_TOLERANCE_HOPS
 from netreset.errors import UsageError
 from netreset.packets.table import ACK, RST, SYN
@@ -140,8 +140,9 @@ class OwnHops:
     def __init__(self, wide, guess) -> None:
         self.guess, self.wide = guess, wide
         self.routers, self.app = ttl_routers(guess)
+        self.fewest, self.most = ttl_reach(guess)
         keys, counts = wide[0], wide[1]
-        own = own_hop_keys(keys, self.routers, self.app)
+        own = own_hop_keys(keys, (self.fewest, self.most))
         self.own: dict[int, int] = {}
         answered_for = np.unique(keys[~own] // 256)
         kernel = own & ~self.app[keys % 256] & np.isin(keys // 256, answered_for)
@@ -186,10 +187,10 @@ def answered_by_device(table, conv, hops: OwnHops) -> dict | None:
     if own_ttl is None:
         return None
     seen = ttl[kernel]
-    nearest = int(hops.routers[seen].max())
     own = hops.guess(own_ttl)
-    if own.routers_between - nearest <= TTL_TOLERANCE_HOPS:
-        return None
+    if int(hops.fewest[own_ttl]) - int(hops.most[seen].max()) <= TTL_TOLERANCE_HOPS:
+        return None  # read every plausible way, not nearer than the address's own hop
+    nearest = int(hops.routers[seen].max())
     values, counts = np.unique(seen, return_counts=True)
     device_ttl = int(values[np.argmax(counts)])
     ports = hops.ports(src, conv.resp_p)

@@ -200,7 +200,8 @@ class ResetContext:
     #: TTLs more than the tolerance nearer than its farthest: :func:`~netreset.analyses.resets.pairs.own_hop_keys`)
     host_own_ttl: int | None
     host_own_ports: tuple[int, ...]  #: ports (not the RST's) it answered handshakes on from its own hop
-    sender_routers_max: int | None  #: most routers away any of its kernel-TTL packets here arrived from
+    #: most routers away any of its kernel-TTL packets here can plausibly have come from (pairs.ttl_reach)
+    sender_routers_max: int | None
     #: its SYN-ACK here carries other options (MSS, window scale, SACK, timestamps) than every SYN-ACK it
     #: answered with from its own hop (False where either is unseen, or its hops agree)
     synack_options_differ: bool

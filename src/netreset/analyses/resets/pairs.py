@@ -164,22 +164,41 @@ def ttl_routers(guess) -> tuple[np.ndarray, np.ndarray]:
     return routers, np.isin(np.arange(256), APPLICATION_TTLS)
 
 
-def own_hop_keys(keys: np.ndarray, routers: np.ndarray, app: np.ndarray) -> np.ndarray:
+def ttl_reach(guess) -> tuple[np.ndarray, np.ndarray]:
+    """For every TTL 0…255: the fewest and the most routers its sender can plausibly be away — one reading per
+    default initial TTL at or above it with at most the table's ``max_routers`` between (TTL 30 is 2 routers
+    from a 32 or 34 from a 64; TTL 61 only 3 from a 64). Where no reading is plausible, or applications set
+    the TTL, (-1, 256): such a TTL makes nobody nearer or farther. Kept on the reader (one table per run)."""
+    found = getattr(guess, "_reach", None)
+    if found is None:
+        from netreset.analyses.ttl import default_ttl_table
+
+        table = guess.table if guess.table is not None else default_ttl_table()
+        fewest, most = np.full(256, -1, dtype=np.int64), np.full(256, 256, dtype=np.int64)
+        for t in range(256):
+            readings = [d - t for d in table.initial_ttls if d >= t and d - t <= table.max_routers]
+            if readings and t not in APPLICATION_TTLS:
+                fewest[t], most[t] = min(readings), max(readings)
+        found = guess._reach = (fewest, most)
+    return found
+
+
+def own_hop_keys(keys: np.ndarray, reach: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Per key (``src * 256 + ttl``, sorted): the TTL is of its address's *own* hop.
 
     A device that answers in an address's name (a transparent proxy, a TLS inspector, a firewall completing
     the handshake itself) sits on the path between the capture point and that address, so its packets arrive
-    from fewer routers away than the address's own. An address's own hop is therefore its farthest: TTLs
-    more than :data:`~.weights.TTL_TOLERANCE_HOPS` routers nearer than the farthest kernel TTL it used are
-    another device's, not its own (a route change of one hop stays within the tolerance). TTLs applications
-    set say nothing of hops and are kept as they are."""
+    from fewer routers away than the address's own. An address's own hop is therefore its farthest: a TTL
+    that, read every plausible way (:func:`ttl_reach`), is more than :data:`~.weights.TTL_TOLERANCE_HOPS`
+    routers nearer than the farthest the address's TTLs surely are, is another device's (a route change of
+    one hop stays within the tolerance). TTLs applications set, or with no plausible reading, are kept."""
     if not len(keys):
         return np.ones(0, dtype=bool)
+    fewest, most = reach
     hosts, ttls = keys // 256, keys % 256
-    hop = np.where(app[ttls], -1, routers[ttls])
     starts = np.flatnonzero(np.r_[True, hosts[1:] != hosts[:-1]])
-    farthest = np.repeat(np.maximum.reduceat(hop, starts), np.diff(np.r_[starts, len(keys)]))
-    return app[ttls] | (hop + TTL_TOLERANCE_HOPS >= farthest)
+    farthest = np.repeat(np.maximum.reduceat(fewest[ttls], starts), np.diff(np.r_[starts, len(keys)]))
+    return most[ttls] + TTL_TOLERANCE_HOPS >= farthest
 
 
 def sent_before(g: Groups, r, mask: np.ndarray, column: str) -> np.ndarray:
@@ -205,9 +224,11 @@ def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None
     from netreset.analyses.resets.evidence import TtlReader
 
     wide = ttl_counts if ttl_counts is not None else host_ttl_counts(table)
-    routers, app = ttl_routers(guess if guess is not None else TtlReader())
+    guess = guess if guess is not None else TtlReader()
+    routers, app = ttl_routers(guess)
+    reach = ttl_reach(guess)
     all_keys, all_counts = wide[:2]
-    own = own_hop_keys(all_keys, routers, app)
+    own = own_hop_keys(all_keys, reach)
     keys, counts = all_keys[own], all_counts[own]
     hosts, ttls = keys // 256, keys % 256
     set_by_application = np.isin(ttls, APPLICATION_TTLS)
@@ -235,7 +256,7 @@ def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None
     r.put("synack_options_differ", differ)
     kernel = ((c["flags"] & RST) == 0) & ~app[c["ttl"]]
     seen = g.count(kernel, r.gid, r.jS) > 0
-    r.put("sender_routers_max", g.prefix_max(routers[c["ttl"]], kernel, r.gid, r.jS), seen)
+    r.put("sender_routers_max", g.prefix_max(reach[1][c["ttl"]], kernel, r.gid, r.jS), seen)
 
 
 def _own_ports(wide: tuple, sender: np.ndarray, own_ttl: np.ndarray, wanted: np.ndarray, sport: np.ndarray,

@@ -9,7 +9,9 @@ routers away than the address's own (:func:`~netreset.analyses.resets.pairs.own_
 
 The premise, checked against the packets: the claimed sender's kernel-TTL packets in this conversation,
 and the RST, arrive more than :data:`~netreset.analyses.resets.weights.TTL_TOLERANCE_HOPS` routers nearer
-than the address's own packets elsewhere in the capture, *and* a second fact says the nearer packets are
+than the address's own packets elsewhere in the capture — read every plausible way
+(:func:`~netreset.analyses.resets.pairs.ttl_reach`: TTL 30 may be 2 routers from a 32 or 34 from a 64, so it
+is nearer than nothing 34 or fewer routers away; a TTL no default explains within ``max_routers`` nowhere), *and* a second fact says the nearer packets are
 another stack: their initial TTL is of another family, the connection's SYN-ACK carries other options
 (MSS, window scale, SACK, timestamps) than every one the address answered with from its own hop, or the
 address answered handshakes from its own hop on another port (a proxy takes some ports; a route change
@@ -23,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from netreset.analyses.resets.evidence import Observation, ResetContext, application_set
+from netreset.analyses.resets.pairs import ttl_reach
 from netreset.analyses.resets.weights import APPLICATION_TTLS, TTL_TOLERANCE_HOPS, W_TERMINATED_BY_DEVICE
 
 
@@ -31,9 +34,10 @@ def own_ttl(ctx: ResetContext) -> int | None:
     above), else None."""
     if ctx.host_own_ttl is None or ctx.sender_routers_max is None or application_set(ctx.ttl):
         return None
+    fewest, most = ttl_reach(ctx.guess)
     own = ctx.guess(ctx.host_own_ttl)
-    nearest = max(ctx.sender_routers_max, ctx.guess(ctx.ttl).routers_between)
-    if own.routers_between - nearest <= TTL_TOLERANCE_HOPS:
+    nearest = max(ctx.sender_routers_max, int(most[ctx.ttl]))
+    if int(fewest[ctx.host_own_ttl]) - nearest <= TTL_TOLERANCE_HOPS:
         return None
     other_stack = ctx.sender_ttl is not None and ctx.guess(ctx.sender_ttl).initial != own.initial
     return ctx.host_own_ttl if other_stack or ctx.host_own_ports or ctx.synack_options_differ else None
@@ -67,12 +71,12 @@ def own_ttl_column(facts) -> np.ndarray:
     if not wanted.any():
         return out
     guess = facts.guess
-    read = np.vectorize(lambda t: guess(int(t)).routers_between, otypes=[np.int64])
+    fewest, most = ttl_reach(guess)
     initial = np.vectorize(lambda t: guess(int(t)).initial, otypes=[np.int64])
     at = np.flatnonzero(wanted)
     own = facts.values("host_own_ttl")[at]
-    nearest = np.maximum(facts.values("sender_routers_max")[at], read(facts.values("ttl")[at]))
-    far = read(own) - nearest > TTL_TOLERANCE_HOPS
+    nearest = np.maximum(facts.values("sender_routers_max")[at], most[facts.values("ttl")[at]])
+    far = fewest[own] - nearest > TTL_TOLERANCE_HOPS
     has_sender = facts.has("sender_ttl")[at]
     other_stack = has_sender & (initial(np.where(has_sender, facts.values("sender_ttl")[at], 64)) != initial(own))
     ports = np.array([bool(facts.listed("host_own_ports")[i]) for i in at.tolist()], dtype=bool)
