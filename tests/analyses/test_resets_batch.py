@@ -140,6 +140,8 @@ def _random_context(i: int, rng: random.Random, conv: Conversation) -> dict:
         other_win=pick((0, 502, 8212)) if other else None,
         other_ts=ts - pick((0, 10**5, 10**6, 2 * 10**7, 10**8)) if other else None,
         host_ttl=pick((None, *_TTLS)), host_ttl_gap=None, host_ttls=pick((0, 1, 2)),
+        host_own_ttl=None, host_own_ports=pick(((), (), (443,), (443, 8443))),
+        sender_routers_max=pick((0, 1, 3, 6)) if sender else None, synack_options_differ=pick((True, False, False)),
         rtt=pick((None, 0.0002, 0.001, 0.004, 0.02, 0.04)),
         after_count=after, after_frame=9 if after else None, new_count=new if after else 0,
         new_frame=11 if after and new else None, partners=partners, seq_jump=pick((True, False)),
@@ -158,9 +160,10 @@ def _random_facts(seed: int, n: int = 400) -> ResetFacts:
     for ctx in contexts:
         if ctx["host_ttl"] is not None:
             ctx["host_ttl_gap"] = rng.choice((0, 1, 2, 5))
+            ctx["host_own_ttl"] = rng.choice((None, ctx["host_ttl"], 122, 58))
         if rng.random() < 0.05:
             ctx["icmp"] = (IcmpSighting(ctx["ts_ns"], "192.0.2.1", 1, 3, rng.choice((1, 13)), 250, 3),)
-    objects = {"conv", "guess", "src", "dst", "icmp"}
+    objects = {"conv", "guess", "src", "dst", "icmp", "host_own_ports"}
     values, present = {}, {}
     for name in (f for f in ResetContext.__dataclass_fields__ if f not in objects):
         column = [ctx[name] for ctx in contexts]
@@ -193,9 +196,9 @@ def test_random_fact_columns_reach_every_observation_and_reason():
                      "window_reflection", "timestamps_missing", "seq_exact", "seq_out_of_window", "seq_in_window",
                      "seq_change", "ack_change", "data_after_reset", "packets_after_reset", "faster_than_rtt",
                      "timing_consistent", "icmp_error", "icmp_prohibited", "ttl_application_set",
-                     "ipid_shared_counter", "ipid_shared_with_own"}
+                     "ipid_shared_counter", "ipid_shared_with_own", "terminated_by_device"}
     assert reasons >= {"consistent_with_peer", "conflicting_evidence", "no_reference_packets", "weak_evidence",
-                       "insufficient_evidence", "ttl_mismatch", "data_after_reset"}
+                       "insufficient_evidence", "ttl_mismatch", "data_after_reset", "terminated_by_device"}
 
 
 def test_rounded_gives_the_floats_python_round_gives():

@@ -256,42 +256,29 @@ def test_rebuilt_why_captures_show_what_truth_states(rebuilt_lab):
     check_causes(rebuilt_lab, truth)
 
 
-def terminated_by_middlebox(conn: dict) -> bool:
-    """A connection a middlebox answered for the server's address, reset by that middlebox (the transparent
-    proxy): every packet of the conversation, the RST included, comes from the same device, so the
-    per-connection TTL evidence rightly finds the RST "consistent with the peer". Telling the device from
-    the server needs issue 14's comparison across conversations (``transparent_proxy``), checked elsewhere."""
-    return conn.get("answered_by", "server") != conn.get("resp_owner", "server") and any(
-        r["claimed_sender"] == "resp" for r in conn["resets"])
-
-
 @pytest.mark.lab
 def test_netreset_verdicts_on_the_rebuilt_lab_match_truth(rebuilt_lab):
-    """The headline promise, on captures recorded minutes ago: every agent-side RST attributed right."""
+    """The headline promise, on captures recorded minutes ago: every agent-side RST attributed right, every
+    capture analysed together — issue 14's too, where fw answers for the server's address on some ports (TTL
+    61): that must neither become 10.66.6.2's reference for the others nor hide the transparent proxy's reset
+    (a reset "consistent with the peer" the device made: ``terminated_by_device``, netreset.analyses.resets.rules)."""
     from netreset.pipeline.whole import Analysis
 
     truth = load_truth(rebuilt_lab / "truth.json")
     agent = [c for c in truth["captures"] if c["vantage"] == "agent"]
-    # The original scenarios are analysed together (the server's TTL 122 in one capture is evidence in another);
-    # issue 14's each on its own: there fw answers for the server's address with TTL 61, which would teach the
-    # host profile of 10.66.6.2 the forger's TTL.
-    groups = [[c for c in agent if "causes" not in c]] + [[c] for c in agent if "causes" in c]
-    checked, outcomes = 0, {}
-    for group in groups:
-        analysis = Analysis.of_files(sorted(rebuilt_lab / c["file"] for c in group))
-        ports = {c.id: (c.orig_p, c.resp_p) for c in analysis.conversations}
-        by_ports = {}
-        for reset in analysis.resets:
-            by_ports.setdefault(ports[reset.conversation], []).append(reset.verdict)
-        outcomes |= {(c.orig_p, c.resp_p): c.outcome for c in analysis.conversations}
-        for capture in group:
-            for conn in capture["connections"]:
-                if terminated_by_middlebox(conn):
-                    continue
-                want = [r["true_sender"] for r in conn["resets"]]
-                key = (conn["orig_port"], conn["resp_port"])
-                assert by_ports.get(key, []) == want, (capture["file"], conn["orig_port"])
-                assert outcomes[key] == conn["outcome"], capture["file"]
-                checked += len(want)
-    assert checked >= 7
+    checked = 0
+    analysis = Analysis.of_files(sorted(rebuilt_lab / c["file"] for c in agent))
+    ports = {c.id: (c.orig_p, c.resp_p) for c in analysis.conversations}
+    by_ports = {}
+    for reset in analysis.resets:
+        by_ports.setdefault(ports[reset.conversation], []).append(reset.verdict)
+    outcomes = {(c.orig_p, c.resp_p): c.outcome for c in analysis.conversations}
+    for capture in agent:
+        for conn in capture["connections"]:
+            want = [r["true_sender"] for r in conn["resets"]]
+            key = (conn["orig_port"], conn["resp_port"])
+            assert by_ports.get(key, []) == want, (capture["file"], conn["orig_port"])
+            assert outcomes[key] == conn["outcome"], capture["file"]
+            checked += len(want)
+    assert checked >= 11
     assert "reset_by_middlebox" in outcomes.values() and "syn_unanswered" in outcomes.values()

@@ -8,6 +8,7 @@ verdicts and its handshake findings. Codes (docs/application.md, "Causes"):
 - ``proxy_auth_required`` (407) / ``proxy_denied`` (403, 5xx): an explicit proxy's answer to CONNECT;
 - ``tls_alert``: a fatal (clear) TLS alert, who sent it and what it means;
 - ``idle_timeout``: a RST answering the first packet after ≥ :data:`IDLE_THRESHOLD_S` of silence;
+- ``tls_interception`` / ``transparent_proxy``: a device answered for the server (netreset.analyses.interception);
 - every handshake finding kind (``refused``, ``syn_unanswered``, ``half_closed``, …) as its own code.
 """
 
@@ -167,9 +168,10 @@ def idle_cause(table, conv, verdict) -> dict | None:
                                                      "traceroute_hop": verdict.traceroute_hop})
 
 
-def reset_causes(table, conv, app, verdict) -> list[dict]:
-    """Causes of one RST."""
-    return [c for c in (sni_filtered(table, conv, app, verdict), idle_cause(table, conv, verdict)) if c]
+def reset_causes(table, conv, app, verdict, device_causes=()) -> list[dict]:
+    """Causes of one RST; ``device_causes``: its conversation's ``tls_interception`` / ``transparent_proxy``
+    (netreset.analyses.interception), which every RST of that conversation shares."""
+    return [c for c in (sni_filtered(table, conv, app, verdict), idle_cause(table, conv, verdict)) if c] + list(device_causes)
 
 
 def finding_cause(finding) -> dict:
@@ -183,13 +185,17 @@ _FINDING_IDENTITY = frozenset({"kind", "conversation", "tcp_stream", "file_id", 
                                "resp_p", "frames", "summary", "display_filter"})
 
 
-def conversation_causes(conv, app, verdicts, findings) -> list[dict]:
+def conversation_causes(conv, app, verdicts, findings, device_causes=()) -> list[dict]:
     """Causes of one conversation: its resets' (``verdicts`` carry theirs, :func:`reset_causes`), its
-    application layer's, its handshake findings'; each (code, frames) once."""
+    application layer's, its handshake findings'; each (code, frames) once. ``device_causes``: its
+    ``tls_interception`` / ``transparent_proxy`` (netreset.analyses.interception); a client alert that
+    ``tls_interception`` explains is not repeated as ``tls_alert``."""
     out: list[dict] = []
     for v in sorted(verdicts, key=lambda v: v.frame):
         out += v.causes
-    out += [c for c in (proxy_cause(app), tls_alert(app, conv)) if c]
+    out += list(device_causes)
+    explained = any(c["code"] == "tls_interception" and c["evidence"].get("alert") for c in out)
+    out += [c for c in (proxy_cause(app), None if explained else tls_alert(app, conv)) if c]
     out += [finding_cause(f) for f in findings]
     seen, unique = set(), []
     for c in out:

@@ -14,6 +14,9 @@ import numpy as np
 
 from netreset.flows.model import Conversation
 from netreset.packets.table import ACK, RST, SYN, PacketTable
+from netreset.analyses.resets.evidence import TtlReader
+from netreset.analyses.resets.pairs import ttl_reach
+from netreset.analyses.resets.weights import TTL_TOLERANCE_HOPS
 from netreset.analyses.ttl import TtlTable, guess_ttl
 
 
@@ -55,7 +58,7 @@ class HostProfile:
     ip_version: int  #: 4 or 6
     packets: int  #: TCP packets it sent
     conversations: int  #: conversations it took part in (as sender of at least one packet)
-    ttl: int  #: its most common TTL (RSTs left out when it sent anything else: they may be forged)
+    ttl: int  #: its most common TTL at its own hop (RSTs left out when it sent anything else: they may be forged)
     ttls: tuple[int, ...]  #: every distinct TTL seen, ascending
     initial_ttl: int  #: inferred initial TTL of ``ttl``
     routers_between: int  #: routers between it and the capture point
@@ -65,6 +68,9 @@ class HostProfile:
     ttl_changes: int  #: conversations in which its TTL changed between packets
     sightings: tuple[TtlSighting, ...]  #: per conversation and direction
     fingerprints: tuple[SynFingerprint, ...]  #: distinct SYN / SYN-ACK fingerprints
+    #: TTLs of packets in its name from more than the tolerance nearer than its own (farthest) hop: a device
+    #: answering for it (a transparent proxy, a TLS inspector), left out of ``ttl`` and what follows from it
+    device_ttls: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON form (``netreset hosts --format json``)."""
@@ -72,6 +78,7 @@ class HostProfile:
             "ttls": list(self.ttls),
             "sightings": [asdict(s) | {"ttls": list(s.ttls), "rst_ttls": list(s.rst_ttls)} for s in self.sightings],
             "fingerprints": [asdict(f) for f in self.fingerprints],
+            "device_ttls": list(self.device_ttls),
         }
 
 
@@ -159,9 +166,11 @@ def _fingerprints(table: PacketTable, sides: _Sides, conversations: list[Convers
 
 
 def _profile(address: str, ip_version: int, sightings: list[TtlSighting], plain: dict[int, int], rst: dict[int, int],
-             fingerprints: list[SynFingerprint], ttl_table: TtlTable | None) -> HostProfile:
+             fingerprints: list[SynFingerprint], ttl_table: TtlTable | None, reach) -> HostProfile:
     counts = plain or rst
-    ttl = max(sorted(counts), key=lambda v: counts[v])
+    device = _device_ttls(counts, reach)
+    own = {t: n for t, n in counts.items() if t not in device}
+    ttl = max(sorted(own), key=lambda v: own[v])
     guess = guess_ttl(ttl, ttl_table)
     return HostProfile(
         address=address, ip_version=ip_version,
@@ -169,8 +178,17 @@ def _profile(address: str, ip_version: int, sightings: list[TtlSighting], plain:
         ttl=ttl, ttls=tuple(sorted(set(plain) | set(rst))), initial_ttl=guess.initial,
         routers_between=guess.routers_between, traceroute_hop=guess.traceroute_hop, family=guess.family,
         ambiguous=guess.ambiguous, ttl_changes=sum(1 for s in sightings if s.changes),
-        sightings=tuple(sightings), fingerprints=tuple(fingerprints),
+        sightings=tuple(sightings), fingerprints=tuple(fingerprints), device_ttls=tuple(sorted(device)),
     )
+
+
+def _device_ttls(counts: dict[int, int], reach: tuple[np.ndarray, np.ndarray]) -> set[int]:
+    """The TTLs more than the tolerance nearer than the host's farthest kernel TTL: a device that answers in an
+    address's name sits between the capture point and it (as
+    :func:`~netreset.analyses.resets.pairs.own_hop_keys` reads the capture for reset attribution)."""
+    fewest, most = reach
+    farthest = max(int(fewest[t]) for t in counts)
+    return {t for t in counts if most[t] + TTL_TOLERANCE_HOPS < farthest}
 
 
 def profile_hosts(
@@ -194,5 +212,6 @@ def profile_hosts(
     for src, gid, sighting in zip(sides.src.tolist(), sides.groups.tolist(), sightings):
         by_host.setdefault(src, []).append(sighting)
         versions.setdefault(src, conversations[gid // 2].ip_version)
+    reach = ttl_reach(TtlReader(ttl_table))
     return [_profile(table.book.name(src), versions[src], found, plain.get(src, {}), rst.get(src, {}),
-                     fingerprints.get(src, []), ttl_table) for src, found in by_host.items()]
+                     fingerprints.get(src, []), ttl_table, reach) for src, found in by_host.items()]

@@ -329,6 +329,7 @@ class StreamedAnalysis:
     """
 
     ttl_table = Analysis.ttl_table
+    service_roots = Analysis.service_roots
 
     def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
                  timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
@@ -432,11 +433,13 @@ class StreamedAnalysis:
         from netreset.records.findings import encoded_findings
         from netreset.analyses.resets.locate import locate_resets
         from netreset.analyses.application.events import name_resets
+        from netreset.analyses.resets.evidence import TtlReader
 
         forged, placed = Counter(), []
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
-            name_resets(verdicts, table, conversations, self.stats.payloads)
+            name_resets(verdicts, table, conversations, self.stats.payloads, wide=self._host_ttls,
+                        guess=TtlReader(self.ttl_table), roots=self.service_roots)
             middlebox = forged_ids(verdicts)
             refined = {c.id: c.outcome for c in conversations if refined_outcome(c, middlebox) != c.outcome}
             forged.update(refined.values())

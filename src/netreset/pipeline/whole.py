@@ -34,6 +34,7 @@ class Options:
     verify_checksums: bool = False  #: drop (and mark) packets with bad checksums, as Zeek does
     engine: str = "builtin"  #: "builtin" (netreset's own decoder) or "tshark" (Wireshark's, through tshark)
     ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
+    service_roots: Path | None = None  #: a TOML file of service roots consulted before the shipped ones
     #: processes for work that splits — several files decoded at once (ingest.parallel), a streamed
     #: capture's pieces judged at once (netreset.pipeline.streamed); the same answer either way. None: the machine's
     #: cores (up to 4) where the input is big enough to repay starting them (:func:`worker_count`).
@@ -163,16 +164,45 @@ class Analysis:
 
         from netreset.analyses.application.events import name_resets
 
-        verdicts = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
-        name_resets(verdicts, self.table, self.raw_conversations, self.stats.payloads)
+        from netreset.analyses.resets.evidence import TtlReader
+
+        verdicts = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table, host_ttls=self.capture_wide)
+        name_resets(verdicts, self.table, self.raw_conversations, self.stats.payloads, wide=self.capture_wide,
+                    guess=TtlReader(self.ttl_table), roots=self.service_roots)
         return verdicts
+
+    @cached_property
+    def capture_wide(self):
+        """Every host's TTL counts and handshake answers over the capture
+        (:func:`~netreset.analyses.resets.pairs.host_ttl_counts`), which reset attribution and the causes read."""
+        from netreset.analyses.resets.pairs import host_ttl_counts
+
+        return host_ttl_counts(self.table)
+
+    @cached_property
+    def service_roots(self):
+        """The shipped service roots, after the user's --service-roots entries (netreset.analyses.interception)."""
+        from netreset.analyses.interception import load_service_roots
+
+        return load_service_roots(self.options.service_roots)
 
     @cached_property
     def application(self) -> dict:
         """Conversation id → its application summary: events, names, TLS, proxy (netreset.analyses.application)."""
         from netreset.analyses.application.events import application_summaries
+        from netreset.analyses.interception import mark_transparent
 
-        return application_summaries(self.table, self.raw_conversations, self.stats.payloads)
+        summaries = application_summaries(self.table, self.raw_conversations, self.stats.payloads)
+        mark_transparent(summaries, self.devices)
+        return summaries
+
+    @cached_property
+    def devices(self) -> dict:
+        """Conversation id → the device that answered for its responder (netreset.analyses.interception)."""
+        from netreset.analyses.interception import devices_by_conversation
+        from netreset.analyses.resets.evidence import TtlReader
+
+        return devices_by_conversation(self.table, self.raw_conversations, self.capture_wide, TtlReader(self.ttl_table))
 
     @cached_property
     def causes(self) -> dict:
@@ -187,8 +217,26 @@ class Analysis:
         for f in self.handshakes:
             findings[f.conversation].append(f)
         app = self.application
-        return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id]))
+        devices = self.device_causes(app, resets, findings)
+        return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id],
+                                                                            devices.get(c.id, ())))
                 for c in self.conversations}
+
+    def device_causes(self, app, resets, findings) -> dict:
+        """Selected conversation id → its ``tls_interception`` / ``transparent_proxy`` (netreset.analyses.interception):
+        a device answered for the server (checked only where the capture shows one answering for that address)
+        or a certificate from an issuer the service does not use."""
+        from netreset.analyses.interception import interception_causes
+
+        devices = self.devices
+        out = {}
+        for c in self.conversations:
+            summary = app.get(c.id)
+            if c.id in devices or (summary is not None and (summary.tls or {}).get("cert_issuer")):
+                found = interception_causes(c, summary, devices.get(c.id), self.service_roots, resets[c.id], findings[c.id])
+                if found:
+                    out[c.id] = found
+        return out
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:

@@ -207,10 +207,14 @@ def matches_name(summary: ApplicationSummary | None, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(n.lower(), pattern) for n in summary.all_names())
 
 
-def name_resets(verdicts, table, conversations, store) -> None:
+def name_resets(verdicts, table, conversations, store, wide=None, guess=None, roots=None) -> None:
     """Give each reset verdict its conversation's ``server_name``, ``idle_before_s`` and ``causes`` (in place;
-    both pipelines call this)."""
+    both pipelines call this). ``wide``: the whole capture's host counts
+    (:func:`~netreset.analyses.resets.pairs.host_ttl_counts`) when ``table`` is only part of it; ``guess``: the
+    run's TTL reader; ``roots``: the service roots (netreset.analyses.interception)."""
     from netreset.analyses.causes import idle_before, reset_causes
+    from netreset.analyses.interception import devices_by_conversation, interception_causes
+    from netreset.analyses.resets.pairs import host_ttl_counts
 
     if not verdicts:
         return
@@ -219,10 +223,34 @@ def name_resets(verdicts, table, conversations, store) -> None:
     if store is not None and (store.segments or store.dns):
         ids = {v.conversation for v in verdicts}
         summaries = application_summaries(table, conversations, store, only=ids)
+    judged = [by_id[i] for i in sorted({v.conversation for v in verdicts}) if i in by_id]
+    devices = devices_by_conversation(table, judged, wide if wide is not None else host_ttl_counts(table),
+                                      guess if guess is not None else _reader())
+    of_conversation: dict[int, list] = {}
+    for v in verdicts:
+        of_conversation.setdefault(v.conversation, []).append(v)
+    roots = roots if roots is not None else _roots()
+    shared = {}  # conversation id -> its tls_interception / transparent_proxy, which each of its RSTs carries
+    for conv in judged:
+        summary = summaries.get(conv.id)
+        if conv.id in devices or (summary is not None and (summary.tls or {}).get("cert_issuer")):
+            shared[conv.id] = interception_causes(conv, summary, devices.get(conv.id), roots, of_conversation[conv.id])
     for v in verdicts:
         summary = summaries.get(v.conversation)
         v.server_name = summary.server_name if summary is not None else None
         conv = by_id.get(v.conversation)
         if conv is not None:
             v.idle_before_s = idle_before(table, conv, v.frame)
-            v.causes = reset_causes(table, conv, summary, v)
+            v.causes = reset_causes(table, conv, summary, v, shared.get(v.conversation, ()))
+
+
+def _reader():
+    from netreset.analyses.resets.evidence import TtlReader
+
+    return TtlReader()
+
+
+def _roots():
+    from netreset.analyses.interception import default_service_roots
+
+    return default_service_roots()

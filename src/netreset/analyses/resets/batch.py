@@ -93,6 +93,14 @@ class Batch:
 
         return self._memo("references", lambda: References(self))
 
+    @property
+    def own_ttls(self) -> np.ndarray:
+        """Each RST's claimed sender's own TTL where a device terminated its connection in its name, -1 elsewhere
+        (:func:`~netreset.analyses.resets.rules.terminated.own_ttl_column`)."""
+        from netreset.analyses.resets.rules.terminated import own_ttl_column
+
+        return self._memo("own_ttls", lambda: own_ttl_column(self.facts))
+
     def ttl_guesses(self, values: np.ndarray, where: np.ndarray | None = None) -> "TtlReadings":
         """The TTLs ``values`` read with the run's table (only where ``where``)."""
         return TtlReadings(self.facts.guess, values, where)

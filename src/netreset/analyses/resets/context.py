@@ -40,6 +40,7 @@ class Rsts:
         self.jS = self.at - 1  #: last packet of the sender's group before the RST (same group, sorted)
         self.jO = g.before(self.other, g.pos[self.at])  #: last packet of the other side before it
         self.facts: dict[str, np.ndarray] = {}
+        self.own_ports: list[tuple[int, ...]] = [()] * len(self.at)  #: ResetContext.host_own_ports (objects)
         self.present: dict[str, np.ndarray] = {}  #: per optional fact: where it has a value (else None)
 
     def put(self, name: str, values: np.ndarray, present: np.ndarray | None = None) -> None:
@@ -260,20 +261,21 @@ def reset_facts(table: PacketTable, conversations: Sequence[Conversation],
     chosen = [conversations[i] for i in picked.tolist()]
     g = Groups(table, chosen, lengths, rows)
     r = Rsts(g)
+    guess = TtlReader(ttl_table)
     if len(r.at):
         _sender(g, r)
         _other(g, r)
         rtt = handshake_rtts(g)[r.gid]
         r.put("rtt", rtt, ~np.isnan(rtt))
         ttl_gaps(g, r)
-        host_facts(table, g, r, host_ttls)
+        host_facts(table, g, r, host_ttls, guess)
         race_facts(g, r)
         burst_facts(g, r)
         shared_facts(table, g, r, host_ttls)
-    return _assemble(table, g, r, chosen, ttl_table)
+    return _assemble(table, g, r, chosen, guess)
 
 
-def _assemble(table, g: Groups, r: Rsts, chosen, ttl_table) -> ResetFacts:
+def _assemble(table, g: Groups, r: Rsts, chosen, guess: TtlReader) -> ResetFacts:
     """The fact columns of :class:`ResetContext`: the RST's own fields, the facts and the objects."""
     rows = g.rows[r.at]
     values: dict[str, Any] = {key: g.col[col][r.at] if col else table.columns[key][rows] for key, col in _RST_FIELDS}
@@ -284,5 +286,6 @@ def _assemble(table, g: Groups, r: Rsts, chosen, ttl_table) -> ResetFacts:
     names = table.book.addresses + [""]  # id -1 (absent) reads as "", as AddressBook.name has it
     icmp = _icmp(table, g, chosen) if len(r.at) else []
     objects = {"conv": [chosen[i] for i in conv_index], "icmp": [icmp[i] for i in conv_index],
-               "src": [names[v] for v in g.col["src"][r.at].tolist()], "dst": [names[v] for v in g.col["dst"][r.at].tolist()]}
-    return ResetFacts(values, dict(r.present), objects, TtlReader(ttl_table))
+               "src": [names[v] for v in g.col["src"][r.at].tolist()], "dst": [names[v] for v in g.col["dst"][r.at].tolist()],
+               "host_own_ports": list(r.own_ports)}
+    return ResetFacts(values, dict(r.present), objects, guess)

@@ -195,7 +195,16 @@ class ResetContext:
     host_ttl: int | None  #: the sender's most common TTL over the capture (non-RST packets), one no
     #: application sets preferred
     host_ttl_gap: int | None  #: smallest |TTL − RST TTL| over every TTL it used
-    host_ttls: int  #: distinct TTLs it used
+    host_ttls: int  #: distinct TTLs it used (at its own hop)
+    #: the sender's own TTL when packets in its name came from a nearer device somewhere in the capture (its
+    #: TTLs more than the tolerance nearer than its farthest: :func:`~netreset.analyses.resets.pairs.own_hop_keys`)
+    host_own_ttl: int | None
+    host_own_ports: tuple[int, ...]  #: ports (not the RST's) it answered handshakes on from its own hop
+    #: most routers away any of its kernel-TTL packets here can plausibly have come from (pairs.ttl_reach)
+    sender_routers_max: int | None
+    #: its SYN-ACK here carries other options (MSS, window scale, SACK, timestamps) than every SYN-ACK it
+    #: answered with from its own hop (False where either is unseen, or its hops agree)
+    synack_options_differ: bool
     rtt: float | None  #: handshake round trip to the claimed sender, seconds
     after_count: int  #: its non-RST packets in this conversation after the RST
     after_frame: int | None  #: the first of them

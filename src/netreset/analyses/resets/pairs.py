@@ -25,6 +25,7 @@ from netreset.analyses.resets.weights import (
     SHARED_IPID_MIN_SENDERS,
     SHARED_IPID_STEP_PER_S,
     SHARED_IPID_WINDOW_S,
+    TTL_TOLERANCE_HOPS,
 )
 
 _NONE = np.iinfo(np.int64).max  #: "no value yet" for minimum reductions
@@ -65,6 +66,19 @@ class CaptureWide(NamedTuple):
     keys: np.ndarray  #: sorted ``src * 256 + ttl`` of the non-RST TCP packets
     counts: np.ndarray  #: how many packets of each key
     numbered: np.ndarray  #: IPv4 RSTs and SYNs with a non-zero IP ID, one row each: :data:`NUMBERED`
+    #: the handshakes each address answered, by port and TTL: rows ``(src * 2**24 + sport * 256 + ttl, SYN-ACKs)``,
+    #: keys sorted (one row per service and TTL, not per connection: bounded as the address book is)
+    answers: np.ndarray = np.zeros((0, 2), dtype=np.int64)
+    #: the SYN-ACK options each address answered with, by TTL: rows ``(src * 256 + ttl, options, SYN-ACKs)``
+    #: (``options``: :func:`synack_options`), sorted
+    options: np.ndarray = np.zeros((0, 3), dtype=np.int64)
+
+
+def synack_options(mss, wscale, sack, timestamps) -> np.ndarray:
+    """One number per SYN-ACK for its stack's options (p0f's fields that do not depend on the connection):
+    MSS, window-scale shift, SACK permitted, timestamps present."""
+    return ((np.asarray(mss, dtype=np.int64) & 0xFFFF) << 8) | ((np.asarray(wscale, dtype=np.int64) + 1) & 0x3F) << 2 \
+        | (np.asarray(sack, dtype=np.int64) != 0) << 1 | (np.asarray(timestamps, dtype=np.int64) >= 0)
 
 
 #: Columns of :attr:`CaptureWide.numbered`: what the shared IP ID counter rule reads (``rst``: 1 for a RST,
@@ -74,25 +88,53 @@ NUMBERED = ("ts_ns", "src", "ip_id", "sport", "dport", "rst")
 
 def host_ttl_counts(table: PacketTable) -> CaptureWide:
     """How many non-RST TCP packets each host sent with each TTL (sorted keys ``src * 256 + ttl`` and their
-    counts), and the IPv4 RSTs and SYNs with their IP IDs. A streamed analysis adds these up chunk by
-    chunk (:func:`merge_ttl_counts`)."""
+    counts), the IPv4 RSTs and SYNs with their IP IDs, and the SYN-ACKs each host sent per port and TTL.
+    A streamed analysis adds these up chunk by chunk (:func:`merge_ttl_counts`)."""
     tcp = table.proto == PROTO_TCP
     keep = tcp & ((table.flags & RST) == 0) & (table.ttl >= 0)
     keys, counts = np.unique(table.src[keep].astype(np.int64) * 256 + table.ttl[keep], return_counts=True)
     rst = (table.flags & RST) != 0
     numbered = np.flatnonzero(tcp & (table.ip_version == 4) & (table.ip_id > 0) & (rst | ((table.flags & SYN) != 0)))
     columns = [table.columns[name][numbered] for name in NUMBERED[:-1]] + [rst[numbered]]
+    synack = np.flatnonzero(keep & ((table.flags & (SYN | ACK)) == (SYN | ACK)))
+    answer_keys, answer_counts = np.unique(table.src[synack].astype(np.int64) * 2**24
+                                           + table.sport[synack].astype(np.int64) * 256 + table.ttl[synack],
+                                           return_counts=True)
+    host_ttl = table.src[synack].astype(np.int64) * 256 + table.ttl[synack]
+    options = synack_options(table.mss[synack], table.wscale[synack], table.sack_perm[synack], table.ts_val[synack])
     return CaptureWide(keys, counts, np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
-                       if len(numbered) else np.zeros((0, len(NUMBERED)), dtype=np.int64))
+                       if len(numbered) else np.zeros((0, len(NUMBERED)), dtype=np.int64),
+                       np.stack([answer_keys, answer_counts], axis=1).astype(np.int64),
+                       _counted_rows(np.stack([host_ttl, options], axis=1)))
+
+
+def _counted_rows(rows: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """Distinct ``rows`` (sorted) with a last column: how many of each (or the sum of ``counts``)."""
+    if not len(rows):
+        return np.zeros((0, rows.shape[1] + 1), dtype=np.int64)
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    total = np.zeros(len(distinct), dtype=np.int64)
+    np.add.at(total, inverse.ravel(), 1 if counts is None else counts)
+    return np.concatenate([distinct, total[:, None]], axis=1).astype(np.int64)
 
 
 def merge_ttl_counts(a: tuple, b: tuple) -> CaptureWide:
     """The sum of two :func:`host_ttl_counts` results (a plain ``(keys, counts)`` pair counts as one with no
-    numbered packets: the empty start of a streamed sum)."""
-    keys, inverse = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    numbered packets and no answers: the empty start of a streamed sum)."""
+    keys, counts = _summed(a[0], a[1], b[0], b[1])
+    answers = np.concatenate([_answers(a), _answers(b)])
+    answer_keys, answer_counts = _summed(answers[:, 0], answers[:, 1], answers[:0, 0], answers[:0, 1])
+    options = np.concatenate([_options(a), _options(b)])
+    return CaptureWide(keys, counts, np.concatenate([_numbered(a), _numbered(b)]),
+                       np.stack([answer_keys, answer_counts], axis=1).astype(np.int64),
+                       _counted_rows(options[:, :2], options[:, 2]))
+
+
+def _summed(keys_a, counts_a, keys_b, counts_b) -> tuple[np.ndarray, np.ndarray]:
+    keys, inverse = np.unique(np.concatenate([keys_a, keys_b]), return_inverse=True)
     counts = np.zeros(len(keys), dtype=np.int64)
-    np.add.at(counts, inverse, np.concatenate([a[1], b[1]]))
-    return CaptureWide(keys, counts, np.concatenate([_numbered(a), _numbered(b)]))
+    np.add.at(counts, inverse.ravel(), np.concatenate([counts_a, counts_b]))
+    return keys, counts
 
 
 def near_resets(numbered: np.ndarray, rst_ts: np.ndarray) -> np.ndarray:
@@ -116,6 +158,66 @@ def _numbered(wide: tuple) -> np.ndarray:
     return wide[2] if len(wide) > 2 else np.zeros((0, len(NUMBERED)), dtype=np.int64)
 
 
+def _answers(wide: tuple) -> np.ndarray:
+    return wide[3] if len(wide) > 3 else np.zeros((0, 2), dtype=np.int64)
+
+
+def _options(wide: tuple) -> np.ndarray:
+    return wide[4] if len(wide) > 4 else np.zeros((0, 3), dtype=np.int64)
+
+
+def own_options(wide: tuple, src: int, own_ttl: int, routers: np.ndarray) -> set[int]:
+    """The SYN-ACK options ``src`` answered with from its own hop (within the tolerance of ``own_ttl``'s)."""
+    options = _options(wide)
+    lo, hi = np.searchsorted(options[:, 0], src * 256), np.searchsorted(options[:, 0], src * 256 + 256)
+    near = np.abs(routers[options[lo:hi, 0] % 256] - routers[own_ttl]) <= TTL_TOLERANCE_HOPS
+    return set(options[lo:hi, 1][near].tolist())
+
+
+def ttl_routers(guess) -> tuple[np.ndarray, np.ndarray]:
+    """For every TTL 0…255: routers between its sender and the capture point (read with the run's table),
+    and whether applications set it (:data:`~.weights.APPLICATION_TTLS`: no hop distance)."""
+    routers = np.array([guess(t).routers_between for t in range(256)], dtype=np.int64)
+    return routers, np.isin(np.arange(256), APPLICATION_TTLS)
+
+
+def ttl_reach(guess) -> tuple[np.ndarray, np.ndarray]:
+    """For every TTL 0…255: the fewest and the most routers its sender can plausibly be away — one reading per
+    default initial TTL at or above it with at most the table's ``max_routers`` between (TTL 30 is 2 routers
+    from a 32 or 34 from a 64; TTL 61 only 3 from a 64). Where no reading is plausible, or applications set
+    the TTL, (-1, 256): such a TTL makes nobody nearer or farther. Kept on the reader (one table per run)."""
+    found = getattr(guess, "_reach", None)
+    if found is None:
+        from netreset.analyses.ttl import default_ttl_table
+
+        table = guess.table if guess.table is not None else default_ttl_table()
+        fewest, most = np.full(256, -1, dtype=np.int64), np.full(256, 256, dtype=np.int64)
+        for t in range(256):
+            readings = [d - t for d in table.initial_ttls if d >= t and d - t <= table.max_routers]
+            if readings and t not in APPLICATION_TTLS:
+                fewest[t], most[t] = min(readings), max(readings)
+        found = guess._reach = (fewest, most)
+    return found
+
+
+def own_hop_keys(keys: np.ndarray, reach: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per key (``src * 256 + ttl``, sorted): the TTL is of its address's *own* hop.
+
+    A device that answers in an address's name (a transparent proxy, a TLS inspector, a firewall completing
+    the handshake itself) sits on the path between the capture point and that address, so its packets arrive
+    from fewer routers away than the address's own. An address's own hop is therefore its farthest: a TTL
+    that, read every plausible way (:func:`ttl_reach`), is more than :data:`~.weights.TTL_TOLERANCE_HOPS`
+    routers nearer than the farthest the address's TTLs surely are, is another device's (a route change of
+    one hop stays within the tolerance). TTLs applications set, or with no plausible reading, are kept."""
+    if not len(keys):
+        return np.ones(0, dtype=bool)
+    fewest, most = reach
+    hosts, ttls = keys // 256, keys % 256
+    starts = np.flatnonzero(np.r_[True, hosts[1:] != hosts[:-1]])
+    farthest = np.repeat(np.maximum.reduceat(fewest[ttls], starts), np.diff(np.r_[starts, len(keys)]))
+    return most[ttls] + TTL_TOLERANCE_HOPS >= farthest
+
+
 def sent_before(g: Groups, r, mask: np.ndarray, column: str) -> np.ndarray:
     """Per RST: one of the sender's ``mask`` packets before it carries the RST's own ``column`` value
     (values 0 … 2**32 − 1)."""
@@ -129,11 +231,22 @@ def sent_before(g: Groups, r, mask: np.ndarray, column: str) -> np.ndarray:
     return (keys[at] == wanted) & (members[first[at]] <= r.jS)
 
 
-def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None) -> None:
-    """The claimed sender's TTLs over the whole capture (non-RST TCP packets): most common (one no
-    application sets preferred), smallest gap.
+def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None, guess=None) -> None:
+    """The claimed sender's TTLs over the whole capture (non-RST TCP packets) at its own hop
+    (:func:`own_hop_keys`: a device answering in its name elsewhere is no reference for it): most common
+    (one no application sets preferred), smallest gap; where packets in its name came from a nearer
+    device somewhere, its own TTL again as ``host_own_ttl`` and the ports it answered handshakes on from
+    its own hop (``host_own_ports``), for the rule that tells a connection a device terminated for it.
     ``ttl_counts``: :func:`host_ttl_counts` of the whole capture when ``table`` holds only part of it."""
-    keys, counts = (ttl_counts if ttl_counts is not None else host_ttl_counts(table))[:2]
+    from netreset.analyses.resets.evidence import TtlReader
+
+    wide = ttl_counts if ttl_counts is not None else host_ttl_counts(table)
+    guess = guess if guess is not None else TtlReader()
+    routers, app = ttl_routers(guess)
+    reach = ttl_reach(guess)
+    all_keys, all_counts = wide[:2]
+    own = own_hop_keys(all_keys, reach)
+    keys, counts = all_keys[own], all_counts[own]
     hosts, ttls = keys // 256, keys % 256
     set_by_application = np.isin(ttls, APPLICATION_TTLS)
     order = np.lexsort((ttls, -counts, set_by_application, hosts))  # per host: kernel TTLs, most packets, lowest TTL
@@ -146,6 +259,42 @@ def host_facts(table: PacketTable, g: Groups, r, ttl_counts: tuple | None = None
     gap = _min_gap(lo, hi, ttls, g.col["ttl"][r.at])
     r.put("host_ttl_gap", gap, known)
     r.put("host_ttls", hi - lo)
+    answered_for = np.isin(sender, np.unique(all_keys[~own] // 256)) & known
+    r.put("host_own_ttl", common, answered_for)
+    r.own_ports = _own_ports(wide, sender, common, answered_for, table.sport[g.rows[r.at]], routers)
+    c = g.col
+    synack = g.first(((c["flags"] & (SYN | ACK)) == (SYN | ACK)) & ((c["flags"] & RST) == 0), r.gid)
+    differ = np.zeros(len(r.at), dtype=bool)
+    for i in np.flatnonzero(answered_for & (synack >= 0) & (synack <= r.jS)).tolist():
+        row = g.rows[synack[i]]
+        mine = int(synack_options(table.mss[row], table.wscale[row], table.sack_perm[row], table.ts_val[row]))
+        own = own_options(wide, int(sender[i]), int(common[i]), routers)
+        differ[i] = bool(own) and mine not in own
+    r.put("synack_options_differ", differ)
+    kernel = ((c["flags"] & RST) == 0) & ~app[c["ttl"]]
+    seen = g.count(kernel, r.gid, r.jS) > 0
+    r.put("sender_routers_max", g.prefix_max(reach[1][c["ttl"]], kernel, r.gid, r.jS), seen)
+
+
+def _own_ports(wide: tuple, sender: np.ndarray, own_ttl: np.ndarray, wanted: np.ndarray, sport: np.ndarray,
+               routers: np.ndarray) -> list[tuple[int, ...]]:
+    """Per RST (where ``wanted``): up to three ports other than its own on which its sender answered a
+    handshake (SYN-ACK) from its own hop (within the tolerance of ``own_ttl``'s), most answers first."""
+    found: list[tuple[int, ...]] = [()] * len(sender)
+    answers = _answers(wide)
+    if not len(answers) or not wanted.any():
+        return found
+    keys, counts = answers[:, 0], answers[:, 1]
+    src, port, ttl = keys // 2**24, (keys // 256) % 65536, keys % 256
+    for i in np.flatnonzero(wanted).tolist():
+        lo, hi = np.searchsorted(src, sender[i]), np.searchsorted(src, sender[i] + 1)
+        own_routers = routers[own_ttl[i]]
+        tally: dict[int, int] = {}
+        for p, t, n in zip(port[lo:hi].tolist(), ttl[lo:hi].tolist(), counts[lo:hi].tolist()):
+            if p != int(sport[i]) and abs(int(routers[t]) - int(own_routers)) <= TTL_TOLERANCE_HOPS:
+                tally[p] = tally.get(p, 0) + n
+        found[i] = tuple(sorted(tally, key=lambda p: (-tally[p], p))[:3])
+    return found
 
 
 def race_facts(g: Groups, r) -> None:

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from netreset.flows.model import Conversation
 from netreset.analyses.resets.evidence import Observation, ResetContext, rounded_weight, worded
+from netreset.analyses.resets.rules.terminated import own_ttl
 from netreset.analyses.resets.rules.ttl import reference_ttl
 from netreset.analyses.resets.verdict import Decision
 from netreset.analyses.ttl import TtlGuess, TtlTable, family_description
@@ -210,6 +213,11 @@ def _ttl_words(g: TtlGuess) -> str:
 def _advice_words(name: str, rst: TtlGuess, ref: TtlGuess | None, verdict: str, reason: str,
                   evidence: tuple[Observation, ...], table: TtlTable | None = None) -> str:
     """One sentence for the network team: where to look and what to ask."""
+    if verdict == "middlebox" and reason == "terminated_by_device" and ref:
+        return (f"The connection was terminated by the device at traceroute hop {rst.traceroute_hop}, not by {name}: "
+                f"its packets in {name}'s name, the RST included, arrive with {_ttl_words(rst)}), while {name}'s own "
+                f"packets arrive with {_ttl_words(ref)}). A transparent proxy (or a firewall answering for {name}) at "
+                f"hop {rst.traceroute_hop} reset it — check that device's proxy or inspection policy and its logs.")
     if verdict == "middlebox" and ref and any(o.code == "ttl_mismatch" for o in evidence):
         return (f"RST claimed by {name} arrived with {_ttl_words(rst)} — traceroute hop {rst.traceroute_hop} from "
                 f"the capture point); {name}'s own packets arrive with {_ttl_words(ref)}). "
@@ -248,6 +256,8 @@ def make_verdict(ctx: ResetContext, decision: Decision, observations: list[Obser
     evidence = tuple(sorted(observations, key=lambda o: -abs(o.weight)))
     rst = ctx.guess(ctx.ttl)
     expected, _, _ = reference_ttl(ctx)
+    own = own_ttl(ctx)  # a device terminated the connection: the sender's own packets are those elsewhere
+    expected = own if own is not None else expected
     ref = ctx.guess(expected) if expected is not None else None
     name = ctx.sender_name
     with_icmp = bool(ctx.icmp) and any(o.code.startswith("icmp") for o in evidence)
@@ -272,11 +282,18 @@ def make_verdicts(b, verdicts: list[str], confidences: list[float], reasons: lis
     lone = ((f.values("sender_count") == 0) & (f.values("host_ttls") != 0)).tolist()
     claimed = ref.routers.astype(object)
     claimed[~ref.known] = None
+    refs = ref.guess
+    own = b.own_ttls
+    if (own >= 0).any():  # a device terminated the connection: the sender's own packets are those elsewhere
+        refs = list(refs)
+        for i in np.flatnonzero(own >= 0).tolist():
+            refs[i] = f.guess(int(own[i]))
+            claimed[i] = refs[i].routers_between
     return list(map(ResetVerdict.of_values, zip(
         [c.id for c in conv], f.listed("frame"), [t / 1e9 for t in f.listed("ts_ns")], f.listed("src"),
         f.listed("dst"), f.listed("sport"), f.listed("dport"),
         *(rst.column(field).tolist() for field in ("observed", "initial", "routers_between", "traceroute_hop")),
         claimed.tolist(), verdicts, confidences, reasons, evidence,
         [(_filter_words, c, name, alone, False) for c, name, alone in zip(conv, names, lone)],
-        [(_advice_words, *row, f.guess.table) for row in zip(names, rst.guesses, ref.guess, verdicts, reasons, evidence)],
+        [(_advice_words, *row, f.guess.table) for row in zip(names, rst.guesses, refs, verdicts, reasons, evidence)],
     )))

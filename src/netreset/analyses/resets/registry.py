@@ -33,6 +33,7 @@ from netreset.analyses.resets.rules.icmp import icmp_observations
 from netreset.analyses.resets.rules.ipid import ipid_batch, ipid_observations, shared_batch, shared_observations
 from netreset.analyses.resets.rules.seq import burst_batch, burst_observations, plausibility_batch, plausibility_observations
 from netreset.analyses.resets.rules.timing import race_batch, race_observations, rtt_batch, rtt_observations
+from netreset.analyses.resets.rules.terminated import terminated_batch, terminated_observations
 from netreset.analyses.resets.rules.ttl import ttl_batch, ttl_observations
 from netreset.analyses.resets.rules.window import timestamp_batch, timestamp_observations, window_batch, window_observations
 
@@ -74,6 +75,7 @@ REGISTRY: tuple[Rule, ...] = (
     Rule(burst_observations, burst_batch, 2),  # the seq change, then the ack change
     Rule(race_observations, race_batch, 1),
     Rule(rtt_observations, rtt_batch, 1),
+    Rule(terminated_observations, terminated_batch, 1),  # a device answered for the sender in this connection
     Rule(icmp_observations, judged_alone=_quoted_by_icmp),  # one observation per device: no fixed width
 )
 

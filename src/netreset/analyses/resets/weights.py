@@ -69,6 +69,17 @@ APPLICATION_TTLS = (1, 255)
 #: another default, so alone it stays ``undetermined`` (p ≈ 0.73).
 W_TTL_MISMATCH_APPLICATION = 1.5
 
+# ── A connection a device terminated (rules/terminated.py) ───────────────────────────────────────────
+
+#: The claimed sender's packets in this connection, the RST included, come from a device nearer than the
+#: address's own packets elsewhere in the capture (more than TTL_TOLERANCE_HOPS routers, and another TTL
+#: family or another port answered from the address's own hop): a transparent proxy or inspector answered
+#: for it. Every clue *within* the connection (TTL match −2.0, IP ID in sequence −1.0, exact seq −0.3,
+#: timing −0.3: −3.6 at most) then only says the RST came from the device that made the connection's other
+#: packets — which is the device. Decisive against all of them together: −0.5 − 3.6 + 6.0 = 1.9 is still
+#: p ≈ 0.87, ``middlebox``.
+W_TERMINATED_BY_DEVICE = 6.0
+
 # ── IPv4 ID and DF (rules/ipid.py) ────────────────────────────────────────────────────────────────────
 
 #: Non-zero IP IDs of the sender needed before their sequence counts as a pattern: fewer show none.
