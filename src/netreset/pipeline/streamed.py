@@ -227,10 +227,8 @@ class CaptureWideSum:
     def __init__(self, spill: SpillDirectory) -> None:
         from netreset.analyses.resets.pairs import NUMBERED
 
-        self.keys = np.zeros(0, dtype=np.int64)
-        self.counts = np.zeros(0, dtype=np.int64)
-        self.rsts: list[np.ndarray] = []
         self.width = len(NUMBERED)
+        self.summed = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))  #: all but the numbered SYNs
         self.syn_path = spill.file("numbered-syns.int64")
         self.syn_rows = 0
 
@@ -238,20 +236,20 @@ class CaptureWideSum:
         from netreset.analyses.resets.pairs import host_ttl_counts, merge_ttl_counts
 
         wide = host_ttl_counts(table)
-        self.keys, self.counts = merge_ttl_counts((self.keys, self.counts), wide[:2])[:2]
-        numbered = wide.numbered
-        rst = numbered[:, -1] == 1
-        if rst.any():
-            self.rsts.append(numbered[rst])
-        if not rst.all():
+        rst = wide.numbered[:, -1] == 1
+        syns = wide.numbered[~rst]
+        self.summed = merge_ttl_counts(self.summed, wide._replace(numbered=wide.numbered[rst]))
+        if len(syns):
             with open(self.syn_path, "ab") as f:
-                np.ascontiguousarray(numbered[~rst], dtype=np.int64).tofile(f)
-            self.syn_rows += int((~rst).sum())
+                np.ascontiguousarray(syns, dtype=np.int64).tofile(f)
+            self.syn_rows += len(syns)
 
     def total(self):
         from netreset.analyses.resets.pairs import CaptureWide, near_resets, sequence_rst_times
 
-        rsts = np.concatenate(self.rsts) if self.rsts else np.zeros((0, self.width), dtype=np.int64)
+        summed = self.summed if isinstance(self.summed, CaptureWide) else CaptureWide(
+            *self.summed, np.zeros((0, self.width), dtype=np.int64))
+        rsts = summed.numbered
         rst_ts = sequence_rst_times(rsts)
         kept = [rsts]
         if len(rst_ts):
@@ -261,7 +259,7 @@ class CaptureWideSum:
                 syns = np.fromfile(self.syn_path, dtype=np.int64, count=count * self.width,
                                    offset=start * row_bytes).reshape(count, self.width)
                 kept.append(syns[near_resets(syns, rst_ts)])
-        return CaptureWide(self.keys, self.counts, np.concatenate(kept))
+        return summed._replace(numbered=np.concatenate(kept))
 
 
 class ParkedAttempts:

@@ -25,6 +25,7 @@ from netreset.analyses.resets.weights import (
     SHARED_IPID_MIN_SENDERS,
     SHARED_IPID_STEP_PER_S,
     SHARED_IPID_WINDOW_S,
+    OWN_HOP_MAX_CLUSTERS,
     TTL_TOLERANCE_HOPS,
 )
 
@@ -208,14 +209,34 @@ def own_hop_keys(keys: np.ndarray, reach: tuple[np.ndarray, np.ndarray]) -> np.n
     from fewer routers away than the address's own. An address's own hop is therefore its farthest: a TTL
     that, read every plausible way (:func:`ttl_reach`), is more than :data:`~.weights.TTL_TOLERANCE_HOPS`
     routers nearer than the farthest the address's TTLs surely are, is another device's (a route change of
-    one hop stays within the tolerance). TTLs applications set, or with no plausible reading, are kept."""
+    one hop stays within the tolerance). TTLs applications set, or with no plausible reading, are kept, and
+    so are all of an address whose TTLs form more than :data:`~.weights.OWN_HOP_MAX_CLUSTERS` clusters
+    (:func:`hop_clusters`; no one hop is its own: several machines behind it, or a stack that varies its TTL)."""
     if not len(keys):
         return np.ones(0, dtype=bool)
     fewest, most = reach
     hosts, ttls = keys // 256, keys % 256
     starts = np.flatnonzero(np.r_[True, hosts[1:] != hosts[:-1]])
-    farthest = np.repeat(np.maximum.reduceat(fewest[ttls], starts), np.diff(np.r_[starts, len(keys)]))
-    return most[ttls] + TTL_TOLERANCE_HOPS >= farthest
+    sizes = np.diff(np.r_[starts, len(keys)])
+    farthest = np.repeat(np.maximum.reduceat(fewest[ttls], starts), sizes)
+    unsteady = np.repeat(hop_clusters(hosts, ttls, starts) > OWN_HOP_MAX_CLUSTERS, sizes)  # every TTL kept
+    return (most[ttls] + TTL_TOLERANCE_HOPS >= farthest) | unsteady
+
+
+def hop_clusters(hosts: np.ndarray, ttls: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per host (``starts`` of its run in ``hosts``/``ttls``, TTLs ascending within it): how many clusters its
+    kernel TTLs form, a TTL more than :data:`~.weights.TTL_TOLERANCE_HOPS` above the one before starting
+    another (TTLs applications set are not counted)."""
+    kernel = ~np.isin(ttls, APPLICATION_TTLS)
+    previous = np.full(len(ttls), -10**6, dtype=np.int64)  # the kernel TTL before, within the host
+    index = np.where(kernel, np.arange(len(ttls)), -1)
+    last = np.maximum.accumulate(index)
+    before = np.r_[-1, last[:-1]]
+    host_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(ttls)]))
+    same_host = (before >= 0) & (host_of[np.maximum(before, 0)] == host_of)
+    previous[same_host] = ttls[before[same_host]]
+    opens = kernel & (ttls.astype(np.int64) - previous > TTL_TOLERANCE_HOPS)
+    return np.add.reduceat(opens.astype(np.int64), starts) if len(starts) else np.zeros(0, np.int64)
 
 
 def sent_before(g: Groups, r, mask: np.ndarray, column: str) -> np.ndarray:

@@ -37,6 +37,14 @@ STRONG = 1.0
 #: Hops a RST's TTL may differ from the sender's own packets and still count as the sender's: a route
 #: change moves a host by one hop between packets, which is no evidence of forgery.
 TTL_TOLERANCE_HOPS = 1
+#: An address whose packets (TCP, not RSTs) arrive at more TTL clusters than this (TTLs more than
+#: TTL_TOLERANCE_HOPS apart; TTLs applications set not counted) has no one hop of its own: different
+#: machines behind one address (a NAT, a load-balanced VIP with mixed backends, anycast) or a stack that
+#: varies its TTL. Its farthest TTL is then no reference that a nearer one is a device answering in its name
+#: (the own-hop reading, :func:`~netreset.analyses.resets.pairs.own_hop_keys`, and the rule built on it stand
+#: down). A server and one device answering for some of its ports make two clusters; generated captures
+#: whose hosts take another TTL in every connection had 54 of 150 captures' verdicts turned to middlebox.
+OWN_HOP_MAX_CLUSTERS = 2
 #: The RST arrives two or more hops off the sender's own packets. Every router decrements the TTL, so
 #: one host on one path arrives with one TTL: the clue the attribution rests on, enough alone for
 #: ``middlebox`` (p ≈ 0.92).

@@ -11,13 +11,16 @@ The premise, checked against the packets: the claimed sender's kernel-TTL packet
 and the RST, arrive more than :data:`~netreset.analyses.resets.weights.TTL_TOLERANCE_HOPS` routers nearer
 than the address's own packets elsewhere in the capture — read every plausible way
 (:func:`~netreset.analyses.resets.pairs.ttl_reach`: TTL 30 may be 2 routers from a 32 or 34 from a 64, so it
-is nearer than nothing 34 or fewer routers away; a TTL no default explains within ``max_routers`` nowhere), *and* a second fact says the nearer packets are
-another stack: their initial TTL is of another family, the connection's SYN-ACK carries other options
-(MSS, window scale, SACK, timestamps) than every one the address answered with from its own hop, or the
-address answered handshakes from its own hop on another port (a proxy takes some ports; a route change
-would move every port and keep the server's options). Not claimed: a route
-change of two or more hops between two connections to the same port and from the same TTL family, or
-anycast and unequal-cost paths — those look alike and are left to the other rules.
+is nearer than nothing 34 or fewer routers away; a TTL no default explains within ``max_routers`` nowhere), *and*
+the address itself answered handshakes (SYN-ACKs) from its own, farther hop in the capture: the server's
+stack is seen answering as a server from there, so the nearer answers in its name are another device's (a
+proxy takes some ports or some connections). Packets the address sent as a client, another initial-TTL
+family or other SYN-ACK options are not enough alone: one address with several machines behind it (a NAT,
+a VIP with mixed backends) shows all of those, and generated captures whose hosts take another TTL in
+every connection turned dozens of verdicts to middlebox on them. An address whose TTLs form more than two
+clusters has no own hop at all (:data:`~netreset.analyses.resets.weights.OWN_HOP_MAX_CLUSTERS`). Not
+claimed: a route change of two or more hops between two connections to the same port and from the same TTL
+family, or anycast and unequal-cost paths — those look alike and are left to the other rules.
 """
 
 from __future__ import annotations
@@ -39,8 +42,7 @@ def own_ttl(ctx: ResetContext) -> int | None:
     nearest = max(ctx.sender_routers_max, int(most[ctx.ttl]))
     if int(fewest[ctx.host_own_ttl]) - nearest <= TTL_TOLERANCE_HOPS:
         return None
-    other_stack = ctx.sender_ttl is not None and ctx.guess(ctx.sender_ttl).initial != own.initial
-    return ctx.host_own_ttl if other_stack or ctx.host_own_ports or ctx.synack_options_differ else None
+    return ctx.host_own_ttl if ctx.host_own_ports else None
 
 
 def _words(name: str, seen, own, ports: tuple[int, ...]) -> str:
@@ -77,10 +79,8 @@ def own_ttl_column(facts) -> np.ndarray:
     own = facts.values("host_own_ttl")[at]
     nearest = np.maximum(facts.values("sender_routers_max")[at], most[facts.values("ttl")[at]])
     far = fewest[own] - nearest > TTL_TOLERANCE_HOPS
-    has_sender = facts.has("sender_ttl")[at]
-    other_stack = has_sender & (initial(np.where(has_sender, facts.values("sender_ttl")[at], 64)) != initial(own))
     ports = np.array([bool(facts.listed("host_own_ports")[i]) for i in at.tolist()], dtype=bool)
-    hit = far & (other_stack | ports | facts.values("synack_options_differ")[at])
+    hit = far & ports
     out[at[hit]] = own[hit]
     return out
 
