@@ -122,6 +122,33 @@ def refined_outcome(conv: Conversation, forged: set[int]) -> str:
     return conv.outcome
 
 
+def causes_by_conversation(conversations, application: dict, verdicts, findings) -> dict:
+    """Conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes) of each of
+    ``conversations``, from their application summaries (id → summary), reset verdicts and handshake
+    findings; both pipelines call this (the streamed one piece by piece)."""
+    from collections import defaultdict
+
+    from netreset.analyses.causes import conversation_causes, idle_before_reset
+
+    resets, found = defaultdict(list), defaultdict(list)
+    for v in verdicts:
+        resets[v.conversation].append(v)
+    for f in findings:
+        found[f.conversation].append(f)
+    return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, application.get(c.id), resets[c.id],
+                                                                        found[c.id]))
+            for c in conversations}
+
+
+def count_causes(cause_lists) -> Counter:
+    """Code → how many of the cause lists (one per conversation) hold a cause of that code: a conversation
+    reset twice after idling counts once, as ``by_outcome`` counts conversations."""
+    counts: Counter = Counter()
+    for causes in cause_lists:
+        counts.update(list(dict.fromkeys(c["code"] for c in causes)))
+    return counts
+
+
 def worker_count(requested: int | None, big: bool) -> int:
     """``requested`` processes, or (None) the machine's cores up to 4 for a big input, else 1."""
     if requested:
@@ -177,18 +204,11 @@ class Analysis:
     @cached_property
     def causes(self) -> dict:
         """Selected conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes)."""
-        from collections import defaultdict
+        return causes_by_conversation(self.conversations, self.application, self.resets, self.handshakes)
 
-        from netreset.analyses.causes import conversation_causes, idle_before_reset
-
-        resets, findings = defaultdict(list), defaultdict(list)
-        for v in self.resets:
-            resets[v.conversation].append(v)
-        for f in self.handshakes:
-            findings[f.conversation].append(f)
-        app = self.application
-        return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id]))
-                for c in self.conversations}
+    def cause_counts(self) -> Counter:
+        """Cause code → selected conversations with a cause of that code (``summary``'s ``by_cause``)."""
+        return count_causes(causes for _, causes in self.causes.values())
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:

@@ -6,12 +6,13 @@ import textwrap
 from typing import Iterable, Iterator
 
 from netreset.flows.model import endpoint
+from netreset.report.causes import cause_line
 from netreset.report.tables import render_table
 
 RESET_CSV_COLUMNS = [
     "conversation", "frame", "ts", "src", "sport", "dst", "dport", "observed_ttl", "initial_ttl",
     "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
-    "reason", "display_filter", "advice", "server_name",
+    "reason", "display_filter", "advice", "server_name", "idle_before_s", "cause_codes",
 ]
 MAX_FINDINGS_SHOWN = 25
 
@@ -23,6 +24,8 @@ def summary_text(doc: dict) -> str:
         "By outcome:     " + _counts(doc["by_outcome"]),
         "By conn_state:  " + _counts(doc["by_conn_state"]),
     ]
+    if doc.get("by_cause"):
+        lines.append("By cause:       " + _counts(doc["by_cause"]))
     findings = doc["findings"]
     lines += ["", f"Findings ({len(findings)}):" if findings else "Findings: none."]
     for f in findings[:MAX_FINDINGS_SHOWN]:
@@ -59,13 +62,17 @@ def _reset_block(number: int, r: dict) -> str:
     lines = [
         f"RST #{number}: frame {r['frame']}, conversation {r['conversation']}"
         + (f", for {r['server_name']}" if r.get("server_name") else ""),
-        f"  {endpoint(r['src'], r['sport'])} -> {endpoint(r['dst'], r['dport'])}  (claims to come from {r['src']})",
+        f"  {endpoint(r['src'], r['sport'])} -> {endpoint(r['dst'], r['dport'])}  (claims to come from {r['src']}"
+        + (f"; service {r['server_name']})" if r.get("server_name") else ")"),
         f"  TTL {r['observed_ttl']} observed; initial {r['initial_ttl']}; {r['routers_between']} routers between"
         + (f" (traceroute hop {hop})" if hop is not None else ""),
     ]
     if r.get("claimed_sender_routers_between") is not None:
         lines.append(f"  {r['src']}'s own packets: {r['claimed_sender_routers_between']} routers between")
     lines.append(f"  verdict: {str(r['verdict']).upper()} (confidence {r['confidence']:.2f}, reason {r['reason']})")
+    if r.get("idle_before_s") is not None:
+        lines.append(f"  idle: {r['idle_before_s']:.1f} s of silence before the packet this RST answers")
+    lines += [f"  cause {cause_line(c)}" for c in r.get("causes") or []]
     for e in r.get("evidence", []):
         lines.append(f"    - {e['code']}: observed {e['observed']}, expected {e['expected']} (weight {e['weight']:+.2f})"
                      + (f" — {e['detail']}" if e.get("detail") else ""))
