@@ -107,7 +107,7 @@ def main():
 @main.command()
 @analysis_options(formats=formats.offered("summary"), streamable=True)
 def summary(analysis: Analysis, fmt: str):
-    """What happened: counts by outcome and state, findings, decode problems."""
+    """What happened: counts by outcome, state and cause, findings, decode problems."""
     formats.write("summary", fmt, analysis, echo)
 
 
