@@ -160,3 +160,22 @@ def test_a_clean_capture_has_no_causes_line():
     path = CAPTURES / "clean.pcap"
     assert _json("summary", path)["by_cause"] == {}
     assert "By cause" not in _run("summary", path)
+
+
+def test_hosts_show_the_names_the_capture_gives_each_address():
+    path = CAPTURES / "dns-lookup.pcapng"
+    conversations = _json("conversations", path)["conversations"]
+    expected: dict[str, list[str]] = {}
+    for c in conversations:
+        for address, names in ((c["orig_h"], c["names"]["orig"]), (c["resp_h"], c["names"]["resp"])):
+            expected.setdefault(address, [])
+            expected[address] += [n for n in names if n not in expected[address]]
+    hosts = _json("hosts", path)["hosts"]
+    assert {h["address"]: h["names"] for h in hosts} == {a: n for a, n in expected.items() if a in
+                                                         {h["address"] for h in hosts}}
+    named = [h for h in hosts if h["names"]]
+    assert named and all(len(h["names"]) > 2 for h in named)  # the DNS capture's server has a CNAME chain
+    text = _run("hosts", path)
+    for h in named:
+        assert f"{h['address']} ({h['names'][0]}, {h['names'][1]}, +{len(h['names']) - 2} more)" in text
+    assert "10.66.0.1 " in text and "10.66.0.1 (" not in text  # no name, none shown

@@ -144,7 +144,7 @@ def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
 @analysis_options(formats=formats.offered("hosts"))
 def hosts(analysis: Analysis, fmt: str):
     """Per host: TTLs seen, initial TTL, routers between, OS family, SYN fingerprint."""
-    formats.write("hosts", fmt, [h.to_dict() for h in analysis.hosts], echo, analysis)
+    formats.write("hosts", fmt, analysis.host_rows(), echo, analysis)
 
 
 for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS:  # timeline, hops, report; compare

@@ -269,6 +269,23 @@ class Analysis:
         """``locate-reset``'s records: every selected verdict as its JSON contract dict."""
         return [r.to_dict() for r in self.resets]
 
+    def host_rows(self) -> list[dict]:
+        """``hosts``' records: each profile with ``names``, the names the capture gives its address."""
+        names = self.names_by_address()
+        return [dict(h.to_dict(), names=names.get(h.address, [])) for h in self.hosts]
+
+    def names_by_address(self) -> dict[str, list[str]]:
+        """Address → its names (DNS answers, and the service names of the conversations it answered), each
+        once, in the order the selected conversations name them."""
+        out: dict[str, dict] = {}
+        app = self.application
+        for c in self.conversations:
+            summary = app.get(c.id)
+            if summary is not None:
+                for address, names in ((c.orig_h, summary.names["orig"]), (c.resp_h, summary.names["resp"])):
+                    out.setdefault(address, {}).update(dict.fromkeys(names))
+        return {address: list(names) for address, names in out.items() if names}
+
     def handshake_rows(self) -> list[dict]:
         """``handshakes``' records."""
         return [h.to_dict() for h in self.handshakes]

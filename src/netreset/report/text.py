@@ -98,7 +98,16 @@ def hosts_text(rows: list[dict]) -> str:
     if not rows:
         return "No hosts.\n"
     columns = [(k, k) for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
-    return render_table(rows, columns)
+    shown = [dict(r, address=f"{r['address']} ({_names(r['names'])})") if r.get("names") else r for r in rows]
+    return render_table(shown, columns)
+
+
+MAX_NAMES_SHOWN = 2  #: names beside an address in a table; the rest are counted (all of them: --format json)
+
+
+def _names(names: list[str]) -> str:
+    more = len(names) - MAX_NAMES_SHOWN
+    return ", ".join(names[:MAX_NAMES_SHOWN]) + (f", +{more} more" if more > 0 else "")
 
 
 def _seen_tuple(t: list | None) -> str:
