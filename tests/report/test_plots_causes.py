@@ -169,3 +169,29 @@ def test_events_on_arrows_take_room_and_long_ones_go_one_a_line():
              if isinstance(t, Text) and t.get_gid()}
     assert drawn[f"events-{row.row}"] == "GET /x  ·  alert unknown_ca"
     assert "    GET /x" in ladder_text(planned)
+
+
+def test_hostile_names_and_events_are_drawn_as_text_not_mathtext():
+    """An SNI, certificate name or URL from a capture may hold ``$…$`` (matplotlib's mathtext): drawn as is,
+    and the figure still renders (a mathtext parse error would be a traceback)."""
+    import io
+
+    table, conv = build(forged_reset_packets())
+    hostile = "$\\frac{x$^{"
+    events = [{"frame": 4, "from": "orig", "kind": "client_hello", "sni": hostile},
+              {"frame": 5, "from": "resp", "kind": "certificate", "certificates": [{"subject": f"CN={hostile}",
+                                                                                   "issuer": f"CN={hostile}"}]},
+              {"frame": 6, "from": "orig", "kind": "http_request", "method": "GET", "target": "/" + hostile}]
+    figure = Figure()
+    plan = plan_ladder(table, conv, events=events, server_name=hostile)
+    artists = draw_ladder(figure.add_subplot(), table, conv, plan=plan)
+    figure.savefig(io.BytesIO(), format="png")
+    assert any(hostile in t.get_text() for t in artists if isinstance(t, Text) and str(t.get_gid()).startswith("events-"))
+    verdict = {"conversation": 0, "frame": len(table), "src": "20.1.2.3", "dst": "10.0.0.5", "sport": 443,
+               "dport": 50000, "observed_ttl": 61, "initial_ttl": 64, "routers_between": 3, "traceroute_hop": 4,
+               "claimed_sender_routers_between": 21, "verdict": "middlebox", "confidence": 0.9, "advice": hostile,
+               "server_name": hostile, "causes": [{"code": "sni_filtered", "sentence": hostile, "frames": [4],
+                                                   "evidence": {"sni": hostile}}]}
+    hops = hops_figure([hop_path(verdict, table, conv)])
+    hops.savefig(io.BytesIO(), format="png")
+    assert any(hostile in t.get_text() for ax in hops.axes for t in ax.findobj(Text) if t.get_gid() == "node-peer")

@@ -174,19 +174,20 @@ def _draw_node(ax: Axes, node: HopNode, x: float, genuine: bool) -> list[Artist]
         return [box, *extra]
     title = node.title + (f"\n{node.name}" if node.name else "")
     box = ax.text(x, 0.62, title, ha="center", va="center", fontsize=style.FONT_SIZE, fontweight="bold",
-                  color="white", linespacing=1.2, bbox=dict(boxstyle="round,pad=0.45", fc=colour, ec=colour))
+                  color="white", linespacing=1.2, bbox=dict(boxstyle="round,pad=0.45", fc=colour, ec=colour),
+                  parse_math=False)
     box.set_gid(f"node-{node.kind}")
     hop = "" if node.kind == "capture" else f"traceroute hop {node.hop}\n"
     top, artists = 0.44 if not node.name else 0.41, [box]
     if node.did:
         did = "\n".join(textwrap.fill(phrase, DID_WIDTH) for phrase in node.did)
         label = ax.text(x, top, did, ha="center", va="top", fontsize=style.SMALL_FONT, fontweight="bold",
-                        linespacing=1.2, color=colour)
+                        linespacing=1.2, color=colour, parse_math=False)
         label.set_gid(f"did-{node.kind}")
         artists.append(label)
         top -= 0.07 * (did.count("\n") + 1)
     artists.append(ax.text(x, top, hop + "\n".join(node.lines), ha="center", va="top", fontsize=style.SMALL_FONT,
-                           linespacing=1.3, color="#222222"))
+                           linespacing=1.3, color="#222222", parse_math=False))
     return artists
 
 
@@ -215,7 +216,8 @@ def _draw_evidence_arrows(ax: Axes, path: HopPath, xs: list[float]) -> list[Arti
 
 
 def draw_hops(ax: Axes, path: HopPath) -> list[Artist]:
-    """Draw one reset's hop diagram on ``ax``; return the artists (node boxes carry gids ``node-<kind>``)."""
+    """Draw one reset's hop diagram on ``ax``; return the artists (node boxes carry gids ``node-<kind>``, what
+    a device did ``did-<kind>``). Names and causes come from the capture: drawn with ``parse_math=False``."""
     xs = node_positions(path.nodes)
     line, = ax.plot(xs, [0.62] * len(xs), color="#AAAAAA", lw=1.5, zorder=0)
     artists: list[Artist] = [line]

@@ -209,7 +209,7 @@ def _draw_lifelines(ax: Axes, plan: LadderPlan) -> list[Artist]:
         line, = ax.plot([x, x], [-0.6, bottom], color="#444444", lw=1.4, solid_capstyle="butt")
         line.set_gid(f"lifeline-{role}")
         text = ax.text(x, -0.75, _side_caption(role, endpoint, guess), ha="center", va="bottom",
-                       fontsize=style.FONT_SIZE, fontweight="bold", linespacing=1.3)
+                       fontsize=style.FONT_SIZE, fontweight="bold", linespacing=1.3, parse_math=False)
         artists += [line, text]
     return artists
 
@@ -242,7 +242,7 @@ def _draw_packet(ax: Axes, row: LadderRow, verdict: dict | None) -> list[Artist]
     if not row.events:
         return [arrow, label]
     events = ax.text(LANE_WIDTH / 2, row.y + 0.08, "\n".join(event_lines(row.events)), ha="center", va="top",
-                     color=style.EVENT_COLOUR, fontsize=style.SMALL_FONT, fontweight="bold",
+                     color=style.EVENT_COLOUR, fontsize=style.SMALL_FONT, fontweight="bold", parse_math=False,
                      bbox=dict(boxstyle="round,pad=0.15", fc="#EEF5FB", ec="none"))
     events.set_gid(f"events-{row.row}")
     return [arrow, label, events]
@@ -294,7 +294,7 @@ def _frame_axes(ax: Axes, plan: LadderPlan, conversation: Conversation) -> None:
         ax.spines[side].set_visible(False)
     ax.set_title(f"Conversation {conversation.id}: {plan.orig_label} → {plan.resp_label}   "
                  f"{conversation.conn_state} {conversation.history}  ({conversation.outcome})",
-                 fontsize=style.TITLE_FONT, loc="left")
+                 fontsize=style.TITLE_FONT, loc="left", parse_math=False)
     shown = f"showing {len(plan.rows)} of {plan.total_packets} packets; " if len(plan.rows) < plan.total_packets else ""
     ax.set_xlabel(f"{shown}one row per packet, pauses ≥ {PAUSE_S} s compressed and labelled; "
                   "seq/ack relative to each side's ISN", fontsize=style.SMALL_FONT, color="#555555")
@@ -306,7 +306,8 @@ def draw_ladder(ax: Axes, table: PacketTable, conversation: Conversation, reset_
 
     Arrows carry the gid ``packet-<row>``, their labels ``label-<row>``, the application events under them
     ``events-<row>``, RST verdict callouts ``rst-<row>``, elisions/pauses/the idle gap
-    ``elision-<i>``/``pause-<i>``/``idle-<i>``.
+    ``elision-<i>``/``pause-<i>``/``idle-<i>``. Text from the capture (names, events) is drawn with
+    ``parse_math=False``: a ``$`` in an SNI or a URL is a dollar sign, not matplotlib's mathtext.
     """
     plan = plan or plan_ladder(table, conversation)
     verdicts = verdicts_by_frame(reset_verdicts, conversation.id)
