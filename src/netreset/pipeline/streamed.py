@@ -10,8 +10,9 @@ ran out before the newest packet released, so any later packet on it starts a ne
 last conversation is not an attempt a retransmitted SYN may still continue (an unanswered or refused SYN
 less than :data:`~netreset.flows.model.ATTEMPT_HORIZON_NS` old: a later same-ISN SYN joins it, as on the
 whole path) is *retired*: its conversations are counted, their first rows noted for numbering, and only when the
-tuple has something to report — a RST, or a handshake or teardown the screen cannot clear
-(:func:`~netreset.analyses.handshakes.screen.needs_rules`) — are its packets kept: one *piece* per batch, on
+tuple has something to report — a RST, a handshake or teardown the screen cannot clear
+(:func:`~netreset.analyses.handshakes.screen.needs_rules`), or application bytes the reader kept (a cause
+such as a proxy's 407 may stand on a cleanly closed connection) — are its packets kept: one *piece* per batch, on
 disk (:mod:`netreset.pipeline.spill`). ICMP errors are all kept (they are few and the rules quote them).
 
 At the end the unchanged reset and handshake analyses run piece by piece (in ``--workers`` forked
