@@ -41,8 +41,7 @@ from collections import Counter
 
 import numpy as np
 
-from netreset.pipeline.whole import (Analysis, Options, causes_by_conversation, count_causes, forged_ids,
-                                     refined_outcome, worker_count)
+from netreset.pipeline.whole import Analysis, Options, count_causes, forged_ids, refined_outcome, worker_count
 from netreset.flows.model import OUTCOMES
 from netreset.ingest.frames import IngestStats
 from netreset.packets.table import PROTO_TCP, RST, AddressBook, PacketTable
@@ -285,9 +284,7 @@ class StreamedAnalysis:
                 written["findings"] = encoded_findings(verdicts, found, outcomes)
                 # summary's by_cause: every conversation of the capture with a cause is in some piece (a RST,
                 # a finding, or application bytes kept: see _Streamer._retire)
-                application = self._application(table, conversations)
-                causes.update(count_causes(c for _, c in causes_by_conversation(
-                    conversations, application, verdicts, found).values()))
+                causes.update(count_causes(conversations, self._application(table, conversations), verdicts, found))
             placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
         return forged, placed, causes
 
@@ -296,6 +293,8 @@ class StreamedAnalysis:
         from netreset.analyses.application.events import conversation_application, dns_messages, names_by_address
 
         store = self.stats.payloads
+        if store is None or not store.segments:
+            return {}  # no application bytes: no conversation has events (the DNS names alone give no cause)
         if self._dns_names is None:
             self._dns_names = names_by_address(dns_messages(store))
         segments = store.segments if store is not None else {}

@@ -140,12 +140,30 @@ def causes_by_conversation(conversations, application: dict, verdicts, findings)
             for c in conversations}
 
 
-def count_causes(cause_lists) -> Counter:
-    """Code → how many of the cause lists (one per conversation) hold a cause of that code: a conversation
-    reset twice after idling counts once, as ``by_outcome`` counts conversations."""
+def count_causes(conversations, application: dict, verdicts, findings) -> Counter:
+    """Code → how many of ``conversations`` have a cause of that code (``summary``'s ``by_cause``): a
+    conversation reset twice after idling counts once, as ``by_outcome`` counts conversations.
+
+    The codes are those of :func:`causes_by_conversation`, without building every finding's cause (its
+    evidence dict costs more than the rest of the count on a big capture, and a finding's code is its kind,
+    netreset.analyses.causes.finding_cause): a conversation's resets' and application layer's causes, then
+    its findings' kinds. ``tests/pipeline/test_cause_counts.py`` holds the two equal."""
+    from netreset.analyses.causes import conversation_causes
+
+    resets: dict[int, list] = {}
+    kinds: dict[int, list[str]] = {}
+    for v in verdicts:
+        resets.setdefault(v.conversation, []).append(v)
+    for f in findings:
+        kinds.setdefault(f.conversation, []).append(f.kind)
     counts: Counter = Counter()
-    for causes in cause_lists:
-        counts.update(list(dict.fromkeys(c["code"] for c in causes)))
+    for c in conversations:
+        app = application.get(c.id)
+        if c.id in resets or (app is not None and app.events):
+            codes = [x["code"] for x in conversation_causes(c, app, resets.get(c.id, []), [])] + kinds.get(c.id, [])
+            counts.update(list(dict.fromkeys(codes)))
+        elif c.id in kinds:
+            counts.update(list(dict.fromkeys(kinds[c.id])))
     return counts
 
 
@@ -208,7 +226,7 @@ class Analysis:
 
     def cause_counts(self) -> Counter:
         """Cause code → selected conversations with a cause of that code (``summary``'s ``by_cause``)."""
-        return count_causes(causes for _, causes in self.causes.values())
+        return count_causes(self.conversations, self.application, self.resets, self.handshakes)
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:
