@@ -106,7 +106,8 @@ def _findings(document: dict) -> str:
              f"{f['confidence']:.2f}" if f.get("confidence") is not None else "", f.get("summary") or "")
             for f in document["findings"]]
     if not rows:
-        return "<p>No findings: every conversation completed cleanly or is still open.</p>"
+        return ("<p>No TCP findings: every handshake and teardown completed or is still open, nothing was reset "
+                "(the application layer may still name a cause: see Causes).</p>")
     return _table(["kind", "conversation", "frames", "verdict", "confidence", "what it means"], rows, numeric=(1,))
 
 
