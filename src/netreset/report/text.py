@@ -27,7 +27,9 @@ def summary_text(doc: dict) -> str:
     if doc.get("by_cause"):
         lines.append("By cause:       " + _counts(doc["by_cause"]))
     findings = doc["findings"]
-    lines += ["", f"Findings ({len(findings)}):" if findings else "Findings: none."]
+    none = ("Findings: none from the TCP analyses (the causes above come from the application layer: "
+            "`netreset conversations` or `netreset report` says why)." if doc.get("by_cause") else "Findings: none.")
+    lines += ["", f"Findings ({len(findings)}):" if findings else none]
     for f in findings[:MAX_FINDINGS_SHOWN]:
         verdict = f" [{f['verdict']}, confidence {f['confidence']:.2f}]" if f.get("verdict") else ""
         lines.append(f"  - {f['kind']} in conversation {f['conversation']}{verdict}: {f['summary']}")
