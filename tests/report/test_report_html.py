@@ -164,3 +164,58 @@ def test_report_of_every_sample_capture_parses_as_html_without_a_single_error(tm
 def test_report_of_a_hostile_capture_parses_as_html_without_a_single_error(tmp_path):
     page = render_report(hostile_pcapng(tmp_path / "hostile<b>.pcapng"), tmp_path / "report.html")
     assert _html5_errors(page) == []
+
+
+def _dom(page: Path) -> str:
+    """The DOM as headless Chromium built it from the page."""
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                          check=True, capture_output=True, timeout=120, text=True).stdout
+
+
+def _records(capture: Path, command: str, key: str) -> list[dict]:
+    import json
+
+    from netreset.cli.main import main
+
+    result = CliRunner().invoke(main, [command, str(capture), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)[key]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("name", ["sni-filtered", "proxy-connect", "tls-inspection", "idle-timeout"])
+def test_causes_names_and_events_render_in_headless_chromium(tmp_path, name):
+    """What netreset's JSON says of each conversation — its name, every cause's sentence and frames, its
+    application events on the ladder, the resetting device's deed on the hop diagram — is text in the DOM."""
+    import html as html_module
+
+    import textwrap
+
+    from netreset.plots.hops import DID_WIDTH
+    from netreset.report.causes import event_label, short_cause
+
+    capture = CAPTURES / f"{name}.pcapng"
+    render_report(capture, tmp_path / "report.html")
+    dom = _dom(tmp_path / "report.html")
+    assert "<h2>Causes</h2>" in dom
+
+    def shown(text: str) -> bool:
+        return html_module.escape(text, quote=False) in dom
+
+    conversations = _records(capture, "conversations", "conversations")
+    assert any(c["causes"] for c in conversations)
+    for c in conversations:
+        if c["server_name"]:
+            assert shown(f"{c['resp_h']}:{c['resp_p']} ({c['server_name']})")
+        for cause in c["causes"]:
+            assert shown(cause["sentence"]) and shown(" ".join(str(f) for f in cause["frames"]))
+        if c["causes"]:  # its ladder is drawn, the events on their arrows (SVG text stays text)
+            for event in c["app_events"]:
+                assert shown(event_label(event)), event_label(event)
+            if c["idle_before_reset_s"] is not None:
+                assert shown(f"{c['idle_before_reset_s']:.1f} s idle")
+    for reset in _records(capture, "locate-reset", "resets"):
+        for cause in reset["causes"]:
+            assert shown(f"{cause['sentence']} ")  # the reset's own list
+            # the hop diagram labels the resetting device with what it did (wrapped in lines)
+            assert all(shown(line) for line in textwrap.wrap(short_cause(cause), DID_WIDTH))

@@ -52,9 +52,11 @@ def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_c
         if not single:
             raise UsageError(f"timeline of all conversations needs -o FILE ({', '.join(IMAGE_SUFFIXES)})")
         from netreset.plots.ladder import ladder_text, plan_ladder
+        from netreset.report.html import ladder_facts
 
         conversation = _one_conversation(analysis, "a text timeline")
-        click.echo(ladder_text(plan_ladder(analysis.table, conversation), analysis.resets, conversation.id), nl=False)
+        plan = plan_ladder(analysis.table, conversation, **ladder_facts(analysis, conversation))
+        click.echo(ladder_text(plan, analysis.resets, conversation.id), nl=False)
         return
     image_format(output)
     if not single:
@@ -62,7 +64,10 @@ def timeline(analysis: Analysis, fmt: str, output: str | None, kind: str, peer_c
     elif kind == "tsg":
         figure = figures.tsg_figure(analysis.table, _one_conversation(analysis, "--kind tsg"))
     else:
-        figure = figures.ladder_figure(analysis.table, _one_conversation(analysis, "a ladder"), analysis.resets)
+        from netreset.report.html import ladder_facts
+
+        conversation = _one_conversation(analysis, "a ladder")
+        figure = figures.ladder_figure(analysis.table, conversation, analysis.resets, **ladder_facts(analysis, conversation))
     save_figure(figure, output)
     click.echo(f"wrote {output}", err=True)
 

@@ -107,7 +107,7 @@ def main():
 @main.command()
 @analysis_options(formats=formats.offered("summary"), streamable=True)
 def summary(analysis: Analysis, fmt: str):
-    """What happened: counts by outcome and state, findings, decode problems."""
+    """What happened: counts by outcome, state and cause, findings, decode problems."""
     formats.write("summary", fmt, analysis, echo)
 
 
@@ -144,7 +144,7 @@ def handshakes(analysis: Analysis, fmt: str, peer_capture: str | None = None):
 @analysis_options(formats=formats.offered("hosts"))
 def hosts(analysis: Analysis, fmt: str):
     """Per host: TTLs seen, initial TTL, routers between, OS family, SYN fingerprint."""
-    formats.write("hosts", fmt, [h.to_dict() for h in analysis.hosts], echo, analysis)
+    formats.write("hosts", fmt, analysis.host_rows(), echo, analysis)
 
 
 for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS:  # timeline, hops, report; compare

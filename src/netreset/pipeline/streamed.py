@@ -10,8 +10,9 @@ ran out before the newest packet released, so any later packet on it starts a ne
 last conversation is not an attempt a retransmitted SYN may still continue (an unanswered or refused SYN
 less than :data:`~netreset.flows.model.ATTEMPT_HORIZON_NS` old: a later same-ISN SYN joins it, as on the
 whole path) is *retired*: its conversations are counted, their first rows noted for numbering, and only when the
-tuple has something to report — a RST, or a handshake or teardown the screen cannot clear
-(:func:`~netreset.analyses.handshakes.screen.needs_rules`) — are its packets kept: one *piece* per batch, on
+tuple has something to report — a RST, a handshake or teardown the screen cannot clear
+(:func:`~netreset.analyses.handshakes.screen.needs_rules`), or application bytes the reader kept (a cause
+such as a proxy's 407 may stand on a cleanly closed connection) — are its packets kept: one *piece* per batch, on
 disk (:mod:`netreset.pipeline.spill`). ICMP errors are all kept (they are few and the rules quote them).
 
 At the end the unchanged reset and handshake analyses run piece by piece (in ``--workers`` forked
@@ -41,7 +42,8 @@ from collections import Counter
 
 import numpy as np
 
-from netreset.pipeline.whole import Analysis, Options, forged_ids, refined_outcome, worker_count
+from netreset.pipeline.whole import (Analysis, Options, count_causes, device_causes, forged_ids, refined_outcome,
+                                     worker_count)
 from netreset.flows.model import OUTCOMES
 from netreset.ingest.frames import IngestStats
 from netreset.packets.table import PROTO_TCP, RST, AddressBook, PacketTable
@@ -345,6 +347,8 @@ class StreamedAnalysis:
         self._zeek_connections = zeek_connections
         self._runs: dict[str, RecordRuns] = {}  # kind -> records judged so far
         self._forged: Counter | None = None  # reset_by_* outcome -> conversations a middlebox reset
+        self._causes: Counter | None = None  # cause code -> conversations with such a cause
+        self._dns_names: dict | None = None  # address -> names, from the capture's DNS answers
 
     def pieces(self, indices=None):
         """(table, global rows, conversations) per kept batch (those of ``indices``, default all): its
@@ -404,36 +408,41 @@ class StreamedAnalysis:
                 _JUDGING = None
         else:
             results = [self._judge_share(range(len(self._kept)), kinds, runs)]
-        forged, placed = Counter(), []
-        for share_forged, share_runs in results:
+        forged, placed, causes = Counter(), [], Counter()
+        for share_forged, share_runs, share_causes in results:
             forged.update(share_forged)
             placed += share_runs
+            causes.update(share_causes)
         if workers > 1:  # every run again, in piece order (this process's own were adopted as written)
             runs = {kind: RecordRuns(self._spill, f"{kind}-{generation}-merged") for kind in kinds}
             for _, kind, run in sorted(placed, key=lambda item: item[0]):
                 runs[kind].adopt(run)
         self._runs.update(runs)
         self._forged = forged
+        if "findings" in kinds:
+            self._causes = causes
 
-    def _judge_share(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
-        """Judge the pieces ``indices`` into ``runs``; returns the forged counts and (piece, kind, run).
+    def _judge_share(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list, Counter]:
+        """Judge the pieces ``indices`` into ``runs``; returns the forged counts, (piece, kind, run) and, when
+        findings are judged, the cause counts of the pieces' conversations.
         The collector is kept off the records while they are made (see :mod:`netreset.runtime.collector`)."""
         from netreset.runtime.collector import older_objects_frozen
 
         with older_objects_frozen():
             return self._judge_each(indices, kinds, runs)
 
-    def _judge_each(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list]:
+    def _judge_each(self, indices, kinds: set[str], runs: dict[str, RecordRuns]) -> tuple[Counter, list, Counter]:
         """Records are stored as the JSON text the document will hold (encoded here, where the work is
         shared by the workers; ``--format json`` writes them as they are, text and CSV parse them back)."""
         from netreset.analyses.handshakes.analyze import analyze_handshakes
         from netreset.records.json import encode_item, encode_leaves
         from netreset.records.findings import encoded_findings
         from netreset.analyses.resets.locate import locate_resets
+        from netreset.analyses.interception import devices_by_conversation
         from netreset.analyses.application.events import name_resets
         from netreset.analyses.resets.evidence import TtlReader
 
-        forged, placed = Counter(), []
+        forged, placed, causes = Counter(), [], Counter()
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
             name_resets(verdicts, table, conversations, self.stats.payloads, wide=self._host_ttls,
@@ -457,8 +466,27 @@ class StreamedAnalysis:
                 outcomes = {c.id: "reset_by_middlebox" if c.id in refined else c.outcome
                             for c in conversations if c.id in judged}
                 written["findings"] = encoded_findings(verdicts, found, outcomes)
+                # summary's by_cause: every conversation of the capture with a cause is in some piece (a RST,
+                # a finding, or application bytes kept: see _Streamer._retire)
+                app = self._application(table, conversations)
+                devices = devices_by_conversation(table, conversations, self._host_ttls, TtlReader(self.ttl_table))
+                causes.update(count_causes(conversations, app, verdicts, found,
+                                           device_causes(conversations, app, verdicts, found, devices,
+                                                         self.service_roots)))
             placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
-        return forged, placed
+        return forged, placed, causes
+
+    def _application(self, table, conversations) -> dict:
+        """The application summaries of one piece's conversations (the capture's DNS names read once)."""
+        from netreset.analyses.application.events import conversation_application, dns_messages, names_by_address
+
+        store = self.stats.payloads
+        if store is None or not store.segments:
+            return {}  # no application bytes: no conversation has events (the DNS names alone give no cause)
+        if self._dns_names is None:
+            self._dns_names = names_by_address(dns_messages(store))
+        segments = store.segments if store is not None else {}
+        return {c.id: conversation_application(table, c, segments, self._dns_names) for c in conversations}
 
     def reset_rows(self) -> RecordRuns:
         return self._judge("resets")
@@ -477,6 +505,11 @@ class StreamedAnalysis:
 
     def conn_state_counts(self) -> Counter:
         return Counter({state: n for state, n in self._tallies.items() if n})
+
+    def cause_counts(self) -> Counter:
+        if self._causes is None:
+            self._judge("findings")  # what summary shows next to the counts
+        return Counter(self._causes)
 
     def outcome_counts(self) -> Counter:
         if self._forged is None:
@@ -517,8 +550,13 @@ def _judge_share(indices: list[int]) -> tuple[Counter, list]:
 class _Streamer:
     """The state carried from chunk to chunk (see the module docstring)."""
 
-    def __init__(self, book: AddressBook, verify_checksums: bool, timing: Timing, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, book: AddressBook, verify_checksums: bool, timing: Timing, batch_rows: int = BATCH_ROWS,
+                 payloads=None) -> None:
         self.book = book
+        #: the reader's payload store (filled as the file is decoded), for the tuples with application bytes
+        self.payloads = payloads
+        self.app_frames = np.zeros(0, dtype=np.int64)  #: sorted frames with kept payload bytes, seen so far
+        self.app_scanned = 0  #: entries of payloads.segments already in app_frames
         self.verify = verify_checksums
         self.timing = timing
         self.batch_rows = batch_rows
@@ -636,6 +674,9 @@ class _Streamer:
         suspect[group_of_conv[screened]] = True
         has_rst = np.add.reduceat((w.col["flags"] & RST) != 0, w.group_start[:-1]) > 0
         suspect |= has_rst
+        app_frames = self._application_frames()
+        if len(app_frames):  # conversation causes read the application bytes (a proxy's 407, a TLS alert)
+            suspect |= np.add.reduceat(np.isin(work.frame[w.rows], app_frames), w.group_start[:-1]) > 0
         position_group = np.repeat(np.arange(groups), np.diff(w.group_start))
         keep_positions = np.flatnonzero((retire & suspect)[position_group])
         for part in piece_parts(position_group[keep_positions], PIECE_ROWS):
@@ -686,6 +727,22 @@ class _Streamer:
         self.work = PacketTable.concat([work, table], self.book).take(order)
         self.work_rows = np.concatenate([self.work_rows, rows])[order]
         self.work_net = np.concatenate([self.work_net, net])[order]
+
+    def _application_frames(self) -> np.ndarray:
+        """Frames whose payload bytes the reader kept for the application decoders (netreset.ingest.payloads),
+        up to the newest decoded. Their tuples are kept for judging, so that summary's ``by_cause`` counts the
+        causes of conversations with no RST or finding (a proxy's 407 on a cleanly closed connection). Only
+        the entries added since the last call are read: the reader thread adds entries while this runs, and
+        copying the new keys is one C call, which no thread switch interrupts."""
+        import itertools
+
+        segments = self.payloads.segments if self.payloads is not None else {}
+        if len(segments) > self.app_scanned:
+            new = list(itertools.islice(segments, self.app_scanned, None))
+            self.app_scanned += len(new)
+            frames = np.fromiter((frame for _, frame in new), dtype=np.int64, count=len(new))
+            self.app_frames = np.union1d(self.app_frames, frames)
+        return self.app_frames
 
     def _open_attempts(self, w, last_conv: np.ndarray) -> np.ndarray:
         """Per tuple: its last conversation is a connection attempt that a same-ISN SYN may still continue
@@ -785,7 +842,8 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
     from netreset.runtime.collector import older_objects_frozen
 
     stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows or READ_ROWS)
-    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS)
+    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS,
+                         payloads=stream.stats.payloads)
     with older_objects_frozen():
         for chunk in read_ahead(stream):
             streamer.feed(chunk)

@@ -41,6 +41,9 @@ class AnalysisView(Protocol):
     def outcome_counts(self) -> Counter:
         """Outcome → conversations, refined by the reset verdicts (``reset_by_middlebox``)."""
 
+    def cause_counts(self) -> Counter:
+        """Cause code → conversations with a cause of that code (netreset.analyses.causes)."""
+
     def reset_rows(self) -> Iterable:
         """``locate-reset``'s records, in capture order."""
 

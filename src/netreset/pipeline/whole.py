@@ -123,6 +123,79 @@ def refined_outcome(conv: Conversation, forged: set[int]) -> str:
     return conv.outcome
 
 
+def device_causes(conversations, application: dict, verdicts, findings, devices: dict, roots) -> dict:
+    """Conversation id → its ``tls_interception`` / ``transparent_proxy`` (netreset.analyses.interception):
+    a device answered for the server (``devices``: :func:`~netreset.analyses.interception.devices_by_conversation`,
+    checked only where the capture shows one answering for that address) or a certificate from an issuer the
+    service does not use (``roots``). Both pipelines call this (the streamed one piece by piece)."""
+    from collections import defaultdict
+
+    from netreset.analyses.interception import interception_causes
+
+    resets, found = defaultdict(list), defaultdict(list)
+    for v in verdicts:
+        resets[v.conversation].append(v)
+    for f in findings:
+        found[f.conversation].append(f)
+    out = {}
+    for c in conversations:
+        summary = application.get(c.id)
+        if c.id in devices or (summary is not None and (summary.tls or {}).get("cert_issuer")):
+            causes = interception_causes(c, summary, devices.get(c.id), roots, resets[c.id], found[c.id])
+            if causes:
+                out[c.id] = causes
+    return out
+
+
+def causes_by_conversation(conversations, application: dict, verdicts, findings, devices: dict | None = None) -> dict:
+    """Conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes) of each of
+    ``conversations``, from their application summaries (id → summary), reset verdicts, handshake
+    findings and device causes (:func:`device_causes`); both pipelines call this (the streamed one piece by
+    piece)."""
+    from collections import defaultdict
+
+    from netreset.analyses.causes import conversation_causes, idle_before_reset
+
+    resets, found = defaultdict(list), defaultdict(list)
+    for v in verdicts:
+        resets[v.conversation].append(v)
+    for f in findings:
+        found[f.conversation].append(f)
+    devices = devices or {}
+    return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, application.get(c.id), resets[c.id],
+                                                                        found[c.id], devices.get(c.id, ())))
+            for c in conversations}
+
+
+def count_causes(conversations, application: dict, verdicts, findings, devices: dict | None = None) -> Counter:
+    """Code → how many of ``conversations`` have a cause of that code (``summary``'s ``by_cause``): a
+    conversation reset twice after idling counts once, as ``by_outcome`` counts conversations.
+
+    The codes are those of :func:`causes_by_conversation`, without building every finding's cause (its
+    evidence dict costs more than the rest of the count on a big capture, and a finding's code is its kind,
+    netreset.analyses.causes.finding_cause): a conversation's resets' and application layer's causes, then
+    its findings' kinds. ``tests/pipeline/test_cause_counts.py`` holds the two equal."""
+    from netreset.analyses.causes import conversation_causes
+
+    resets: dict[int, list] = {}
+    kinds: dict[int, list[str]] = {}
+    for v in verdicts:
+        resets.setdefault(v.conversation, []).append(v)
+    for f in findings:
+        kinds.setdefault(f.conversation, []).append(f.kind)
+    devices = devices or {}
+    counts: Counter = Counter()
+    for c in conversations:
+        app = application.get(c.id)
+        if c.id in resets or c.id in devices or (app is not None and app.events):
+            codes = [x["code"] for x in conversation_causes(c, app, resets.get(c.id, []), [],
+                                                            devices.get(c.id, ()))] + kinds.get(c.id, [])
+            counts.update(list(dict.fromkeys(codes)))
+        elif c.id in kinds:
+            counts.update(list(dict.fromkeys(kinds[c.id])))
+    return counts
+
+
 def worker_count(requested: int | None, big: bool) -> int:
     """``requested`` processes, or (None) the machine's cores up to 4 for a big input, else 1."""
     if requested:
@@ -207,36 +280,17 @@ class Analysis:
     @cached_property
     def causes(self) -> dict:
         """Selected conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes)."""
-        from collections import defaultdict
+        return causes_by_conversation(self.conversations, self.application, self.resets, self.handshakes,
+                                      self._device_causes)
 
-        from netreset.analyses.causes import conversation_causes, idle_before_reset
+    @cached_property
+    def _device_causes(self) -> dict:
+        return device_causes(self.conversations, self.application, self.resets, self.handshakes, self.devices,
+                             self.service_roots)
 
-        resets, findings = defaultdict(list), defaultdict(list)
-        for v in self.resets:
-            resets[v.conversation].append(v)
-        for f in self.handshakes:
-            findings[f.conversation].append(f)
-        app = self.application
-        devices = self.device_causes(app, resets, findings)
-        return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id],
-                                                                            devices.get(c.id, ())))
-                for c in self.conversations}
-
-    def device_causes(self, app, resets, findings) -> dict:
-        """Selected conversation id → its ``tls_interception`` / ``transparent_proxy`` (netreset.analyses.interception):
-        a device answered for the server (checked only where the capture shows one answering for that address)
-        or a certificate from an issuer the service does not use."""
-        from netreset.analyses.interception import interception_causes
-
-        devices = self.devices
-        out = {}
-        for c in self.conversations:
-            summary = app.get(c.id)
-            if c.id in devices or (summary is not None and (summary.tls or {}).get("cert_issuer")):
-                found = interception_causes(c, summary, devices.get(c.id), self.service_roots, resets[c.id], findings[c.id])
-                if found:
-                    out[c.id] = found
-        return out
+    def cause_counts(self) -> Counter:
+        """Cause code → selected conversations with a cause of that code (``summary``'s ``by_cause``)."""
+        return count_causes(self.conversations, self.application, self.resets, self.handshakes, self._device_causes)
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:
@@ -296,6 +350,23 @@ class Analysis:
     def reset_rows(self) -> list[dict]:
         """``locate-reset``'s records: every selected verdict as its JSON contract dict."""
         return [r.to_dict() for r in self.resets]
+
+    def host_rows(self) -> list[dict]:
+        """``hosts``' records: each profile with ``names``, the names the capture gives its address."""
+        names = self.names_by_address()
+        return [dict(h.to_dict(), names=names.get(h.address, [])) for h in self.hosts]
+
+    def names_by_address(self) -> dict[str, list[str]]:
+        """Address → its names (DNS answers, and the service names of the conversations it answered), each
+        once, in the order the selected conversations name them."""
+        out: dict[str, dict] = {}
+        app = self.application
+        for c in self.conversations:
+            summary = app.get(c.id)
+            if summary is not None:
+                for address, names in ((c.orig_h, summary.names["orig"]), (c.resp_h, summary.names["resp"])):
+                    out.setdefault(address, {}).update(dict.fromkeys(names))
+        return {address: list(names) for address, names in out.items() if names}
 
     def handshake_rows(self) -> list[dict]:
         """``handshakes``' records."""

@@ -32,11 +32,13 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def ladder_figure(table: PacketTable, conversation: Conversation, reset_verdicts=()) -> Figure:
-    """The ladder of one conversation, as tall as its rows need."""
+def ladder_figure(table: PacketTable, conversation: Conversation, reset_verdicts=(), *, events=(),
+                  idle_s: float | None = None, server_name: str | None = None) -> Figure:
+    """The ladder of one conversation, as tall as its rows need (``events``, ``idle_s``, ``server_name``: its
+    application events, idle gap before the reset and service name, see :func:`~netreset.plots.ladder.plan_ladder`)."""
     from netreset.plots.ladder import draw_ladder, plan_ladder
 
-    plan = plan_ladder(table, conversation)
+    plan = plan_ladder(table, conversation, events=events, idle_s=idle_s, server_name=server_name)
     figure = _figure(WIDTH_IN, 1.9 + ROW_IN * plan.height_rows)
     draw_ladder(figure.add_subplot(), table, conversation, reset_verdicts, plan=plan)
     return figure

@@ -9,6 +9,7 @@ device at its hop. :func:`hop_path` decides the nodes (pure data); :func:`draw_h
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 from matplotlib.artist import Artist
@@ -18,10 +19,12 @@ from netreset.flows.model import Conversation, endpoint
 from netreset.packets.table import PacketTable
 from netreset.plots import style
 from netreset.plots.facts import host_ttl, icmp_named_hops
+from netreset.report.causes import cause_line, short_cause
 from netreset.analyses.ttl import TtlTable, guess_ttl
 
 MAX_ANONYMOUS_RUN = 4  #: longer runs of unnamed routers are drawn as first two, "… N routers …", last one
 PANEL_HEIGHT_IN = 3.0  #: figure height per reset panel
+DID_WIDTH = 36  #: characters a line of what a device did takes under its box
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class HopNode:
     kind: str  #: capture | router | elided | resetter | peer
     title: str  #: e.g. "hop 4", "10.9.9.1", "20.1.2.3:443"
     lines: tuple[str, ...] = ()  #: details: TTL observed, initial TTL and family, routers between
+    name: str | None = None  #: the service name beside the claimed peer's address (its conversation's server_name)
+    did: tuple[str, ...] = ()  #: what this device did, from the reset's causes ("idle timeout after 21.8 s")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class HopPath:
     headline: str  #: one sentence: where the RST came from
     nodes: tuple[HopNode, ...]
     advice: str  #: what to ask the network team
+    causes: tuple[str, ...] = ()  #: the reset's causes, one line each (code: sentence (frames))
 
 
 def _ttl_lines(observed: int | None, ttl_table: TtlTable | None) -> tuple[str, ...]:
@@ -105,24 +111,40 @@ def hop_path(verdict, table: PacketTable | None = None, conversation: Conversati
                      + _ttl_lines(receiver_ttl, ttl_table)[:3])]
     peer_title = endpoint(v["src"], v["sport"])
     peer_lines = ("claimed sender",) + _ttl_lines(peer_ttl, ttl_table)[:3]
+    did = tuple(short_cause(c) for c in v.get("causes") or [])
+    # the server name belongs beside the claimed peer when the RST claims the server's address
+    name = v.get("server_name") if v.get("server_name") and _claims_server(v) else None
     # a middlebox at the peer's own distance still gets its own box: other evidence told them apart
     separate = v.get("verdict") == "middlebox" or (v.get("verdict") == "undetermined" and rst_hop != peer_hop)
     if separate:
         rst_lines = (f"TTL {v.get('observed_ttl')} on the RST", f"initial {v.get('initial_ttl')} "
                      f"({guess_ttl(int(v['observed_ttl']), ttl_table).family})", f"{v.get('routers_between')} routers from capture")
-        stops = sorted([(rst_hop, HopNode(rst_hop, "resetter", named.get(rst_hop, "RST sent here"), rst_lines)),
+        stops = sorted([(rst_hop, HopNode(rst_hop, "resetter", named.get(rst_hop, "RST sent here"), rst_lines,
+                                          did=did)),
                         (peer_hop if peer_hop is not None else rst_hop + 1,
-                         HopNode(peer_hop or rst_hop + 1, "peer", peer_title, peer_lines))], key=lambda s: s[0])
+                         HopNode(peer_hop or rst_hop + 1, "peer", peer_title, peer_lines, name))], key=lambda s: s[0])
     else:
         hop = peer_hop or rst_hop
         said = "sent the RST" if v.get("verdict") == "peer" else "the RST came from this distance"
-        stops = [(hop, HopNode(hop, "peer", peer_title, peer_lines + (said,)))]
+        stops = [(hop, HopNode(hop, "peer", peer_title, peer_lines + (said,), name, did))]
     previous = 0
     for hop, node in stops:
         nodes += _routers(previous + 1, hop - 1, named) + [node]
         previous = hop
     return HopPath(int(v.get("conversation", -1)), int(v.get("frame", 0)), str(v.get("verdict")),
-                   float(v.get("confidence", 0.0)), _headline(v, peer_hop), tuple(nodes), str(v.get("advice", "")))
+                   float(v.get("confidence", 0.0)), _headline(v, peer_hop), tuple(nodes), str(v.get("advice", "")),
+                   tuple(cause_line(c) for c in v.get("causes") or []))
+
+
+def _claims_server(v: dict) -> bool:
+    """Does the RST claim to come from the server (the side the service name names)? The reset record
+    does not say which side opened the connection; its causes' evidence and the ports do: a RST that
+    answers a ClientHello or idles out a request comes from the server's side, else the lower port is
+    the server's (a service port against an ephemeral one)."""
+    codes = {c.get("code") for c in v.get("causes") or []}
+    if codes & {"sni_filtered", "idle_timeout"}:
+        return True
+    return int(v.get("sport", 0)) < int(v.get("dport", 0))
 
 
 _WEIGHTS = {"capture": 3.0, "resetter": 3.0, "peer": 3.0, "router": 1.0, "elided": 1.6}
@@ -150,13 +172,23 @@ def _draw_node(ax: Axes, node: HopNode, x: float, genuine: bool) -> list[Artist]
         extra = [ax.text(x, 0.40, "\n".join(node.lines), ha="center", va="top", fontsize=7, color=colour)] \
             if node.lines and node.kind == "router" else []
         return [box, *extra]
-    box = ax.text(x, 0.62, node.title, ha="center", va="center", fontsize=style.FONT_SIZE, fontweight="bold",
-                  color="white", bbox=dict(boxstyle="round,pad=0.45", fc=colour, ec=colour))
+    title = node.title + (f"\n{node.name}" if node.name else "")
+    box = ax.text(x, 0.62, title, ha="center", va="center", fontsize=style.FONT_SIZE, fontweight="bold",
+                  color="white", linespacing=1.2, bbox=dict(boxstyle="round,pad=0.45", fc=colour, ec=colour),
+                  parse_math=False)
     box.set_gid(f"node-{node.kind}")
     hop = "" if node.kind == "capture" else f"traceroute hop {node.hop}\n"
-    details = ax.text(x, 0.44, hop + "\n".join(node.lines), ha="center", va="top", fontsize=style.SMALL_FONT,
-                      linespacing=1.3, color="#222222")
-    return [box, details]
+    top, artists = 0.44 if not node.name else 0.41, [box]
+    if node.did:
+        did = "\n".join(textwrap.fill(phrase, DID_WIDTH) for phrase in node.did)
+        label = ax.text(x, top, did, ha="center", va="top", fontsize=style.SMALL_FONT, fontweight="bold",
+                        linespacing=1.2, color=colour, parse_math=False)
+        label.set_gid(f"did-{node.kind}")
+        artists.append(label)
+        top -= 0.07 * (did.count("\n") + 1)
+    artists.append(ax.text(x, top, hop + "\n".join(node.lines), ha="center", va="top", fontsize=style.SMALL_FONT,
+                           linespacing=1.3, color="#222222", parse_math=False))
+    return artists
 
 
 def _draw_evidence_arrows(ax: Axes, path: HopPath, xs: list[float]) -> list[Artist]:
@@ -184,7 +216,8 @@ def _draw_evidence_arrows(ax: Axes, path: HopPath, xs: list[float]) -> list[Arti
 
 
 def draw_hops(ax: Axes, path: HopPath) -> list[Artist]:
-    """Draw one reset's hop diagram on ``ax``; return the artists (node boxes carry gids ``node-<kind>``)."""
+    """Draw one reset's hop diagram on ``ax``; return the artists (node boxes carry gids ``node-<kind>``, what
+    a device did ``did-<kind>``). Names and causes come from the capture: drawn with ``parse_math=False``."""
     xs = node_positions(path.nodes)
     line, = ax.plot(xs, [0.62] * len(xs), color="#AAAAAA", lw=1.5, zorder=0)
     artists: list[Artist] = [line]
@@ -204,7 +237,8 @@ def draw_hops(ax: Axes, path: HopPath) -> list[Artist]:
 def hops_text(path: HopPath) -> str:
     """The hop diagram as plain text lines (ASCII only, so it survives any ticket system)."""
     lines = [f"RST frame {path.frame}, conversation {path.conversation}: {path.verdict.upper()} "
-             f"(confidence {path.confidence:.2f})", path.headline, ""]
+             f"(confidence {path.confidence:.2f})", path.headline]
+    lines += [f"Cause {line}" for line in path.causes] + [""]
     for node in path.nodes:
         if node.kind == "capture":
             lines.append(f"  [capture point]  {'; '.join(node.lines)}")
@@ -217,7 +251,9 @@ def hops_text(path: HopPath) -> str:
             lines.append(f"   +- {hop:<9} router {'; '.join(node.lines) if node.lines else '(anonymous)'}")
         else:
             mark = ">> RST SENT HERE <<" if node.kind == "resetter" else node.title
-            lines.append(f"   +- {hop:<9} {mark}  {'; '.join(node.lines)}")
+            mark += f" ({node.name})" if node.name else ""
+            did = "".join(f" -- {phrase}" for phrase in node.did)
+            lines.append(f"   +- {hop:<9} {mark}{did}  {'; '.join(node.lines)}")
     if path.advice:
         lines += ["", f"Ask: {path.advice}"]
     return "\n".join(lines) + "\n"

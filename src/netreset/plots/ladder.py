@@ -20,6 +20,7 @@ from netreset.flows.model import Conversation, endpoint
 from netreset.packets.table import ACK, RST, SYN, PacketTable
 from netreset.plots import style
 from netreset.plots.facts import SideTtls, side_ttls, verdicts_by_frame
+from netreset.report.causes import events_by_frame
 
 HEAD_PACKETS = 4  #: packets always shown from the start (the handshake and SYN retransmissions)
 TAIL_PACKETS = 12  #: packets shown before the first RST (or before the end when there is no RST)
@@ -27,6 +28,9 @@ AFTER_PACKETS = 4  #: packets shown after the last RST (the race a forger loses 
 MAX_PACKETS = HEAD_PACKETS + TAIL_PACKETS + AFTER_PACKETS + 4  #: draw every packet up to this many
 PAUSE_S = 0.5  #: gaps at least this long are drawn as a labelled pause, not to scale
 PAUSE_ROWS = 1.0  #: extra rows of height a pause takes
+EVENT_ROWS = 0.55  #: extra rows of height under an arrow that carries application events
+EVENT_LINE_CHARS = 70  #: events of one arrow share a line up to this many characters
+IDLE_MATCH_S = 1e-3  #: a pause this close to the conversation's idle_before_reset_s is that idle gap
 ELISION_ROWS = 1.0  #: extra rows of height an elision mark takes
 LANE_WIDTH = 1.0  #: x distance between the two lifelines; the verdict box sits right of resp
 
@@ -43,6 +47,8 @@ class LadderRow:
     label: str  #: flags, relative seq/ack, length and TTL
     colour: str
     is_rst: bool
+    #: the application events this frame completes (``ClientHello SNI=…``, ``403 Forbidden``: report.causes)
+    events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Mark:
 
     y: float
     text: str
-    kind: str  #: "elision" or "pause"
+    kind: str  #: "elision", "pause" or "idle" (the silence before the packet a RST answered)
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,9 @@ class LadderPlan:
         return (self.rows[-1].y + 1.0) if self.rows else 1.0
 
 
-def select_positions(flags: np.ndarray, limit: int = MAX_PACKETS) -> list[int]:
-    """Positions (into the conversation's rows) worth drawing: all when few, else head + before-RST + RSTs + after."""
+def select_positions(flags: np.ndarray, limit: int = MAX_PACKETS, keep_also=()) -> list[int]:
+    """Positions (into the conversation's rows) worth drawing: all when few, else head + before-RST + RSTs +
+    after, and ``keep_also`` (the positions of frames that carry application events)."""
     n = len(flags)
     if n <= limit:
         return list(range(n))
@@ -82,6 +89,7 @@ def select_positions(flags: np.ndarray, limit: int = MAX_PACKETS) -> list[int]:
     keep.update(range(max(anchor - TAIL_PACKETS, 0), anchor + 1))
     keep.update(int(p) for p in rst)
     keep.update(range(last, min(last + AFTER_PACKETS + 1, n)))
+    keep.update(int(p) for p in keep_also if 0 <= p < n)
     return sorted(keep)
 
 
@@ -118,12 +126,20 @@ def _syn_notes(table: PacketTable, conversation: Conversation) -> dict[int, str]
     return notes
 
 
-def plan_ladder(table: PacketTable, conversation: Conversation, limit: int = MAX_PACKETS) -> LadderPlan:
-    """Choose the packets, their labels and vertical positions (pure; no drawing)."""
+def plan_ladder(table: PacketTable, conversation: Conversation, limit: int = MAX_PACKETS, *, events=(),
+                idle_s: float | None = None, server_name: str | None = None) -> LadderPlan:
+    """Choose the packets, their labels and vertical positions (pure; no drawing).
+
+    ``events``: the conversation's ``app_events`` (drawn on the arrows of their frames); ``idle_s``: its
+    ``idle_before_reset_s`` (the pause of that length is marked as the idle gap); ``server_name``: shown
+    beside the responder's address."""
     rows, from_orig = conversation.rows, conversation.from_orig
     isn = {True: _isn(table, rows[from_orig]), False: _isn(table, rows[~from_orig])}
     notes = _syn_notes(table, conversation)
-    positions = select_positions(table.flags[rows], limit)
+    labels = events_by_frame(events)
+    frames = table.frame[rows]
+    positions = select_positions(table.flags[rows], limit,
+                                 np.flatnonzero(np.isin(frames, list(labels))).tolist() if labels else ())
     t0 = int(table.ts_ns[rows[0]]) if len(rows) else 0
     drawn, marks, y, previous = [], [], 0.0, None
     for pos in positions:
@@ -136,18 +152,24 @@ def plan_ladder(table: PacketTable, conversation: Conversation, limit: int = MAX
                 marks.append(Mark(y, f"… {hidden} packets not shown …", "elision"))
                 y += ELISION_ROWS
             elif t - previous[1] >= PAUSE_S:
-                marks.append(Mark(y, f"pause {t - previous[1]:.2f} s (not to scale)", "pause"))
+                gap = t - previous[1]
+                if idle_s is not None and abs(gap - idle_s) <= IDLE_MATCH_S:
+                    marks.append(Mark(y, f"{idle_s:.1f} s idle (not to scale), then the reset", "idle"))
+                else:
+                    marks.append(Mark(y, f"pause {gap:.2f} s (not to scale)", "pause"))
                 y += PAUSE_ROWS
         label = packet_label(table, row, isn[side], isn[not side])
         if row in notes:
             label += f"  ({notes[row]})"
         flags = int(table.flags[row])
         colour = style.arrow_colour(flags, int(table.payload_len[row]))
-        drawn.append(LadderRow(row, int(table.frame[row]), t, y, side, label, colour, bool(flags & RST)))
+        on_arrow = tuple(labels.get(int(table.frame[row]), ()))
+        drawn.append(LadderRow(row, int(table.frame[row]), t, y, side, label, colour, bool(flags & RST), on_arrow))
+        y += EVENT_ROWS * len(event_lines(on_arrow))
         previous = (pos, t)
+    resp = endpoint(conversation.resp_h, conversation.resp_p)
     return LadderPlan(tuple(drawn), tuple(marks), endpoint(conversation.orig_h, conversation.orig_p),
-                      endpoint(conversation.resp_h, conversation.resp_p), side_ttls(table, conversation),
-                      len(rows))
+                      f"{resp} ({server_name})" if server_name else resp, side_ttls(table, conversation), len(rows))
 
 
 def verdict_text(verdict: dict) -> str:
@@ -166,6 +188,13 @@ def verdict_text(verdict: dict) -> str:
     return "\n".join(lines)
 
 
+def event_lines(events: tuple[str, ...]) -> list[str]:
+    """The events of one arrow as the lines drawn under it: side by side while they fit in
+    :data:`EVENT_LINE_CHARS`, else one a line."""
+    joined = "  ·  ".join(events)
+    return ([joined] if len(joined) <= EVENT_LINE_CHARS else list(events)) if events else []
+
+
 def _side_caption(role: str, endpoint: str, guess) -> str:
     if guess is None:
         return f"{role}  {endpoint}\n(sent nothing)"
@@ -180,7 +209,7 @@ def _draw_lifelines(ax: Axes, plan: LadderPlan) -> list[Artist]:
         line, = ax.plot([x, x], [-0.6, bottom], color="#444444", lw=1.4, solid_capstyle="butt")
         line.set_gid(f"lifeline-{role}")
         text = ax.text(x, -0.75, _side_caption(role, endpoint, guess), ha="center", va="bottom",
-                       fontsize=style.FONT_SIZE, fontweight="bold", linespacing=1.3)
+                       fontsize=style.FONT_SIZE, fontweight="bold", linespacing=1.3, parse_math=False)
         artists += [line, text]
     return artists
 
@@ -210,7 +239,13 @@ def _draw_packet(ax: Axes, row: LadderRow, verdict: dict | None) -> list[Artist]
                     fontsize=style.SMALL_FONT, family=style.MONO, fontweight="bold" if row.is_rst else "normal",
                     bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none"))
     label.set_gid(f"label-{row.row}")
-    return [arrow, label]
+    if not row.events:
+        return [arrow, label]
+    events = ax.text(LANE_WIDTH / 2, row.y + 0.08, "\n".join(event_lines(row.events)), ha="center", va="top",
+                     color=style.EVENT_COLOUR, fontsize=style.SMALL_FONT, fontweight="bold", parse_math=False,
+                     bbox=dict(boxstyle="round,pad=0.15", fc="#EEF5FB", ec="none"))
+    events.set_gid(f"events-{row.row}")
+    return [arrow, label, events]
 
 
 def _draw_callout(ax: Axes, row: LadderRow, verdict: dict, compact: bool) -> Artist:
@@ -259,7 +294,7 @@ def _frame_axes(ax: Axes, plan: LadderPlan, conversation: Conversation) -> None:
         ax.spines[side].set_visible(False)
     ax.set_title(f"Conversation {conversation.id}: {plan.orig_label} → {plan.resp_label}   "
                  f"{conversation.conn_state} {conversation.history}  ({conversation.outcome})",
-                 fontsize=style.TITLE_FONT, loc="left")
+                 fontsize=style.TITLE_FONT, loc="left", parse_math=False)
     shown = f"showing {len(plan.rows)} of {plan.total_packets} packets; " if len(plan.rows) < plan.total_packets else ""
     ax.set_xlabel(f"{shown}one row per packet, pauses ≥ {PAUSE_S} s compressed and labelled; "
                   "seq/ack relative to each side's ISN", fontsize=style.SMALL_FONT, color="#555555")
@@ -269,8 +304,10 @@ def draw_ladder(ax: Axes, table: PacketTable, conversation: Conversation, reset_
                 plan: LadderPlan | None = None) -> list[Artist]:
     """Draw the ladder of one conversation on ``ax``; return every artist drawn.
 
-    Arrows carry the gid ``packet-<row>``, their labels ``label-<row>``, RST verdict callouts
-    ``rst-<row>``, elisions/pauses ``elision-<i>``/``pause-<i>``.
+    Arrows carry the gid ``packet-<row>``, their labels ``label-<row>``, the application events under them
+    ``events-<row>``, RST verdict callouts ``rst-<row>``, elisions/pauses/the idle gap
+    ``elision-<i>``/``pause-<i>``/``idle-<i>``. Text from the capture (names, events) is drawn with
+    ``parse_math=False``: a ``$`` in an SNI or a URL is a dollar sign, not matplotlib's mathtext.
     """
     plan = plan or plan_ladder(table, conversation)
     verdicts = verdicts_by_frame(reset_verdicts, conversation.id)
@@ -298,6 +335,7 @@ def ladder_text(plan: LadderPlan, reset_verdicts=(), conversation_id: int | None
             lines.append(f"{'':>7}  {'':>11}  {marks.pop(y).text}")
         arrow = "──▶" if row.from_orig else "◀──"
         lines.append(f"{row.frame:>7}  {row.t_s:>11.6f}  {arrow} {row.label}")
+        lines += [f"{'':>22}    {event}" for event in row.events]
         if row.frame in verdicts and row.is_rst:
             lines += [f"{'':>22}{line}" for line in verdict_text(verdicts[row.frame]).splitlines()]
     return "\n".join(lines) + "\n"

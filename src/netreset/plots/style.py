@@ -38,6 +38,7 @@ VERDICT_COLOURS = {"peer": "#D55E00", "middlebox": "#7B0000", "undetermined": "#
 SYN_COLOUR = "#0072B2"
 FIN_COLOUR = "#6A3D9A"
 RST_COLOUR = "#C00000"
+EVENT_COLOUR = "#004C80"  #: application events (ClientHello SNI=…, 403 Forbidden) under their arrows
 DATA_COLOUR = "#222222"
 ACK_COLOUR = "#777777"
 ELISION_COLOUR = "#888888"

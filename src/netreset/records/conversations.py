@@ -89,13 +89,16 @@ CONVERSATION_COLUMNS = (
     ("resp_pkts", "r.pkts"),
     ("syn_count", "syns"),
     ("duration", "duration_s"),
+    ("cause_codes", "causes"),
 )
 
 
 def conversation_text_row(record: dict) -> dict:
-    """The text table's row: endpoints with their first name beside them (``10.0.0.1:443 (example.com)``)."""
+    """The text table's row: endpoints with their first name beside them (``10.0.0.1:443 (example.com)``), and
+    the codes of the conversation's causes (``sni_filtered``; the sentences: ``--format json`` or ``locate-reset``)."""
     names = record.get("names") or {}
-    return dict(record, orig=named(endpoint(record["orig_h"], record["orig_p"]), names.get("orig")),
+    codes = list(dict.fromkeys(c["code"] for c in record.get("causes") or []))
+    return dict(record, cause_codes=" ".join(codes), orig=named(endpoint(record["orig_h"], record["orig_p"]), names.get("orig")),
                 resp=named(endpoint(record["resp_h"], record["resp_p"]), names.get("resp"), record.get("server_name")))
 
 

@@ -21,6 +21,7 @@ from netreset.records.conversations import CONVERSATION_COLUMNS, conversation_te
 from netreset.records.json import write_json
 from netreset.records.schema import SCHEMA_VERSION
 from netreset.report import text
+from netreset.report.causes import cause_codes, event_label
 from netreset.report.summary import summary_document
 from netreset.report.tables import render_table, write_csv
 
@@ -46,12 +47,29 @@ class Output:
 
 
 def _listing(key: str, text_of: Callable[[Any, Any], str | Iterable[str]],
-             columns: Sequence[str] | None = None, zeek: Callable[[Any, Any], Iterable[str]] | None = None) -> Output:
+             columns: Sequence[str] | None = None, zeek: Callable[[Any, Any], Iterable[str]] | None = None,
+             csv_row: Callable[[dict], dict] = lambda row: row) -> Output:
     """A command whose records are one list of dicts: JSON ``{"schema_version", key: records}``, CSV
-    with ``columns`` (default: every key of the records, in order of first appearance)."""
+    with ``columns`` (default: every key of the records, in order of first appearance), each record
+    spelt by ``csv_row`` (one value per cell: a list of causes becomes their codes)."""
+    def csv_of(rows):
+        return ((csv_row(r) for r in rows),
+                columns or [k for k in dict.fromkeys(k for r in rows for k in csv_row(r))] or ["id"])
+
     return Output(LISTING_FORMATS + (("zeek",) if zeek else ()), text_of,
-                  lambda rows: {"schema_version": SCHEMA_VERSION, key: rows},
-                  lambda rows: (rows, columns or list(dict.fromkeys(k for r in rows for k in r)) or ["id"]), zeek)
+                  lambda rows: {"schema_version": SCHEMA_VERSION, key: rows}, csv_of, zeek)
+
+
+def _with_cause_codes(row: dict) -> dict:
+    """A reset's CSV row: its causes' codes in one cell (``cause_codes``), beside its other fields."""
+    return dict(row, cause_codes=cause_codes(row.get("causes") or []))
+
+
+def _conversation_csv(row: dict) -> dict:
+    """A conversation's CSV row: ``causes`` as their codes (the sentences are in the JSON and the text),
+    ``app_events`` as their labels in order (``ClientHello SNI=…; 403 Forbidden``)."""
+    return dict(row, causes=cause_codes(row.get("causes") or []),
+                app_events="; ".join(event_label(e) for e in row.get("app_events") or []))
 
 
 def _conn_log(rows, analysis) -> Iterable[str]:
@@ -66,6 +84,7 @@ def _summary_csv(analysis) -> tuple[list[dict], list[str]]:
     document = summary_document(analysis)
     rows = [{"kind": "outcome", "name": k, "count": v} for k, v in document["by_outcome"].items()]
     rows += [{"kind": "conn_state", "name": k, "count": v} for k, v in document["by_conn_state"].items()]
+    rows += [{"kind": "cause", "name": k, "count": v} for k, v in document["by_cause"].items()]
     rows += [{"kind": "decode_problem", "name": k, "count": v} for k, v in document["decode_problems"].items()]
     return rows, ["kind", "name", "count"]
 
@@ -96,8 +115,8 @@ OUTPUTS: dict[str, Output] = {
     "summary": Output(LISTING_FORMATS, lambda analysis, _: text.summary_text(summary_document(analysis)),
                       summary_document, _summary_csv),
     "conversations": _listing("conversations", lambda rows, _: render_table(
-        [conversation_text_row(r) for r in rows], CONVERSATION_COLUMNS), zeek=_conn_log),
-    "locate-reset": _listing("resets", text.resets_text_parts, text.RESET_CSV_COLUMNS),
+        [conversation_text_row(r) for r in rows], CONVERSATION_COLUMNS), zeek=_conn_log, csv_row=_conversation_csv),
+    "locate-reset": _listing("resets", text.resets_text_parts, text.RESET_CSV_COLUMNS, csv_row=_with_cause_codes),
     "handshakes": _listing("handshakes", lambda rows, _: text.handshakes_text_parts(rows)),
     "hosts": _listing("hosts", lambda rows, _: text.hosts_text(rows)),
     "hops": Output(("text", "json"), _hops_text, _hops_document),

@@ -1,5 +1,7 @@
-"""The one-page HTML report for a network team: summary, findings, every reset with its evidence and hop
-diagram, the ladder of each failing conversation, the overview, the conversation table.
+"""The one-page HTML report for a network team: summary, findings, the causes (for which name, why, with
+the application events), every reset with its causes, evidence and hop diagram, the ladder of each failing
+conversation (its application events on the arrows), the overview, the conversation table (names beside
+addresses).
 
 Self-contained on purpose: figures are inline SVG (text kept as text, so the page is searchable), styles
 are inline, there is no script, so the file can be attached to a ticket and opened anywhere offline.
@@ -18,7 +20,8 @@ from netreset import __version__
 from netreset.plots import style
 from netreset.plots.figures import figure_svg, hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import HopPath, hop_path, hops_text
-from netreset.records.conversations import conversation_record
+from netreset.records.conversations import conversation_record, conversation_text_row
+from netreset.report.causes import cause_codes, event_label, frames_text
 from netreset.flows.model import endpoint
 from netreset.report.summary import summary_document
 
@@ -49,8 +52,20 @@ def esc(value) -> str:
 
 
 def failing_conversations(analysis: "Analysis") -> list:
-    """Conversations worth a ladder: every one whose outcome is not clean or open, in start order."""
-    return [c for c in analysis.conversations if c.outcome not in FINE_OUTCOMES]
+    """Conversations worth a ladder: every one whose outcome is not clean or open, or that has a cause (a
+    proxy's 407 on a cleanly closed connection failed all the same), in start order."""
+    causes = analysis.causes
+    return [c for c in analysis.conversations if c.outcome not in FINE_OUTCOMES or causes.get(c.id, (None, []))[1]]
+
+
+def ladder_facts(analysis: "Analysis", conversation) -> dict:
+    """What a ladder shows beyond the packets (keywords of :func:`~netreset.plots.figures.ladder_figure` and
+    :func:`~netreset.plots.ladder.plan_ladder`): the conversation's application events, its idle gap before
+    the reset and its service name."""
+    app = analysis.application.get(conversation.id)
+    idle, _ = analysis.causes.get(conversation.id, (None, []))
+    return {"events": app.events if app is not None else (), "idle_s": idle,
+            "server_name": app.server_name if app is not None else None}
 
 
 def hop_paths(analysis: "Analysis") -> list[HopPath]:
@@ -91,8 +106,38 @@ def _findings(document: dict) -> str:
              f"{f['confidence']:.2f}" if f.get("confidence") is not None else "", f.get("summary") or "")
             for f in document["findings"]]
     if not rows:
-        return "<p>No findings: every conversation completed cleanly or is still open.</p>"
+        return ("<p>No TCP findings: every handshake and teardown completed or is still open, nothing was reset "
+                "(the application layer may still name a cause: see Causes).</p>")
     return _table(["kind", "conversation", "frames", "verdict", "confidence", "what it means"], rows, numeric=(1,))
+
+
+def conversation_rows(analysis: "Analysis", conversations) -> list[dict]:
+    """The ``conversations --format json`` records of ``conversations`` (names, events and causes included)."""
+    return [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id))
+            for c in conversations]
+
+
+def named_endpoints(record: dict) -> tuple[str, str]:
+    """A conversation record's two endpoints with their names beside them, as the text table spells them."""
+    row = conversation_text_row(record)
+    return row["orig"], row["resp"]
+
+
+def _causes(analysis: "Analysis", document: dict) -> str:
+    """Every cause of every selected conversation: what failed, for which name, why, where to look."""
+    records = [r for r in conversation_rows(analysis, analysis.conversations) if r["causes"]]
+    if not records:
+        return "<p>No causes: no conversation failed in a way netreset can explain.</p>"
+    counts = ", ".join(f"<code>{esc(k)}</code> {esc(v)}" for k, v in document["by_cause"].items())
+    rows = []
+    for r in records:
+        orig, resp = named_endpoints(r)
+        events = "; ".join(event_label(e) for e in r["app_events"])
+        rows += [(r["id"], f"{orig} → {resp}", c["code"], c["sentence"], " ".join(str(f) for f in c["frames"]), events)
+                 for c in r["causes"]]
+    return (f"<p>Conversations by cause: {counts}.</p>"
+            + _table(["conversation", "endpoints", "cause", "what it means", "frames", "application events"], rows,
+                     numeric=(0,)))
 
 
 def _reset_block(number: int, verdict: dict, path: HopPath) -> str:
@@ -101,13 +146,20 @@ def _reset_block(number: int, verdict: dict, path: HopPath) -> str:
                        for e in verdict.get("evidence", [])], numeric=(3,))
     svg = figure_svg(hops_figure([path]), f"hops{number}")
     sender = endpoint(verdict["src"], verdict["sport"])
+    service = f", for {esc(verdict['server_name'])}" if verdict.get("server_name") else ""
+    idle = (f" {verdict['idle_before_s']:.1f} s of silence before the packet it answers."
+            if verdict.get("idle_before_s") is not None else "")
+    causes = ('<ul class="causes">' + "".join(f"<li><code>{esc(c['code'])}</code>: {esc(c['sentence'])} "
+                                               f'<span class="muted">({esc(frames_text(c["frames"]))})</span></li>'
+                                               for c in verdict.get("causes") or []) + "</ul>"
+              if verdict.get("causes") else "")
     return (f'<section class="reset"><h3>RST #{number}: frame {esc(verdict["frame"])}, conversation '
-            f'{esc(verdict["conversation"])} — <span class="verdict-{esc(verdict["verdict"])}">'
+            f'{esc(verdict["conversation"])}{service} — <span class="verdict-{esc(verdict["verdict"])}">'
             f'{esc(str(verdict["verdict"]).upper())}</span> (confidence {float(verdict["confidence"]):.2f}, '
             f'reason <code>{esc(verdict["reason"])}</code>)</h3>'
             f"<p>Claims to come from {esc(sender)}; TTL {esc(verdict['observed_ttl'])} observed, initial "
             f"{esc(verdict['initial_ttl'])}, {esc(verdict['routers_between'])} routers between (traceroute hop "
-            f"{esc(verdict['traceroute_hop'])}).</p><p><strong>{esc(verdict['advice'])}</strong></p>{evidence}"
+            f"{esc(verdict['traceroute_hop'])}).{idle}</p>{causes}<p><strong>{esc(verdict['advice'])}</strong></p>{evidence}"
             f"<p>Wireshark display filter: <code>{esc(verdict['display_filter'])}</code></p>"
             f"<figure>{svg}</figure><pre>{esc(hops_text(path))}</pre></section>")
 
@@ -116,7 +168,7 @@ def _timelines(analysis: "Analysis") -> str:
     failing = failing_conversations(analysis)
     if not failing:
         return "<p>No failing conversation.</p>"
-    parts = [f"<figure>{figure_svg(ladder_figure(analysis.table, c, analysis.resets), f'ladder{c.id}')}</figure>"
+    parts = [f"<figure>{figure_svg(ladder_figure(analysis.table, c, analysis.resets, **ladder_facts(analysis, c)), f'ladder{c.id}')}</figure>"
              for c in failing[:MAX_TIMELINES]]
     if len(failing) > MAX_TIMELINES:
         rest = ", ".join(str(c.id) for c in failing[MAX_TIMELINES:])
@@ -126,15 +178,15 @@ def _timelines(analysis: "Analysis") -> str:
 
 
 def _conversation_table(analysis: "Analysis") -> str:
-    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id)) for c in analysis.conversations[:MAX_TABLE_ROWS]]
-    cells = [(r["id"], endpoint(r["orig_h"], r["orig_p"]), endpoint(r["resp_h"], r["resp_p"]),
+    rows = conversation_rows(analysis, analysis.conversations[:MAX_TABLE_ROWS])
+    cells = [(r["id"], *named_endpoints(r),
               r["conn_state"], r["history"], r["completeness"], r["outcome"], r["orig_pkts"], r["resp_pkts"],
-              f"{r['duration']:.3f}", r["first_frame"]) for r in rows]
+              f"{r['duration']:.3f}", r["first_frame"], " ".join(cause_codes(r["causes"]))) for r in rows]
     note = (f'<p class="muted">First {MAX_TABLE_ROWS} of {len(analysis.conversations)} conversations; all of them: '
             "<code>netreset conversations CAPTURE --format csv</code>.</p>"
             if len(analysis.conversations) > MAX_TABLE_ROWS else "")
     return _table(["id", "orig", "resp", "state", "history", "compl.", "outcome", "orig pkts", "resp pkts",
-                   "duration s", "first frame"], cells, numeric=(0, 5, 7, 8, 9, 10)) + note
+                   "duration s", "first frame", "causes"], cells, numeric=(0, 5, 7, 8, 9, 10)) + note
 
 
 def render_html(analysis: "Analysis", capture_names: Sequence[str]) -> str:
@@ -152,6 +204,7 @@ def render_html(analysis: "Analysis", capture_names: Sequence[str]) -> str:
         f"<h1>{esc(title)}</h1>", f'<p class="muted">netreset {esc(__version__)}</p>',
         "<h2>Summary</h2>", _summary(analysis, document),
         "<h2>Findings</h2>", _findings(document),
+        "<h2>Causes</h2>", _causes(analysis, document),
         "<h2>Resets</h2>", resets,
         "<h2>Timelines of failing conversations</h2>", _timelines(analysis),
         "<h2>All conversations</h2>", f"<figure>{overview}</figure>", _conversation_table(analysis),

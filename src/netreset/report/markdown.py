@@ -15,9 +15,9 @@ from matplotlib.figure import Figure
 
 from netreset.plots.figures import hops_figure, ladder_figure, overview_figure
 from netreset.plots.hops import hops_text
-from netreset.records.conversations import conversation_record
-from netreset.flows.model import endpoint
-from netreset.report.html import MAX_TIMELINES, failing_conversations, hop_paths
+from netreset.report.causes import cause_codes, cause_line, event_label
+from netreset.report.html import (MAX_TIMELINES, conversation_rows, failing_conversations, hop_paths, ladder_facts,
+                                  named_endpoints)
 from netreset.report.summary import summary_document
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,24 +57,38 @@ def render_markdown(analysis: "Analysis", capture_names: Sequence[str], image_di
     lines += _table(["kind", "conversation", "verdict", "confidence", "what it means"],
                     [(f["kind"], f["conversation"], f.get("verdict") or "", f.get("confidence") or "",
                       f.get("summary") or "") for f in document["findings"]]) if document["findings"] else ["None.", ""]
+    lines += ["## Causes", ""]
+    records = conversation_rows(analysis, analysis.conversations)
+    caused = [(r, c) for r in records for c in r["causes"]]
+    if caused:
+        lines += ["By cause: " + md(", ".join(f"{k} {v}" for k, v in document["by_cause"].items())), ""]
+        lines += _table(["conversation", "endpoints", "cause", "what it means", "frames", "application events"],
+                        [(r["id"], " → ".join(named_endpoints(r)), c["code"], c["sentence"],
+                          " ".join(str(f) for f in c["frames"]), "; ".join(event_label(e) for e in r["app_events"]))
+                         for r, c in caused])
+    else:
+        lines += ["None.", ""]
     lines += ["## Resets", ""]
     for number, (r, path) in enumerate(zip(analysis.resets, hop_paths(analysis)), 1):
         v = r.to_dict()
         name = f"hops-{number}.png"
         figures[name] = hops_figure([path])
-        lines += [f"### RST #{number}: frame {v['frame']}, conversation {v['conversation']}: "
-                  f"{md(str(v['verdict']).upper())} (confidence {float(v['confidence']):.2f})", "", md(v["advice"]), ""]
+        service = f", for {md(v['server_name'])}" if v.get("server_name") else ""
+        lines += [f"### RST #{number}: frame {v['frame']}, conversation {v['conversation']}{service}: "
+                  f"{md(str(v['verdict']).upper())} (confidence {float(v['confidence']):.2f})", ""]
+        lines += [f"- cause {md(cause_line(c))}" for c in v.get("causes") or []]
+        lines += [""] if v.get("causes") else []
+        lines += [md(v["advice"]), ""]
         lines += _table(["evidence", "observed", "expected", "weight", "detail"],
                         [(e["code"], e["observed"], e["expected"], f"{e['weight']:+.2f}", e.get("detail", ""))
                          for e in v.get("evidence", [])])
         lines += [f"![hop diagram of RST #{number}]({image_dir}/{name})", ""] + _fenced(hops_text(path))
     lines += ["## Timelines of failing conversations", ""]
     for c in failing_conversations(analysis)[:MAX_TIMELINES]:
-        figures[f"ladder-{c.id}.png"] = ladder_figure(analysis.table, c, analysis.resets)
+        figures[f"ladder-{c.id}.png"] = ladder_figure(analysis.table, c, analysis.resets, **ladder_facts(analysis, c))
         lines += [f"![ladder of conversation {c.id}]({image_dir}/ladder-{c.id}.png)", ""]
     lines += ["## All conversations", "", f"![overview]({image_dir}/overview.png)", ""]
-    rows = [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id)) for c in analysis.conversations]
-    lines += _table(["id", "orig", "resp", "state", "history", "outcome"],
-                    [(r["id"], endpoint(r["orig_h"], r["orig_p"]), endpoint(r["resp_h"], r["resp_p"]),
-                      r["conn_state"], r["history"], r["outcome"]) for r in rows])
+    lines += _table(["id", "orig", "resp", "state", "history", "outcome", "causes"],
+                    [(r["id"], *named_endpoints(r), r["conn_state"], r["history"], r["outcome"],
+                      " ".join(cause_codes(r["causes"]))) for r in records])
     return "\n".join(lines), figures

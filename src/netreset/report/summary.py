@@ -31,6 +31,7 @@ def summary_document(analysis: "Analysis") -> dict:
         "zeek_connections_total": analysis.zeek_connection_count(),
         "by_conn_state": dict(sorted(analysis.conn_state_counts().items())),
         "by_outcome": dict(sorted(analysis.outcome_counts().items())),
+        "by_cause": dict(sorted(analysis.cause_counts().items())),
         "decode_problems": dict(sorted(stats.problems.items())),
         "other_protocols": dict(sorted(stats.other_protocols.items())),
         "non_first_fragments": stats.non_first_fragments,

@@ -6,12 +6,13 @@ import textwrap
 from typing import Iterable, Iterator
 
 from netreset.flows.model import endpoint
+from netreset.report.causes import cause_line
 from netreset.report.tables import render_table
 
 RESET_CSV_COLUMNS = [
     "conversation", "frame", "ts", "src", "sport", "dst", "dport", "observed_ttl", "initial_ttl",
     "routers_between", "traceroute_hop", "claimed_sender_routers_between", "verdict", "confidence",
-    "reason", "display_filter", "advice", "server_name",
+    "reason", "display_filter", "advice", "server_name", "idle_before_s", "cause_codes",
 ]
 MAX_FINDINGS_SHOWN = 25
 
@@ -23,8 +24,12 @@ def summary_text(doc: dict) -> str:
         "By outcome:     " + _counts(doc["by_outcome"]),
         "By conn_state:  " + _counts(doc["by_conn_state"]),
     ]
+    if doc.get("by_cause"):
+        lines.append("By cause:       " + _counts(doc["by_cause"]))
     findings = doc["findings"]
-    lines += ["", f"Findings ({len(findings)}):" if findings else "Findings: none."]
+    none = ("Findings: none from the TCP analyses (the causes above come from the application layer: "
+            "`netreset conversations` or `netreset report` says why)." if doc.get("by_cause") else "Findings: none.")
+    lines += ["", f"Findings ({len(findings)}):" if findings else none]
     for f in findings[:MAX_FINDINGS_SHOWN]:
         verdict = f" [{f['verdict']}, confidence {f['confidence']:.2f}]" if f.get("verdict") else ""
         lines.append(f"  - {f['kind']} in conversation {f['conversation']}{verdict}: {f['summary']}")
@@ -59,13 +64,17 @@ def _reset_block(number: int, r: dict) -> str:
     lines = [
         f"RST #{number}: frame {r['frame']}, conversation {r['conversation']}"
         + (f", for {r['server_name']}" if r.get("server_name") else ""),
-        f"  {endpoint(r['src'], r['sport'])} -> {endpoint(r['dst'], r['dport'])}  (claims to come from {r['src']})",
+        f"  {endpoint(r['src'], r['sport'])} -> {endpoint(r['dst'], r['dport'])}  (claims to come from {r['src']}"
+        + (f"; service {r['server_name']})" if r.get("server_name") else ")"),
         f"  TTL {r['observed_ttl']} observed; initial {r['initial_ttl']}; {r['routers_between']} routers between"
         + (f" (traceroute hop {hop})" if hop is not None else ""),
     ]
     if r.get("claimed_sender_routers_between") is not None:
         lines.append(f"  {r['src']}'s own packets: {r['claimed_sender_routers_between']} routers between")
     lines.append(f"  verdict: {str(r['verdict']).upper()} (confidence {r['confidence']:.2f}, reason {r['reason']})")
+    if r.get("idle_before_s") is not None:
+        lines.append(f"  idle: {r['idle_before_s']:.1f} s of silence before the packet this RST answers")
+    lines += [f"  cause {cause_line(c)}" for c in r.get("causes") or []]
     for e in r.get("evidence", []):
         lines.append(f"    - {e['code']}: observed {e['observed']}, expected {e['expected']} (weight {e['weight']:+.2f})"
                      + (f" — {e['detail']}" if e.get("detail") else ""))
@@ -91,7 +100,16 @@ def hosts_text(rows: list[dict]) -> str:
     if not rows:
         return "No hosts.\n"
     columns = [(k, k) for k in rows[0] if not isinstance(rows[0][k], (dict, list))]
-    return render_table(rows, columns)
+    shown = [dict(r, address=f"{r['address']} ({_names(r['names'])})") if r.get("names") else r for r in rows]
+    return render_table(shown, columns)
+
+
+MAX_NAMES_SHOWN = 2  #: names beside an address in a table; the rest are counted (all of them: --format json)
+
+
+def _names(names: list[str]) -> str:
+    more = len(names) - MAX_NAMES_SHOWN
+    return ", ".join(names[:MAX_NAMES_SHOWN]) + (f", +{more} more" if more > 0 else "")
 
 
 def _seen_tuple(t: list | None) -> str:
