@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from netreset.flows.model import endpoint
 from netreset.pipeline.run import analyse
 from netreset.pipeline.whole import Analysis, Options
 from netreset.records.conversations import conversation_record
@@ -98,7 +99,7 @@ def records_of_analysis(analysis, path: str, sha: str | None, size: int | None, 
     }]
     capture = sha or ""
     days = _days(tables, first)
-    services = {c["id"]: f"{c['resp_h']}:{c['resp_p']}" for c in tables.get("conversations", [])}
+    services = {c["id"]: endpoint(c["resp_h"], c["resp_p"]) for c in tables.get("conversations", [])}
     return CaptureRecords(capture, name, tables, days, services)
 
 
