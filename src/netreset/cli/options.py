@@ -64,13 +64,14 @@ def format_option(formats: tuple[str, ...]):
     return click.option("--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True)
 
 
-def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False):
+def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False, captures_optional: bool = False):
     """The options every analysing command shares, and the Analysis they describe. ``streamable``: the
     command reads only counts, resets and handshakes, so one big capture is analysed chunk by chunk
-    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers)."""
+    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers). ``captures_optional``: the
+    command may run without captures (``report --fleet DIR``); it is then called with analysis None."""
 
     def decorate(command):
-        @click.argument("captures", nargs=-1, required=True, type=click.Path())
+        @click.argument("captures", nargs=-1, required=not captures_optional, type=click.Path())
         @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
         @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
         @click.option("--name", "name_glob", metavar="GLOB",
@@ -89,6 +90,9 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
         @functools.wraps(command)
         def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, fail_on, workers, quiet,
                     fmt=formats[0], **rest):
+            if not captures:
+                command(None, fmt, **rest)
+                return
             options = Options(filter_text=filter_text, stream=stream, name_glob=name_glob, verify_checksums=verify_checksums,
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
             paths = expand_captures(captures)
