@@ -147,3 +147,33 @@ def test_tables_are_the_documented_ones():
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "fleet.md").read_text()
     assert all(f"| `{t}` |" in doc for t in TABLES)
+
+
+@pytest.mark.parametrize("name", ["firewall-reset.pcapng", "tls-inspection.pcapng", "syn-blackhole.pcap"])
+def test_a_streamed_capture_writes_its_resets_findings_and_handshakes(tmp_path, monkeypatch, name):
+    """A big capture keeps its bounded memory: streamed, it writes the tables the streamed path offers,
+    with the same rows, and says so in its captures row."""
+    import netreset.pipeline.streamed as stream
+    from netreset.runtime.compiled import compiler_installed
+
+    if not compiler_installed():
+        pytest.skip("streaming needs the compiled path (numba)")
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
+    capture = CAPTURES / name
+    records = capture_records(capture)
+    assert records.row["streamed"] is True
+    assert set(records.tables) == {"resets", "findings", "handshakes", "captures"}
+    write_capture(tmp_path, records)
+    expected = json_records(capture)
+    from netreset.store.identity import file_sha256
+
+    sha = file_sha256(capture)[0]
+    for table in ("resets", "findings", "handshakes"):
+        assert canonical(dataset_rows(tmp_path, table, sha)) == canonical(expected[table]), table
+    (row,) = dataset_rows(tmp_path, "captures", sha)
+    assert row["tables"] == ["resets", "findings", "handshakes", "captures"]
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 1 << 40)  # the same capture read whole
+    whole = capture_records(capture).row
+    assert whole["streamed"] is False
+    for field in ("first_ts", "last_ts", "packets", "tcp_packets", "conversations", "resets", "capture_host"):
+        assert records.row[field] == (whole[field] if field != "capture_host" else None), field

@@ -30,10 +30,28 @@ def when(ts: float | None, with_day: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M" if with_day else "%H:%M")
 
 
+def service_groups(services: list[str]) -> list[str]:
+    """Services as a person names them: server names sharing a parent domain become ``*.parent``
+    (``a.servicebus.windows.net``, ``b.servicebus.windows.net`` → ``*.servicebus.windows.net``), the most
+    services first; addresses and lone names stay as they are."""
+    parents: dict[str, list[str]] = defaultdict(list)
+    for s in services:
+        labels = s.split(".")
+        if ":" not in s and len(labels) >= 3 and any(ch.isalpha() for ch in s):
+            parents[".".join(labels[1:])].append(s)
+    shown, grouped = [], set()
+    for parent, names in sorted(parents.items(), key=lambda item: (-len(item[1]), item[0])):
+        if len(names) > 1:
+            shown.append(f"*.{parent}")
+            grouped.update(names)
+    return shown + [s for s in services if s not in grouped]
+
+
 def device_sentence(d: dict) -> str:
     """One device in one sentence (see the module docstring)."""
-    services = d["services"][:MAX_SERVICES_SHOWN]
-    more = len(d["services"]) - len(services)
+    named = service_groups(d["services"])
+    services = named[:MAX_SERVICES_SHOWN]
+    more = len(named) - len(services)
     to = ", ".join(services) + (f" and {more} more" if more > 0 else "")
     same_day = when(d["first_ts"])[:10] == when(d["last_ts"])[:10]
     span = (f"on {when(d['first_ts'])[:10]} between {when(d['first_ts'], False)} and {when(d['last_ts'], False)} UTC"
