@@ -45,3 +45,38 @@ def test_report_fleet_page_is_self_contained(tmp_path):
     assert "<th>10.66.6.2:8081</th>" in page and "<td>fd00_66__1</td>" in page
     both = CliRunner().invoke(main, ["report", str(captures[0]), "--fleet", str(tmp_path / "d"), "-o", str(tmp_path / "x.html")])
     assert both.exit_code == 2 and "not both" in both.output
+
+
+class _Terminal:
+    """A stream that says it is a terminal and keeps what rich writes to it."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_the_progress_bar_counts_captures_done_and_failed_and_is_silent_off_a_terminal():
+    import io
+
+    from netreset.cli.progress import capture_progress
+
+    with capture_progress(3, stream=io.StringIO()) as done:
+        assert done is None
+    with capture_progress(3, quiet=True, stream=_Terminal()) as done:
+        assert done is None
+    terminal = _Terminal()
+    with capture_progress(3, stream=terminal) as done:
+        done({"error": None, "packets": 1000})
+        done({"error": "x: not a capture file"})
+        done({"error": None, "packets": 500})
+    shown = "".join(terminal.text)
+    assert "3/3" in shown and "1 failed" in shown

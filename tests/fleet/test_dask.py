@@ -104,3 +104,15 @@ def test_fleet_of_every_sample_and_peer_capture(scheduler, tmp_path):
     code, document = fleet(scheduler, [CAPTURES], tmp_path / "out")
     assert code == 0 and document["captures"] == len(captures)
     assert_rows_equal_json(tmp_path / "out", captures)
+
+
+def test_a_scheduler_address_dask_cannot_read_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(main, ["fleet", str(SMALL[0]), "-o", str(tmp_path), "--scheduler", "nonsense:://x"])
+    assert result.exit_code == 2 and result.output.startswith("Error: --scheduler nonsense:://x: unknown address scheme")
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["fleet", str(SMALL[0]), "-o", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("Error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")

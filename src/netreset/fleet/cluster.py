@@ -76,6 +76,8 @@ def run_dask(paths: list[str], root: str, options: Options, *, node=None, node_f
                 client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError) as err:
                 raise NetresetError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+            except ValueError as err:  # not an address Dask reads
+                raise UsageError(f"--scheduler {scheduler}: {err}") from None
         else:
             cluster = LocalCluster(n_workers=workers or min(os.cpu_count() or 1, 4), threads_per_worker=1,
                                    processes=True, dashboard_address=None)

@@ -2,7 +2,7 @@
 
 Counts per hour (per day when the span is longer than ten days), so a burst at 02:00 on one day and a
 steady trickle read differently; a device is drawn in its own colour with its key (``hop4-ttl64``) in the
-legend, and the resets the peers sent are one grey line for comparison.
+legend, stacked per hour, and the resets no middlebox sent (the peers', the undetermined) are grey for comparison.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from netreset.plots import style
 
 PALETTE = ("#7B0000", "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 MAX_LINES = 8  #: devices drawn; the rest are added to "other devices"
+PEER_LABEL = "peer or undetermined"  #: the resets no middlebox was found to send
 
 
 def resets_over_time_figure(series: dict[str, list[float]], peer: list[float]) -> Figure:
-    """``series``: device → its resets' epoch seconds (most resets first); ``peer``: the genuine resets'."""
+    """``series``: device → its resets' epoch seconds (most resets first); ``peer``: the other resets'."""
     figure = Figure(figsize=(11.0, 3.6), dpi=100, layout="constrained")
     figure.set_facecolor("white")
     ax = figure.add_subplot()
@@ -35,13 +36,16 @@ def resets_over_time_figure(series: dict[str, list[float]], peer: list[float]) -
     if rest:
         lines["other devices"] = rest
     if peer:
-        lines["the peers themselves"] = list(peer)
-    for number, (name, times) in enumerate(lines.items()):
+        lines[PEER_LABEL] = list(peer)
+    bottoms: Counter = Counter()
+    for number, (name, times) in enumerate(lines.items()):  # stacked bars: a quiet hour stays empty, not bridged
         bins = Counter(int(t // step) * step for t in times)
         xs = sorted(bins)
-        colour = "#999999" if name == "the peers themselves" else PALETTE[number % len(PALETTE)]
-        ax.plot([dt.datetime.fromtimestamp(x, tz=dt.timezone.utc) for x in xs], [bins[x] for x in xs], marker="o",
-                linestyle="-", color=colour, label=f"{name} ({len(times)})", markersize=4)
+        colour = "#999999" if name == PEER_LABEL else PALETTE[number % len(PALETTE)]
+        ax.bar([dt.datetime.fromtimestamp(x, tz=dt.timezone.utc) for x in xs], [bins[x] for x in xs],
+               width=dt.timedelta(seconds=step * 0.9), align="edge", bottom=[bottoms[x] for x in xs],
+               color=colour, label=f"{name} ({len(times)})")
+        bottoms.update(bins)
     ax.set_ylabel(f"resets per {'hour' if step == 3600 else 'day'}", fontsize=style.FONT_SIZE)
     ax.set_xlabel("time (UTC)", fontsize=style.FONT_SIZE)
     ax.set_title("Resets over time by device", fontsize=style.TITLE_FONT)

@@ -109,7 +109,7 @@ def render_fleet_html(root) -> str:
         per_service[service] += count
     services = [s for s, _ in per_service.most_common(MAX_GRID_SERVICES)]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>netreset fleet report</title>"
-             f"<style>{CSS}</style></head><body>",
+             f"<style>{CSS}table.grid th{{font-size:.8em;max-width:9em;overflow-wrap:anywhere}}</style></head><body>",
              f"<h1>Fleet: {len(captures)} captures from {len(nodes)} nodes</h1>",
              f"<p class='muted'>netreset {esc(__version__)} · dataset {esc(root)} · {len(resets):,} resets, "
              f"{len(conversations):,} conversations</p>", "<h2>Devices</h2>"]
@@ -125,7 +125,7 @@ def render_fleet_html(root) -> str:
         head = "<tr><th>node</th>" + "".join(f"<th>{esc(s)}</th>" for s in services) + "</tr>"
         body = "".join("<tr><td>" + esc(n) + "</td>" + "".join(
             f"<td class='num'>{grid.get((n, s), 0) or ''}</td>" for s in services) + "</tr>" for n in nodes)
-        parts.append(f"<table>{head}{body}</table>")
+        parts.append(f"<div style='overflow-x:auto'><table class='grid'>{head}{body}</table></div>")
     else:
         parts.append("<p>None.</p>")
     parts.append("<h2>Top devices</h2>" if devices else "")
