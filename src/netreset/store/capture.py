@@ -55,19 +55,6 @@ def analysis_records(analysis) -> dict[str, list[dict]]:
     return tables
 
 
-def time_span(analysis, path) -> tuple[int | None, int | None]:
-    """First and last packet timestamps (ns) of the capture."""
-    if isinstance(analysis, Analysis):
-        ts = analysis.table.ts_ns
-        return (int(ts.min()), int(ts.max())) if len(ts) else (None, None)
-    from netreset.ingest.containers.open import open_frames
-
-    with open_frames(path) as source:  # the streamed path knows its end; its start is the first frame
-        first = next(iter(source), None)
-    last = getattr(analysis, "_capture_end", {}).get(0)
-    return (first.ts_ns if first is not None else None), last
-
-
 def capture_records(path, options: Options = Options(), *, node: str | None = None, node_from=None,
                     progress=None) -> CaptureRecords:
     """Analyse one capture file and gather what the store holds of it (raises CaptureError as the commands do)."""
@@ -85,7 +72,7 @@ def records_of_analysis(analysis, path: str, sha: str | None, size: int | None, 
     tables = analysis_records(analysis)
     host = capture_host(tables.get("hosts", []), tables.get("conversations", []))
     name, source = node_identity(path, node=node, node_from=node_from, host=host, section=section)
-    first, last = time_span(analysis, path)
+    first, last = analysis.time_span()
     stats = analysis.stats
     tables["captures"] = [{
         "path": path, "sha256": sha, "bytes": size, "file_format": stats.file_format, "node_source": source,
