@@ -27,7 +27,7 @@ def analyze(paths, *, node: str | None = None, node_from: str | None = None, **o
     ``verify_checksums=True``, ``engine="tshark"``, ``ttl_table="ttl.toml"``, ``workers=2``; ``node`` and
     ``node_from`` name the node as ``netreset export`` does. Raises
     :class:`netreset.errors.NetresetError` (one line) for a capture that cannot be read."""
-    from netreset.cli.options import expand_captures
+    from netreset.ingest.paths import expand_captures
     from netreset.pipeline.whole import Analysis, Options
 
     unknown = sorted(set(options) - set(_OPTIONS))

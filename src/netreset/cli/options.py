@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from netreset.cli.progress import reading_progress
-from netreset.errors import NetresetError
+from netreset.ingest.paths import expand_captures
 from netreset.pipeline.whole import Analysis, Options
 from netreset.report.formats import FORMATS
 from netreset.report.summary import findings
@@ -27,23 +27,7 @@ from netreset.report.summary import findings
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 EXIT_FAIL_ON = 3  #: the exit status when a ``--fail-on`` condition was met
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 FAIL_ON = ("reset", "middlebox", "refused", "syn_unanswered", "any")
-
-
-def expand_captures(paths: tuple[str, ...]) -> list[Path]:
-    """Capture paths as given; a directory stands for the capture files directly inside it."""
-    result: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
-            if not found:
-                raise NetresetError(f"{raw}: directory holds no capture files ({', '.join(CAPTURE_SUFFIXES[:3])})")
-            result.extend(found)
-        else:
-            result.append(path)
-    return result
 
 
 class EngineChoice(click.Choice):

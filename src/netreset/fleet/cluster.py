@@ -20,10 +20,9 @@ from typing import Callable, Iterable
 from netreset.errors import NetresetError, UsageError
 from netreset.fleet.devices import fleet_document
 from netreset.fleet.tasks import analyse_capture
+from netreset.ingest.paths import CAPTURE_SUFFIXES, is_capture_name
 from netreset.pipeline.whole import Options
 
-#: Names of capture files a directory is searched for (recursively), lower-case.
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 
 
 def fleet_paths(paths: Iterable[str]) -> list[str]:
@@ -36,7 +35,7 @@ def fleet_paths(paths: Iterable[str]) -> list[str]:
                 raise UsageError(f"{raw}: no file matches")
             found.extend(m for m in matches if os.path.isfile(m))
         elif os.path.isdir(raw):
-            inside = sorted(str(p) for p in Path(raw).rglob("*") if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
+            inside = sorted(str(p) for p in Path(raw).rglob("*") if is_capture_name(p))
             if not inside:
                 raise UsageError(f"{raw}: directory holds no capture files ({', '.join(CAPTURE_SUFFIXES[:3])})")
             found.extend(inside)
