@@ -20,7 +20,10 @@ PACKAGE = SRC / "netreset"
 #: ``packets`` comes before ``ingest`` in import order: ingest *builds* the packet table, so it imports the
 #: table's model. ``report`` and ``plots`` are one layer (a report embeds plots).
 LAYERS = ("errors", "runtime", "data", "packets", "ingest", "flows", "analyses", "records", "pipeline",
-          ("report", "plots"), "cli")
+          "store", "fleet", ("report", "plots"), "cli", "api")
+#: The one import against the flow: the package itself re-exports the Python API (``netreset.analyze``),
+#: lazily, inside a module ``__getattr__`` (tests below check it stays lazy).
+FACADE = ("netreset", "netreset.api")
 
 
 def _rank(module: str) -> int:
@@ -118,8 +121,20 @@ def test_no_module_imports_itself_back(graph):
 
 def test_imports_flow_one_way_through_the_layers(graph):
     against = sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
-                     if _rank(target) > _rank(module))
+                     if _rank(target) > _rank(module) and (module, target) != FACADE)
     assert against == []
+
+
+def test_the_package_loads_its_api_only_when_asked():
+    """``import netreset`` imports nothing of the package (the CLI's start-up), ``netreset.analyze`` loads the API."""
+    import subprocess
+    import sys
+
+    code = ("import sys, netreset; before = sorted(m for m in sys.modules if m.startswith('netreset.')); "
+            "netreset.analyze; print(before, 'netreset.api' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(SRC)}).stdout
+    assert out.strip() == "[] True"
 
 
 def test_every_module_belongs_to_a_layer(graph):

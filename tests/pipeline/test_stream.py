@@ -281,6 +281,7 @@ def test_both_pipelines_satisfy_the_view_the_commands_read(tmp_path):
         assert isinstance(analysis, AnalysisView)
         assert analysis.conversation_count() == whole.conversation_count()
     assert list(streamed.reset_rows()) == whole.reset_rows()
+    assert streamed.time_span() == whole.time_span() == (int(whole.table.ts_ns.min()), int(whole.table.ts_ns.max()))
     members = {name for name in vars(AnalysisView) if not name.startswith("_")} | set(AnalysisView.__annotations__)
     assert {"reset_rows", "handshake_rows", "finding_rows", "outcome_counts", "stats", "options"} <= members
 

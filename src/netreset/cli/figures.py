@@ -132,13 +132,29 @@ def _fault_segments(analysis: Analysis, peer_capture: str, paths) -> dict:
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
-@analysis_options(formats=("text",))
+@analysis_options(formats=("text",), captures_optional=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="report.html (one self-contained page) or report.md (PNG figures in report_files/ beside it).")
-def report(analysis: Analysis, fmt: str, output: str):
-    """One page for the network team: summary, findings, resets with hop diagrams, timelines, conversations."""
+@click.option("--fleet", "fleet_dir", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+              help="Instead of captures: the fleet page (.html) of a dataset written by `export`/`fleet`.")
+def report(analysis: Analysis | None, fmt: str, output: str, fleet_dir: str | None = None):
+    """One page for the network team: summary, findings, resets with hop diagrams, timelines, conversations.
+
+    With --fleet DIR: resets over time by device, a node × service grid and the top devices with their hop diagrams."""
     from netreset.plots.figures import IMAGE_SUFFIXES, image_format, save_figure  # matplotlib: load only when drawing
     path = Path(output)
+    if (analysis is None) == (fleet_dir is None):
+        raise UsageError("report: give captures or --fleet DIR (not both)")
+    if fleet_dir is not None:
+        if path.suffix.lower() != ".html":
+            raise UsageError(f"{output}: the fleet report is a .html page")
+        from netreset.cli.fleet import require_extra
+        from netreset.report.fleet import render_fleet_html
+
+        require_extra("export")
+        path.write_text(render_fleet_html(fleet_dir), encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+        return
     if path.suffix.lower() not in REPORT_SUFFIXES:
         raise UsageError(f"{output}: unknown report format; use {', '.join(REPORT_SUFFIXES)}")
     names = list(dict.fromkeys(Path(i).name for i in _capture_names(analysis)))

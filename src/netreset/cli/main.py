@@ -17,6 +17,7 @@ import click
 
 from netreset import __version__
 from netreset.cli.figures import FIGURE_COMMANDS
+from netreset.cli.fleet import FLEET_COMMANDS
 from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo, peer_capture_option
 from netreset.cli.vantage import VANTAGE_COMMANDS
 from netreset.errors import NetresetError, UsageError
@@ -147,5 +148,5 @@ def hosts(analysis: Analysis, fmt: str):
     formats.write("hosts", fmt, analysis.host_rows(), echo, analysis)
 
 
-for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS:  # timeline, hops, report; compare
+for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS + FLEET_COMMANDS:  # timeline, hops, report; compare; export, fleet
     main.add_command(_command)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from netreset.cli.progress import reading_progress
-from netreset.errors import NetresetError
+from netreset.ingest.paths import expand_captures
 from netreset.pipeline.whole import Analysis, Options
 from netreset.report.formats import FORMATS
 from netreset.report.summary import findings
@@ -27,23 +27,7 @@ from netreset.report.summary import findings
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 EXIT_FAIL_ON = 3  #: the exit status when a ``--fail-on`` condition was met
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz", ".cap.gz")
 FAIL_ON = ("reset", "middlebox", "refused", "syn_unanswered", "any")
-
-
-def expand_captures(paths: tuple[str, ...]) -> list[Path]:
-    """Capture paths as given; a directory stands for the capture files directly inside it."""
-    result: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES))
-            if not found:
-                raise NetresetError(f"{raw}: directory holds no capture files ({', '.join(CAPTURE_SUFFIXES[:3])})")
-            result.extend(found)
-        else:
-            result.append(path)
-    return result
 
 
 class EngineChoice(click.Choice):
@@ -64,13 +48,14 @@ def format_option(formats: tuple[str, ...]):
     return click.option("--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True)
 
 
-def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False):
+def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False, captures_optional: bool = False):
     """The options every analysing command shares, and the Analysis they describe. ``streamable``: the
     command reads only counts, resets and handshakes, so one big capture is analysed chunk by chunk
-    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers)."""
+    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers). ``captures_optional``: the
+    command may run without captures (``report --fleet DIR``); it is then called with analysis None."""
 
     def decorate(command):
-        @click.argument("captures", nargs=-1, required=True, type=click.Path())
+        @click.argument("captures", nargs=-1, required=not captures_optional, type=click.Path())
         @click.option("--filter", "filter_text", metavar="EXPR", help="tcpdump-style filter, e.g. 'host 8.8.8.8 and port 888'.")
         @click.option("--stream", type=int, metavar="N", help="Only conversation N (as listed by `conversations`).")
         @click.option("--name", "name_glob", metavar="GLOB",
@@ -92,6 +77,9 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
         def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, service_roots, fail_on,
                     workers, quiet,
                     fmt=formats[0], **rest):
+            if not captures:
+                command(None, fmt, **rest)
+                return
             options = Options(filter_text=filter_text, stream=stream, name_glob=name_glob, verify_checksums=verify_checksums,
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers,
                               service_roots=Path(service_roots) if service_roots else None)

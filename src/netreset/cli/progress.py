@@ -39,6 +39,33 @@ def reading_progress(paths: Sequence[os.PathLike | str], quiet: bool = False, st
         yield hook
 
 
+@contextmanager
+def capture_progress(total: int, quiet: bool = False, stream=None) -> Iterator:
+    """Yield a hook ``done(summary)`` called once per finished capture (``netreset fleet``/``export``): a bar of
+    captures done and failed, and the packets/s of the finished captures across the cluster; None when silent."""
+    stream = stream if stream is not None else sys.stderr
+    if quiet or not stream.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    counts = {"failed": 0, "packets": 0}
+    columns = (TextColumn("captures"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("fleet", total=total, failed=0, rate="")
+
+        def done(summary: dict) -> None:
+            counts["failed"] += summary.get("error") is not None
+            counts["packets"] += summary.get("packets") or 0
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = f"{counts['packets'] / elapsed:,.0f} packets/s" if elapsed > 0 else ""
+            bar.update(task, advance=1, failed=counts["failed"], rate=rate)
+
+        yield done
+
+
 def _size(path) -> int:
     try:
         return os.path.getsize(path)

@@ -334,8 +334,9 @@ class StreamedAnalysis:
     def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
                  timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
                  capture_end: dict[int, int], zeek_connections: int = 0, stream_value: np.ndarray | None = None,
-                 stream_conversations: np.ndarray | None = None) -> None:
+                 stream_conversations: np.ndarray | None = None, span: tuple = (None, None)) -> None:
         self.stats, self.options = stats, options
+        self._span = span
         self._kept, self._icmp, self._spill, self._timing = kept, icmp, spill, timing
         self._conv_first, self._stream_first = conv_first, stream_first
         #: per stream (numbered as tshark does): its final completeness, and how many conversations share it
@@ -497,6 +498,9 @@ class StreamedAnalysis:
     def finding_rows(self) -> RecordRuns:
         return self._judge("findings")
 
+    def time_span(self) -> tuple[int | None, int | None]:
+        return self._span
+
     def conversation_count(self) -> int:
         return len(self._conv_first)
 
@@ -569,6 +573,7 @@ class _Streamer:
         self.fresh = 0  #: rows at the end of the work table released since the last walk
         self.parked = ParkedAttempts(book)
         self.last_ts: int | None = None  #: Zeek's network time after the rows released so far (the newest timestamp)
+        self.first_ts: int | None = None  #: the earliest timestamp of the rows released so far
         self.spill = SpillDirectory()
         #: suspect tuples' rows per batch (on disk), with their global rows, network times and streams
         self.kept = PieceStore(self.spill, book)
@@ -604,6 +609,7 @@ class _Streamer:
         ts = released.ts_ns.astype(np.int64)
         net = np.maximum.accumulate(ts if self.last_ts is None else np.maximum(ts, self.last_ts))
         self.last_ts = int(net[-1])
+        self.first_ts = int(ts.min()) if self.first_ts is None else min(self.first_ts, int(ts.min()))
         rows = self.rows_seen + np.arange(len(released), dtype=np.int64)
         self.rows_seen += len(released)
         self.capture_wide.add(released)
@@ -780,7 +786,7 @@ class _Streamer:
                                 stream_first=stream_first, tallies=self.tallies,
                                 host_ttls=self.capture_wide.total(), capture_end={0: self.last_ts} if self.last_ts is not None else {},
                                 zeek_connections=self.zeek_connections, stream_value=value,
-                                stream_conversations=sharing)
+                                stream_conversations=sharing, span=(self.first_ts, self.last_ts))
 
 
 def read_ahead(chunks, depth: int = 2):

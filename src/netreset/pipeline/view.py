@@ -29,6 +29,9 @@ class AnalysisView(Protocol):
     stats: IngestStats  #: what ingestion saw (files, formats, frames, decode problems)
     options: "Options"  #: what the user asked for (see :class:`~netreset.pipeline.whole.Options`)
 
+    def time_span(self) -> tuple[int | None, int | None]:
+        """The earliest and the newest timestamp (ns) of the TCP and ICMP-error packets read; (None, None) when none."""
+
     def conversation_count(self) -> int:
         """Conversations in the capture (after ``--filter``/``--stream``)."""
 

@@ -385,6 +385,11 @@ class Analysis:
     def conversation_count(self) -> int:
         return len(self.conversations)
 
+    def time_span(self) -> tuple[int | None, int | None]:
+        """The earliest and the newest timestamp (ns) of the capture's packets (the table's rows)."""
+        ts = self.table.ts_ns
+        return (int(ts.min()), int(ts.max())) if len(ts) else (None, None)
+
     def zeek_connection_count(self) -> int:
         """Rows of Zeek's conn.log the selected conversations are (several for one attempt Zeek's timers split)."""
         return sum(c.zeek_connections for c in self.conversations)

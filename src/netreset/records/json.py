@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from itertools import chain
 from json.encoder import c_make_encoder  # the C accelerator (CPython); None elsewhere
+from json.encoder import JSONEncoder
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, Callable, Hashable
 
@@ -39,6 +40,13 @@ def encode_item(value: Any) -> str:
     out: list[str] = []
     _encode(value, _ITEM_NEWLINE, out)
     return "".join(out)
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as one line without spaces (``json.dumps(value, separators=(",", ":"))``): the text of a
+    JSON column of the Parquet export (:mod:`netreset.store.schema`), where the open parts of the contract
+    (evidence, causes, application events) are stored as JSON."""
+    return _COMPACT.encode(value)
 
 
 def write_json(document: dict, write: Callable[[str], Any], batch: int = 1000) -> None:
@@ -88,6 +96,7 @@ def _float(value: float) -> str:
 
 
 _INF = float("inf")
+_COMPACT = JSONEncoder(separators=(",", ":"), default=lambda v: _json_default(v))
 _CONSTANTS = {None: "null", True: "true", False: "false"}
 
 

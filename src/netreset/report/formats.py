@@ -110,7 +110,8 @@ def _comparison_document(comparison) -> dict:
 
 #: Command → its output. Records each command hands over: ``summary`` the analysis; ``conversations``,
 #: ``locate-reset``, ``handshakes``, ``hosts`` their record lists; ``hops`` (HopPath, fault segment or
-#: None) pairs; ``compare`` the Comparison.
+#: None) pairs; ``compare`` the Comparison; ``fleet`` and ``export`` the fleet summary document
+#: (:func:`netreset.fleet.devices.fleet_document`).
 OUTPUTS: dict[str, Output] = {
     "summary": Output(LISTING_FORMATS, lambda analysis, _: text.summary_text(summary_document(analysis)),
                       summary_document, _summary_csv),
@@ -122,7 +123,15 @@ OUTPUTS: dict[str, Output] = {
     "hops": Output(("text", "json"), _hops_text, _hops_document),
     "compare": Output(("text", "json"), lambda comparison, _: text.comparison_text(_comparison_document(comparison)),
                       _comparison_document),
+    "fleet": Output(("text", "json"), lambda document, _: _fleet_text(document), lambda document: document),
+    "export": Output(("text", "json"), lambda document, _: _fleet_text(document), lambda document: document),
 }
+
+
+def _fleet_text(document: dict) -> str:
+    from netreset.report.fleet import fleet_text
+
+    return fleet_text(document)
 
 
 def offered(command: str) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from netreset.ingest.frames import Interface, RawFrame
 from netreset.ingest.containers.duplicates import drop_component_duplicates, holds_duplicates
 from netreset.ingest.containers.netmon import MAGICS as NETMON_MAGICS, NetmonReader
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
-from netreset.ingest.containers.pcapng import PcapngReader
+from netreset.ingest.containers.pcapng import PcapngReader, section_header_text
 
 GZIP_MAGIC = b"\x1f\x8b"
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -112,6 +112,18 @@ def holds_component_duplicates(path: str | os.PathLike) -> bool:
     with open_frames(path) as source:
         reader = source._reader
         return isinstance(reader, PcapngReader) and holds_duplicates(reader.frames(), reader)
+
+
+def section_header(path: str | os.PathLike, limit: int = 1 << 16) -> dict[str, str]:
+    """The machine descriptions of a pcapng file's first section header (:func:`section_header_text`),
+    gzipped or not; {} for other formats and for a header longer than ``limit`` bytes."""
+    raw = _open_raw(os.fspath(path))
+    with raw:
+        head = raw.read(limit)
+        if head[:2] == GZIP_MAGIC:
+            raw.seek(0)
+            head = Gunzip(raw).read(limit) or b""
+    return section_header_text(head)
 
 
 class FrameSource:

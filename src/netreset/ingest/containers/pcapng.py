@@ -24,6 +24,8 @@ from netreset.ingest.containers.pcap import MAX_RECORD_BYTES
 SHB, IDB, PB_OBSOLETE, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 OPT_END, OPT_COMMENT = 0, 1
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_TSOFFSET = 2, 3, 9, 14
+#: The section header's descriptions of the machine that wrote it (pcapng §4.1), by option code.
+SHB_TEXT_OPTIONS = {2: "shb_hardware", 3: "shb_os", 4: "shb_userappl"}
 
 
 def parse_options(body: bytes, start: int, end: int, endian: str) -> list[tuple[int, bytes]] | None:
@@ -44,6 +46,26 @@ def parse_options(body: bytes, start: int, end: int, endian: str) -> list[tuple[
 def text(value: bytes) -> str:
     """Option strings are untrusted: UTF-8 with replacement, trailing NULs from padding writers dropped."""
     return value.decode("utf-8", errors="replace").rstrip("\x00")
+
+
+def section_header_text(head: bytes) -> dict[str, str]:
+    """``shb_hardware``, ``shb_os`` and ``shb_userappl`` of the first section header in ``head`` (a file's
+    first bytes, uncompressed), those present only; {} when ``head`` is not a readable pcapng start.
+
+    What the capturing program says about its machine: dumpcap writes the CPU, the OS and its own
+    version; some tools write a host name. Untrusted text, read for the fleet's node identity."""
+    if len(head) < 28 or head[:4] != b"\x0a\x0d\x0d\x0a":
+        return {}
+    magic = head[8:12]
+    endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">" if magic == b"\x1a\x2b\x3c\x4d" else None
+    if endian is None:
+        return {}
+    (length,) = struct.unpack_from(endian + "I", head, 4)
+    if length < 28 or length > len(head):
+        return {}
+    options = parse_options(head, 24, length - 4, endian) or []
+    return {SHB_TEXT_OPTIONS[code]: text(value) for code, value in options
+            if code in SHB_TEXT_OPTIONS and text(value).strip()}
 
 
 def ts_divisor(tsresol: int) -> int:

@@ -1,0 +1,1 @@
+"""Many captures from many nodes: one task per capture on Dask, the devices merged across them."""
