@@ -45,7 +45,7 @@ def analysis_records(analysis) -> dict[str, list[dict]]:
         conversations = [conversation_record(c, analysis.table, analysis.application.get(c.id), analysis.causes.get(c.id))
                          for c in analysis.conversations]
         tables["conversations"] = conversations
-        tables["hosts"] = [h.to_dict() for h in analysis.hosts]
+        tables["hosts"] = analysis.host_rows()
         tables["app_events"] = [{"conversation": c["id"], "index": i, "frame": e.get("frame"), "from": e.get("from"),
                                  "kind": e.get("kind"), "event": e}
                                 for c in conversations for i, e in enumerate(c.get("app_events") or [])]

@@ -71,6 +71,7 @@ _FIXED = {
         "address": "str", "ip_version": "int", "packets": "int", "conversations": "int", "ttl": "int",
         "ttls": "list<int>", "initial_ttl": "int", "routers_between": "int", "traceroute_hop": "int",
         "family": "str", "ambiguous": "bool", "ttl_changes": "int", "sightings": "json", "fingerprints": "json",
+        "device_ttls": "list<int>", "names": "list<str>",
     },
     # The application context, one row per item of a conversation's ``app_events`` / ``causes`` (the
     # same values as those JSON columns, queryable without unpacking them).
