@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from netreset.cli.progress import reading_progress
-from netreset.errors import NetresetError
+from netreset.errors import NetresetError, UsageError
 from netreset.pipeline.whole import Analysis, Options
 from netreset.report.formats import FORMATS
 from netreset.report.summary import findings
@@ -64,10 +64,11 @@ def format_option(formats: tuple[str, ...]):
     return click.option("--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True)
 
 
-def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False):
+def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False, one_capture: str | None = None):
     """The options every analysing command shares, and the Analysis they describe. ``streamable``: the
     command reads only counts, resets and handshakes, so one big capture is analysed chunk by chunk
-    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers)."""
+    with bounded memory (:mod:`netreset.pipeline.streamed`; same answers). ``one_capture``: the command
+    takes exactly one capture file, and this says why and what to do instead (a usage error, before reading)."""
 
     def decorate(command):
         @click.argument("captures", nargs=-1, required=True, type=click.Path())
@@ -92,6 +93,8 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
             options = Options(filter_text=filter_text, stream=stream, name_glob=name_glob, verify_checksums=verify_checksums,
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
             paths = expand_captures(captures)
+            if one_capture and len(paths) != 1:
+                raise UsageError(f"{len(paths)} captures given: {one_capture}")
             with reading_progress(paths, quiet) as progress:
                 if streamable:
                     from netreset.pipeline.run import analyse

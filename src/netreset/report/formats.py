@@ -21,6 +21,7 @@ from netreset.records.conversations import CONVERSATION_COLUMNS, conversation_te
 from netreset.records.json import write_json
 from netreset.records.schema import SCHEMA_VERSION
 from netreset.report import text
+from netreset.report.annotations import annotate_text
 from netreset.report.summary import summary_document
 from netreset.report.tables import render_table, write_csv
 
@@ -91,7 +92,7 @@ def _comparison_document(comparison) -> dict:
 
 #: Command → its output. Records each command hands over: ``summary`` the analysis; ``conversations``,
 #: ``locate-reset``, ``handshakes``, ``hosts`` their record lists; ``hops`` (HopPath, fault segment or
-#: None) pairs; ``compare`` the Comparison.
+#: None) pairs; ``compare`` the Comparison; ``annotate`` its record (:func:`~netreset.report.annotations.annotate_record`).
 OUTPUTS: dict[str, Output] = {
     "summary": Output(LISTING_FORMATS, lambda analysis, _: text.summary_text(summary_document(analysis)),
                       summary_document, _summary_csv),
@@ -103,6 +104,7 @@ OUTPUTS: dict[str, Output] = {
     "hops": Output(("text", "json"), _hops_text, _hops_document),
     "compare": Output(("text", "json"), lambda comparison, _: text.comparison_text(_comparison_document(comparison)),
                       _comparison_document),
+    "annotate": Output(("text", "json"), lambda record, _: annotate_text(record), lambda record: record),
 }
 
 
