@@ -47,10 +47,12 @@ def annotate(analysis: Analysis, fmt: str, output: str, only_failing: bool):
     conversations = analysis.all_conversations
     stream_of = {c.id: c.tcp_stream for c in conversations}
     stream_frames = None
-    if only_failing:
+    if only_failing:  # the frames of each failing stream (every conversation sharing it)
+        failing = {stream_of[n.conversation] for n in notes if n.conversation in stream_of}
         stream_frames = {}
         for c in conversations:
-            stream_frames.setdefault(c.tcp_stream, []).extend(analysis.table.frame[c.rows].tolist())
+            if c.tcp_stream in failing:
+                stream_frames.setdefault(c.tcp_stream, []).extend(analysis.table.frame[c.rows].tolist())
     wanted = plan(notes, stream_of, stream_frames)
     result = _write(capture, output, wanted)
     for warning in result.warnings:
@@ -71,6 +73,9 @@ def _write(capture: str, output: str, wanted):
     try:
         with os.fdopen(handle, "wb", buffering=1 << 20) as out:
             result = copy_as_pcapng(capture, out, wanted.comments, wanted.keep)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it (mkstemp makes it private)
         os.replace(temporary, output)
     except OSError as exc:
         raise NetresetError(f"{output}: cannot write: {exc.strerror or exc}") from None

@@ -75,13 +75,16 @@ def plan(notes: list[Note], stream_of: dict[int, int], stream_frames: dict[int, 
     streams = {s: s for s in stream_of.values()}
     frames: dict[int, int] | None = None
     if stream_frames is not None:
-        failing = {stream_of[n.conversation] for n in notes if n.conversation in stream_of}
         keep = {f for n in notes for f in n.frames}
-        firsts = {}
-        for stream in failing:
-            kept = set(stream_frames.get(stream, ()))
-            keep |= kept
-            firsts[stream] = min(kept | {f for n in notes if stream_of.get(n.conversation) == stream for f in n.frames})
+        firsts: dict[int, int] = {}  # failing stream -> its first frame in the output
+        for n in notes:
+            if n.conversation in stream_of and n.frames:
+                stream = stream_of[n.conversation]
+                firsts[stream] = min(firsts.get(stream, min(n.frames)), min(n.frames))
+        for stream in firsts:
+            kept = stream_frames.get(stream, ())
+            keep.update(kept)
+            firsts[stream] = min(firsts[stream], min(kept, default=firsts[stream]))
         streams = {stream: rank for rank, stream in enumerate(sorted(firsts, key=firsts.get))}
         frames = {frame: number for number, frame in enumerate(sorted(keep), 1)}
     comments: dict[int, list[str]] = {}

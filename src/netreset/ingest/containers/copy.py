@@ -9,8 +9,10 @@ frame number (the numbers the readers give, as Wireshark numbers frames). The co
   frame N" is answered by the very code that numbered the frames. Section headers, interfaces, name
   resolution, statistics, decryption secrets, custom and unknown blocks pass unchanged, in their
   sections and byte orders; a frame that gains comments keeps its fixed fields, packet and options
-  (:func:`~netreset.ingest.containers.pcapng_write.with_comments`). A simple packet block that gains a
-  comment becomes an EPB with timestamp 0 (SPBs have no options); an obsolete packet block keeps its type.
+  (:func:`~netreset.ingest.containers.pcapng_write.with_comments`); an obsolete packet block keeps its
+  type and gains the comment among its options. A simple packet block has no options, so it cannot carry a
+  comment: it is kept as it is, with a warning (made an EPB it would gain a timestamp it never had —
+  Wireshark shows an SPB with none).
 * **pcap** becomes one section with one interface: its link type, its snaplen and its
   timestamp resolution (``if_tsresol`` 6 for µs, 9 for ns), so each timestamp is the same number of the
   same unit.
@@ -49,8 +51,6 @@ class CopyResult:
     frames_written: int = 0
     #: output frame number → the comments it carries (those netreset added)
     commented: dict[int, list[str]] = field(default_factory=dict)
-    #: input frame number → output frame number, for every frame written
-    renumbered: dict[int, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -70,7 +70,7 @@ def copy_as_pcapng(path: str, out: BinaryIO, comments: dict[int, list[str]], kee
 def _copy_blocks(source: FrameSource, out: BinaryIO, comments, keep, result: CopyResult) -> None:
     """pcapng: every block the reader consumed, in order; each frame's own block commented or left out."""
     reader, tap = source.reader, source.tap
-    unplaced = 0
+    unplaced: list[int] = []
     for frame in source.every_frame():
         result.frames_read += 1
         consumed = tap.take()
@@ -81,12 +81,11 @@ def _copy_blocks(source: FrameSource, out: BinaryIO, comments, keep, result: Cop
         if keep is not None and frame.frame not in keep:
             continue
         result.frames_written += 1
-        result.renumbered[frame.frame] = result.frames_written
         texts = comments.get(frame.frame)
         if texts:
             commented = with_comments(raw, texts, endian)
             if commented is None:
-                unplaced += 1
+                unplaced.append(frame.frame)
             else:
                 raw = commented
                 result.commented[result.frames_written] = list(texts)
@@ -95,7 +94,9 @@ def _copy_blocks(source: FrameSource, out: BinaryIO, comments, keep, result: Cop
     whole = reader.offset - tap.taken
     _write_other_blocks(tap.take(whole), out, keep is not None)
     if unplaced:
-        result.warnings.append(f"{unplaced} frames have a malformed option list; their comments were not added")
+        result.warnings.append(f"{len(unplaced)} frames could not carry their comments and were left as they were "
+                               f"(frames {', '.join(map(str, unplaced[:10]))}{' …' if len(unplaced) > 10 else ''}): "
+                               "a simple packet block has no options, or the block's option list is malformed")
 
 
 def _write_other_blocks(raw: bytes, out: BinaryIO, drop_packets: bool) -> None:
@@ -137,7 +138,6 @@ def _convert_frames(source: FrameSource, out: BinaryIO, comments, keep, result: 
         if frame.ts_ns < 0:
             raise CaptureError(source.path, f"frame {frame.frame} is timed before 1970, which pcapng cannot hold")
         result.frames_written += 1
-        result.renumbered[frame.frame] = result.frames_written
         texts = comments.get(frame.frame) or ()
         if texts:
             result.commented[result.frames_written] = list(texts)

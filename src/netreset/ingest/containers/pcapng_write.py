@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from netreset.ingest.containers.pcapng import EPB, IDB, IF_TSRESOL, OPT_COMMENT, OPT_END, PB_OBSOLETE, SHB, SPB, parse_options
+from netreset.ingest.containers.pcapng import EPB, IDB, IF_TSRESOL, OPT_COMMENT, OPT_END, PB_OBSOLETE, SHB, parse_options
 
 #: shb_userappl: which program wrote a section netreset made.
 SHB_USERAPPL = 4
@@ -76,18 +76,11 @@ def block_type(raw: bytes, endian: str) -> int:
 
 
 def with_comments(raw: bytes, comments, endian: str) -> bytes | None:
-    """The packet block ``raw`` (whole, header to trailer) with ``comments`` added; None when its option
-    list is malformed (a comment cannot be placed after bytes that do not frame as options).
-
-    EPB and obsolete PB keep their fixed fields, packet and options byte for byte. A simple packet block
-    has no options: it becomes an EPB of interface 0 with timestamp 0 (what readers show for an SPB) and
-    the captured length the SPB implies, the same packet for a reader, now able to carry a comment."""
+    """The EPB or obsolete PB ``raw`` (whole, header to trailer) with ``comments`` added, its fixed fields,
+    packet and options kept byte for byte; None for another block, or when its option list is malformed
+    (a comment cannot be placed after bytes that do not frame as options)."""
     btype, length = struct.unpack_from(endian + "II", raw)
     body = raw[8:length - 4]
-    if btype == SPB:
-        wirelen = struct.unpack_from(endian + "I", body)[0]
-        data = body[4:4 + min(wirelen, len(body) - 4)]
-        return enhanced_packet(0, 0, len(data), wirelen, data, comments, endian)
     if btype not in (EPB, PB_OBSOLETE) or len(body) < PACKET_HEADER:
         return None
     caplen = struct.unpack_from(endian + "I", body, 12)[0]
@@ -101,4 +94,3 @@ def with_comments(raw: bytes, comments, endian: str) -> bytes | None:
     kept = body[start:start + sum(4 + ((len(value) + 3) & ~3) for _code, value in existing)]
     added = b"".join(comment_option(c, endian) for c in comments)
     return block(btype, body[:start] + kept + added + end_of_options(endian), endian)
-
