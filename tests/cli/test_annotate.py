@@ -208,3 +208,41 @@ def test_text_output_says_where_and_how_to_filter(tmp_path):
     assert result.exit_code == 0
     assert "frames (pcap → pcapng), 0 frames commented" in result.stdout
     assert "No finding to annotate" in result.stdout
+
+
+def test_a_gzipped_capture_gives_the_same_file(tmp_path):
+    import gzip
+
+    plain, packed = tmp_path / "plain.pcapng", tmp_path / "in.pcapng.gz"
+    packed.write_bytes(gzip.compress((CAPTURES / "sni-filtered.pcapng").read_bytes()))
+    annotate(CAPTURES / "sni-filtered.pcapng", plain)
+    record = annotate(packed, tmp_path / "unpacked.pcapng")
+    assert record["input_format"] == "pcapng+gzip"
+    assert (tmp_path / "unpacked.pcapng").read_bytes() == plain.read_bytes()
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None or shutil.which("tshark") is None, reason="Wireshark tools absent")
+def test_a_format_only_tshark_reads_is_one_line_saying_how_to_convert(tmp_path):
+    snoop = tmp_path / "clean.snoop"
+    subprocess.run(["editcap", "-F", "snoop", str(CAPTURES / "clean.pcap"), str(snoop)], check=True, capture_output=True)
+    result = CliRunner().invoke(main, ["annotate", str(snoop), "-o", str(tmp_path / "out.pcapng"), "-q"])
+    assert result.exit_code == 1
+    [error] = [l for l in result.output.splitlines() if l.startswith("Error:")]
+    assert "editcap -F pcapng" in error and "Traceback" not in result.output
+    assert not (tmp_path / "out.pcapng").exists() and not list(tmp_path.glob(".netreset-annotate-*"))
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None or shutil.which("tshark") is None, reason="Wireshark tools absent")
+@pytest.mark.parametrize("version", ["netmon1", "netmon2"])
+def test_netmon_becomes_pcapng_with_the_frames_tshark_reads_in_it(tmp_path, version):
+    """editcap writes the sample as NetMon; tshark reads the .cap and netreset's pcapng of it to the same frames."""
+    cap = tmp_path / "fw.cap"
+    subprocess.run(["editcap", "-F", version, str(CAPTURES / "firewall-reset.pcapng"), str(cap)], check=True,
+                   capture_output=True)
+    out = tmp_path / "fw.pcapng"
+    record = annotate(cap, out)
+    assert record["input_format"] == version and [c["frame"] for c in record["comments"]] == [9]
+    fields = ("frame.number", "frame.time_epoch", "frame.encap_type", "frame.len", "frame.cap_len")
+    assert tshark(out, fields) == tshark(cap, fields)
+    [row] = tshark(out, ("frame.number", "frame.comment"), 'frame.comment contains "netreset"')
+    assert row[0] == "9" and "hop 4" in row[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo
-from netreset.errors import NetresetError, UsageError
+from netreset.errors import CaptureError, NetresetError, UnsupportedFormat, UsageError
 from netreset.ingest.containers.copy import copy_as_pcapng
 from netreset.pipeline.whole import Analysis
 from netreset.report import formats
@@ -72,7 +72,12 @@ def _write(capture: str, output: str, wanted):
         raise NetresetError(f"{output}: cannot write there: {exc.strerror or exc}") from None
     try:
         with os.fdopen(handle, "wb", buffering=1 << 20) as out:
-            result = copy_as_pcapng(capture, out, wanted.comments, wanted.keep)
+            try:
+                result = copy_as_pcapng(capture, out, wanted.comments, wanted.keep)
+            except UnsupportedFormat as err:
+                what = err.kind or "a format netreset does not read itself"
+                raise CaptureError(capture, f"{what}: annotate copies pcap, pcapng and NetMon files only; convert it "
+                                   f"first (`editcap -F pcapng {capture} converted.pcapng`) and annotate that") from None
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it (mkstemp makes it private)
