@@ -28,6 +28,8 @@ from netreset.records.schema import SCHEMA_VERSION
 PREFIX = "netreset: "
 #: Wireshark's display filter for every comment netreset wrote.
 DISPLAY_FILTER = 'frame.comment contains "netreset"'
+#: Comments the text output lists (the file holds them all; ``--format json`` lists them all).
+TEXT_COMMENTS = 50
 _FRAME_REFERENCE = re.compile(r"\bframe (\d+)\b")
 
 
@@ -136,7 +138,10 @@ def annotate_text(record: dict) -> str:
     """What the terminal shows: where the file went, the comments, and how to find them in Wireshark."""
     lines = [f"Wrote {record['output']}: {record['frames_written']} of {record['frames_read']} frames "
              f"({record['input_format']} → pcapng), {_count(record['frames_commented'], 'frame')} commented."]
-    lines += [f"  frame {c['frame']}: {c['comment']}" for c in record["comments"]]
+    shown = record["comments"][:TEXT_COMMENTS]
+    lines += [f"  frame {c['frame']}: {c['comment']}" for c in shown]
+    if len(record["comments"]) > len(shown):
+        lines.append(f"  … and {len(record['comments']) - len(shown)} more comments (--format json lists every one)")
     if record["comments"]:
         lines.append(f"In Wireshark: filter with  {DISPLAY_FILTER}  (or Analyze → Expert Information → Comments).")
     else:
