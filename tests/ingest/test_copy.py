@@ -210,3 +210,26 @@ def test_tshark_reads_the_crafted_copies_with_every_comment(tmp_path):
     for o, n in zip(old, new):
         added = [] if o[0] in ("4", "8") else [f"netreset: n{o[0]}"]  # the SPBs carry none
         assert n[4] == "|".join(filter(None, [o[4], *added]))
+
+
+def test_keep_follows_each_section_s_byte_order(tmp_path):
+    """Frames 1-4 in a little-endian section, 5-8 in a big-endian one: the second section's blocks between
+    frames are walked in its own byte order."""
+    content = two_sections()
+    copy, result = copied(write(tmp_path, content), {6: ["netreset: f"]}, keep={1, 6})
+    shb_le, idb_le = 0x0A0D0D0A, 1
+    assert [t for t, _ in blocks(copy)] == [shb_le, idb_le, 0x0BAD_C0DE, 1, 6, 5,
+                                            shb_le, idb_le, 0x0BAD_C0DE, 1, 6, 5, 0x0A]
+    frames, source = frames_of(copy, tmp_path)
+    original, _ = frames_of(content, tmp_path, "original.pcapng")
+    assert [(f.ts_ns, f.iface, f.data) for f in frames] == [(original[i].ts_ns, original[i].iface, original[i].data)
+                                                           for i in (0, 5)]
+    assert source.comments[-1] == "frame 2: netreset: f"
+
+
+def test_a_section_the_reader_cannot_read_is_not_copied(tmp_path):
+    version_2 = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 2, 0, -1))
+    content = shb() + idb() + epb(0, 1, frame_bytes(1)) + version_2 + idb() + epb(0, 2, frame_bytes(2))
+    copy, result = copied(write(tmp_path, content))
+    assert copy == content[:len(shb() + idb() + epb(0, 1, frame_bytes(1)))]
+    assert result.frames_written == 1 and any("version 2.0" in w for w in result.warnings)

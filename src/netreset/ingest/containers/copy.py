@@ -71,12 +71,13 @@ def _copy_blocks(source: FrameSource, out: BinaryIO, comments, keep, result: Cop
     """pcapng: every block the reader consumed, in order; each frame's own block commented or left out."""
     reader, tap = source.reader, source.tap
     unplaced: list[int] = []
+    endian = "<"  # the byte order in force where the bytes taken next begin
     for frame in source.every_frame():
         result.frames_read += 1
         consumed = tap.take()
+        length = struct.unpack_from(reader.endian + "I", consumed, len(consumed) - 4)[0]
+        _write_other_blocks(consumed[:-length], endian, out, drop_packets=keep is not None)
         endian = reader.endian
-        length = struct.unpack_from(endian + "I", consumed, len(consumed) - 4)[0]
-        _write_other_blocks(consumed[:-length], out, keep is not None)
         raw = consumed[-length:]
         if keep is not None and frame.frame not in keep:
             continue
@@ -90,29 +91,34 @@ def _copy_blocks(source: FrameSource, out: BinaryIO, comments, keep, result: Cop
                 raw = commented
                 result.commented[result.frames_written] = list(texts)
         out.write(raw)
-    # After the last frame: the blocks read whole (statistics, say); never a block the reader stopped in.
+    # After the last frame: the blocks read whole (statistics, say), never a block the reader stopped in, nor
+    # a section header it could not read (the section it starts is not copied: it would not open in Wireshark).
     whole = reader.offset - tap.taken
-    _write_other_blocks(tap.take(whole), out, keep is not None)
+    _write_other_blocks(tap.take(whole), endian, out, drop_packets=keep is not None, last=True)
     if unplaced:
         result.warnings.append(f"{len(unplaced)} frames could not carry their comments and were left as they were "
                                f"(frames {', '.join(map(str, unplaced[:10]))}{' …' if len(unplaced) > 10 else ''}): "
                                "a simple packet block has no options, or the block's option list is malformed")
 
 
-def _write_other_blocks(raw: bytes, out: BinaryIO, drop_packets: bool) -> None:
-    """Blocks that are not frames, copied as they are; packet blocks the reader could not use as frames
-    (a bad interface id or length) are left out of a selection of frames, kept in a full copy."""
-    if not drop_packets:
+def _write_other_blocks(raw: bytes, endian: str, out: BinaryIO, *, drop_packets: bool, last: bool = False) -> None:
+    """Blocks that are not frames, copied as they are (``endian``: the byte order in force where ``raw``
+    starts). Packet blocks the reader could not use as frames (a bad interface id or length) are left out
+    of a selection of frames, kept in a full copy; ``last``: the bytes after the last frame, where an
+    unreadable section header ended the reading."""
+    if not drop_packets and not last:
         out.write(raw)
         return
-    pos, endian = 0, "<"
+    pos = 0
     while pos + 12 <= len(raw):
         if raw[pos:pos + 4] == struct.pack("<I", SHB):
             endian = "<" if raw[pos + 8:pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            if struct.unpack_from(endian + "H", raw, pos + 12)[0] != 1:
+                return
         length = struct.unpack_from(endian + "I", raw, pos + 4)[0]
         if length < 12:
-            break
-        if block_type(raw[pos:pos + 4], endian) not in PACKET_BLOCKS:
+            return
+        if not drop_packets or block_type(raw[pos:pos + 4], endian) not in PACKET_BLOCKS:
             out.write(raw[pos:pos + length])
         pos += length
 
