@@ -22,7 +22,8 @@ from netreset.cli.main import main
 from tests.conftest import CAPTURES, CORPUS, corpus_entries
 
 requires_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
-SAMPLES = sorted(p for p in CAPTURES.iterdir() if p.suffix in (".pcap", ".pcapng"))
+#: The lab's agent captures, and the server's and firewall's (the firewall's has two interfaces, every packet twice).
+SAMPLES = sorted(p for folder in (CAPTURES, CAPTURES / "peer") for p in folder.iterdir() if p.suffix in (".pcap", ".pcapng"))
 WIDE = CORPUS.parent / "corpus-wide"
 #: Corpus-wide captures with several interfaces and ns timestamps (used when ../shared/corpus-wide exists).
 WIDE_PICKS = ("ndpi-sites", "ndpi-stun", "ndpi-anydesk", "ndpi-steam", "pcapplusplus-GrePackets", "ipfixprobe-mqtt")
@@ -116,7 +117,7 @@ def check_streams(out: Path, added_on: dict[int, list[str]]) -> None:
 
 
 @requires_tshark
-@pytest.mark.parametrize("capture", SAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("capture", SAMPLES, ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_round_trip_on_every_sample_capture(capture, tmp_path):
     check_round_trip(capture, tmp_path / "out.pcapng")
 

@@ -26,7 +26,7 @@ from test_container import (PCAP_NSEC, PCAP_USEC, block, epb, frame_bytes, idb, 
                             options, pcap_bytes, shb, spb, write)
 
 requires_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
-SAMPLES = sorted(p for p in CAPTURES.iterdir() if p.suffix == ".pcapng")
+SAMPLES = sorted(p for folder in (CAPTURES, CAPTURES / "peer") for p in folder.iterdir() if p.suffix == ".pcapng")
 
 
 def copied(path, comments=None, keep=None):
@@ -58,7 +58,7 @@ def two_sections() -> bytes:
     return multi_interface_pcapng("<") + multi_interface_pcapng(">") + secrets
 
 
-@pytest.mark.parametrize("capture", SAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("capture", SAMPLES, ids=lambda p: str(p.relative_to(CAPTURES)))
 def test_a_copy_without_comments_is_the_sample_byte_for_byte(capture):
     content, result = copied(capture)
     assert content == capture.read_bytes()
