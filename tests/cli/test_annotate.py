@@ -50,20 +50,22 @@ def annotate(capture, out, *extra):
     return json.loads(result.stdout)
 
 
-def key_frames(capture) -> dict[int, set[str]]:
-    """Frame → the sentences netreset's findings and causes put on it, from summary and conversations."""
+def key_frames(capture) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+    """Frame → the sentences of netreset's findings (summary) on it, and → those of findings and causes
+    (conversations' causes) together."""
     runner = CliRunner()
     summary = json.loads(runner.invoke(main, ["summary", str(capture), "--format", "json", "-q"]).stdout)
     conversations = json.loads(runner.invoke(main, ["conversations", str(capture), "--format", "json", "-q"]).stdout)
-    frames: dict[int, set[str]] = {}
+    findings: dict[int, set[str]] = {}
     for f in summary["findings"]:
         for n in f["frames"]:
-            frames.setdefault(n, set()).add(f["summary"])
+            findings.setdefault(n, set()).add(f["summary"])
+    every = {n: set(s) for n, s in findings.items()}
     for c in conversations["conversations"]:
         for cause in c["causes"]:
             for n in cause["frames"]:
-                frames.setdefault(n, set()).add(cause["sentence"])
-    return frames
+                every.setdefault(n, set()).add(cause["sentence"])
+    return findings, every
 
 
 def corpus_picks() -> list[Path]:
@@ -82,7 +84,7 @@ def check_round_trip(capture: Path, out: Path) -> dict:
     before, after = tshark(capture), tshark(out)
     assert len(after) == len(before) == record["frames_read"] == record["frames_written"]
     pcapng_in = capture.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
-    expected = key_frames(capture)
+    findings, expected = key_frames(capture)
     added_on: dict[int, list[str]] = {}
     for old, new in zip(before, after):
         assert new[:2] == old[:2], (capture, old, new)  # frame number, time to the ns
@@ -97,7 +99,8 @@ def check_round_trip(capture: Path, out: Path) -> dict:
     assert set(added_on) == set(expected), capture
     for frame, texts in added_on.items():
         assert all(t.startswith("netreset: ") for t in texts)
-        for sentence in expected[frame]:
+        assert all(any(sentence in t for sentence in expected[frame]) for t in texts), (frame, texts)
+        for sentence in findings.get(frame, ()):  # every finding is said on each of its frames
             assert any(sentence in t for t in texts), (frame, sentence, texts)
     selected = tshark(out, ("frame.number",), 'frame.comment contains "netreset"')
     assert {int(r[0]) for r in selected} == set(expected)
@@ -247,3 +250,32 @@ def test_netmon_becomes_pcapng_with_the_frames_tshark_reads_in_it(tmp_path, vers
     assert tshark(out, fields) == tshark(cap, fields)
     [row] = tshark(out, ("frame.number", "frame.comment"), 'frame.comment contains "netreset"')
     assert row[0] == "9" and "hop 4" in row[1]
+
+
+def agent_resets() -> list[tuple[str, int, dict]]:
+    truth = json.loads((CAPTURES / "truth.json").read_text())
+    return [(c["file"], conn["orig_port"], r) for c in truth["captures"] if c["vantage"] == "agent"
+            for conn in c.get("connections", []) for r in conn.get("resets", [])]
+
+
+@requires_tshark
+@pytest.mark.parametrize("file,port,truth", agent_resets(), ids=lambda v: v if isinstance(v, str) else "")
+def test_each_lab_reset_is_commented_with_netreset_s_verdict(tmp_path, file, port, truth):
+    """Each RST of the lab's agent captures (truth.json lists them, from the scenarios) carries one reset
+    comment, with the verdict and confidence ``locate-reset`` gives it; where that verdict is the truth's
+    (the firewall's hop, or the peer), the comment says so."""
+    record = annotate(CAPTURES / file, tmp_path / "out.pcapng")
+    rst = [int(r[0]) for r in tshark(CAPTURES / file, ("frame.number",), f"tcp.flags.reset == 1 and tcp.port == {port}")]
+    assert len(rst) == truth["count"]
+    located = json.loads(CliRunner().invoke(main, ["locate-reset", str(CAPTURES / file), "--format", "json", "-q"]).stdout)
+    verdicts = {r["frame"]: r for r in located["resets"]}
+    comments: dict[int, list[str]] = {}
+    for c in record["comments"]:
+        comments.setdefault(c["frame"], []).append(c["comment"])
+    for frame in rst:
+        said = [t for t in comments.get(frame, []) if t.startswith(("netreset: reset:", "netreset: refused:"))]
+        assert len(said) == 1, (frame, comments.get(frame))
+        verdict = verdicts[frame]
+        assert f" — {verdict['verdict']} {verdict['confidence']:.2f} — " in said[0]
+        if verdict["verdict"] == truth["true_sender"] == "middlebox":
+            assert f"hop {truth['device_traceroute_hop_from_agent']}" in said[0]

@@ -48,3 +48,13 @@ def test_a_frame_not_written_is_named_as_the_original_capture_s():
     note = Note(0, (9,), "reset", "it kept sending after the RST (first in frame 12)", "peer", 0.9)
     assert comment(note, 0, {9: 1}) == ("netreset: reset: it kept sending after the RST (first in frame 12 of the "
                                         "original capture) — peer 0.90 — tcp.stream eq 0")
+
+
+def test_a_frame_carries_one_comment_per_code_and_conversation_the_finding_s_first():
+    reset = dict(REFUSED, frames=[21], summary="who sent the RST")
+    causes = {3: [{"code": "refused", "sentence": "SYN answered by a RST", "frames": [20, 21], "evidence": {}},
+                  {"code": "idle_timeout", "sentence": "idle", "frames": [21], "evidence": {}}]}
+    result = plan(notes_of([reset], causes), {3: 0})
+    assert [t.split(":")[1].strip() for t in result.comments[21]] == ["refused", "idle_timeout"]
+    assert "who sent the RST" in result.comments[21][0]
+    assert result.comments[20] == ["netreset: refused: SYN answered by a RST — tcp.stream eq 0"]

@@ -6,7 +6,9 @@ A comment reads ``netreset: <code>: <sentence> — <verdict> <confidence> — tc
 that ``frame.comment contains "netreset: sni_filtered"`` selects one kind, the sentence of the finding or
 cause as ``summary`` and ``conversations`` give it, the verdict when there is one, and the conversation's
 ``tcp.stream``. Causes are rendered from their shape alone (``code``, ``sentence``, ``frames``), so a cause
-code added later is annotated without a change here.
+code added later is annotated without a change here. A frame carries one comment per code and conversation,
+the finding's first: a RST that refused a SYN carries the reset verdict's ``refused``, and the handshake's
+``refused`` cause (same code) comments only the SYN it adds.
 
 With ``--only-failing`` only the failing conversations' streams are written: every packet of each
 ``tcp.stream`` that holds a finding or a cause (a stream is kept whole, so Wireshark rebuilds the same
@@ -90,12 +92,13 @@ def plan(notes: list[Note], stream_of: dict[int, int], stream_frames: dict[int, 
         streams = {stream: rank for rank, stream in enumerate(sorted(firsts, key=firsts.get))}
         frames = {frame: number for number, frame in enumerate(sorted(keep), 1)}
     comments: dict[int, list[str]] = {}
+    said: set[tuple[int, int | None, str]] = set()  # (frame, conversation, code) already commented
     for n in notes:
         text = comment(n, streams.get(stream_of.get(n.conversation)), frames)
         for frame in n.frames:
-            on_frame = comments.setdefault(frame, [])
-            if text not in on_frame:
-                on_frame.append(text)
+            if (frame, n.conversation, n.code) not in said:
+                said.add((frame, n.conversation, n.code))
+                comments.setdefault(frame, []).append(text)
     return Plan(comments, keep)
 
 
