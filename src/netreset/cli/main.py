@@ -2,9 +2,9 @@
 
 Data goes to stdout, diagnostics to stderr. Exit codes: 0 success; 1 an input or runtime error
 (one line ``Error: <file>: <what>``); 2 a usage error; 3 a ``--fail-on`` condition was met.
-The group and the single-capture commands live here; the figure commands (:mod:`netreset.cli.figures`)
-and ``compare`` (:mod:`netreset.cli.vantage`) are added to the group from their own modules, and the
-options they all share are :mod:`netreset.cli.options`'. Output is :mod:`netreset.report.formats`' job.
+The group and the single-capture commands live here; the figure commands (:mod:`netreset.cli.figures`),
+``compare`` (:mod:`netreset.cli.vantage`) and ``annotate`` (:mod:`netreset.cli.annotate`) are added to the
+group from their own modules, and the options they all share are :mod:`netreset.cli.options`'. Output is :mod:`netreset.report.formats`' job.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 import click
 
 from netreset import __version__
+from netreset.cli.annotate import ANNOTATE_COMMANDS
 from netreset.cli.figures import FIGURE_COMMANDS
 from netreset.cli.fleet import FLEET_COMMANDS
 from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo, peer_capture_option
@@ -148,5 +149,5 @@ def hosts(analysis: Analysis, fmt: str):
     formats.write("hosts", fmt, analysis.host_rows(), echo, analysis)
 
 
-for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS + FLEET_COMMANDS:  # timeline, hops, report; compare; export, fleet
+for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS + FLEET_COMMANDS + ANNOTATE_COMMANDS:  # timeline, hops, report; compare; export, fleet; annotate
     main.add_command(_command)

@@ -16,6 +16,7 @@ import click
 
 from netreset.cli.progress import reading_progress
 from netreset.ingest.paths import expand_captures
+from netreset.errors import NetresetError, UsageError
 from netreset.pipeline.whole import Analysis, Options
 from netreset.report.formats import FORMATS
 from netreset.report.summary import findings
@@ -48,11 +49,14 @@ def format_option(formats: tuple[str, ...]):
     return click.option("--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True)
 
 
-def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False, captures_optional: bool = False):
+def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = False, captures_optional: bool = False,
+                     one_capture: str | None = None):
     """The options every analysing command shares, and the Analysis they describe. ``streamable``: the
     command reads only counts, resets and handshakes, so one big capture is analysed chunk by chunk
     with bounded memory (:mod:`netreset.pipeline.streamed`; same answers). ``captures_optional``: the
-    command may run without captures (``report --fleet DIR``); it is then called with analysis None."""
+    command may run without captures (``report --fleet DIR``); it is then called with analysis None.
+    ``one_capture``: the command takes exactly one capture file, and this says why and what to do instead
+    (a usage error, before reading)."""
 
     def decorate(command):
         @click.argument("captures", nargs=-1, required=not captures_optional, type=click.Path())
@@ -84,6 +88,8 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers,
                               service_roots=Path(service_roots) if service_roots else None)
             paths = expand_captures(captures)
+            if one_capture and len(paths) != 1:
+                raise UsageError(f"{len(paths)} captures given: {one_capture}")
             with reading_progress(paths, quiet) as progress:
                 if streamable:
                     from netreset.pipeline.run import analyse

@@ -22,6 +22,7 @@ from netreset.records.json import write_json
 from netreset.records.schema import SCHEMA_VERSION
 from netreset.report import text
 from netreset.report.causes import cause_codes, event_label
+from netreset.report.annotations import annotate_text
 from netreset.report.summary import summary_document
 from netreset.report.tables import render_table, write_csv
 
@@ -111,7 +112,8 @@ def _comparison_document(comparison) -> dict:
 #: Command → its output. Records each command hands over: ``summary`` the analysis; ``conversations``,
 #: ``locate-reset``, ``handshakes``, ``hosts`` their record lists; ``hops`` (HopPath, fault segment or
 #: None) pairs; ``compare`` the Comparison; ``fleet`` and ``export`` the fleet summary document
-#: (:func:`netreset.fleet.devices.fleet_document`).
+#: (:func:`netreset.fleet.devices.fleet_document`); ``annotate`` its record
+#: (:func:`~netreset.report.annotations.annotate_record`).
 OUTPUTS: dict[str, Output] = {
     "summary": Output(LISTING_FORMATS, lambda analysis, _: text.summary_text(summary_document(analysis)),
                       summary_document, _summary_csv),
@@ -125,6 +127,7 @@ OUTPUTS: dict[str, Output] = {
                       _comparison_document),
     "fleet": Output(("text", "json"), lambda document, _: _fleet_text(document), lambda document: document),
     "export": Output(("text", "json"), lambda document, _: _fleet_text(document), lambda document: document),
+    "annotate": Output(("text", "json"), lambda record, _: annotate_text(record), lambda record: record),
 }
 
 

@@ -101,9 +101,10 @@ def describe_start(head: bytes) -> str:
     return f"not a capture file (starts with bytes {sample[:8].hex(' ')})"
 
 
-def open_frames(path: str | os.PathLike) -> "FrameSource":
-    """Open ``path`` and read its container header; raise CaptureError if it is not a readable capture."""
-    return FrameSource(os.fspath(path))
+def open_frames(path: str | os.PathLike, *, tap: bool = False) -> "FrameSource":
+    """Open ``path`` and read its container header; raise CaptureError if it is not a readable capture.
+    ``tap``: keep the container bytes the reader consumes (:class:`Tap`), for a copy of the file's blocks."""
+    return FrameSource(os.fspath(path), tap=tap)
 
 
 def holds_component_duplicates(path: str | os.PathLike) -> bool:
@@ -134,13 +135,16 @@ class FrameSource:
     streamed, not held in memory.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, tap: bool = False):
         self.path = path
         self._raw = _open_raw(path)
         self._gunzip: Gunzip | None = None
+        self.tap: Tap | None = None  #: the bytes a pcapng reader consumed, when opened with ``tap``
         try:
             self.file_size = os.fstat(self._raw.fileno()).st_size
             self._stream = self._decompressor()
+            if tap and self._stream.peek(4)[:4] == PCAPNG_MAGIC:
+                self._stream = self.tap = Tap(self._stream)
             self._reader = self._make_reader()
         except BaseException:
             self._raw.close()
@@ -173,12 +177,25 @@ class FrameSource:
             return int(self.file_size * self._reader.fraction_done())
         return min(self._raw.tell(), self.file_size)
 
+    @property
+    def reader(self) -> PcapReader | PcapngReader | NetmonReader:
+        """The container reader (its byte order, interfaces and ``offset`` of whole blocks read)."""
+        return self._reader
+
     def __iter__(self) -> Iterator[RawFrame]:
+        return self._frames(deduplicate=True)
+
+    def every_frame(self) -> Iterator[RawFrame]:
+        """Every frame the container holds, pktmon's per-component duplicates included (a copy of the
+        file keeps them all; their frame numbers are the ones iteration gives, which skips them)."""
+        return self._frames(deduplicate=False)
+
+    def _frames(self, deduplicate: bool) -> Iterator[RawFrame]:
         if self._consumed:
             raise RuntimeError("a FrameSource can be iterated only once")
         self._consumed = True
         frames = self._reader.frames()
-        if isinstance(self._reader, PcapngReader):
+        if deduplicate and isinstance(self._reader, PcapngReader):
             frames = drop_component_duplicates(frames, self._reader)
         try:
             yield from frames
@@ -243,6 +260,36 @@ class FrameSource:
         self._gunzip = Gunzip(self._raw)
         self._stream = io.BufferedReader(self._gunzip, buffer_size=_BUFFER)
         return self._stream
+
+
+class Tap:
+    """A stream that keeps every byte read through it until :meth:`take`: put under a pcapng reader, it
+    holds the blocks read since the last frame, ending with that frame's own block — so the blocks can be
+    copied exactly as the file spells them while the reader decides which of them are frames."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self._kept = bytearray()
+        self.taken = 0  #: bytes handed out by :meth:`take` so far
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._kept += data
+        return data
+
+    def peek(self, size: int = 0) -> bytes:
+        return self._stream.peek(size)
+
+    def take(self, size: int | None = None) -> bytes:
+        """The first ``size`` bytes kept (all by default), forgotten here."""
+        size = len(self._kept) if size is None else size
+        data = bytes(self._kept[:size])
+        del self._kept[:size]
+        self.taken += len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class Gunzip(io.RawIOBase):
