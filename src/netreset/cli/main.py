@@ -19,6 +19,7 @@ from netreset import __version__
 from netreset.cli.figures import FIGURE_COMMANDS
 from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo, peer_capture_option
 from netreset.cli.vantage import VANTAGE_COMMANDS
+from netreset.cli.watch import WATCH_COMMANDS
 from netreset.errors import NetresetError, UsageError
 from netreset.pipeline.peer import peer_handshake_rows, peer_reset_rows
 from netreset.pipeline.whole import Analysis
@@ -147,5 +148,5 @@ def hosts(analysis: Analysis, fmt: str):
     formats.write("hosts", fmt, [h.to_dict() for h in analysis.hosts], echo, analysis)
 
 
-for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS:  # timeline, hops, report; compare
+for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS + WATCH_COMMANDS:  # timeline, hops, report; compare; watch
     main.add_command(_command)

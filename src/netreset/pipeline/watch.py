@@ -1,0 +1,437 @@
+"""``netreset watch``: a capture analysed while it is written, one finding out as soon as it can be judged.
+
+The offline analysis sees every packet before it judges anything. A watch cannot wait for the end, so
+it judges each 5-tuple when something happened on it, with the packets seen so far:
+
+* a **RST**: judged :data:`SETTLE_NS` after it arrived (capture time; or wall time, when the stream is
+  silent meanwhile). The settle window lets the packets that follow a RST at once — the peer's answer,
+  a second RST, data sent after it — count as they do offline, and it bounds the delay: a line appears
+  at most ``--settle`` (0.5 s) after its RST;
+* an **unanswered SYN**: judged when the client has given up — when its next retransmission is overdue
+  (twice the last gap of its SYNs, the exponential backoff every stack uses, or
+  :data:`FIRST_SYN_WAIT_NS` after a first SYN) — so the SYN count and gaps are the final ones;
+* a **FIN**: the teardown is judged :data:`CLOSE_WAIT_NS` after the tuple's last packet (Zeek's close delay);
+* everything still pending when the stream ends (or ``--duration`` passes, or Ctrl-C) is judged then.
+
+A judgement runs the unchanged analyses (``locate_resets``, ``analyze_handshakes``) on a small table: the
+tuple's packets still held plus every ICMP error held, with the facts that need more than one tuple
+taken from everything watched so far — each host's TTL counts and the IPv4 IP IDs of RSTs and SYNs
+(:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, summed as the streamed path sums them), so a
+reset is judged against every packet its claimed sender sent, as offline. The records are the offline
+ones: ``locate-reset``'s and ``handshakes``' JSON records, plus ``kind``.
+
+**Where a live verdict can differ from the offline one** (docs/watch.md):
+
+* packets that arrive after the judgement — more than ``--settle`` after a RST — are not used: a host
+  whose TTL profile changes later, data sent seconds after the reset. The replay test holds the
+  live verdicts equal to the offline ones on every sample capture (``tests/pipeline/test_watch.py``);
+* a syn_unanswered finding's ``tail_s`` ("the capture ended … after the last SYN") is the time watched
+  after the last SYN when it was judged, not the time to the end of the capture;
+* ``conversation`` and ``tcp_stream`` are numbered by the watch: tuples in order of their first packet,
+  a new number when a SYN with another ISN reopens a tuple. From the start of a capture that is the
+  offline numbering except where Zeek's timers split one tuple's packets differently;
+* to stay bounded over a day, a tuple silent for :data:`IDLE_NS` (Zeek's tcp_inactivity) is forgotten,
+  the held rows never exceed ``max_rows`` (the oldest go first), and IP IDs and kept payload bytes
+  older than :data:`FACTS_NS` are dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from netreset.flows.conversations import build_conversations
+from netreset.flows.model import ATTEMPT_HORIZON_NS, Conversation
+from netreset.flows.tuples import tuple_keys
+from netreset.ingest.frames import IngestStats, RawFrame
+from netreset.ingest.layers.decode import Decoder
+from netreset.packets.table import ACK, FIN, PROTO_TCP, RST, SYN, AddressBook, PacketTable, PacketTableBuilder
+from netreset.pipeline.whole import Options
+
+#: A RST is judged this long after it arrived (capture time, or wall time on a silent stream): what
+#: follows it at once counts as offline, and the line appears within this delay (``--settle``).
+SETTLE_NS = 500_000_000
+#: After a first SYN without answer, the client's first retransmission is overdue after this long: Linux
+#: retries after 1 s, Windows and macOS after 3 s (data/syn_schedules.toml); a little margin on top.
+FIRST_SYN_WAIT_NS = 3_500_000_000
+#: Margin on top of the doubled gap before a retransmission counts as overdue.
+SYN_MARGIN_NS = 500_000_000
+#: A tuple with a FIN is judged this long after its last packet (Zeek's tcp_close_delay, 5 s).
+CLOSE_WAIT_NS = 5_000_000_000
+#: A tuple silent this long is forgotten (Zeek's tcp_inactivity_timeout, 300 s: Zeek forgets it too).
+IDLE_NS = 300_000_000_000
+#: IP IDs of RSTs and SYNs and kept payload bytes older than this are dropped (bounded memory).
+FACTS_NS = 600_000_000_000
+#: At most this many packet rows are held (≈ 90 bytes each): ≈ 90 MB.
+MAX_ROWS = 1_000_000
+#: How often (wall seconds) the held rows are pruned.
+PRUNE_EVERY_S = 2.0
+
+
+@dataclass
+class _Pending:
+    due_ns: int  #: judge once the newest capture timestamp reaches this
+    due_wall: float  #: or once the wall clock reaches this while the stream is silent
+    rst: bool  #: a RST is waiting (its due time is never postponed by later packets)
+
+
+@dataclass
+class Finding:
+    """One line of the watch: a record of the offline contract plus ``kind`` (``reset`` or a handshake kind)."""
+
+    record: dict
+    conversation: Conversation
+    frames: list[int] = field(default_factory=list)  #: frame numbers of the conversation's held packets
+    ts_ns: int = 0  #: when it happened (the RST, or the finding's first packet)
+
+    @property
+    def kind(self) -> str:
+        return self.record["kind"]
+
+
+def _copy_numbered(conv: Conversation, number: int, stream: int) -> Conversation:
+    copy = object.__new__(Conversation)
+    copy.__dict__.update(conv.__dict__, id=number, tcp_stream=stream)
+    return copy
+
+
+class LiveAnalysis:
+    """The state of a watch: held packets, capture-wide facts, what is pending and what was said."""
+
+    def __init__(self, options: Options = Options(), *, settle_ns: int = SETTLE_NS, max_rows: int = MAX_ROWS,
+                 name: str = "stream") -> None:
+        from netreset.analyses.resets.pairs import NUMBERED, CaptureWide
+
+        self.options = options
+        self.settle_ns, self.max_rows = settle_ns, max_rows
+        self.book = AddressBook()
+        self.stats = IngestStats(paths=[name])
+        self.decoder = Decoder(self.book, self.stats, file_id=0, verify_checksums=options.verify_checksums)
+        self.builder = PacketTableBuilder(self.book)
+        self.window = PacketTable.empty(self.book)  #: held rows: live tuples' TCP rows and ICMP errors
+        self.window_tid = np.zeros(0, dtype=np.int64)  #: each held row's tuple id (-1: ICMP)
+        empty = np.zeros(0, dtype=np.int64)
+        self.host_ttls = CaptureWide(empty, empty, np.zeros((0, len(NUMBERED)), dtype=np.int64))
+        self.newest: int | None = None
+        self.tids: dict[tuple[int, int], int] = {}
+        self._next_tid = 0
+        self.numbers: dict[int, list[tuple[int, int]]] = {}  #: tid -> [(first frame, number)]
+        self._next_number = 0
+        self.syn_seen: dict[int, tuple[int, int, int]] = {}  #: tid -> (ISN, last SYN ts, gap before it)
+        self.syn_due: dict[int, int] = {}  #: tid -> when its client's next SYN is overdue
+        self.pending: dict[int, _Pending] = {}
+        self.said: set = set()  #: keys of the findings already given
+        self._last_prune = time.monotonic()
+        self.pruned_tuples = 0
+
+    # ---- intake ---------------------------------------------------------------------------------------
+    def add(self, frames: list[RawFrame], wall: float | None = None) -> None:
+        """Decode ``frames`` (in stream order), hold their rows, and note what they make pending."""
+        if not frames:
+            return
+        wall = time.monotonic() if wall is None else wall
+        decode, append = self.decoder.decode, self.builder.append
+        for frame in frames:
+            row = decode(frame)
+            if row.__class__ is dict:
+                append(row)
+            elif row.__class__ is list:
+                for one in row:
+                    append(one)
+        self.stats.frames_total += len(frames)
+        newest = max(f.ts_ns for f in frames)
+        self.newest = newest if self.newest is None else max(self.newest, newest)
+        if not len(self.builder):
+            return
+        chunk = self.builder.build()
+        from netreset.analyses.resets.pairs import host_ttl_counts, merge_ttl_counts
+
+        self.host_ttls = merge_ttl_counts(self.host_ttls, host_ttl_counts(chunk))
+        tid = np.full(len(chunk), -1, dtype=np.int64)
+        tcp = np.flatnonzero(chunk.proto == PROTO_TCP)
+        if len(tcp):
+            tid[tcp] = self._tuple_ids(chunk, tcp)
+            self._schedule(chunk, tcp, tid, wall)
+        self.window = PacketTable.concat([self.window, chunk], self.book)
+        self.window_tid = np.concatenate([self.window_tid, tid])
+
+    def _tuple_ids(self, chunk: PacketTable, tcp: np.ndarray) -> np.ndarray:
+        """A small id per 5-tuple (both directions), given at its first packet; a new tuple gets its number."""
+        lo, hi = tuple_keys(chunk, tcp)
+        pairs, first, inverse = np.unique(np.stack([lo, hi], axis=1), axis=0, return_index=True, return_inverse=True)
+        ids = np.empty(len(pairs), dtype=np.int64)
+        frames = chunk.frame[tcp]
+        for j in np.argsort(first, kind="stable").tolist():
+            key = (int(pairs[j, 0]), int(pairs[j, 1]))
+            known = self.tids.get(key)
+            if known is None:
+                known = self.tids[key] = self._next_tid
+                self._next_tid += 1
+                self.numbers[known] = [(int(frames[first[j]]), self._take_number())]
+            ids[j] = known
+        return ids[inverse.reshape(-1)]
+
+    def _take_number(self) -> int:
+        self._next_number += 1
+        return self._next_number - 1
+
+    def _schedule(self, chunk: PacketTable, tcp: np.ndarray, tid: np.ndarray, wall: float) -> None:
+        """RSTs, SYNs, SYN-ACKs and FINs make their tuple pending (see the module docstring)."""
+        flags = chunk.flags
+        marked = tcp[(flags[tcp] & (RST | SYN | FIN)) != 0]
+        ts, seq, frame = chunk.ts_ns, chunk.seq, chunk.frame
+        for i in marked.tolist():
+            t, f, at = int(tid[i]), int(flags[i]), int(ts[i])
+            if f & RST:
+                self._pend(t, at + self.settle_ns, wall + self.settle_ns / 1e9, rst=True)
+            elif f & SYN and not f & ACK:
+                isn, before = int(seq[i]), self.syn_seen.get(t)
+                if before is not None and before[0] != isn:  # another ISN: a new connection on the tuple
+                    self.numbers[t].append((int(frame[i]), self._take_number()))
+                    before = None
+                gap = at - before[1] if before is not None else 0
+                wait = min(2 * gap + SYN_MARGIN_NS if gap > 0 else FIRST_SYN_WAIT_NS, ATTEMPT_HORIZON_NS)
+                self.syn_seen[t] = (isn, at, gap)
+                self.syn_due[t] = at + wait
+                self._pend(t, at + wait, wall + wait / 1e9)
+            elif f & SYN:  # a SYN-ACK: the attempt was answered
+                self.syn_due.pop(t, None)
+                if t in self.pending and not self.pending[t].rst:
+                    del self.pending[t]
+            else:  # a FIN
+                self._pend(t, at + CLOSE_WAIT_NS, wall + CLOSE_WAIT_NS / 1e9)
+
+    def _pend(self, t: int, due_ns: int, due_wall: float, rst: bool = False) -> None:
+        held = self.pending.get(t)
+        if held is not None and held.rst and not rst:
+            return  # a waiting RST keeps its (earlier) time
+        if held is not None and rst and held.rst:
+            return
+        self.pending[t] = _Pending(due_ns, due_wall, rst)
+
+    # ---- judging --------------------------------------------------------------------------------------
+    def due(self, wall: float, idle: bool, final: bool = False) -> list[int]:
+        """Tuples to judge now: their capture time has come, or (``idle``: nothing is waiting to be read)
+        their wall time, or everything (``final``)."""
+        newest = self.newest if self.newest is not None else 0
+        return [t for t, p in self.pending.items()
+                if final or p.due_ns <= newest or (idle and p.due_wall <= wall)]
+
+    def judge(self, wall: float | None = None, idle: bool = True, final: bool = False) -> list[Finding]:
+        """The findings that can be given now (see the module docstring), in time order."""
+        from netreset.analyses.application.events import name_resets
+        from netreset.analyses.handshakes.analyze import analyze_handshakes
+        from netreset.analyses.resets.locate import locate_resets
+
+        wall = time.monotonic() if wall is None else wall
+        tids = self.due(wall, idle, final)
+        if not tids:
+            return []
+        for t in tids:
+            del self.pending[t]
+        rows = np.flatnonzero(np.isin(self.window_tid, tids) | (self.window_tid < 0))
+        table = self.window.take(rows)
+        row_tid = self.window_tid[rows]
+        conversations = self._numbered(table, row_tid, build_conversations(
+            table, verify_checksums=self.options.verify_checksums))
+        verdicts = locate_resets(table, conversations, ttl_table=self._ttl_table(), host_ttls=self.host_ttls)
+        name_resets(verdicts, table, conversations, self.stats.payloads)
+        sharing = Counter(c.tcp_stream for c in conversations)
+        found = analyze_handshakes(table, conversations, resets=verdicts,
+                                   capture_end={0: self.newest if self.newest is not None else 0},
+                                   stream_sharing=sharing)
+        by_id = {c.id: c for c in conversations}
+        newest = self.newest or 0
+        out: list[Finding] = []
+        for v in verdicts:
+            key = ("reset", v.frame)
+            if key in self.said:
+                continue
+            self.said.add(key)
+            conv = by_id[v.conversation]
+            out.append(Finding({"kind": "reset", **v.to_dict()}, conv, table.frame[conv.rows].tolist(),
+                               int(table.ts_ns[np.flatnonzero(table.frame == v.frame)[0]])))
+        for h in found:
+            conv = by_id[h.conversation]
+            t = int(row_tid[conv.rows[0]])
+            if h.kind == "syn_unanswered" and not final and self.syn_due.get(t, 0) > newest and not (
+                    idle and t in self.pending):
+                # the client may still retransmit: judged again when its next SYN is overdue
+                due = self.syn_due[t]
+                self.pending.setdefault(t, _Pending(due, wall + (due - newest) / 1e9, False))
+                continue
+            record = h.to_dict()
+            key = (record["kind"], record["conversation"], record["ts"])
+            if key in self.said:
+                continue
+            self.said.add(key)
+            out.append(Finding(record, conv, table.frame[conv.rows].tolist(), conv.start_ns))
+        out.sort(key=lambda f: f.ts_ns)
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY_S or len(self.window) > self.max_rows:
+            self.prune()
+        return out
+
+    def _ttl_table(self):
+        if self.options.ttl_table is None:
+            return None
+        if not hasattr(self, "_ttl"):
+            from netreset.analyses.ttl import load_ttl_table
+
+            self._ttl = load_ttl_table(self.options.ttl_table)
+        return self._ttl
+
+    def _numbered(self, table: PacketTable, row_tid: np.ndarray, conversations: list[Conversation]) -> list[Conversation]:
+        """The conversations with the watch's numbers: per tuple, the number given at the packet that opened
+        the connection (the latest numbered start at or before its first frame)."""
+        out, stream_number = [], {}
+        for conv in conversations:
+            first = int(conv.rows[0])
+            starts = self.numbers.get(int(row_tid[first]), [(0, -1)])
+            frame = int(table.frame[first])
+            number = next((n for f, n in reversed(starts) if f <= frame), starts[0][1])
+            stream = stream_number.setdefault(conv.tcp_stream, number)
+            out.append(_copy_numbered(conv, number, stream))
+        return out
+
+    def prune(self) -> None:
+        """Forget tuples silent for :data:`IDLE_NS` (unless pending), ICMP errors as old, rows past
+        ``max_rows`` (oldest first), and facts older than :data:`FACTS_NS`."""
+        self._last_prune = time.monotonic()
+        if not len(self.window) or self.newest is None:
+            return
+        ts = self.window.ts_ns
+        tid = self.window_tid
+        keep = np.ones(len(tid), dtype=bool)
+        tcp = tid >= 0
+        if tcp.any():
+            ids, inverse = np.unique(tid[tcp], return_inverse=True)
+            last = np.full(len(ids), np.iinfo(np.int64).min, dtype=np.int64)
+            np.maximum.at(last, inverse, ts[tcp])
+            gone = (self.newest - last > IDLE_NS) & ~np.isin(ids, list(self.pending))
+            keep[np.flatnonzero(tcp)] = ~gone[inverse]
+            self._forget(ids[gone].tolist())
+        keep &= tcp | (self.newest - ts <= IDLE_NS)
+        if keep.sum() > self.max_rows:
+            keep[np.flatnonzero(keep)[:int(keep.sum()) - self.max_rows]] = False
+        if not keep.all():
+            self.window = self.window.take(np.flatnonzero(keep))
+            self.window_tid = tid[keep]
+        self._prune_facts()
+
+    def _forget(self, gone: list[int]) -> None:
+        if not gone:
+            return
+        forget = set(gone)
+        self.tids = {k: v for k, v in self.tids.items() if v not in forget}
+        for t in gone:
+            self.numbers.pop(t, None)
+            self.syn_seen.pop(t, None)
+            self.syn_due.pop(t, None)
+        self.pruned_tuples += len(gone)
+
+    def _prune_facts(self) -> None:
+        from netreset.analyses.resets.pairs import CaptureWide
+
+        wide = self.host_ttls
+        recent = wide.numbered[:, 0] >= self.newest - FACTS_NS if len(wide.numbered) else np.zeros(0, dtype=bool)
+        if len(recent) and not recent.all():
+            self.host_ttls = CaptureWide(wide.keys, wide.counts, wide.numbered[recent])
+        store = self.stats.payloads
+        oldest = int(self.window.frame.min()) if len(self.window) else None
+        if oldest is not None:
+            for book in (store.segments, store.dns, store.dns_tcp):
+                old = [k for k in book if k[1] < oldest]
+                for k in old:
+                    value = book.pop(k)
+                    if isinstance(value, bytes):
+                        store.stored_bytes -= len(value)
+        selector = self.decoder.selector
+        if len(selector.done) > 100_000:  # directions past their budget: forgotten with their tuples
+            selector.done.clear()
+        if len(self.said) > 10_000 and oldest is not None:  # a finding's key outlives its packets only so long
+            horizon_s = (self.newest - IDLE_NS) / 1e9
+            self.said = {k for k in self.said if (k[1] >= oldest if k[0] == "reset" else k[2] >= horizon_s)}
+
+    def held_rows(self) -> int:
+        return len(self.window)
+
+
+@dataclass
+class WatchSummary:
+    """What a watch saw, for the closing lines (also after Ctrl-C)."""
+
+    packets: int = 0
+    kinds: Counter = field(default_factory=Counter)  #: finding kind -> how many ("reset" split by verdict below)
+    verdicts: Counter = field(default_factory=Counter)  #: reset verdict -> how many
+    saved: list = field(default_factory=list)  #: paths written by --save
+    seconds: float = 0.0
+    ended: str = ""  #: why it ended: "end of stream", "duration", "until", "interrupted", "error"
+    warnings: list = field(default_factory=list)
+
+    @property
+    def findings(self) -> int:
+        return sum(self.kinds.values())
+
+    def count(self, finding: Finding) -> None:
+        self.kinds[finding.kind] += 1
+        if finding.kind == "reset":
+            self.verdicts[finding.record["verdict"]] += 1
+
+
+#: How long the watch waits for frames before it looks at the clock again (seconds).
+TICK_S = 0.05
+
+
+def watch(frames, analysis: LiveAnalysis, ring=None, *, duration_s: float | None = None, tick_s: float = TICK_S):
+    """Findings of a live stream (:class:`~netreset.ingest.live.LiveFrames`) as soon as they can be judged;
+    ends at the end of the stream or after ``duration_s`` (everything pending judged then). Frames go to
+    ``ring`` (:class:`~netreset.ingest.ring.FrameRing`) as they come."""
+    started = time.monotonic()
+    deadline = started + duration_s if duration_s is not None else None
+    while True:
+        now = time.monotonic()
+        wait = tick_s if deadline is None else max(0.0, min(tick_s, deadline - now))
+        batch = frames.take(wait)
+        wall = time.monotonic()
+        if batch:
+            if ring is not None:
+                ring.add(batch)
+            analysis.add(batch, wall)
+        over = frames.ended or (deadline is not None and wall >= deadline)
+        yield from analysis.judge(wall, idle=not frames.waiting(), final=over)
+        if over:
+            return
+
+
+def finding_frames(finding: Finding, ring, context_ns: int) -> list[RawFrame]:
+    """The frames ``--save`` writes for a finding: its conversation's packets still in the ring and every
+    frame from ``context_ns`` before the conversation's first packet to the newest one (the settle window
+    after the finding included)."""
+    frames = set(finding.frames)
+    start = (finding.conversation.start_ns if finding.frames else finding.ts_ns) - context_ns
+    return ring.select(frames, start, ring.newest_ns if ring.newest_ns is not None else finding.ts_ns)
+
+
+def save_finding(directory, finding: Finding, ring, interfaces, context_ns: int) -> str | None:
+    """Write a finding's frames (:func:`finding_frames`) to a pcapng file in ``directory``; its path, or None
+    when the ring holds none of them any more."""
+    import os
+
+    from netreset.ingest.containers.pcapng_writer import write_pcapng
+
+    frames = finding_frames(finding, ring, context_ns)
+    if not frames:
+        return None
+    os.makedirs(directory, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(finding.ts_ns / 1e9))
+    record = finding.record
+    frame = record.get("frame") or (record.get("frames") or [0])[0]
+    name = f"netreset-{stamp}-{finding.kind}-conv{record['conversation']}-frame{frame}.pcapng"
+    path = os.path.join(directory, name)
+    with open(path + ".part", "wb") as out:
+        write_pcapng(out, interfaces, frames)
+    os.replace(path + ".part", path)  # a reader never sees half a file
+    return path
