@@ -67,6 +67,8 @@ IDLE_NS = 300_000_000_000
 FACTS_NS = 600_000_000_000
 #: At most this many packet rows are held (≈ 90 bytes each): ≈ 90 MB.
 MAX_ROWS = 1_000_000
+#: While frames keep coming, judgements are batched this far apart (wall seconds).
+JUDGE_EVERY_S = 0.25
 #: How often (wall seconds) the held rows are pruned.
 PRUNE_EVERY_S = 2.0
 
@@ -111,8 +113,11 @@ class LiveAnalysis:
         self.stats = IngestStats(paths=[name])
         self.decoder = Decoder(self.book, self.stats, file_id=0, verify_checksums=options.verify_checksums)
         self.builder = PacketTableBuilder(self.book)
-        self.window = PacketTable.empty(self.book)  #: held rows: live tuples' TCP rows and ICMP errors
-        self.window_tid = np.zeros(0, dtype=np.int64)  #: each held row's tuple id (-1: ICMP)
+        #: held rows — live tuples' TCP rows and ICMP errors — in arrival order, as parts (a table and each
+        #: row's tuple id, -1 for ICMP) joined only when pruned: appending never copies what is held
+        self.parts: list[tuple[PacketTable, np.ndarray]] = []
+        self.rows_held = 0
+        self._last_judged = 0.0
         empty = np.zeros(0, dtype=np.int64)
         self.host_ttls = CaptureWide(empty, empty, np.zeros((0, len(NUMBERED)), dtype=np.int64))
         self.newest: int | None = None
@@ -121,7 +126,8 @@ class LiveAnalysis:
         self.numbers: dict[int, list[tuple[int, int]]] = {}  #: tid -> [(first frame, number)]
         self._next_number = 0
         self.syn_seen: dict[int, tuple[int, int, int]] = {}  #: tid -> (ISN, last SYN ts, gap before it)
-        self.syn_due: dict[int, int] = {}  #: tid -> when its client's next SYN is overdue
+        self.syn_due: dict[int, tuple[int, float]] = {}  #: tid -> when its client's next SYN is overdue (capture, wall)
+        self.synack_wait: set[int] = set()  #: tuples whose SYN-ACK waits for the handshake's last ACK
         self.pending: dict[int, _Pending] = {}
         self.said: set = set()  #: keys of the findings already given
         self._last_prune = time.monotonic()
@@ -155,8 +161,8 @@ class LiveAnalysis:
         if len(tcp):
             tid[tcp] = self._tuple_ids(chunk, tcp)
             self._schedule(chunk, tcp, tid, wall)
-        self.window = PacketTable.concat([self.window, chunk], self.book)
-        self.window_tid = np.concatenate([self.window_tid, tid])
+        self.parts.append((chunk, tid))
+        self.rows_held += len(chunk)
 
     def _tuple_ids(self, chunk: PacketTable, tcp: np.ndarray) -> np.ndarray:
         """A small id per 5-tuple (both directions), given at its first packet; a new tuple gets its number."""
@@ -181,6 +187,13 @@ class LiveAnalysis:
     def _schedule(self, chunk: PacketTable, tcp: np.ndarray, tid: np.ndarray, wall: float) -> None:
         """RSTs, SYNs, SYN-ACKs and FINs make their tuple pending (see the module docstring)."""
         flags = chunk.flags
+        if self.synack_wait:  # any later segment without SYN completes (or goes past) the handshake
+            plain = tcp[((flags[tcp] & (SYN | RST | FIN)) == 0) & np.isin(tid[tcp], list(self.synack_wait))]
+            for t in set(tid[plain].tolist()):
+                self.synack_wait.discard(t)
+                held = self.pending.get(t)
+                if held is not None and not held.rst:
+                    del self.pending[t]
         marked = tcp[(flags[tcp] & (RST | SYN | FIN)) != 0]
         ts, seq, frame = chunk.ts_ns, chunk.seq, chunk.frame
         for i in marked.tolist():
@@ -195,12 +208,12 @@ class LiveAnalysis:
                 gap = at - before[1] if before is not None else 0
                 wait = min(2 * gap + SYN_MARGIN_NS if gap > 0 else FIRST_SYN_WAIT_NS, ATTEMPT_HORIZON_NS)
                 self.syn_seen[t] = (isn, at, gap)
-                self.syn_due[t] = at + wait
+                self.syn_due[t] = (at + wait, wall + wait / 1e9)
                 self._pend(t, at + wait, wall + wait / 1e9)
-            elif f & SYN:  # a SYN-ACK: the attempt was answered
+            elif f & SYN:  # a SYN-ACK: the attempt was answered; is the answer acknowledged?
                 self.syn_due.pop(t, None)
-                if t in self.pending and not self.pending[t].rst:
-                    del self.pending[t]
+                self.synack_wait.add(t)
+                self._pend(t, at + FIRST_SYN_WAIT_NS, wall + FIRST_SYN_WAIT_NS / 1e9)
             else:  # a FIN
                 self._pend(t, at + CLOSE_WAIT_NS, wall + CLOSE_WAIT_NS / 1e9)
 
@@ -216,9 +229,11 @@ class LiveAnalysis:
     def due(self, wall: float, idle: bool, final: bool = False) -> list[int]:
         """Tuples to judge now: their capture time has come, or (``idle``: nothing is waiting to be read)
         their wall time, or everything (``final``)."""
+        if final:  # the end: every tuple still held, as the offline analysis ends with every conversation
+            held = [np.unique(tid[tid >= 0]) for _, tid in self.parts]
+            return sorted(set(self.pending) | set(np.concatenate(held).tolist() if held else []))
         newest = self.newest if self.newest is not None else 0
-        return [t for t, p in self.pending.items()
-                if final or p.due_ns <= newest or (idle and p.due_wall <= wall)]
+        return [t for t, p in self.pending.items() if p.due_ns <= newest or (idle and p.due_wall <= wall)]
 
     def judge(self, wall: float | None = None, idle: bool = True, final: bool = False) -> list[Finding]:
         """The findings that can be given now (see the module docstring), in time order."""
@@ -231,10 +246,12 @@ class LiveAnalysis:
         if not tids:
             return []
         for t in tids:
-            del self.pending[t]
-        rows = np.flatnonzero(np.isin(self.window_tid, tids) | (self.window_tid < 0))
-        table = self.window.take(rows)
-        row_tid = self.window_tid[rows]
+            self.pending.pop(t, None)
+            self.synack_wait.discard(t)
+        self._last_judged = wall
+        picked = [(part, tid, np.flatnonzero(np.isin(tid, tids) | (tid < 0))) for part, tid in self.parts]
+        table = PacketTable.concat([part.take(rows) for part, _, rows in picked], self.book)
+        row_tid = np.concatenate([tid[rows] for _, tid, rows in picked]) if picked else np.zeros(0, np.int64)
         conversations = self._numbered(table, row_tid, build_conversations(
             table, verify_checksums=self.options.verify_checksums))
         verdicts = locate_resets(table, conversations, ttl_table=self._ttl_table(), host_ttls=self.host_ttls)
@@ -257,11 +274,10 @@ class LiveAnalysis:
         for h in found:
             conv = by_id[h.conversation]
             t = int(row_tid[conv.rows[0]])
-            if h.kind == "syn_unanswered" and not final and self.syn_due.get(t, 0) > newest and not (
-                    idle and t in self.pending):
+            due_ns, due_wall = self.syn_due.get(t, (0, 0.0))
+            if h.kind == "syn_unanswered" and not final and due_ns > newest and not (idle and due_wall <= wall):
                 # the client may still retransmit: judged again when its next SYN is overdue
-                due = self.syn_due[t]
-                self.pending.setdefault(t, _Pending(due, wall + (due - newest) / 1e9, False))
+                self.pending.setdefault(t, _Pending(due_ns, due_wall, False))
                 continue
             record = h.to_dict()
             key = (record["kind"], record["conversation"], record["ts"])
@@ -270,7 +286,7 @@ class LiveAnalysis:
             self.said.add(key)
             out.append(Finding(record, conv, table.frame[conv.rows].tolist(), conv.start_ns))
         out.sort(key=lambda f: f.ts_ns)
-        if time.monotonic() - self._last_prune >= PRUNE_EVERY_S or len(self.window) > self.max_rows:
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY_S or self.rows_held > self.max_rows:
             self.prune()
         return out
 
@@ -300,10 +316,11 @@ class LiveAnalysis:
         """Forget tuples silent for :data:`IDLE_NS` (unless pending), ICMP errors as old, rows past
         ``max_rows`` (oldest first), and facts older than :data:`FACTS_NS`."""
         self._last_prune = time.monotonic()
-        if not len(self.window) or self.newest is None:
+        if not self.rows_held or self.newest is None:
             return
-        ts = self.window.ts_ns
-        tid = self.window_tid
+        window = PacketTable.concat([part for part, _ in self.parts], self.book)
+        tid = np.concatenate([t for _, t in self.parts])
+        ts = window.ts_ns
         keep = np.ones(len(tid), dtype=bool)
         tcp = tid >= 0
         if tcp.any():
@@ -317,8 +334,8 @@ class LiveAnalysis:
         if keep.sum() > self.max_rows:
             keep[np.flatnonzero(keep)[:int(keep.sum()) - self.max_rows]] = False
         if not keep.all():
-            self.window = self.window.take(np.flatnonzero(keep))
-            self.window_tid = tid[keep]
+            window, tid = window.take(np.flatnonzero(keep)), tid[keep]
+        self.parts, self.rows_held = [(window, tid)], len(window)
         self._prune_facts()
 
     def _forget(self, gone: list[int]) -> None:
@@ -330,6 +347,7 @@ class LiveAnalysis:
             self.numbers.pop(t, None)
             self.syn_seen.pop(t, None)
             self.syn_due.pop(t, None)
+            self.synack_wait.discard(t)
         self.pruned_tuples += len(gone)
 
     def _prune_facts(self) -> None:
@@ -340,7 +358,7 @@ class LiveAnalysis:
         if len(recent) and not recent.all():
             self.host_ttls = CaptureWide(wide.keys, wide.counts, wide.numbered[recent])
         store = self.stats.payloads
-        oldest = int(self.window.frame.min()) if len(self.window) else None
+        oldest = int(self.parts[0][0].frame.min()) if self.rows_held else None
         if oldest is not None:
             for book in (store.segments, store.dns, store.dns_tcp):
                 old = [k for k in book if k[1] < oldest]
@@ -356,7 +374,12 @@ class LiveAnalysis:
             self.said = {k for k in self.said if (k[1] >= oldest if k[0] == "reset" else k[2] >= horizon_s)}
 
     def held_rows(self) -> int:
-        return len(self.window)
+        return self.rows_held
+
+    def wants_judging(self, wall: float, idle: bool) -> bool:
+        """Judge now? Always when the stream is idle (a live stream, mostly); while frames keep coming (a
+        replay, a burst) at most every :data:`JUDGE_EVERY_S`, which batches the tuples due meanwhile."""
+        return idle or wall - self._last_judged >= JUDGE_EVERY_S
 
 
 @dataclass
@@ -401,7 +424,9 @@ def watch(frames, analysis: LiveAnalysis, ring=None, *, duration_s: float | None
                 ring.add(batch)
             analysis.add(batch, wall)
         over = frames.ended or (deadline is not None and wall >= deadline)
-        yield from analysis.judge(wall, idle=not frames.waiting(), final=over)
+        idle = not frames.waiting()
+        if over or analysis.wants_judging(wall, idle):
+            yield from analysis.judge(wall, idle=idle, final=over)
         if over:
             return
 

@@ -1,0 +1,116 @@
+"""``netreset watch`` gives the offline verdicts: every sample capture replayed through the live analysis
+(frames fed in blocks, judged as they become due) against ``locate-reset`` and ``handshakes`` of the file.
+
+What the live judgement legitimately cannot know is left out of the comparison, and only that
+(docs/watch.md, "Live and offline"): a syn_unanswered finding's ``tail_s`` sentence (the capture's end
+is not known while it runs).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netreset.ingest.containers.open import open_frames
+from netreset.pipeline.watch import LiveAnalysis
+from netreset.pipeline.whole import Analysis
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+SAMPLES = sorted(p for p in CAPTURES.rglob("*") if p.suffix in (".pcap", ".pcapng"))
+
+
+def replay(path: Path, block: int = 7, real_time: bool = False, before_end: list | None = None) -> list[dict]:
+    """The records a watch prints for ``path``, its frames fed ``block`` at a time.
+
+    ``real_time=False``: a file replayed at full speed — only capture time judges (the wall clock never
+    passes). ``real_time=True``: as if the packets arrived at their timestamps — between two blocks the
+    stream is silent and the wall clock runs to the next block's first packet, so whatever is due by then
+    is judged then, before the packets that follow. ``before_end`` collects the records given before the
+    stream ended."""
+    analysis = LiveAnalysis()
+    records = []
+    with open_frames(path) as source:
+        frames = list(source)
+    for start in range(0, len(frames), block):
+        part = frames[start:start + block]
+        wall = part[-1].ts_ns / 1e9 if real_time else 0.0
+        analysis.add(part, wall=wall)
+        records += [f.record for f in analysis.judge(wall=wall, idle=False)]
+        if real_time:
+            following = frames[start + block].ts_ns / 1e9 if start + block < len(frames) else wall + 60
+            records += [f.record for f in analysis.judge(wall=following, idle=True)]
+    if before_end is not None:
+        before_end.extend(records)
+    records += [f.record for f in analysis.judge(wall=0.0, idle=False, final=True)]
+    return records
+
+
+_TAIL = re.compile(r" \(the capture ended [0-9.]+ s after the last SYN[^)]*\)")
+
+
+def comparable(record: dict) -> dict:
+    record = dict(record)
+    if record.get("kind") == "syn_unanswered":
+        record["summary"] = _TAIL.sub("", record["summary"])
+    return record
+
+
+def offline(path: Path) -> tuple[list[dict], list[dict]]:
+    analysis = Analysis.of_files([path])
+    return analysis.reset_rows(), analysis.handshake_rows()
+
+
+@pytest.mark.parametrize("real_time", [False, True], ids=["full-speed", "real-time"])
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: str(p.relative_to(CAPTURES)))
+def test_watch_gives_the_offline_records(path, real_time):
+    early: list = []
+    live = replay(path, real_time=real_time, before_end=early)
+    if real_time:  # in real time every finding is given while the stream runs (a minute of silence after it)
+        assert len(early) == len(live)
+    resets, handshakes = offline(path)
+    live_resets = sorted((r for r in live if r["kind"] == "reset"), key=lambda r: r["frame"])
+    assert [{k: v for k, v in r.items() if k != "kind"} for r in live_resets] == resets
+    live_handshakes = sorted((comparable(r) for r in live if r["kind"] != "reset"),
+                             key=lambda r: (r["ts"], r["conversation"], r["kind"]))
+    assert live_handshakes == sorted((comparable(h) for h in handshakes), key=lambda r: (r["ts"], r["conversation"], r["kind"]))
+
+
+@pytest.mark.parametrize("block", [1, 3, 1000])
+def test_blocks_of_any_size_give_the_same_records(block):
+    path = CAPTURES / "multi-connection.pcap"
+    assert replay(path, block) == replay(path, 5)
+
+
+def test_a_generated_hour_gives_the_offline_records_but_for_senders_not_yet_seen(tmp_path):
+    """A generated hour (benchmarks/generate.py's mix) replayed in real time: every record is the offline one,
+    except where a RST's claimed sender had sent nothing yet when it was judged — offline, that host's later
+    packets (in other conversations) give its TTL; live, the verdict stays ``no_reference_packets``."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "hour.pcap"
+    helper = Path(__file__).resolve().parents[1] / "helpers" / "day_stream.py"
+    with open(path, "wb") as out:
+        subprocess.run([sys.executable, str(helper), "--packets", "6000", "--hours", "1"], stdout=out, check=True)
+    live = replay(path, block=50, real_time=True)
+    resets, handshakes = offline(path)
+    live_resets = [{k: v for k, v in r.items() if k != "kind"}
+                   for r in sorted((r for r in live if r["kind"] == "reset"), key=lambda r: r["frame"])]
+    assert [r["frame"] for r in live_resets] == [r["frame"] for r in resets]
+    differ = [(a, b) for a, b in zip(live_resets, resets) if a != b]
+    assert len(differ) < len(resets) / 4
+    for a, b in differ:
+        assert a["reason"] == "no_reference_packets" and b["reason"] != "no_reference_packets"
+        assert "other conversations" in " ".join(e["detail"] for e in b["evidence"])
+    late = {a["frame"] for a, _ in differ}
+    key = lambda r: (r["ts"], r["conversation"], r["kind"])  # noqa: E731
+    live_h = sorted((comparable(r) for r in live if r["kind"] != "reset"), key=key)
+    offline_h = sorted((comparable(h) for h in handshakes), key=key)
+    assert [key(r) for r in live_h] == [key(r) for r in offline_h]
+    for a, b in zip(live_h, offline_h):
+        if a != b:  # a refusal by one of those RSTs: only its verdict and the sentence that words it
+            assert a["kind"] == "refused" and set(a["frames"]) & late
+            assert {k for k in a if a[k] != b[k]} <= {"verdict", "confidence", "summary"}
