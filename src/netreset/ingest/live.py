@@ -98,7 +98,19 @@ def capture_argv(interface: str, bpf: str | None, tool: str | None = None) -> li
     if os.path.basename(chosen).startswith("dumpcap"):
         argv = [chosen, "-i", interface, "-w", "-", "-q"]
         return argv + (["-f", bpf] if bpf else [])
-    return [chosen, "-i", interface, "-U", "-w", "-", "-s", "0", "-n"] + ([bpf] if bpf else [])
+    argv = [chosen, "-i", interface, "-U", "-w", "-", "-s", "0", "-n"]
+    if _tcpdump_has_immediate_mode(chosen):  # each packet handed over at once, not after libpcap's timeout
+        argv.insert(3, "--immediate-mode")
+    return argv + ([bpf] if bpf else [])
+
+
+def _tcpdump_has_immediate_mode(tcpdump: str) -> bool:
+    """tcpdump 4.7 and later take --immediate-mode (its --help lists it)."""
+    try:
+        done = subprocess.run([tcpdump, "--help"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--immediate-mode" in done.stdout + done.stderr
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -207,7 +219,7 @@ class LiveFrames:
 
     _END = object()
 
-    def __init__(self, stream: BinaryIO, name: str, depth: int = 1 << 16) -> None:
+    def __init__(self, stream: BinaryIO, name: str, depth: int = 1 << 13) -> None:
         self.stream, self.name = stream, name
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.interfaces: list[Interface] = []

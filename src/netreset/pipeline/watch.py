@@ -37,6 +37,7 @@ ones: ``locate-reset``'s and ``handshakes``' JSON records, plus ``kind``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -67,8 +68,12 @@ IDLE_NS = 300_000_000_000
 FACTS_NS = 600_000_000_000
 #: At most this many packet rows are held (≈ 90 bytes each): ≈ 90 MB.
 MAX_ROWS = 1_000_000
+#: Payload directions (netreset.ingest.payloads) remembered before those of forgotten tuples are dropped.
+MAX_DIRECTIONS = 50_000
 #: While frames keep coming, judgements are batched this far apart (wall seconds).
 JUDGE_EVERY_S = 0.25
+#: How often (wall seconds) a full collection frees the analyses' cycles (see :meth:`LiveAnalysis.prune`).
+COLLECT_EVERY_S = 10.0
 #: How often (wall seconds) the held rows are pruned.
 PRUNE_EVERY_S = 2.0
 
@@ -94,6 +99,21 @@ class Finding:
         return self.record["kind"]
 
 
+def _refused_frames() -> list[RawFrame]:
+    """A SYN from 192.0.2.1 and the RST/ACK of 198.51.100.1 (documentation addresses), as Ethernet frames."""
+    import struct
+
+    def frame(number: int, src: bytes, dst: bytes, sport: int, dport: int, flags: int, seq: int, ack: int, ttl: int):
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535 if flags & SYN else 0, 0, 0)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), number, 0x4000, ttl, 6, 0, src, dst)
+        data = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + tcp
+        return RawFrame(number, 1_000_000_000 * number, 0, 1, len(data), len(data), data)
+
+    client, server = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 1])
+    return [frame(1, client, server, 50000, 9, SYN, 1000, 0, 64),
+            frame(2, server, client, 9, 50000, RST | ACK, 0, 1001, 120)]
+
+
 def _copy_numbered(conv: Conversation, number: int, stream: int) -> Conversation:
     copy = object.__new__(Conversation)
     copy.__dict__.update(conv.__dict__, id=number, tcp_stream=stream)
@@ -104,7 +124,7 @@ class LiveAnalysis:
     """The state of a watch: held packets, capture-wide facts, what is pending and what was said."""
 
     def __init__(self, options: Options = Options(), *, settle_ns: int = SETTLE_NS, max_rows: int = MAX_ROWS,
-                 name: str = "stream") -> None:
+                 name: str = "stream", warm: bool = True) -> None:
         from netreset.analyses.resets.pairs import NUMBERED, CaptureWide
 
         self.options = options
@@ -130,8 +150,21 @@ class LiveAnalysis:
         self.synack_wait: set[int] = set()  #: tuples whose SYN-ACK waits for the handshake's last ACK
         self.pending: dict[int, _Pending] = {}
         self.said: set = set()  #: keys of the findings already given
-        self._last_prune = time.monotonic()
+        self._last_prune = self._last_collect = time.monotonic()
         self.pruned_tuples = 0
+        if warm:
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One judgement of a made-up refused connection (documentation addresses, before any frame is read):
+        the first judgement of a process spends ≈ 0.1 s more (imports, tables loaded on first use), and it
+        would otherwise be spent after the first real RST arrived (measured in the lab, docs/watch.md)."""
+        if self.stats.frames_total:
+            return
+        scratch = LiveAnalysis.__new__(LiveAnalysis)
+        LiveAnalysis.__init__(scratch, self.options, settle_ns=0, name="warm-up", warm=False)
+        scratch.add(_refused_frames(), wall=0.0)
+        scratch.judge(wall=0.0, final=True)
 
     # ---- intake ---------------------------------------------------------------------------------------
     def add(self, frames: list[RawFrame], wall: float | None = None) -> None:
@@ -315,7 +348,13 @@ class LiveAnalysis:
     def prune(self) -> None:
         """Forget tuples silent for :data:`IDLE_NS` (unless pending), ICMP errors as old, rows past
         ``max_rows`` (oldest first), and facts older than :data:`FACTS_NS`."""
-        self._last_prune = time.monotonic()
+        now = self._last_prune = time.monotonic()
+        if now - self._last_collect >= COLLECT_EVERY_S:
+            # The analyses run with the collector paused and hand what they made to its oldest generation
+            # (runtime/collector.py): in a process that runs for a day, the cycles among those objects (the
+            # Zeek walk's endpoints) wait for a full collection, which the collector alone seldom starts.
+            gc.collect()
+            self._last_collect = now
         if not self.rows_held or self.newest is None:
             return
         window = PacketTable.concat([part for part, _ in self.parts], self.book)
@@ -367,8 +406,13 @@ class LiveAnalysis:
                     if isinstance(value, bytes):
                         store.stored_bytes -= len(value)
         selector = self.decoder.selector
-        if len(selector.done) > 100_000:  # directions past their budget: forgotten with their tuples
-            selector.done.clear()
+        if len(selector.active) + len(selector.done) > MAX_DIRECTIONS:  # directions of forgotten tuples go too
+            def live(key) -> bool:
+                a, b = key[0] * 65536 + key[2], key[1] * 65536 + key[3]
+                return (min(a, b), max(a, b)) in self.tids
+
+            selector.active = {k: v for k, v in selector.active.items() if live(k)}
+            selector.done = {k for k in selector.done if live(k)}
         if len(self.said) > 10_000 and oldest is not None:  # a finding's key outlives its packets only so long
             horizon_s = (self.newest - IDLE_NS) / 1e9
             self.said = {k for k in self.said if (k[1] >= oldest if k[0] == "reset" else k[2] >= horizon_s)}
