@@ -48,6 +48,15 @@ def replay(path: Path, block: int = 7, real_time: bool = False, before_end: list
     return records
 
 
+def latest(records: list[dict]) -> list[dict]:
+    """Each finding's last word: a revision (``revised``) replaces what was given before for the same finding."""
+    last: dict = {}
+    for r in records:
+        key = ("reset", r["frame"]) if r["kind"] == "reset" else (r["kind"], r["conversation"], r["ts"])
+        last[key] = {k: v for k, v in r.items() if k != "revised"}
+    return list(last.values())
+
+
 _TAIL = re.compile(r" \(the capture ended [0-9.]+ s after the last SYN[^)]*\)")
 
 
@@ -85,9 +94,11 @@ def test_blocks_of_any_size_give_the_same_records(block):
 
 
 def test_a_generated_hour_gives_the_offline_records_but_for_senders_not_yet_seen(tmp_path):
-    """A generated hour (benchmarks/generate.py's mix) replayed in real time: every record is the offline one,
-    except where a RST's claimed sender had sent nothing yet when it was judged — offline, that host's later
-    packets (in other conversations) give its TTL; live, the verdict stays ``no_reference_packets``."""
+    """A generated hour (benchmarks/generate.py's mix) replayed in real time. A RST whose claimed sender had
+    sent nothing else yet is judged ``no_reference_packets``; when that host speaks later (another
+    conversation), the tuple is judged again and a revision given. The last word on every finding is the
+    offline record, except where the sender spoke only after the watch stopped holding the tuple
+    (REVISE_NS, 10 minutes)."""
     import subprocess
     import sys
 
@@ -95,13 +106,16 @@ def test_a_generated_hour_gives_the_offline_records_but_for_senders_not_yet_seen
     helper = Path(__file__).resolve().parents[1] / "helpers" / "day_stream.py"
     with open(path, "wb") as out:
         subprocess.run([sys.executable, str(helper), "--packets", "6000", "--hours", "1"], stdout=out, check=True)
-    live = replay(path, block=50, real_time=True)
+    given = replay(path, block=50, real_time=True)
+    revised = [r for r in given if r.get("revised")]
+    assert revised and all(r["kind"] in ("reset", "refused") for r in revised)
+    live = latest(given)
     resets, handshakes = offline(path)
     live_resets = [{k: v for k, v in r.items() if k != "kind"}
                    for r in sorted((r for r in live if r["kind"] == "reset"), key=lambda r: r["frame"])]
     assert [r["frame"] for r in live_resets] == [r["frame"] for r in resets]
     differ = [(a, b) for a, b in zip(live_resets, resets) if a != b]
-    assert len(differ) < len(resets) / 4
+    assert len(differ) < len(resets) / 10
     for a, b in differ:
         assert a["reason"] == "no_reference_packets" and b["reason"] != "no_reference_packets"
         assert "other conversations" in " ".join(e["detail"] for e in b["evidence"])

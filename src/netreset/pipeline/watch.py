@@ -64,6 +64,9 @@ SYN_MARGIN_NS = 500_000_000
 CLOSE_WAIT_NS = 5_000_000_000
 #: A tuple silent this long is forgotten (Zeek's tcp_inactivity_timeout, 300 s: Zeek forgets it too).
 IDLE_NS = 300_000_000_000
+#: A tuple whose RST was judged before its claimed sender had sent anything else is held this long
+#: (instead of :data:`IDLE_NS`), for a revision when that sender speaks.
+REVISE_NS = 600_000_000_000
 #: IP IDs of RSTs and SYNs and kept payload bytes older than this are dropped (bounded memory).
 FACTS_NS = 600_000_000_000
 #: At most this many packet rows are held (≈ 90 bytes each): ≈ 90 MB.
@@ -150,6 +153,10 @@ class LiveAnalysis:
         self.synack_wait: set[int] = set()  #: tuples whose SYN-ACK waits for the handshake's last ACK
         self.pending: dict[int, _Pending] = {}
         self.said: set = set()  #: keys of the findings already given
+        #: claimed sender (address id) of a RST judged before it had sent anything else -> those tuples
+        self.unseen: dict[int, set[int]] = {}
+        #: per such tuple, the records given for it (key -> record): judged again once the sender speaks
+        self.revisable: dict[int, dict] = {}
         self._last_prune = self._last_collect = time.monotonic()
         self.pruned_tuples = 0
         if warm:
@@ -191,11 +198,37 @@ class LiveAnalysis:
         self.host_ttls = merge_ttl_counts(self.host_ttls, host_ttl_counts(chunk))
         tid = np.full(len(chunk), -1, dtype=np.int64)
         tcp = np.flatnonzero(chunk.proto == PROTO_TCP)
+        if self.unseen:
+            self._sender_spoke(chunk, tcp, wall)
         if len(tcp):
             tid[tcp] = self._tuple_ids(chunk, tcp)
             self._schedule(chunk, tcp, tid, wall)
         self.parts.append((chunk, tid))
         self.rows_held += len(chunk)
+
+    def _sender_spoke(self, chunk: PacketTable, tcp: np.ndarray, wall: float) -> None:
+        """A claimed sender judged unseen sent a packet of its own: its RSTs' tuples are judged again (a
+        revision is given when the answer changes, as offline those packets would have counted)."""
+        own = tcp[(chunk.flags[tcp] & RST) == 0]
+        for src in set(np.unique(chunk.src[own]).tolist()) & set(self.unseen):
+            last = int(chunk.ts_ns[own[chunk.src[own] == src]].max())
+            for t in self.unseen.pop(src):
+                if t in self.revisable:
+                    self._pend(t, last + self.settle_ns, wall + self.settle_ns / 1e9)
+
+    def _give(self, key, record: dict, t: int, revisable: bool) -> dict | None:
+        """The record to print for a finding judged now: new, a revision of one given before (``revised``),
+        or None when it was given already as it is."""
+        if key not in self.said:
+            self.said.add(key)
+            if revisable:
+                self.revisable.setdefault(t, {})[key] = record
+            return record
+        before = self.revisable.get(t, {}).get(key)
+        if before is None or before == record:
+            return None
+        self.revisable[t][key] = record
+        return {**record, "revised": True}
 
     def _tuple_ids(self, chunk: PacketTable, tcp: np.ndarray) -> np.ndarray:
         """A small id per 5-tuple (both directions), given at its first packet; a new tuple gets its number."""
@@ -296,14 +329,17 @@ class LiveAnalysis:
         by_id = {c.id: c for c in conversations}
         newest = self.newest or 0
         out: list[Finding] = []
+        unseen = set()  #: tuples with a RST whose claimed sender has sent nothing else yet
         for v in verdicts:
-            key = ("reset", v.frame)
-            if key in self.said:
-                continue
-            self.said.add(key)
             conv = by_id[v.conversation]
-            out.append(Finding({"kind": "reset", **v.to_dict()}, conv, table.frame[conv.rows].tolist(),
-                               int(table.ts_ns[np.flatnonzero(table.frame == v.frame)[0]])))
+            at = int(np.flatnonzero(table.frame == v.frame)[0])
+            t = int(row_tid[at])
+            if v.reason == "no_reference_packets":
+                unseen.add(t)
+                self.unseen.setdefault(int(table.src[at]), set()).add(t)
+            record = self._give(("reset", v.frame), {"kind": "reset", **v.to_dict()}, t, t in unseen)
+            if record is not None:
+                out.append(Finding(record, conv, table.frame[conv.rows].tolist(), int(table.ts_ns[at])))
         for h in found:
             conv = by_id[h.conversation]
             t = int(row_tid[conv.rows[0]])
@@ -313,11 +349,9 @@ class LiveAnalysis:
                 self.pending.setdefault(t, _Pending(due_ns, due_wall, False))
                 continue
             record = h.to_dict()
-            key = (record["kind"], record["conversation"], record["ts"])
-            if key in self.said:
-                continue
-            self.said.add(key)
-            out.append(Finding(record, conv, table.frame[conv.rows].tolist(), conv.start_ns))
+            record = self._give((record["kind"], record["conversation"], record["ts"]), record, t, t in unseen)
+            if record is not None:
+                out.append(Finding(record, conv, table.frame[conv.rows].tolist(), conv.start_ns))
         out.sort(key=lambda f: f.ts_ns)
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_S or self.rows_held > self.max_rows:
             self.prune()
@@ -366,7 +400,9 @@ class LiveAnalysis:
             ids, inverse = np.unique(tid[tcp], return_inverse=True)
             last = np.full(len(ids), np.iinfo(np.int64).min, dtype=np.int64)
             np.maximum.at(last, inverse, ts[tcp])
-            gone = (self.newest - last > IDLE_NS) & ~np.isin(ids, list(self.pending))
+            idle = self.newest - last
+            revisable = np.isin(ids, list(self.revisable))  # a RST whose claimed sender may still speak
+            gone = ((idle > IDLE_NS) & ~revisable | (idle > REVISE_NS)) & ~np.isin(ids, list(self.pending))
             keep[np.flatnonzero(tcp)] = ~gone[inverse]
             self._forget(ids[gone].tolist())
         keep &= tcp | (self.newest - ts <= IDLE_NS)
@@ -387,6 +423,11 @@ class LiveAnalysis:
             self.syn_seen.pop(t, None)
             self.syn_due.pop(t, None)
             self.synack_wait.discard(t)
+            self.revisable.pop(t, None)
+        for src in list(self.unseen):
+            self.unseen[src] -= forget
+            if not self.unseen[src]:
+                del self.unseen[src]
         self.pruned_tuples += len(gone)
 
     def _prune_facts(self) -> None:

@@ -16,7 +16,10 @@ def _when(ts: float) -> str:
 
 
 def finding_line(record: dict) -> str:
-    """One finding (a ``locate-reset`` record with ``kind: reset``, or a ``handshakes`` record) as a line."""
+    """One finding (a ``locate-reset`` record with ``kind: reset``, or a ``handshakes`` record) as a line; a
+    revision of a finding given before (``revised``) says so."""
+    if record.get("revised"):
+        return "revised: " + finding_line({k: v for k, v in record.items() if k != "revised"})
     if record["kind"] == "reset":
         verdict = record["verdict"].upper()
         where = f" hop {record['traceroute_hop']}" if record["verdict"] == "middlebox" and record.get("traceroute_hop") else ""
