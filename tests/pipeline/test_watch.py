@@ -128,3 +128,62 @@ def test_a_generated_hour_gives_the_offline_records_but_for_senders_not_yet_seen
         if a != b:  # a refusal by one of those RSTs: only its verdict and the sentence that words it
             assert a["kind"] == "refused" and set(a["frames"]) & late
             assert {k for k in a if a[k] != b[k]} <= {"verdict", "confidence", "summary"}
+
+
+def _frame(number: int, ts_s: float, src: bytes, dst: bytes, sport: int, dport: int, flags: int, seq: int, ack: int,
+           ttl: int):
+    import struct
+
+    from netreset.ingest.frames import RawFrame
+
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 1000, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), number, 0x4000, ttl, 6, 0, src, dst)
+    data = bytes(12) + b"\x08\x00" + ip + tcp
+    return RawFrame(number, int(ts_s * 1e9), 0, 1, len(data), len(data), data)
+
+
+def test_each_rst_is_judged_after_its_own_settle_window():
+    """Two RSTs on one tuple: the second is not judged at the first one's time, but half a second after it
+    arrived (capture time here), with what followed it."""
+    c, s = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 1])
+    analysis = LiveAnalysis(settle_ns=500_000_000)
+    analysis.add([_frame(1, 1.0, c, s, 5000, 80, 0x02, 100, 0, 64), _frame(2, 1.01, s, c, 80, 5000, 0x12, 900, 101, 60),
+                  _frame(3, 1.02, c, s, 5000, 80, 0x10, 101, 901, 64), _frame(4, 2.0, s, c, 80, 5000, 0x04, 901, 0, 60)],
+                 wall=0.0)
+    assert analysis.judge(wall=0.0, idle=False) == []  # the first RST's settle has not passed
+    analysis.add([_frame(5, 2.6, c, s, 5000, 80, 0x04, 101, 0, 64)], wall=0.0)
+    first = analysis.judge(wall=0.0, idle=False)
+    assert [f.record["frame"] for f in first] == [4]
+    analysis.add([_frame(6, 3.2, c, s, 5001, 80, 0x02, 7, 0, 64)], wall=0.0)
+    assert [f.record["frame"] for f in analysis.judge(wall=0.0, idle=False)] == [5]
+
+
+def test_an_idle_stream_judges_by_the_wall_clock():
+    """No packet follows the RST: the wall clock (the stream is idle) says when its settle has passed."""
+    c, s = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 1])
+    analysis = LiveAnalysis(settle_ns=500_000_000)
+    analysis.add([_frame(1, 1.0, c, s, 5000, 80, 0x02, 100, 0, 64), _frame(2, 1.01, s, c, 80, 5000, 0x14, 0, 101, 60)],
+                 wall=100.0)
+    assert analysis.judge(wall=100.4, idle=True) == []
+    assert analysis.judge(wall=100.6, idle=False) == []  # frames are waiting: capture time judges
+    found = analysis.judge(wall=100.6, idle=True)
+    assert sorted(f.kind for f in found) == ["refused", "reset"]
+
+
+@pytest.mark.parametrize("name", ["peer/firewall-reset-fw.pcapng", "multi-connection.pcap", "firewall-reset.pcapng"])
+def test_the_pcapng_writer_keeps_every_frame_interface_and_timestamp(tmp_path, name):
+    from netreset.ingest.containers.pcapng_writer import write_pcapng
+
+    with open_frames(CAPTURES / name) as source:
+        frames = list(source)
+        interfaces = list(source.interfaces)
+    out = tmp_path / "round.pcapng"
+    with open(out, "wb") as f:
+        assert write_pcapng(f, interfaces, frames, {frames[0].frame: "netreset: first"}) == len(frames)
+    with open_frames(out) as back:
+        again = list(back)
+        assert [(i.id, i.linktype, i.snaplen, i.name) for i in back.interfaces] == \
+               [(i.id, i.linktype, i.snaplen, i.name) for i in interfaces]
+        assert back.comments == [f"frame {frames[0].frame}: netreset: first"]
+    assert [(f.frame, f.ts_ns, f.iface, f.linktype, f.wirelen, f.data) for f in again] == \
+           [(f.frame, f.ts_ns, f.iface, f.linktype, f.wirelen, f.data) for f in frames]

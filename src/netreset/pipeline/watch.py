@@ -150,6 +150,7 @@ class LiveAnalysis:
         self._next_number = 0
         self.syn_seen: dict[int, tuple[int, int, int]] = {}  #: tid -> (ISN, last SYN ts, gap before it)
         self.syn_due: dict[int, tuple[int, float]] = {}  #: tid -> when its client's next SYN is overdue (capture, wall)
+        self.rst_due: dict[int, tuple[int, float]] = {}  #: RST frame -> when it may be judged (capture, wall)
         self.synack_wait: set[int] = set()  #: tuples whose SYN-ACK waits for the handshake's last ACK
         self.pending: dict[int, _Pending] = {}
         self.said: set = set()  #: keys of the findings already given
@@ -265,6 +266,7 @@ class LiveAnalysis:
         for i in marked.tolist():
             t, f, at = int(tid[i]), int(flags[i]), int(ts[i])
             if f & RST:
+                self.rst_due[int(frame[i])] = (at + self.settle_ns, wall + self.settle_ns / 1e9)
                 self._pend(t, at + self.settle_ns, wall + self.settle_ns / 1e9, rst=True)
             elif f & SYN and not f & ACK:
                 isn, before = int(seq[i]), self.syn_seen.get(t)
@@ -334,6 +336,13 @@ class LiveAnalysis:
             conv = by_id[v.conversation]
             at = int(np.flatnonzero(table.frame == v.frame)[0])
             t = int(row_tid[at])
+            due_ns, due_wall = self.rst_due.get(v.frame, (0, 0.0))
+            if not final and due_ns > newest and not (idle and due_wall <= wall):
+                held = self.pending.get(t)  # a later RST of the tuple: judged after its own settle
+                if held is None or due_ns < held.due_ns:
+                    self.pending[t] = _Pending(due_ns, due_wall, True)
+                continue
+            self.rst_due.pop(v.frame, None)
             if v.reason == "no_reference_packets":
                 unseen.add(t)
                 self.unseen.setdefault(int(table.src[at]), set()).add(t)
@@ -454,6 +463,8 @@ class LiveAnalysis:
 
             selector.active = {k: v for k, v in selector.active.items() if live(k)}
             selector.done = {k for k in selector.done if live(k)}
+        if oldest is not None and len(self.rst_due) > 1000:
+            self.rst_due = {f: due for f, due in self.rst_due.items() if f >= oldest}
         if len(self.said) > 10_000 and oldest is not None:  # a finding's key outlives its packets only so long
             horizon_s = (self.newest - IDLE_NS) / 1e9
             self.said = {k for k in self.said if (k[1] >= oldest if k[0] == "reset" else k[2] >= horizon_s)}
