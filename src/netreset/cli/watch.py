@@ -25,7 +25,10 @@ UNTIL = ("reset", "middlebox", "refused", "syn-timeout")
 
 
 class UntilType(click.ParamType):
-    name = "reset|middlebox|refused|syn-timeout|N"
+    name = "until"
+
+    def get_metavar(self, param, *args) -> str:
+        return "reset|middlebox|refused|syn-timeout|N"
 
     def convert(self, value, param, ctx):
         if isinstance(value, int) or value in UNTIL:
