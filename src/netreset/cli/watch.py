@@ -27,7 +27,7 @@ UNTIL = ("reset", "middlebox", "refused", "syn-timeout")
 class UntilType(click.ParamType):
     name = "until"
 
-    def get_metavar(self, param, *args) -> str:
+    def get_metavar(self, param, *args, **kwargs) -> str:
         return "reset|middlebox|refused|syn-timeout|N"
 
     def convert(self, value, param, ctx):
