@@ -188,8 +188,10 @@ def _capture_tools() -> list[str]:
 
 @pytest.mark.skipif(not _capture_tools(), reason="needs root and dumpcap or tcpdump")
 @pytest.mark.parametrize("tool", _capture_tools())
-@pytest.mark.parametrize("how", ["sigint", "sigterm", "duration"])
+@pytest.mark.parametrize("how", ["sigint", "sigterm", "duration", "sigkill"])
 def test_the_capture_program_is_always_stopped(tool, how):
+    """Ctrl-C, SIGTERM and --duration end with the summary; even SIGKILL, which nothing can catch, takes the
+    capture program along (Linux: its parent-death signal)."""
     proc = start("-i", "lo", "--tool", tool, "--filter", "tcp port 9", *(["--duration", "2"] if how == "duration" else []),
                  stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
@@ -198,10 +200,16 @@ def test_the_capture_program_is_always_stopped(tool, how):
     assert children, "the capture program did not start"
     time.sleep(1.0)
     if how != "duration":
-        proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGTERM)
+        proc.send_signal({"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how])
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "Watched" in out.decode() and b"Traceback" not in err
+    if how == "sigkill":
+        assert proc.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 5
+        while [c for c in children if _alive(c)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        assert proc.returncode == 0, err
+        assert "Watched" in out.decode() and b"Traceback" not in err
     assert not [c for c in children if _alive(c)]
 
 
@@ -221,3 +229,21 @@ def test_usage_errors():
         proc = start(*args)
         _, err = proc.communicate(b"", timeout=30)
         assert proc.returncode == 2 and err.decode().startswith("Error: "), (args, err)
+
+
+def test_help_names_every_until_word():
+    proc = start("--help")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "--until reset|middlebox|refused|syn-timeout|N" in out.decode()
+
+
+def test_text_lines_and_json_lines_say_the_same():
+    text = start("-r", str(CAPTURES / "port-closed.pcap"), "--no-follow").communicate(timeout=60)[0].decode()
+    found = records(start("-r", str(CAPTURES / "port-closed.pcap"), "--no-follow", "--format", "json")
+                    .communicate(timeout=60)[0])
+    assert [r["kind"] for r in found] == ["refused", "reset", "summary"]
+    lines = text.splitlines()
+    assert "  refused undetermined (0.62)  10.66.0.1:40003 -> 10.66.6.2:8083  conversation 0 — " in lines[0]
+    assert found[0]["summary"] in lines[0] and found[1]["advice"] in lines[1]
+    assert lines[-1] == "Watched 2 packets for " + lines[-1].split("for ", 1)[1] and "2 findings: 1 refused, 1 reset" in lines[-1]

@@ -99,6 +99,10 @@ def capture_argv(interface: str, bpf: str | None, tool: str | None = None) -> li
         argv = [chosen, "-i", interface, "-w", "-", "-q"]
         return argv + (["-f", bpf] if bpf else [])
     argv = [chosen, "-i", interface, "-U", "-w", "-", "-s", "0", "-n"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # tcpdump started by root drops to its own user, and a change of credentials clears the parent-death
+        # signal: netreset killed by SIGKILL would leave it running until its next write to the dead pipe
+        argv += ["-Z", "root"]
     if _tcpdump_has_immediate_mode(chosen):  # each packet handed over at once, not after libpcap's timeout
         argv.insert(3, "--immediate-mode")
     return argv + ([bpf] if bpf else [])
