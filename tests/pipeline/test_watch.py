@@ -187,3 +187,23 @@ def test_the_pcapng_writer_keeps_every_frame_interface_and_timestamp(tmp_path, n
         assert back.comments == [f"frame {frames[0].frame}: netreset: first"]
     assert [(f.frame, f.ts_ns, f.iface, f.linktype, f.wirelen, f.data) for f in again] == \
            [(f.frame, f.ts_ns, f.iface, f.linktype, f.wirelen, f.data) for f in frames]
+
+
+def test_the_ring_never_holds_more_than_its_size_or_time():
+    from netreset.ingest.frames import RawFrame
+    from netreset.ingest.ring import FRAME_OVERHEAD, FrameRing, parse_keep
+
+    assert parse_keep("200MB") == (200 << 20, None) and parse_keep("10min") == (None, 600 * 10**9)
+    assert parse_keep("1.5GB") == (int(1.5 * (1 << 30)), None) and parse_keep("30s") == (None, 30 * 10**9)
+    for bad in ("", "lots", "-3MB", "0s", "5 parsecs"):
+        with pytest.raises(Exception):
+            parse_keep(bad)
+    ring = FrameRing(max_bytes=100 * (100 + FRAME_OVERHEAD))
+    for n in range(1, 1001):
+        ring.add([RawFrame(n, n * 10**9, 0, 1, 100, 100, bytes(100))])
+        assert ring.bytes <= ring.max_bytes
+    assert len(ring) == 100 and ring.frames[0].frame == 901 and ring.dropped == 900
+    timed = FrameRing(max_ns=10 * 10**9)
+    timed.add(RawFrame(n, n * 10**9, 0, 1, 10, 10, bytes(10)) for n in range(1, 101))
+    assert [f.frame for f in timed.frames] == list(range(90, 101))
+    assert [f.frame for f in ring.select({950, 990}, 998 * 10**9, 10**12)] == [950, 990, 998, 999, 1000]

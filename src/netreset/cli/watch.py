@@ -9,6 +9,7 @@ Exit status: 0 at the end of the stream, after ``--duration`` or Ctrl-C; 3 when 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -120,7 +121,7 @@ def watch(interface, source, bpf, until, duration, fmt, keep, save_dir, context,
     options = Options(verify_checksums=verify_checksums, ttl_table=Path(ttl_table) if ttl_table else None)
     stop = threading.Event()
     summary = WatchSummary()
-    child = None
+    child = analysis = None
     previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     started = time.monotonic()
     met = False
@@ -130,6 +131,9 @@ def watch(interface, source, bpf, until, duration, fmt, keep, save_dir, context,
             stream, name = child.stdout, interface
         else:
             stream, name = open_stream(source, follow=not no_follow, stop=stop)
+            if not no_follow and os.path.isfile(source) and duration_s is None and until is None:
+                click.echo(f"Following {source} as it grows: Ctrl-C or --duration ends the watch "
+                           "(--no-follow reads a finished capture to its end).", err=True)
         frames = LiveFrames(stream, name)
         analysis = LiveAnalysis(options, settle_ns=int(settle * 1e9), name=name)
         try:
@@ -171,6 +175,8 @@ def watch(interface, source, bpf, until, duration, fmt, keep, save_dir, context,
         stop.set()
         if child is not None:
             child.stop()
+        if analysis is not None:
+            summary.packets = analysis.stats.frames_total
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     for warning in summary.warnings:

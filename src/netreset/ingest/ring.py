@@ -19,6 +19,9 @@ from netreset.ingest.frames import RawFrame
 #: sys.getsizeof on CPython 3.11: ≈ 120 bytes of objects around a bytes object of 33 + n bytes).
 FRAME_OVERHEAD = 160
 
+#: Frames of a stream can be a little out of time order (several interfaces, a merge): how far back the
+#: search for a finding's frames goes past the first one wanted.
+_OUT_OF_ORDER_NS = 1_000_000_000
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
 _TIME_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}
 
@@ -72,4 +75,12 @@ class FrameRing:
     def select(self, frame_numbers: set[int], start_ns: int, end_ns: int) -> list[RawFrame]:
         """The kept frames whose number is in ``frame_numbers`` or whose timestamp lies in [start_ns, end_ns],
         in arrival order."""
-        return [f for f in self.frames if f.frame in frame_numbers or start_ns <= f.ts_ns <= end_ns]
+        picked, missing = [], set(frame_numbers)
+        for f in reversed(self.frames):  # the newest first: the wanted ones are at the end
+            if f.frame in frame_numbers or start_ns <= f.ts_ns <= end_ns:
+                picked.append(f)
+                missing.discard(f.frame)
+            elif not missing and f.ts_ns < start_ns - _OUT_OF_ORDER_NS:
+                break  # older than anything wanted, and every frame asked for is found
+        picked.reverse()
+        return picked
