@@ -87,7 +87,8 @@ def test_a_stream_cut_inside_a_record_warns_once_and_ends_cleanly():
 
 
 @pytest.mark.parametrize("data, said", [(b"", "empty stream"), (b"GET / HTTP/1.1\r\n\r\n", "not a capture file"),
-                                        (b"\xd4\xc3\xb2", "before a capture header")])
+                                        (b"\xd4\xc3\xb2", "before a capture header"),
+                                        (b"\x1f\x8b\x08\x00" + bytes(20), "gzip-compressed")])
 def test_no_capture_at_all_is_one_error_line(data, said):
     proc = start("-r", "-")
     out, err = proc.communicate(data, timeout=60)

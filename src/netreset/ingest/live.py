@@ -31,7 +31,7 @@ import time
 from typing import BinaryIO
 
 from netreset.errors import CaptureError
-from netreset.ingest.containers.open import PCAPNG_MAGIC, describe_start
+from netreset.ingest.containers.open import GZIP_MAGIC, PCAPNG_MAGIC, describe_start
 from netreset.ingest.containers.pcap import PCAP_MAGICS, PcapReader
 from netreset.ingest.containers.pcapng import PcapngReader
 from netreset.ingest.frames import Interface, RawFrame
@@ -91,8 +91,9 @@ def capture_argv(interface: str, bpf: str | None, tool: str | None = None) -> li
     """The capture program's command line: dumpcap writing pcapng to stdout (``-w -``), or tcpdump (``-U``:
     each packet written at once, not when a 4 KB buffer fills) where dumpcap is not installed. ``tool``
     forces one (tests). Raises CaptureError when neither is found."""
-    chosen = tool or ("dumpcap" if shutil.which("dumpcap") else "tcpdump" if shutil.which("tcpdump") else None)
-    if chosen is None or shutil.which(chosen) is None:
+    chosen = tool or ("dumpcap" if _find("dumpcap") else "tcpdump" if _find("tcpdump") else None)
+    chosen = _find(chosen) if chosen else None
+    if chosen is None:
         raise CaptureError(interface, "live capture needs dumpcap (Wireshark) or tcpdump; neither is on PATH "
                            "(or capture elsewhere and pipe it in: `tcpdump -U -w - … | netreset watch -r -`)")
     if os.path.basename(chosen).startswith("dumpcap"):
@@ -106,6 +107,18 @@ def capture_argv(interface: str, bpf: str | None, tool: str | None = None) -> li
     if _tcpdump_has_immediate_mode(chosen):  # each packet handed over at once, not after libpcap's timeout
         argv.insert(3, "--immediate-mode")
     return argv + ([bpf] if bpf else [])
+
+
+def _find(program: str) -> str | None:
+    """``program`` on PATH; on Windows also where Wireshark installs it (its folder is often not on PATH)."""
+    found = shutil.which(program)
+    if found or os.name != "nt":
+        return found
+    for base in (os.environ.get("ProgramFiles"), os.environ.get("ProgramFiles(x86)")):
+        candidate = os.path.join(base, "Wireshark", program + ".exe") if base else None
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def _tcpdump_has_immediate_mode(tcpdump: str) -> bool:
@@ -206,6 +219,9 @@ def frame_reader(stream: BinaryIO, name: str) -> PcapReader | PcapngReader:
         return PcapngReader(name, stream, None)
     if head[:4] in PCAP_MAGICS:
         return PcapReader(name, stream, None)
+    if head[:2] == GZIP_MAGIC:
+        raise CaptureError(name, "gzip-compressed: a live stream is read as it comes; decompress it into the "
+                           "pipe (zcat FILE | netreset watch -r -) or read the file with the other commands")
     if len(head) < 4:
         raise CaptureError(name, f"the stream ended after {len(head)} bytes, before a capture header")
     what = describe_start(stream.peek(80)[:80])
