@@ -248,3 +248,16 @@ def test_text_lines_and_json_lines_say_the_same():
     assert "  refused undetermined (0.62)  10.66.0.1:40003 -> 10.66.6.2:8083  conversation 0 — " in lines[0]
     assert found[0]["summary"] in lines[0] and found[1]["advice"] in lines[1]
     assert lines[-1] == "Watched 2 packets for " + lines[-1].split("for ", 1)[1] and "2 findings: 1 refused, 1 reset" in lines[-1]
+
+
+@pytest.mark.parametrize("tool", [t for t in ("dumpcap", "tcpdump") if shutil.which(t)])
+def test_the_capture_command_line(tool):
+    from netreset.ingest.live import capture_argv
+
+    argv = capture_argv("eth9", "tcp port 443", tool)
+    assert os.path.basename(argv[0]) == tool and argv[argv.index("-i") + 1] == "eth9"
+    assert argv[argv.index("-w") + 1] == "-"  # to the pipe
+    if tool == "dumpcap":
+        assert argv[argv.index("-f") + 1] == "tcp port 443"
+    else:
+        assert "-U" in argv and argv[-1] == "tcp port 443"  # each packet written at once; the filter last
