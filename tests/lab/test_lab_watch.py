@@ -35,6 +35,10 @@ def lab():
     reason = lab_unavailable()
     if reason:
         pytest.skip(reason)
+    # the lab's modules are imported by their plain names; another test may have cached a module of the same
+    # name (benchmarks/scenarios.py), so theirs are set aside meanwhile
+    names = [p.stem for p in LAB.glob("*.py")]
+    aside = {name: sys.modules.pop(name) for name in names if name in sys.modules}
     sys.path.insert(0, str(LAB))
     import lab as lab_build
     import topology
@@ -56,6 +60,9 @@ def lab():
             proc.wait(timeout=5)
         topology.teardown(instance)
         sys.path.remove(str(LAB))
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(aside)
 
 
 def _line(proc: subprocess.Popen, timeout: float) -> bytes:
