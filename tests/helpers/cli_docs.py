@@ -17,7 +17,7 @@ HEADER = """# Command reference
 
 Generated from `netreset COMMAND --help` by `python tests/helpers/cli_docs.py`; a test fails when it is stale.
 Exit codes: 0 success, 1 input/runtime error (one line `Error: <file>: <what>`), 2 usage error,
-3 a `--fail-on` condition was met.
+3 a `--fail-on` condition was met (`watch`: its `--until` finding came).
 """
 
 

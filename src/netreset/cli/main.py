@@ -21,6 +21,7 @@ from netreset.cli.figures import FIGURE_COMMANDS
 from netreset.cli.fleet import FLEET_COMMANDS
 from netreset.cli.options import CONTEXT_SETTINGS, analysis_options, echo, peer_capture_option
 from netreset.cli.vantage import VANTAGE_COMMANDS
+from netreset.cli.watch import WATCH_COMMANDS
 from netreset.errors import NetresetError, UsageError
 from netreset.pipeline.peer import peer_handshake_rows, peer_reset_rows
 from netreset.pipeline.whole import Analysis
@@ -149,5 +150,5 @@ def hosts(analysis: Analysis, fmt: str):
     formats.write("hosts", fmt, analysis.host_rows(), echo, analysis)
 
 
-for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS + FLEET_COMMANDS + ANNOTATE_COMMANDS:  # timeline, hops, report; compare; export, fleet; annotate
+for _command in FIGURE_COMMANDS + VANTAGE_COMMANDS + FLEET_COMMANDS + ANNOTATE_COMMANDS + WATCH_COMMANDS:  # timeline, hops, report; compare; export, fleet; annotate; watch
     main.add_command(_command)

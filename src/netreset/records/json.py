@@ -432,3 +432,11 @@ def _marked(value: Any) -> Any:
     if type(value) in _SCALARS:
         return _MARK
     raise _NoTemplate
+
+
+def json_line(value: Any) -> str:
+    """One record as one line of JSON with its newline (JSON Lines, what ``watch --format json`` prints per
+    finding): the values :func:`render_json` spells, without the indent."""
+    import json
+
+    return json.dumps(value, default=_json_default) + "\n"

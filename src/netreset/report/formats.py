@@ -167,3 +167,18 @@ def render(command: str, fmt: str, records, analysis=None) -> str:
     parts: list[str] = []
     write(command, fmt, records, parts.append, analysis)
     return "".join(parts)
+
+
+#: ``watch`` prints one finding at a time, as it is judged: a line of text, or one JSON object per line
+#: (JSON Lines: the record of ``locate-reset``/``handshakes`` plus ``kind``; the last line ``kind: summary``).
+WATCH_FORMATS = ("text", "json")
+
+
+def watch_line(fmt: str, record: dict) -> str:
+    """One finding (or the closing summary, ``kind: summary``) of ``watch`` in format ``fmt``."""
+    from netreset.records.json import json_line
+    from netreset.report.watch import finding_line
+
+    if fmt not in WATCH_FORMATS:
+        raise ValueError(f"watch offers no {fmt} output")
+    return json_line(record) if fmt == "json" else finding_line(record)
