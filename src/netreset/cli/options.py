@@ -81,16 +81,19 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
                       help="Packet decoder: built-in, or Wireshark's dissectors via tshark (slower, more encapsulations).")
         @click.option("--verify-checksums", is_flag=True, help="Drop packets with bad checksums, as Zeek does (history c).")
         @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
+        @click.option("--idle-timeouts", type=click.Path(exists=True, dir_okay=False),
+                      help="TOML file adding to or overriding the known middlebox idle timeouts (data/idle_timeouts.toml).")
         @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
         @click.option("--workers", type=click.IntRange(1), default=None, show_default="the cores, up to 4, for big inputs",
                       help="Processes for work that splits: several capture files decoded at once (merged by time), "
                            "a big capture's findings judged at once. Same answer with any N.")
         @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
         @functools.wraps(command)
-        def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, fail_on, workers, quiet,
-                    fmt=formats[0], **rest):
+        def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, idle_timeouts, fail_on,
+                    workers, quiet, fmt=formats[0], **rest):
             options = Options(filter_text=filter_text, stream=stream, name_glob=name_glob, verify_checksums=verify_checksums,
-                              engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers)
+                              engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers,
+                              idle_timeouts=Path(idle_timeouts) if idle_timeouts else None)
             paths = expand_captures(captures)
             with reading_progress(paths, quiet) as progress:
                 if streamable:

@@ -149,12 +149,15 @@ class StreamedAnalysis:
     """
 
     ttl_table = Analysis.ttl_table
+    idle_timeouts = Analysis.idle_timeouts
 
     def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
                  timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
                  capture_end: dict[int, int], zeek_connections: int = 0, stream_value: np.ndarray | None = None,
-                 stream_conversations: np.ndarray | None = None) -> None:
+                 stream_conversations: np.ndarray | None = None, passing_names: dict | None = None) -> None:
         self.stats, self.options = stats, options
+        #: server address → TLS names that passed to it, gathered from every batch as it was released
+        self.passing_names = passing_names or {}
         self._kept, self._icmp, self._spill, self._timing = kept, icmp, spill, timing
         self._conv_first, self._stream_first = conv_first, stream_first
         #: per stream (numbered as tshark does): its final completeness, and how many conversations share it
@@ -255,7 +258,8 @@ class StreamedAnalysis:
         forged, placed = Counter(), []
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
-            name_resets(verdicts, table, conversations, self.stats.payloads)
+            name_resets(verdicts, table, conversations, self.stats.payloads, passing=self.passing_names,
+                        idle_table=self.idle_timeouts)
             middlebox = forged_ids(verdicts)
             refined = {c.id: c.outcome for c in conversations if refined_outcome(c, middlebox) != c.outcome}
             forged.update(refined.values())
@@ -335,8 +339,12 @@ def _judge_share(indices: list[int]) -> tuple[Counter, list]:
 class _Streamer:
     """The state carried from chunk to chunk (see the module docstring)."""
 
-    def __init__(self, book: AddressBook, verify_checksums: bool, timing: Timing, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, book: AddressBook, verify_checksums: bool, timing: Timing, batch_rows: int = BATCH_ROWS,
+                 store=None) -> None:
         self.book = book
+        self.store = store  #: the reader's payload store (filled as rows are decoded)
+        #: each released batch's rows with kept payload, for the names that pass per address (names_passing)
+        self.stored: list[PacketTable] = []
         self.verify = verify_checksums
         self.timing = timing
         self.batch_rows = batch_rows
@@ -375,8 +383,12 @@ class _Streamer:
             self._retire(final)
 
     def _admit(self, released: PacketTable) -> None:
+        from netreset.analyses.names_passing import stored_rows
         from netreset.analyses.resets.pairs import host_ttl_counts, merge_ttl_counts
 
+        kept = stored_rows(released, self.store)
+        if len(kept):
+            self.stored.append(released.take(kept))
         ts = released.ts_ns.astype(np.int64)
         net = np.maximum.accumulate(ts if self.last_ts is None else np.maximum(ts, self.last_ts))
         self.last_ts = int(net[-1])
@@ -471,6 +483,8 @@ class _Streamer:
 
     def analysis(self, stats, options: Options) -> StreamedAnalysis:
         """The kept pieces and what is needed to number and judge them as in the whole capture."""
+        from netreset.analyses.names_passing import names_passing
+
         icmp_table = PacketTable.concat([t for t, _, _ in self.icmp], self.book)
         empty = np.zeros(0, dtype=np.int64)
         icmp_rows = np.concatenate([r for _, r, _ in self.icmp]) if self.icmp else empty
@@ -489,7 +503,8 @@ class _Streamer:
                                 stream_first=stream_first, tallies=self.tallies,
                                 host_ttls=self.host_ttls, capture_end={0: self.last_ts} if self.last_ts is not None else {},
                                 zeek_connections=self.zeek_connections, stream_value=value,
-                                stream_conversations=sharing)
+                                stream_conversations=sharing,
+                                passing_names=names_passing(PacketTable.concat(self.stored, self.book), stats.payloads))
 
 
 def read_ahead(chunks, depth: int = 2):
@@ -551,7 +566,8 @@ def analyse_streamed(path: str | os.PathLike, options: Options = Options(), prog
     from netreset.runtime.collector import older_objects_frozen
 
     stream = iter_capture(path, verify_checksums=options.verify_checksums, chunk_rows=chunk_rows or READ_ROWS)
-    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS)
+    streamer = _Streamer(stream.book, options.verify_checksums, Timing(), batch_rows or BATCH_ROWS,
+                         store=stream.stats.payloads)
     with older_objects_frozen():
         for chunk in read_ahead(stream):
             streamer.feed(chunk)

@@ -34,6 +34,7 @@ class Options:
     verify_checksums: bool = False  #: drop (and mark) packets with bad checksums, as Zeek does
     engine: str = "builtin"  #: "builtin" (netreset's own decoder) or "tshark" (Wireshark's, through tshark)
     ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
+    idle_timeouts: Path | None = None  #: a TOML file adding to / overriding the shipped idle-timeout defaults
     #: processes for work that splits — several files decoded at once (ingest.parallel), a streamed
     #: capture's pieces judged at once (netreset.pipeline.streamed); the same answer either way. None: the machine's
     #: cores (up to 4) where the input is big enough to repay starting them (:func:`worker_count`).
@@ -164,8 +165,16 @@ class Analysis:
         from netreset.analyses.application.events import name_resets
 
         verdicts = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table)
-        name_resets(verdicts, self.table, self.raw_conversations, self.stats.payloads)
+        name_resets(verdicts, self.table, self.raw_conversations, self.stats.payloads, passing=self.passing_names,
+                    idle_table=self.idle_timeouts)
         return verdicts
+
+    @cached_property
+    def passing_names(self) -> dict:
+        """Server address → the TLS names that passed to it, over the whole capture (netreset.analyses.names_passing)."""
+        from netreset.analyses.names_passing import names_passing
+
+        return names_passing(self.table, self.stats.payloads)
 
     @cached_property
     def application(self) -> dict:
@@ -186,8 +195,10 @@ class Analysis:
             resets[v.conversation].append(v)
         for f in self.handshakes:
             findings[f.conversation].append(f)
-        app = self.application
-        return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id]))
+        app, passing, idle = self.application, self.passing_names, self.idle_timeouts
+        return {c.id: (idle_before_reset(resets[c.id]),
+                       conversation_causes(c, app.get(c.id), resets[c.id], findings[c.id], table=self.table,
+                                           passing=passing, idle_table=idle))
                 for c in self.conversations}
 
     @cached_property
@@ -205,6 +216,15 @@ class Analysis:
         from netreset.analyses.ttl import load_ttl_table
 
         return load_ttl_table(self.options.ttl_table)
+
+    @cached_property
+    def idle_timeouts(self):
+        """The shipped idle-timeout defaults, or with the user's --idle-timeouts file applied (None = shipped)."""
+        if self.options.idle_timeouts is None:
+            return None
+        from netreset.analyses.idle_defaults import load_idle_timeouts
+
+        return load_idle_timeouts(self.options.idle_timeouts)
 
     @cached_property
     def selected_ids(self) -> set[int]:

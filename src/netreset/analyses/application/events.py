@@ -207,9 +207,10 @@ def matches_name(summary: ApplicationSummary | None, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(n.lower(), pattern) for n in summary.all_names())
 
 
-def name_resets(verdicts, table, conversations, store) -> None:
+def name_resets(verdicts, table, conversations, store, *, passing: dict | None = None, idle_table=None) -> None:
     """Give each reset verdict its conversation's ``server_name``, ``idle_before_s`` and ``causes`` (in place;
-    both pipelines call this)."""
+    both pipelines call this, with the capture's names per server address ``passing`` and the idle-timeout
+    defaults ``idle_table``, see netreset.analyses.causes.reset_causes)."""
     from netreset.analyses.causes import idle_before, reset_causes
 
     if not verdicts:
@@ -225,4 +226,4 @@ def name_resets(verdicts, table, conversations, store) -> None:
         conv = by_id.get(v.conversation)
         if conv is not None:
             v.idle_before_s = idle_before(table, conv, v.frame)
-            v.causes = reset_causes(table, conv, summary, v)
+            v.causes = reset_causes(table, conv, summary, v, passing=passing, idle_table=idle_table)
