@@ -149,9 +149,14 @@ def _advice(idle: float, matched: list, survived: float | None, keep: dict) -> t
     if not keep["seen"]:
         return f"no keepalives were seen: enable TCP keepalives with a keepalive time below {limit} (or raise the device's timeout)", below
     every = f" every {_seconds(keep['interval_s'])}" if keep["interval_s"] is not None else ""
-    first = f", the first {_seconds(keep['first_after_s'])} after the last packet" if keep["first_after_s"] else ""
-    return (f"keepalives were seen{every}{first} — too sparse for this timeout: send them more often than every "
-            f"{limit}", below)
+    if keep["trigger_is_probe"] and not every:
+        return (f"keepalives started only after {_seconds(keep['first_after_s'])} of silence — too late for this "
+                f"timeout: set the keepalive time below {limit}", below)
+    if keep["trigger_is_probe"]:
+        return (f"keepalives were seen{every} — too sparse for this timeout: keep the keepalive time and interval "
+                f"below {limit}", below)
+    return (f"keepalives were seen earlier{every} but none in this silence: keep the keepalive time below {limit}",
+            below)
 
 
 def _match_text(idle: float, matched: list, survived: float | None) -> str:
