@@ -488,7 +488,10 @@ SILENT_KEEPIDLE_S, SILENT_KEEPINTVL_S, SILENT_KEEPCNT = 22, 1, 3
 
 
 def _sni_dropped() -> Scenario:
-    dropped = View("reset_by_orig", 1, 1, True, False, resets=(Rst("agent", "orig", "RA"),))
+    # The abort's RST/ACK carries the sequence number after the unsent hello, out of the server's window (it never
+    # got the hello): the server answers with a challenge ACK (RFC 5961 §3.2) and the agent's kernel, the socket
+    # gone, resets again with a plain RST at the acknowledged number.
+    dropped = View("reset_by_orig", 1, 1, True, False, resets=(Rst("agent", "orig", "RA"), Rst("agent", "orig", "R")))
     conns = (Conn(40171, {"agent": dropped}, resp_port=TLS_PORT,
                   app={"tls": {"sni": SNI_DROPPED, "offered_versions": BOTH_VERSIONS, "version": None, "alert": None},
                        "client_hello_dropped": True}),
@@ -496,7 +499,8 @@ def _sni_dropped() -> Scenario:
     return Scenario(
         "sni-dropped", f"fw drops TLS segments whose ClientHello names {SNI_DROPPED} (iptables string match on the "
         "name, -j DROP: no reset): the TCP handshake completes, the ClientHello and each of its retransmissions "
-        f"are dropped, and after {SNI_GIVEUP_S} s without an answer the client aborts (RST/ACK from the agent). A "
+        f"are dropped, and after {SNI_GIVEUP_S} s without an answer the client aborts (RST/ACK from the agent; the server's "
+        "challenge ACK to it gets a second, plain RST). A "
         f"second connection to the same address and port with SNI {SNI_ALLOWED} passes (TLS 1.3 with the server).",
         "dumpcap", 4, TLS_PORT, None,
         ("multi-run",

@@ -397,3 +397,71 @@ def test_a_name_that_passed_is_not_another_name(tmp_path):
     analysis = _analyse(tmp_path, packets)
     (reset,) = [r for r in analysis.resets if r.verdict == "middlebox"]
     assert reset.causes[0]["evidence"]["other_names_pass"] == []
+
+
+# ------------------------------------------------------------------------------------------ the lab captures
+
+from pathlib import Path  # noqa: E402
+
+from netreset.pipeline.whole import Analysis, Options  # noqa: E402
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+def _lab(name, **options):
+    path = CAPTURES / name
+    if not path.exists():
+        pytest.skip(f"{name} missing")
+    analysis = Analysis.of_files([path], Options(**options))
+    return analysis, {c.orig_p: c for c in analysis.conversations}
+
+
+def test_lab_idle_timeout_reset_keepalives_and_a_configured_timeout(tmp_path):
+    analysis, conv = _lab("idle-timeout.pcapng")
+    (idle,) = analysis.causes[conv[40151].id][1]
+    assert idle["frames"] == [23, 24] and idle["evidence"]["idle_s"] == pytest.approx(21.8, abs=0.05)
+    assert idle["evidence"]["matched_defaults"] == [] and idle["evidence"]["keepalives"]["seen"] is False
+    assert "hop 4" in idle["sentence"] and "no known default idle timeout matches" in idle["sentence"]
+    assert analysis.causes[conv[40152].id][1] == []
+    found = keepalives(analysis.table, conv[40152])  # truth: keepalives every 5 s through the same silence
+    assert len(found.probes) == len(found.acks) == 4
+    first_after, interval = keepalive_timing(analysis.table, conv[40152], found)
+    assert first_after == pytest.approx(5.0, abs=0.3) and interval == pytest.approx(5.0, abs=0.3)
+    mine = tmp_path / "lab.toml"
+    mine.write_text('[[default]]\nid = "lab-fw"\ndevice = "lab fw conntrack"\nsetting = "established timeout"\n'
+                    'timeout_s = 20\non_expiry = "reset"\nsource = "captures/lab/scenarios.py"\n')
+    analysis, conv = _lab("idle-timeout.pcapng", idle_timeouts=mine)
+    (idle,) = analysis.causes[conv[40151].id][1]
+    assert [m["id"] for m in idle["evidence"]["matched_defaults"]] == ["lab-fw"]
+    assert "below 20.0 s" in idle["sentence"]
+
+
+def test_lab_idle_silent_retransmissions_and_late_keepalives():
+    analysis, conv = _lab("idle-silent.pcapng")
+    (plain,) = analysis.causes[conv[40181].id][1]
+    (late,) = analysis.causes[conv[40182].id][1]
+    assert plain["code"] == late["code"] == "idle_timeout"
+    assert plain["evidence"]["silent"] and plain["evidence"]["retransmissions"] == 4
+    assert plain["evidence"]["idle_s"] == pytest.approx(21.8, abs=0.05) and plain["evidence"]["gave_up_with_rst"]
+    assert not plain["evidence"]["keepalives"]["seen"]
+    assert late["evidence"]["silent"] and late["evidence"]["keepalives"]["trigger_is_probe"]
+    assert late["evidence"]["idle_s"] == pytest.approx(22.3, abs=0.1)
+    assert "started only after 22.3 s" in late["sentence"]
+    assert analysis.causes[conv[40181].id][0] == pytest.approx(21.8, abs=0.05)  # idle_before_reset_s
+    for reset in analysis.resets:
+        assert reset.verdict == "peer" and [c["code"] for c in reset.causes] == ["idle_timeout"]
+
+
+def test_lab_sni_dropped_and_filtered_say_the_name_that_passes():
+    analysis, conv = _lab("sni-dropped.pcapng")
+    (dropped,) = analysis.causes[conv[40171].id][1]
+    assert dropped["code"] == "sni_filtered" and dropped["evidence"]["dropped"]
+    assert dropped["evidence"]["sni"] == "eu.frontend.clouddatahub.net" and dropped["evidence"]["retransmissions"] == 4
+    assert dropped["evidence"]["other_names_pass"] == ["x.servicebus.windows.net"]
+    assert analysis.causes[conv[40172].id][1] == []
+    first, second = sorted(analysis.resets, key=lambda r: r.frame)
+    assert [c["code"] for c in first.causes] == ["sni_filtered"] and second.causes == []
+    analysis, conv = _lab("sni-filtered.pcapng")
+    (filtered,) = analysis.causes[conv[40121].id][1]
+    assert filtered["evidence"]["other_names_pass"] == ["x.servicebus.windows.net"]
+    assert filtered["sentence"].endswith("x.servicebus.windows.net to the same address passes")
