@@ -465,3 +465,25 @@ def test_lab_sni_dropped_and_filtered_say_the_name_that_passes():
     (filtered,) = analysis.causes[conv[40121].id][1]
     assert filtered["evidence"]["other_names_pass"] == ["x.servicebus.windows.net"]
     assert filtered["sentence"].endswith("x.servicebus.windows.net to the same address passes")
+
+
+def test_a_half_closed_connection_going_silent_is_not_an_idle_timeout(tmp_path):
+    """The client closed its side (FIN, acknowledged); the server's late FIN goes unanswered: other timers."""
+    f = Flow().handshake().exchange(1.1)
+    f.send("c", "FA", 2.0)
+    f.send("s", "A", 2.01)
+    for k in range(4):
+        f.send("s", "FA", 240.0 + 0.3 * 2 ** k, advance=False)
+    analysis = _analyse(tmp_path, f.packets)
+    assert "idle_timeout" not in _codes(_conv_causes(analysis))
+
+
+def test_a_peers_own_idle_reset_advises_application_keepalives(tmp_path):
+    packets = _idle_reset(30.0)
+    packets[-1][IP].ttl = 122  # the RST with the server's own TTL, a round trip after the packet: the peer itself
+    packets[-1].time += 0.01
+    analysis = _analyse(tmp_path, packets)
+    (reset,) = analysis.resets
+    assert reset.verdict == "peer"
+    (idle,) = reset.causes
+    assert "itself" in idle["sentence"] and "application-level keepalives" in idle["sentence"]

@@ -9,7 +9,9 @@ Two shapes, both checked against the packets:
 - **silent** (``evidence.silent = true``): the first packet after the silence gets no answer at all — its
   sender retransmits it (backoff) into nothing until it gives up with a RST or the capture ends, and the
   other side never sends again (a device dropping the forgotten flow: PAN-OS, Check Point, Azure LB's
-  default). At least :data:`SILENT_MIN_RETRANSMISSIONS` retransmissions (one when the sender's RST ends it).
+  default). At least :data:`SILENT_MIN_RETRANSMISSIONS` retransmissions (one when the sender's RST ends it), and
+  the silent side had not closed its direction before (a half-closed connection is forgotten by other timers:
+  PAN-OS and FortiGate 120 s, ASA 10 min).
 
 Either way the cause states the idle time, the known defaults it matches (netreset.analyses.idle_defaults),
 the longest silence the same connection survived (a lower bound on the timeout), and the keepalives
@@ -90,6 +92,8 @@ def silent_death(table, conv) -> dict | None:
             continue  # the other side answered after the silence: it survived
         if not any(bool(orig[k]) != side for k in range(j)) or flags[j] & (SYN | RST):
             return None  # the other side never spoke (no connection to forget), or nothing to answer
+        if any(bool(orig[k]) != side and flags[k] & FIN for k in range(j)):
+            return None  # the other side had closed: a half-closed connection has timers of its own
         is_probe = j in probes
         if not (is_probe or length[j] > 0 or flags[j] & FIN):
             return None  # a bare ACK asks for no answer
@@ -137,8 +141,10 @@ def _seconds(x: float) -> str:
     return f"{x:.0f} s" if x >= 100 else f"{x:.1f} s"
 
 
-def _advice(idle: float, matched: list, survived: float | None, keep: dict) -> tuple[str, float]:
-    """The sentence's keepalive part, and the keepalive time it advises staying below."""
+def _advice(idle: float, matched: list, survived: float | None, keep: dict, peer: bool = False) -> tuple[str, float]:
+    """The sentence's keepalive part, and the keepalive time it advises staying below. ``peer``: the RST came from
+    the peer itself (its application's idle timer, or a load balancer answering for it): TCP keepalives satisfy a
+    device on the path, not an application's own timer."""
     if matched:
         below = min(e.timeout_s for e in matched)
     elif survived is not None:
@@ -146,6 +152,9 @@ def _advice(idle: float, matched: list, survived: float | None, keep: dict) -> t
     else:
         below = idle
     limit = _seconds(below)
+    if not keep["seen"] and peer:
+        return (f"no keepalives were seen: keep the connection busy more often than every {limit} (application-level "
+                f"keepalives; TCP keepalives only satisfy a load balancer in front of it) or raise its idle timeout", below)
     if not keep["seen"]:
         return f"no keepalives were seen: enable TCP keepalives with a keepalive time below {limit} (or raise the device's timeout)", below
     every = f" every {_seconds(keep['interval_s'])}" if keep["interval_s"] is not None else ""
@@ -188,9 +197,11 @@ def idle_reset_cause(table, conv, verdict, idle_table=None) -> dict | None:
     survived = survived_silence(table, conv, j)
     matched = matching_defaults(idle, idle_table, survived)
     keep = _keepalive_facts(table, conv, j)
-    advice, below = _advice(idle, matched, survived, keep)
+    peer = verdict.verdict == "peer"
+    advice, below = _advice(idle, matched, survived, keep, peer)
     where = (f"the device at hop {verdict.traceroute_hop}" if verdict.verdict == "middlebox"
-             else f"{verdict.src}" if verdict.verdict == "peer" else "a device on the path")
+             else f"{verdict.src} itself (its idle timeout, or a load balancer answering for it)" if peer
+             else "a device on the path")
     sentence = (f"{where} reset the connection on its first packet after {idle:.1f} s of silence — "
                 f"{_match_text(idle, matched, survived)}; {advice}")
     evidence = _evidence(idle, matched, survived, keep, below)
