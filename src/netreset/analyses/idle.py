@@ -55,64 +55,82 @@ def _gap(ts: np.ndarray, j: int) -> float:
     return (int(ts[j]) - int(ts[j - 1])) / 1e9
 
 
+def _long_gaps(ts: np.ndarray, before: int | None = None) -> np.ndarray:
+    """Positions ``j`` (< ``before``) whose packet follows ≥ :data:`IDLE_THRESHOLD_S` of silence."""
+    gaps = np.diff(ts[:before] if before is not None else ts) / 1e9
+    return np.flatnonzero(gaps >= IDLE_THRESHOLD_S) + 1
+
+
 def survived_silence(table, conv, before: int) -> float | None:
     """The longest silence earlier in the conversation (between two of its packets before position
     ``before``) after which the other side still answered before ``before``: the connection lived through
     it, so a timeout on its path is longer. None when there was none of at least the threshold."""
-    rows = conv.rows
-    ts = table.ts_ns[rows].astype(np.int64)
+    ts = table.ts_ns[conv.rows].astype(np.int64)
     orig = conv.from_orig
+    sides = {True: np.flatnonzero(orig), False: np.flatnonzero(~orig)}
     best = None
-    for j in range(1, before):
-        gap = _gap(ts, j)
-        if gap >= IDLE_THRESHOLD_S and (best is None or gap > best):
-            if any(orig[k] != orig[j] for k in range(j + 1, before)):
-                best = gap
+    for j in _long_gaps(ts, before).tolist():
+        others = sides[not bool(orig[j])]
+        k = int(np.searchsorted(others, j, side="right"))
+        if k < len(others) and others[k] < before:
+            gap = _gap(ts, j)
+            best = gap if best is None or gap > best else best
     return round(best, 6) if best is not None else None
 
 
 def silent_death(table, conv) -> dict | None:
     """The silent shape (see the module docstring), or None: ``{"position", "idle_s", "retransmissions"
-    (positions), "rst" (position or None), "gaps_s"}`` with positions into ``conv.rows``."""
+    (positions), "rst" (position or None), "gaps_s", "probe"}`` with positions into ``conv.rows``."""
     rows = conv.rows
     n = len(rows)
-    if n < 3:
-        return None
+    if n < 3 or (conv.end_ns - conv.start_ns) / 1e9 < IDLE_THRESHOLD_S:
+        return None  # from the first packet to the latest is shorter than the silence (cheap: most conversations)
     ts = table.ts_ns[rows].astype(np.int64)
+    long = _long_gaps(ts)
+    if not len(long):
+        return None
+    orig = conv.from_orig
     flags = table.flags[rows].astype(np.int64)
+    sides = {True: np.flatnonzero(orig), False: np.flatnonzero(~orig)}
+    fins = {side: positions[(flags[positions] & FIN) != 0] for side, positions in sides.items()}
+    for j in long.tolist():
+        side = bool(orig[j])
+        others = sides[not side]
+        if len(others) and others[-1] > j:
+            continue  # the other side answered after the silence: it survived
+        if not len(others) or others[0] > j or flags[j] & (SYN | RST):
+            return None  # the other side never spoke (no connection to forget), or nothing to answer
+        if len(fins[not side]) and fins[not side][0] < j:
+            return None  # the other side had closed: a half-closed connection has timers of its own
+        return _unanswered(table, conv, j, ts, flags)
+    return None
+
+
+def _unanswered(table, conv, j: int, ts: np.ndarray, flags: np.ndarray) -> dict | None:
+    """Position ``j``'s packet sent again and again with no answer (the rest of :func:`silent_death`)."""
+    rows = conv.rows
+    n = len(rows)
     seq = table.seq[rows].astype(np.int64)
     length = table.payload_len[rows].astype(np.int64)
-    orig = conv.from_orig
     probes = keepalives(table, conv).probe_set()
-    for j in range(1, n):
-        if _gap(ts, j) < IDLE_THRESHOLD_S:
-            continue
-        side = bool(orig[j])
-        if any(bool(orig[k]) != side for k in range(j + 1, n)):
-            continue  # the other side answered after the silence: it survived
-        if not any(bool(orig[k]) != side for k in range(j)) or flags[j] & (SYN | RST):
-            return None  # the other side never spoke (no connection to forget), or nothing to answer
-        if any(bool(orig[k]) != side and flags[k] & FIN for k in range(j)):
-            return None  # the other side had closed: a half-closed connection has timers of its own
-        is_probe = j in probes
-        if not (is_probe or length[j] > 0 or flags[j] & FIN):
-            return None  # a bare ACK asks for no answer
-        again, rst = [], None
-        for k in range(j + 1, n):
-            if flags[k] & RST:
-                rst = k
-                break
-            if is_probe and k in probes:
-                again.append(k)  # further keepalive probes, unanswered (not data retransmissions)
-            elif not is_probe and k not in probes and seq[k] == seq[j] and (length[k] > 0 or flags[k] & FIN):
-                again.append(k)
-        if len(again) < (1 if rst is not None else SILENT_MIN_RETRANSMISSIONS):
-            return None
-        sent = [j] + again
-        gaps = [round((int(ts[b]) - int(ts[a])) / 1e9, 6) for a, b in zip(sent, sent[1:])]
-        return {"position": j, "idle_s": round(_gap(ts, j), 6), "retransmissions": again, "rst": rst,
-                "gaps_s": gaps, "probe": is_probe}
-    return None
+    is_probe = j in probes
+    if not (is_probe or length[j] > 0 or flags[j] & FIN):
+        return None  # a bare ACK asks for no answer
+    again, rst = [], None
+    for k in range(j + 1, n):
+        if flags[k] & RST:
+            rst = k
+            break
+        if is_probe and k in probes:
+            again.append(k)  # further keepalive probes, unanswered (not data retransmissions)
+        elif not is_probe and k not in probes and seq[k] == seq[j] and (length[k] > 0 or flags[k] & FIN):
+            again.append(k)
+    if len(again) < (1 if rst is not None else SILENT_MIN_RETRANSMISSIONS):
+        return None
+    sent = [j] + again
+    gaps = [round((int(ts[b]) - int(ts[a])) / 1e9, 6) for a, b in zip(sent, sent[1:])]
+    return {"position": j, "idle_s": round(_gap(ts, j), 6), "retransmissions": again, "rst": rst,
+            "gaps_s": gaps, "probe": is_probe}
 
 
 def idle_before(table, conv, rst_frame: int) -> float | None:

@@ -18,14 +18,14 @@ from netreset.analyses.application.tls import HS_CLIENT_HELLO, HS_SERVER_HELLO, 
 
 
 def stored_rows(table, store) -> np.ndarray:
-    """Indices of the TCP rows of ``table`` whose payload the store kept."""
+    """Indices of the TCP rows of ``table`` whose payload the store kept (``(file_id, frame)`` keys)."""
     segments = store.segments if store is not None else {}
     if not segments or not len(table):
         return np.zeros(0, dtype=np.int64)
     candidates = np.flatnonzero(table.captured_payload > 0)
-    files, frames = table.file_id[candidates].tolist(), table.frame[candidates].tolist()
-    keep = [i for i, f, n in zip(candidates.tolist(), files, frames) if (f, n) in segments]
-    return np.asarray(keep, dtype=np.int64)
+    keys = (table.file_id[candidates].astype(np.int64) << 32) | table.frame[candidates].astype(np.int64)
+    kept = np.fromiter(((f << 32) | n for f, n in segments), dtype=np.int64, count=len(segments))
+    return candidates[np.isin(keys, kept)]
 
 
 def _begins_with(stream: bytes, handshake_type: int) -> bool:
