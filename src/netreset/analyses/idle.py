@@ -171,10 +171,12 @@ def _advice(idle: float, matched: list, survived: float | None, keep: dict, peer
         below = idle
     limit = _seconds(below)
     if not keep["seen"] and peer:
-        return (f"no keepalives were seen: keep the connection busy more often than every {limit} (application-level "
-                f"keepalives; TCP keepalives only satisfy a load balancer in front of it) or raise its idle timeout", below)
+        return (f"no keepalives were seen: keep the connection busy more often than every {limit} (application-"
+                f"level keepalives; TCP keepalives only satisfy a load balancer in front of it) or raise its idle "
+                f"timeout", below)
     if not keep["seen"]:
-        return f"no keepalives were seen: enable TCP keepalives with a keepalive time below {limit} (or raise the device's timeout)", below
+        return (f"no keepalives were seen: enable TCP keepalives with a keepalive time below {limit} (or raise the "
+                f"device's timeout)", below)
     every = f" every {_seconds(keep['interval_s'])}" if keep["interval_s"] is not None else ""
     if keep["trigger_is_probe"] and not every:
         return (f"keepalives started only after {_seconds(keep['first_after_s'])} of silence — too late for this "
@@ -191,7 +193,7 @@ def _match_text(idle: float, matched: list, survived: float | None) -> str:
             f" {_seconds(survived)} and {_seconds(idle)}" if survived is not None else ""
     if matched:
         named = ", ".join(f"{e.device} {e.setting.split(' (')[0]} ({_seconds(e.timeout_s)})" for e in matched)
-        return f"just above the default idle timeout of {named}{bound}"
+        return f"just above the idle timeout of {named}{bound}"
     return f"no known default idle timeout matches (a timeout configured at or below {_seconds(idle)}){bound}"
 
 
