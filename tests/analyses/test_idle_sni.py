@@ -361,6 +361,7 @@ def test_a_dropped_client_hello_is_sni_filtered_and_the_names_that_pass_are_said
     ev = cause["evidence"]
     assert ev["dropped"] and ev["sni"] == "blocked.example.com" and ev["retransmissions"] == 3
     assert ev["gave_up_with"] == "rst" and ev["other_names_pass"] == ["ok.example.net", "other.example.org"]
+    assert ev["same_name_passed"] is False
     assert "drops connections to blocked.example.com" in cause["sentence"]
     assert "ok.example.net, other.example.org to the same address pass" in cause["sentence"]
     (reset,) = [r for r in analysis.resets if r.frame in cause["frames"]]
@@ -397,6 +398,8 @@ def test_a_name_that_passed_is_not_another_name(tmp_path):
     analysis = _analyse(tmp_path, packets)
     (reset,) = [r for r in analysis.resets if r.verdict == "middlebox"]
     assert reset.causes[0]["evidence"]["other_names_pass"] == []
+    assert reset.causes[0]["evidence"]["same_name_passed"] is True
+    assert "same.example.com itself passed to the same address" in reset.causes[0]["sentence"]
 
 
 # ------------------------------------------------------------------------------------------ the lab captures
@@ -487,3 +490,23 @@ def test_a_peers_own_idle_reset_advises_application_keepalives(tmp_path):
     assert reset.verdict == "peer"
     (idle,) = reset.causes
     assert "itself" in idle["sentence"] and "application-level keepalives" in idle["sentence"]
+
+
+def test_the_cli_reads_idle_timeouts_and_refuses_a_bad_file_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from netreset.cli.main import main
+
+    capture = CAPTURES / "idle-timeout.pcapng"
+    if not capture.exists():
+        pytest.skip("idle-timeout.pcapng missing")
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text('[[default]]\nid = "lab"\ndevice = "lab fw"\ntimeout_s = 20\n')
+    bad.write_text('[[default]]\nid = "lab"\ntimeout_s = "soon"\n')
+    done = CliRunner().invoke(main, ["locate-reset", str(capture), "--idle-timeouts", str(good), "--format", "json",
+                                     "-q"])
+    assert done.exit_code == 0 and '"id": "lab"' in done.output
+    done = CliRunner().invoke(main, ["locate-reset", str(capture), "--idle-timeouts", str(bad), "-q"])
+    assert done.exit_code == 2 and "Traceback" not in done.output
+    assert [line for line in done.output.splitlines() if line] == [
+        f"Error: {bad}: malformed idle-timeout table (could not convert string to float: 'soon')"]

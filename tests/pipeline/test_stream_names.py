@@ -93,3 +93,29 @@ def test_lab_sni_captures_say_the_passing_name_on_both_paths(name):
     assert rows == whole.reset_rows()
     (cause,) = [c for r in rows for c in r["causes"] if c["code"] == "sni_filtered"]
     assert cause["evidence"]["other_names_pass"] == ["x.servicebus.windows.net"]
+
+
+def test_stored_keys_follow_a_growing_store_and_never_iterate_it_while_it_grows():
+    """The streamed reader thread adds to the store while batches are admitted: the keys are copied in one call
+    and only the new ones converted (a first attempt iterated the dict and met 'changed size during iteration')."""
+    import threading
+
+    from netreset.analyses.names_passing import StoredKeys
+    from netreset.ingest.payloads import PayloadStore
+
+    store = PayloadStore()
+    keys = StoredKeys(store)
+    store.segments[(0, 5)] = b"x"
+    assert keys.array().tolist() == [5]
+    store.segments[(1, 7)] = b"y"
+    assert keys.array().tolist() == [5, (1 << 32) | 7] and keys.seen == 2
+    def grow():
+        for frame in range(100, 50_100):
+            store.segments[(0, frame)] = b"z"
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    while writer.is_alive():
+        keys.array()
+    writer.join()
+    assert sorted(keys.array().tolist()) == sorted((f << 32) | n for f, n in store.segments)

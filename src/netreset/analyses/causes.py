@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from netreset.analyses.cause_record import cause
 from netreset.analyses.idle import IDLE_THRESHOLD_S, idle_before, idle_reset_cause, silent_cause  # noqa: F401
-from netreset.analyses.sni import other_names, sni_dropped
+from netreset.analyses.sni import names_note, sni_dropped
 
 #: A middlebox RST at most this long after the ClientHello is "right after" it (a filter answers at once).
 SNI_WINDOW_S = 0.5
@@ -66,7 +66,7 @@ def _frame_ts(table, conv) -> dict[int, float]:
 def sni_filtered(table, conv, app, verdict, passing: dict | None = None) -> dict | None:
     """``sni_filtered`` for one reset verdict: a middlebox verdict, the RST within :data:`SNI_WINDOW_S` after
     the originator's ClientHello of the same conversation, and no ServerHello before the RST. ``passing``: the
-    names that passed per server address (netreset.analyses.sni.names_passing), said when others did."""
+    names that passed per server address (netreset.analyses.names_passing), said when others did."""
     if verdict.verdict != "middlebox" or verdict.conversation != conv.id:
         return None
     events = _events(app)
@@ -82,12 +82,10 @@ def sni_filtered(table, conv, app, verdict, passing: dict | None = None) -> dict
     name = hello["sni"]
     sentence = (f"the device at hop {verdict.traceroute_hop} resets connections to {name} right after the "
                 f"ClientHello — check its URL/SNI filtering for that name")
-    others = other_names(passing, conv.resp_h, name)
-    if others:
-        sentence += f"; {', '.join(others)} to the same address pass{'es' if len(others) == 1 else ''}"
-    return cause("sni_filtered", sentence, (hello["frame"], verdict.frame),
+    tail, names = names_note(passing, conv.resp_h, name)
+    return cause("sni_filtered", sentence + tail, (hello["frame"], verdict.frame),
                  {"sni": name, "traceroute_hop": verdict.traceroute_hop,
-                  "seconds_after_client_hello": round(verdict.ts - hello_ts, 6), "other_names_pass": others})
+                  "seconds_after_client_hello": round(verdict.ts - hello_ts, 6), **names})
 
 
 def proxy_cause(app) -> dict | None:

@@ -17,15 +17,35 @@ from netreset.analyses.application.events import direction_stream
 from netreset.analyses.application.tls import HS_CLIENT_HELLO, HS_SERVER_HELLO, tls_events
 
 
-def stored_rows(table, store) -> np.ndarray:
-    """Indices of the TCP rows of ``table`` whose payload the store kept (``(file_id, frame)`` keys)."""
-    segments = store.segments if store is not None else {}
-    if not segments or not len(table):
+def _key_array(keys) -> np.ndarray:
+    return np.fromiter(((f << 32) | n for f, n in keys), dtype=np.int64, count=len(keys))
+
+
+class StoredKeys:
+    """The store's ``(file_id, frame)`` keys as int64, brought up to date on each call — each key converted once,
+    and safe while a reader thread adds to the store (the streamed path: ``list(dict)`` copies the keys in one C
+    call under the GIL, and the store only ever grows, in insertion order)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.seen, self.keys = store, 0, np.zeros(0, dtype=np.int64)
+
+    def array(self) -> np.ndarray:
+        keys = list(self.store.segments) if self.store is not None else []
+        if len(keys) > self.seen:
+            self.keys = np.concatenate([self.keys, _key_array(keys[self.seen:])])
+            self.seen = len(keys)
+        return self.keys
+
+
+def stored_rows(table, store, keys: StoredKeys | None = None) -> np.ndarray:
+    """Indices of the TCP rows of ``table`` whose payload the store kept (``(file_id, frame)`` keys; ``keys``:
+    the store's keys kept up to date by the caller, see :class:`StoredKeys`)."""
+    if store is None or not store.segments or not len(table):
         return np.zeros(0, dtype=np.int64)
     candidates = np.flatnonzero(table.captured_payload > 0)
-    keys = (table.file_id[candidates].astype(np.int64) << 32) | table.frame[candidates].astype(np.int64)
-    kept = np.fromiter(((f << 32) | n for f, n in segments), dtype=np.int64, count=len(segments))
-    return candidates[np.isin(keys, kept)]
+    wanted = (table.file_id[candidates].astype(np.int64) << 32) | table.frame[candidates].astype(np.int64)
+    kept = (keys or StoredKeys(store)).array()
+    return candidates[np.isin(wanted, kept)]
 
 
 def _begins_with(stream: bytes, handshake_type: int) -> bool:

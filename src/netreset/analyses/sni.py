@@ -28,6 +28,21 @@ def other_names(passing: dict | None, address: str, name: str) -> list[str]:
     return [n for n in (passing or {}).get(address, []) if n.lower() != name.lower()]
 
 
+def same_name_passed(passing: dict | None, address: str, name: str) -> bool:
+    """``name`` itself passed to ``address`` in another connection (the filter is not the whole story)."""
+    return any(n.lower() == name.lower() for n in (passing or {}).get(address, []))
+
+
+def names_note(passing: dict | None, address: str, name: str) -> tuple[str, dict]:
+    """The sentence's tail about the names that passed to ``address``, and its evidence."""
+    others, same = other_names(passing, address, name), same_name_passed(passing, address, name)
+    tail = f"; {', '.join(others)} to the same address pass{'es' if len(others) == 1 else ''}" if others else ""
+    if same:
+        tail += (f"; but {name} itself passed to the same address in another connection (a filter on only some "
+                 f"paths or members, or a policy that changed during the capture)")
+    return tail, {"other_names_pass": others, "same_name_passed": same}
+
+
 def _after(a: int, b: int) -> bool:
     return a != b and ((a - b) & _MASK) < 0x80000000
 
@@ -76,18 +91,15 @@ def sni_dropped(table, conv, app, passing: dict | None = None) -> dict | None:
     if close is None and any(orig[i] and length[i] > 0 and i not in again for i in range(again[-1] + 1, len(rows))):
         return None
     name = hello["sni"]
-    others = other_names(passing, conv.resp_h, name)
+    tail, names = names_note(passing, conv.resp_h, name)
     n = len(again)
     how = ("then the client gave up with a RST" if close is not None and flags[close] & RST else
            "then the client closed" if close is not None else "until the capture ends")
     sentence = (f"a device on the path drops connections to {name} after the ClientHello: the TCP handshake "
                 f"completed, but the ClientHello was retransmitted {n} time{'s' if n != 1 else ''} and never "
-                f"acknowledged, {how} — check its URL/SNI filtering for that name")
-    if others:
-        sentence += f"; {', '.join(others)} to the same address pass{'es' if len(others) == 1 else ''}"
+                f"acknowledged, {how} — check its URL/SNI filtering for that name{tail}")
     positions = [end_at] + again + ([close] if close is not None else [])
     evidence = {"sni": name, "dropped": True, "retransmissions": n,
                 "seconds_unanswered": round((ts[again[-1]] - ts[first]) / 1e9, 6),
-                "gave_up_with": ("rst" if flags[close] & RST else "fin") if close is not None else None,
-                "other_names_pass": others}
+                "gave_up_with": ("rst" if flags[close] & RST else "fin") if close is not None else None, **names}
     return cause("sni_filtered", sentence, (frames[p] for p in positions), evidence)

@@ -16,7 +16,9 @@ disk (:mod:`netreset.pipeline.spill`). ICMP errors are all kept (they are few an
 
 At the end the unchanged reset and handshake analyses run piece by piece (in ``--workers`` forked
 processes), given the facts that need the whole capture: every host's TTL counts
-(:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, summed batch by batch), the capture's last timestamp,
+(:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, summed batch by batch), the TLS names that passed
+per server address (:mod:`netreset.analyses.names_passing`, read from each batch's kept-payload rows as it is
+released, before anything retires), the capture's last timestamp,
 and the conversation ids and ``tcp.stream`` numbers, ranked from the first rows of *all* conversations
 and streams. Each piece's records go to a sorted run on disk, and the output merges the runs — so every
 answer is the one the whole-table path gives (``tests/pipeline/test_stream.py`` checks it with tiny chunks on
@@ -345,6 +347,7 @@ class _Streamer:
         self.store = store  #: the reader's payload store (filled as rows are decoded)
         #: each released batch's rows with kept payload, for the names that pass per address (names_passing)
         self.stored: list[PacketTable] = []
+        self.stored_keys = None  #: the store's keys, brought up to date batch by batch (names_passing.StoredKeys)
         self.verify = verify_checksums
         self.timing = timing
         self.batch_rows = batch_rows
@@ -383,10 +386,12 @@ class _Streamer:
             self._retire(final)
 
     def _admit(self, released: PacketTable) -> None:
-        from netreset.analyses.names_passing import stored_rows
+        from netreset.analyses.names_passing import StoredKeys, stored_rows
         from netreset.analyses.resets.pairs import host_ttl_counts, merge_ttl_counts
 
-        kept = stored_rows(released, self.store)
+        if self.stored_keys is None:
+            self.stored_keys = StoredKeys(self.store)
+        kept = stored_rows(released, self.store, self.stored_keys)
         if len(kept):
             self.stored.append(released.take(kept))
         ts = released.ts_ns.astype(np.int64)
