@@ -10,7 +10,7 @@ Two shapes, both checked against the packets:
   sender retransmits it (backoff) into nothing until it gives up with a RST or the capture ends, and the
   other side never sends again (a device dropping the forgotten flow: PAN-OS, Check Point, Azure LB's
   default). At least :data:`SILENT_MIN_RETRANSMISSIONS` retransmissions (one when the sender's RST ends it), and
-  the silent side had not closed its direction before (a half-closed connection is forgotten by other timers:
+  the side that stays silent had not sent its FIN before (a half-closed connection is forgotten by other timers:
   PAN-OS and FortiGate 120 s, ASA 10 min).
 
 Either way the cause states the idle time, the known defaults it matches (netreset.analyses.idle_defaults),
