@@ -14,6 +14,8 @@ what the application saw.
     apps.py http SRC DST HOST                        # one plain HTTP GET
     apps.py dns SERVER SRC_HOST PORT:TYPE:NAME[:tcp] ...
     apps.py idle SRC_PLAIN SRC_KEEPALIVE DST IDLE_S KEEPALIVE_S
+    apps.py tls-giveup SRC DST SNI CAFILE GIVEUP_S   # TLS; no answer within GIVEUP_S: abort (RST)
+    apps.py idle-silent SRC_PLAIN SRC_KEEPALIVE DST IDLE_S GIVEUP_S KEEPIDLE KEEPINTVL KEEPCNT
 """
 
 from __future__ import annotations
@@ -272,6 +274,69 @@ def idle_client(src_plain: str, src_keepalive: str, dst: str, idle_s: float, kee
     return {"result": results}
 
 
+def abort(sock: socket.socket) -> None:
+    """Close with SO_LINGER {1, 0}: the kernel resets the connection (RST) instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def tls_giveup_client(src: str, dst: str, sni: str, cafile: str, giveup_s: float) -> dict:
+    """HTTPS whose handshake is given up after ``giveup_s`` without an answer: the client aborts (RST), as an
+    application with a connect/handshake timeout does."""
+    try:
+        sock = open_client(src, dst)
+    except OSError as exc:
+        return {"result": errno_name(exc)}
+    sock.settimeout(giveup_s)
+    tls = client_context(cafile, False).wrap_socket(sock, server_hostname=sni, do_handshake_on_connect=False)
+    try:
+        return https_get(tls, sni)
+    except (ssl.SSLError, OSError) as exc:
+        if isinstance(exc, TimeoutError) and not exc.errno:  # our own give-up (the socket timeout)
+            abort(tls)
+            return {"result": "timeout"}
+        tls.close()
+        return {"result": tls_error(exc)}
+
+
+def idle_silent_client(src_plain: str, src_keepalive: str, dst: str, idle_s: float, giveup_s: float,
+                       keepidle: int, keepintvl: int, keepcnt: int) -> dict:
+    """Two connections, one request each, then silence. The plain one sends a second request after ``idle_s``
+    and aborts (RST) when no answer comes within ``giveup_s``; the other only waits, with TCP keepalives
+    starting after ``keepidle`` s (every ``keepintvl`` s, ``keepcnt`` probes), and gets its kernel's verdict
+    (ETIMEDOUT when the probes go unanswered: the kernel resets the connection)."""
+    plain, alive = open_client(src_plain, dst), open_client(src_keepalive, dst)
+    alive.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    alive.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepidle)
+    alive.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, keepintvl)
+    alive.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, keepcnt)
+    exchange(plain, "GET /first")
+    time.sleep(STEP_PAUSE_S)
+    exchange(alive, "GET /first")
+    waited: dict = {}
+
+    def wait_alive() -> None:
+        alive.settimeout(keepidle + keepintvl * (keepcnt + 3))
+        try:
+            waited["result"] = "EOF" if not alive.recv(1) else "data"
+        except OSError as exc:  # the kernel's ETIMEDOUT is a TimeoutError too: told apart by its errno
+            waited["result"] = errno_name(exc) if exc.errno else "timeout"
+
+    waiter = threading.Thread(target=wait_alive)
+    waiter.start()
+    time.sleep(idle_s)
+    plain.settimeout(giveup_s)
+    try:
+        first = "ok" if exchange(plain, "GET /after-idle") else "EOF"
+    except OSError as exc:
+        first = errno_name(exc) if exc.errno else "timeout"
+        if not exc.errno:
+            abort(plain)
+    waiter.join()
+    alive.close()
+    return {"result": [first, waited.get("result")]}
+
+
 def main(argv: list[str]) -> int:
     command, args = argv[0], argv[1:]
     if command in ("serve-tls", "serve-fw"):
@@ -282,6 +347,9 @@ def main(argv: list[str]) -> int:
         "http": lambda: http_client(*args),
         "dns": lambda: dns_client(args[0], args[1], args[2:]),
         "idle": lambda: idle_client(args[0], args[1], args[2], float(args[3]), int(args[4])),
+        "tls-giveup": lambda: tls_giveup_client(args[0], args[1], args[2], args[3], float(args[4])),
+        "idle-silent": lambda: idle_silent_client(args[0], args[1], args[2], float(args[3]), float(args[4]),
+                                                  int(args[5]), int(args[6]), int(args[7])),
     }[command]()
     print(json.dumps(outcome), flush=True)
     return 0

@@ -28,6 +28,9 @@ TRANSPARENT_PORT, INSPECTOR_PORT, PROXY_PORT = 3129, 9443, 3128
 FW4 = address("fw")
 INSPECTED_CLIENT_PORT = 40141
 IDLE_PORT = 8095
+#: A second SNI filter that drops (no reset), and a port whose forgotten connections fw drops silently.
+SNI_DROPPED = "eu.frontend.clouddatahub.net"
+IDLE_SILENT_PORT = 8096
 #: fw's conntrack: no pick-up of connections in mid-stream, and a short established timeout, so a
 #: connection silent for longer loses its state and its next segment is INVALID (then reset).
 CONNTRACK_ESTABLISHED_TIMEOUT_S = 20
@@ -43,6 +46,8 @@ FIREWALL_V4 = f"""*filter
 -A FORWARD -p tcp --sport 8088 --tcp-flags SYN,ACK SYN,ACK -j DROP
 -A FORWARD -p tcp --dport 443 -m string --string {SNI_BLOCKED} --algo bm -j REJECT --reject-with tcp-reset
 -A FORWARD -p tcp --dport {IDLE_PORT} -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset
+-A FORWARD -p tcp --dport 443 -m string --string {SNI_DROPPED} --algo bm -j DROP
+-A FORWARD -p tcp -m tcp --dport {IDLE_SILENT_PORT} -m conntrack --ctstate INVALID -j DROP
 COMMIT
 *nat
 :PREROUTING ACCEPT [0:0]
@@ -474,10 +479,74 @@ def _transparent_proxy() -> Scenario:
                       {"port_ttls": {"80": 61, "443": 122}, "hop": 4}),))
 
 
+#: The dropped-ClientHello client gives up after this long without an answer (and resets).
+SNI_GIVEUP_S = 3
+#: The silent idle scenario: the plain client's wait for an answer after the silence; the waiting client's
+#: keepalives start after KEEPIDLE s (more than fw's 20 s timeout: too late), KEEPCNT probes KEEPINTVL s apart.
+SILENT_GIVEUP_S = 3
+SILENT_KEEPIDLE_S, SILENT_KEEPINTVL_S, SILENT_KEEPCNT = 22, 1, 3
+
+
+def _sni_dropped() -> Scenario:
+    # The abort's RST/ACK carries the sequence number after the unsent hello, out of the server's window (it never
+    # got the hello): the server answers with a challenge ACK (RFC 5961 §3.2) and the agent's kernel, the socket
+    # gone, resets again with a plain RST at the acknowledged number.
+    dropped = View("reset_by_orig", 1, 1, True, False, resets=(Rst("agent", "orig", "RA"), Rst("agent", "orig", "R")))
+    conns = (Conn(40171, {"agent": dropped}, resp_port=TLS_PORT,
+                  app={"tls": {"sni": SNI_DROPPED, "offered_versions": BOTH_VERSIONS, "version": None, "alert": None},
+                       "client_hello_dropped": True}),
+             Conn(40172, {"agent": CLEAN}, resp_port=TLS_PORT, app=_tls(SNI_ALLOWED, BOTH_VERSIONS, "TLSv1.3")))
+    return Scenario(
+        "sni-dropped", f"fw drops TLS segments whose ClientHello names {SNI_DROPPED} (iptables string match on the "
+        "name, -j DROP: no reset): the TCP handshake completes, the ClientHello and each of its retransmissions "
+        f"are dropped, and after {SNI_GIVEUP_S} s without an answer the client aborts (RST/ACK from the agent; the server's "
+        "challenge ACK to it gets a second, plain RST). A "
+        f"second connection to the same address and port with SNI {SNI_ALLOWED} passes (TLS 1.3 with the server).",
+        "dumpcap", 4, TLS_PORT, None,
+        ("multi-run",
+         json.dumps([["apps.py", "tls-giveup", _ep(AGENT4, 40171), _ep(SERVER4, TLS_PORT), SNI_DROPPED, CA,
+                      str(SNI_GIVEUP_S)],
+                     ["apps.py", "tls", _ep(AGENT4, 40172), _ep(SERVER4, TLS_PORT), SNI_ALLOWED, CA]])),
+        [{"result": "timeout"}, {"result": "ok", "version": "TLSv1.3", "status": 200}],
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40171 or port 40172)",
+        causes=(Cause("sni_filtered", (40171,), "fw", f"a device on the path drops connections to {SNI_DROPPED} "
+                      "after the ClientHello: the handshake completed but the ClientHello was retransmitted and "
+                      f"never acknowledged — check its URL/SNI filtering for that name; {SNI_ALLOWED} to the same "
+                      "address and port passes",
+                      {"name": SNI_DROPPED, "dropped": True, "other_names_pass": [SNI_ALLOWED]}),))
+
+
+def _idle_silent() -> Scenario:
+    plain = View("reset_by_orig", 1, 1, True, True, resets=(Rst("agent", "orig", "RA"),))
+    waiting = View("reset_by_orig", 1, 1, True, True, resets=(Rst("agent", "orig", "RA"),))
+    conns = (Conn(40181, {"agent": plain}, resp_port=IDLE_SILENT_PORT,
+                  app={"idle_before_reset_s": IDLE_SILENCE_S, "keepalive": False, "silent": True}),
+             Conn(40182, {"agent": waiting}, resp_port=IDLE_SILENT_PORT,
+                  app={"keepalive": True, "keepalive_idle_s": SILENT_KEEPIDLE_S, "keepalive_interval_s": SILENT_KEEPINTVL_S,
+                       "keepalive_probes": SILENT_KEEPCNT, "silent": True}))
+    return Scenario(
+        "idle-silent", f"fw's conntrack forgets an established connection after {CONNTRACK_ESTABLISHED_TIMEOUT_S} s of "
+        f"silence (loose=0) and drops the INVALID segments that follow on port {IDLE_SILENT_PORT} (no reset). "
+        f"40181 makes a request, stays silent for {IDLE_SILENCE_S} s, and its second request is retransmitted into "
+        f"nothing until the client gives up after {SILENT_GIVEUP_S} s (RST/ACK from the agent). 40182 makes a "
+        f"request and waits with TCP keepalives after {SILENT_KEEPIDLE_S} s (too late for the 20 s timeout): its "
+        f"{SILENT_KEEPCNT} probes go unanswered and its kernel resets the connection (ETIMEDOUT).",
+        "dumpcap", 4, IDLE_SILENT_PORT, "rr",
+        ("idle-silent", _ep(AGENT4, 40181), _ep(AGENT4, 40182), _ep(SERVER4, IDLE_SILENT_PORT), str(IDLE_S),
+         str(SILENT_GIVEUP_S), str(SILENT_KEEPIDLE_S), str(SILENT_KEEPINTVL_S), str(SILENT_KEEPCNT)),
+        {"result": ["timeout", "ETIMEDOUT"]},
+        conns, peer_capture=False, program="apps.py", bpf="tcp and (port 40181 or port 40182)",
+        causes=(Cause("idle_timeout", (40181, 40182), "fw", f"after {IDLE_SILENCE_S} s of silence the next packet "
+                      "was retransmitted with no answer until the client gave up: a device on the path dropped the "
+                      "connection's state silently; the keepalives of 40182 came too late",
+                      {"silent": True, "idle_s": IDLE_SILENCE_S, "configured_timeout_s": CONNTRACK_ESTABLISHED_TIMEOUT_S,
+                       "keepalive_idle_s": SILENT_KEEPIDLE_S}),))
+
+
 def issue14_scenarios() -> list[Scenario]:
     """Issue 14's scenarios (names, proxies, TLS, idle state), recorded after the others."""
     return [_dns_lookup(), _tls_versions(), _sni_filtered(), _proxy_connect(), _tls_inspection(), _idle_timeout(),
-            _transparent_proxy()]
+            _transparent_proxy(), _sni_dropped(), _idle_silent()]
 
 
 def scenarios() -> list[Scenario]:

@@ -235,6 +235,52 @@ def check_idle(directory: Path, truth: dict) -> None:
     assert conv[-1].time - conv[0].time > alive["idle_s"]
 
 
+def check_sni_dropped(directory: Path, truth: dict) -> None:
+    """The handshake completes; the blocked name's ClientHello is retransmitted and nothing comes back (no ACK of
+    its bytes, no ServerHello) until the client's RST; the other name to the same address and port passes."""
+    entry = _entry("sni-dropped.pcapng", truth)
+    frames = read_frames(directory / entry["file"])
+    cause = entry["causes"][0]
+    blocked = next(c for c in entry["connections"] if c["tls"]["sni"] == cause["evidence"]["name"])
+    orig, resp = of_conn(frames, blocked)
+    hellos = [f for f in orig if "1" in f["tls.handshake.type"] or (int(f.one("tcp.len") or 0) > 0
+                                                                     and f.one("tcp.flags.reset") != "1")]
+    assert len(hellos) >= 3 and len({f.one("tcp.len") for f in hellos}) == 1  # the hello, retransmitted
+    first, giveup = hellos[0].time, next(f for f in orig if f.one("tcp.flags.reset") == "1").time
+    synack = next(f for f in resp if f.one("tcp.flags.syn") == "1")
+    assert synack.time < first
+    assert not [f for f in resp if f.time > first and f.time < giveup]  # nothing from the server meanwhile
+    assert not any(f["tls.handshake.type"] for f in resp)
+    passing = [c for c in entry["connections"] if c is not blocked]
+    assert [c["tls"]["sni"] for c in passing] == cause["evidence"]["other_names_pass"]
+    assert all((c["resp"], c["resp_port"]) == (blocked["resp"], blocked["resp_port"]) and c["tls"]["version"]
+               for c in passing)
+
+
+def check_idle_silent(directory: Path, truth: dict) -> None:
+    """After the silence (longer than fw's timeout) the next segment is retransmitted, and the keepalive probes
+    repeated, with nothing from the server, until the agent's RST."""
+    entry = _entry("idle-silent.pcapng", truth)
+    frames = read_frames(directory / entry["file"])
+    cause = entry["causes"][0]
+    for port in cause["orig_ports"]:
+        conn = _conn(entry, port)
+        conv = [f for f in frames if port in f.ports]
+        gaps = [b.time - a.time for a, b in zip(conv, conv[1:])]
+        at = max(range(len(gaps)), key=gaps.__getitem__) + 1
+        assert gaps[at - 1] > cause["evidence"]["configured_timeout_s"]
+        after = conv[at:]
+        assert all(f.ports[0] == port for f in after)  # the server never answers after the silence
+        assert after[-1].one("tcp.flags.reset") == "1" and len(after) >= 3
+        if conn["keepalive"]:
+            assert all(f["tcp.analysis.keep_alive"] for f in after[:-1])
+            assert gaps[at - 1] >= conn["keepalive_idle_s"] - TIME_TOLERANCE_S
+        else:
+            assert abs(gaps[at - 1] - conn["idle_before_reset_s"]) <= TIME_TOLERANCE_S
+            assert len({f.one("tcp.len") for f in after[:-1]}) == 1 and not any(f["tcp.analysis.keep_alive"]
+                                                                                for f in after)
+
+
 def check_same_address_other_port(directory: Path, truth: dict, name: str, code: str) -> None:
     """The terminated connection's handshake TTL differs from the server's on another port of the same address."""
     entry = _entry(name, truth)
@@ -268,7 +314,9 @@ def check_proxy(directory: Path, truth: dict) -> None:
 
 def check_causes(directory: Path, truth: dict) -> None:
     check_sni_filtered(directory, truth)
+    check_sni_dropped(directory, truth)
     check_idle(directory, truth)
+    check_idle_silent(directory, truth)
     check_proxy(directory, truth)
     check_same_address_other_port(directory, truth, "transparent-proxy.pcapng", "transparent_proxy")
     check_same_address_other_port(directory, truth, "tls-inspection.pcapng", "tls_interception")

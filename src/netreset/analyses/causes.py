@@ -5,23 +5,23 @@ Pure functions over a conversation, its application summary (netreset.analyses.a
 verdicts and its handshake findings. Codes (docs/application.md, "Causes"):
 
 - ``sni_filtered``: a middlebox RST within :data:`SNI_WINDOW_S` of the originator's ClientHello, no ServerHello;
+  or the ClientHello dropped (netreset.analyses.sni); the names that passed to the same address said;
 - ``proxy_auth_required`` (407) / ``proxy_denied`` (403, 5xx): an explicit proxy's answer to CONNECT;
 - ``tls_alert``: a fatal (clear) TLS alert, who sent it and what it means;
-- ``idle_timeout``: a RST answering the first packet after ≥ :data:`IDLE_THRESHOLD_S` of silence;
+- ``idle_timeout``: a RST answering the first packet after ≥ :data:`IDLE_THRESHOLD_S` of silence, or that packet
+  retransmitted into nothing (netreset.analyses.idle: matched defaults, keepalives);
 - ``tls_interception`` / ``transparent_proxy``: a device answered for the server (netreset.analyses.interception);
 - every handshake finding kind (``refused``, ``syn_unanswered``, ``half_closed``, …) as its own code.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from netreset.packets.table import RST
+from netreset.analyses.cause_record import cause
+from netreset.analyses.idle import IDLE_THRESHOLD_S, idle_before, idle_reset_cause, silent_cause  # noqa: F401
+from netreset.analyses.sni import names_note, sni_dropped
 
 #: A middlebox RST at most this long after the ClientHello is "right after" it (a filter answers at once).
 SNI_WINDOW_S = 0.5
-#: Silence before the packet a RST answers, from which the RST is called an idle timeout (seconds).
-IDLE_THRESHOLD_S = 10.0
 
 #: RFC 8446 / 5246 alert names → what they mean, for the sentence.
 ALERT_MEANINGS = {
@@ -55,14 +55,6 @@ ALERT_MEANINGS = {
 }
 
 
-def cause(code: str, sentence: str, frames, evidence: dict | None = None) -> dict:
-    """One cause: its code, the sentence for a ticket, the frames it rests on (1-based, as Wireshark numbers
-    them) and ``evidence``, the measured values behind the sentence (plain JSON scalars/lists), so a script can
-    check the premise without parsing the sentence."""
-    return {"code": code, "sentence": sentence, "frames": sorted({int(f) for f in frames}),
-            "evidence": dict(evidence or {})}
-
-
 def _events(app) -> list[dict]:
     return app.events if app is not None else []
 
@@ -72,9 +64,10 @@ def _frame_ts(table, conv) -> dict[int, float]:
     return dict(zip(table.frame[rows].tolist(), (table.ts_ns[rows] / 1e9).tolist()))
 
 
-def sni_filtered(table, conv, app, verdict) -> dict | None:
+def sni_filtered(table, conv, app, verdict, passing: dict | None = None) -> dict | None:
     """``sni_filtered`` for one reset verdict: a middlebox verdict, the RST within :data:`SNI_WINDOW_S` after
-    the originator's ClientHello of the same conversation, and no ServerHello before the RST."""
+    the originator's ClientHello of the same conversation, and no ServerHello before the RST. ``passing``: the
+    names that passed per server address (netreset.analyses.names_passing), said when others did."""
     if verdict.verdict != "middlebox" or verdict.conversation != conv.id:
         return None
     events = _events(app)
@@ -90,9 +83,10 @@ def sni_filtered(table, conv, app, verdict) -> dict | None:
     name = hello["sni"]
     sentence = (f"the device at hop {verdict.traceroute_hop} resets connections to {name} right after the "
                 f"ClientHello — check its URL/SNI filtering for that name")
-    return cause("sni_filtered", sentence, (hello["frame"], verdict.frame),
+    tail, names = names_note(passing, conv.resp_h, name)
+    return cause("sni_filtered", sentence + tail, (hello["frame"], verdict.frame),
                  {"sni": name, "traceroute_hop": verdict.traceroute_hop,
-                  "seconds_after_client_hello": round(verdict.ts - hello_ts, 6)})
+                  "seconds_after_client_hello": round(verdict.ts - hello_ts, 6), **names})
 
 
 def proxy_cause(app) -> dict | None:
@@ -136,42 +130,17 @@ def tls_alert(app, conv) -> dict | None:
                  {"from": alert["from"], "description": desc})
 
 
-def idle_before(table, conv, rst_frame: int) -> float | None:
-    """Seconds of silence before the packet the RST (frame ``rst_frame``) answers — the last packet from the
-    RST's destination before it — when ≥ :data:`IDLE_THRESHOLD_S`; else None."""
-    rows = conv.rows
-    frames = table.frame[rows]
-    at = np.flatnonzero(frames == rst_frame)
-    if not len(at):
-        return None
-    i = int(at[0])
-    flags = table.flags[rows]
-    sender = conv.from_orig[i]
-    j = i - 1
-    while j >= 0 and (conv.from_orig[j] == sender or flags[j] & RST):
-        j -= 1
-    if j < 1:
-        return None
-    silence = (int(table.ts_ns[rows[j]]) - int(table.ts_ns[rows[j - 1]])) / 1e9
-    return round(silence, 6) if silence >= IDLE_THRESHOLD_S else None
-
-
-def idle_cause(table, conv, verdict) -> dict | None:
-    idle = idle_before(table, conv, verdict.frame)
-    if idle is None:
-        return None
-    where = (f"the device at hop {verdict.traceroute_hop}" if verdict.verdict == "middlebox"
-             else f"{verdict.src}" if verdict.verdict == "peer" else "a device on the path")
-    return cause("idle_timeout", f"{where} reset the connection on its first packet after {idle:.1f} s of silence "
-                 f"— an idle timeout shorter than the application's; enable TCP keepalives below it or raise "
-                 f"the timeout", (verdict.frame,), {"idle_s": idle, "verdict": verdict.verdict,
-                                                     "traceroute_hop": verdict.traceroute_hop})
-
-
-def reset_causes(table, conv, app, verdict, device_causes=()) -> list[dict]:
-    """Causes of one RST; ``device_causes``: its conversation's ``tls_interception`` / ``transparent_proxy``
-    (netreset.analyses.interception), which every RST of that conversation shares."""
-    return [c for c in (sni_filtered(table, conv, app, verdict), idle_cause(table, conv, verdict)) if c] + list(device_causes)
+def reset_causes(table, conv, app, verdict, device_causes=(), *, passing: dict | None = None,
+                 idle_table=None) -> list[dict]:
+    """Causes of one RST (``passing``: names per server address; ``idle_table``: the idle-timeout defaults,
+    netreset.analyses.idle_defaults). A dropped ClientHello or a silent death is the RST's cause when the RST
+    is its sender giving up. ``device_causes``: its conversation's ``tls_interception`` /
+    ``transparent_proxy`` (netreset.analyses.interception), which every RST of that conversation shares."""
+    dropped = sni_dropped(table, conv, app, passing)
+    if dropped is not None and verdict.frame not in dropped["frames"]:
+        dropped = None
+    return [c for c in (sni_filtered(table, conv, app, verdict, passing) or dropped,
+                        idle_reset_cause(table, conv, verdict, idle_table)) if c] + list(device_causes)
 
 
 def finding_cause(finding) -> dict:
@@ -185,14 +154,19 @@ _FINDING_IDENTITY = frozenset({"kind", "conversation", "tcp_stream", "file_id", 
                                "resp_p", "frames", "summary", "display_filter"})
 
 
-def conversation_causes(conv, app, verdicts, findings, device_causes=()) -> list[dict]:
+def conversation_causes(conv, app, verdicts, findings, device_causes=(), *, table=None, passing: dict | None = None,
+                        idle_table=None) -> list[dict]:
     """Causes of one conversation: its resets' (``verdicts`` carry theirs, :func:`reset_causes`), its
-    application layer's, its handshake findings'; each (code, frames) once. ``device_causes``: its
+    application layer's, its handshake findings'; with ``table``, also a dropped ClientHello and a silent
+    death that no RST ended (the capture did); each (code, frames) once. ``device_causes``: its
     ``tls_interception`` / ``transparent_proxy`` (netreset.analyses.interception); a client alert that
     ``tls_interception`` explains is not repeated as ``tls_alert``."""
     out: list[dict] = []
     for v in sorted(verdicts, key=lambda v: v.frame):
         out += v.causes
+    if table is not None:
+        out += [c for c in (sni_dropped(table, conv, app, passing), silent_cause(table, conv, idle_table=idle_table))
+                if c]
     out += list(device_causes)
     explained = any(c["code"] == "tls_interception" and c["evidence"].get("alert") for c in out)
     out += [c for c in (proxy_cause(app), None if explained else tls_alert(app, conv)) if c]

@@ -201,7 +201,7 @@ def answered_by_device(table, conv, hops: OwnHops) -> dict | None:
         mine = int(synack_options(table.mss[row], table.wscale[row], table.sack_perm[row], table.ts_val[row]))
         own_seen = own_options(hops.wide, src, own_ttl, hops.routers)
         options_differ = bool(own_seen) and mine not in own_seen
-    if hops.guess(device_ttl).initial == own.initial and not ports and not options_differ:
+    if not ports:  # the address's own stack is seen answering as a server elsewhere (reset rule terminated.py)
         return None
     return {"address": conv.resp_h, "port": conv.resp_p, "ttl": device_ttl, "traceroute_hop": nearest + 1,
             "server_ttl": own_ttl, "server_traceroute_hop": own.traceroute_hop, "server_ports": ports,

@@ -72,21 +72,23 @@ def analysis_options(formats: tuple[str, ...] = FORMATS, streamable: bool = Fals
         @click.option("--ttl-table", type=click.Path(exists=True, dir_okay=False), help="TOML file overriding the TTL table.")
         @click.option("--service-roots", type=click.Path(exists=True, dir_okay=False),
                       help="TOML file of services' certificate issuers, consulted before the shipped list (tls_interception).")
+        @click.option("--idle-timeouts", type=click.Path(exists=True, dir_okay=False),
+                      help="TOML file adding to or overriding the known middlebox idle timeouts (data/idle_timeouts.toml).")
         @click.option("--fail-on", type=click.Choice(FAIL_ON), help=f"Exit with {EXIT_FAIL_ON} when such a finding exists.")
         @click.option("--workers", type=click.IntRange(1), default=None, show_default="the cores, up to 4, for big inputs",
                       help="Processes for work that splits: several capture files decoded at once (merged by time), "
                            "a big capture's findings judged at once. Same answer with any N.")
         @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
         @functools.wraps(command)
-        def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, service_roots, fail_on,
-                    workers, quiet,
-                    fmt=formats[0], **rest):
+        def wrapper(captures, filter_text, stream, name_glob, engine, verify_checksums, ttl_table, service_roots,
+                    idle_timeouts, fail_on, workers, quiet, fmt=formats[0], **rest):
             if not captures:
                 command(None, fmt, **rest)
                 return
             options = Options(filter_text=filter_text, stream=stream, name_glob=name_glob, verify_checksums=verify_checksums,
                               engine=engine, ttl_table=Path(ttl_table) if ttl_table else None, workers=workers,
-                              service_roots=Path(service_roots) if service_roots else None)
+                              service_roots=Path(service_roots) if service_roots else None,
+                              idle_timeouts=Path(idle_timeouts) if idle_timeouts else None)
             paths = expand_captures(captures)
             if one_capture and len(paths) != 1:
                 raise UsageError(f"{len(paths)} captures given: {one_capture}")

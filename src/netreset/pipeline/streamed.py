@@ -17,7 +17,9 @@ disk (:mod:`netreset.pipeline.spill`). ICMP errors are all kept (they are few an
 
 At the end the unchanged reset and handshake analyses run piece by piece (in ``--workers`` forked
 processes), given the facts that need the whole capture: every host's TTL counts
-(:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, summed batch by batch), the capture's last timestamp,
+(:func:`~netreset.analyses.resets.pairs.host_ttl_counts`, summed batch by batch), the TLS names that passed
+per server address (:mod:`netreset.analyses.names_passing`, read from each batch's kept-payload rows as it is
+released, before anything retires), the capture's last timestamp,
 and the conversation ids and ``tcp.stream`` numbers, ranked from the first rows of *all* conversations
 and streams. Each piece's records go to a sorted run on disk, and the output merges the runs — so every
 answer is the one the whole-table path gives (``tests/pipeline/test_stream.py`` checks it with tiny chunks on
@@ -330,13 +332,17 @@ class StreamedAnalysis:
 
     ttl_table = Analysis.ttl_table
     service_roots = Analysis.service_roots
+    idle_timeouts = Analysis.idle_timeouts
 
     def __init__(self, kept: PieceStore, icmp: tuple, stats, options: Options, *, spill: SpillDirectory,
                  timing: Timing, conv_first: np.ndarray, stream_first: np.ndarray, tallies: Counter, host_ttls,
                  capture_end: dict[int, int], zeek_connections: int = 0, stream_value: np.ndarray | None = None,
-                 stream_conversations: np.ndarray | None = None, span: tuple = (None, None)) -> None:
+                 stream_conversations: np.ndarray | None = None, span: tuple = (None, None),
+                 passing_names: dict | None = None) -> None:
         self.stats, self.options = stats, options
         self._span = span
+        #: server address → TLS names that passed to it, gathered from every batch as it was released
+        self.passing_names = passing_names or {}
         self._kept, self._icmp, self._spill, self._timing = kept, icmp, spill, timing
         self._conv_first, self._stream_first = conv_first, stream_first
         #: per stream (numbered as tshark does): its final completeness, and how many conversations share it
@@ -447,7 +453,8 @@ class StreamedAnalysis:
         for index, (table, rows, conversations) in zip(indices, self.pieces(indices)):
             verdicts = locate_resets(table, conversations, ttl_table=self.ttl_table, host_ttls=self._host_ttls)
             name_resets(verdicts, table, conversations, self.stats.payloads, wide=self._host_ttls,
-                        guess=TtlReader(self.ttl_table), roots=self.service_roots)
+                        guess=TtlReader(self.ttl_table), roots=self.service_roots, passing=self.passing_names,
+                        idle_table=self.idle_timeouts)
             middlebox = forged_ids(verdicts)
             refined = {c.id: c.outcome for c in conversations if refined_outcome(c, middlebox) != c.outcome}
             forged.update(refined.values())
@@ -561,6 +568,9 @@ class _Streamer:
         self.payloads = payloads
         self.app_frames = np.zeros(0, dtype=np.int64)  #: sorted frames with kept payload bytes, seen so far
         self.app_scanned = 0  #: entries of payloads.segments already in app_frames
+        #: each released batch's rows with kept payload, for the names that pass per address (names_passing)
+        self.stored: list[PacketTable] = []
+        self.stored_keys = None  #: the store's keys, brought up to date batch by batch (names_passing.StoredKeys)
         self.verify = verify_checksums
         self.timing = timing
         self.batch_rows = batch_rows
@@ -606,6 +616,13 @@ class _Streamer:
             release_free_memory()
 
     def _admit(self, released: PacketTable) -> None:
+        from netreset.analyses.names_passing import StoredKeys, stored_rows
+
+        if self.stored_keys is None:
+            self.stored_keys = StoredKeys(self.payloads)
+        kept = stored_rows(released, self.payloads, self.stored_keys)
+        if len(kept):
+            self.stored.append(released.take(kept))
         ts = released.ts_ns.astype(np.int64)
         net = np.maximum.accumulate(ts if self.last_ts is None else np.maximum(ts, self.last_ts))
         self.last_ts = int(net[-1])
@@ -768,6 +785,8 @@ class _Streamer:
 
     def analysis(self, stats, options: Options) -> StreamedAnalysis:
         """The kept pieces and what is needed to number and judge them as in the whole capture."""
+        from netreset.analyses.names_passing import names_passing
+
         icmp_table = PacketTable.concat([t for t, _, _ in self.icmp], self.book)
         empty = np.zeros(0, dtype=np.int64)
         icmp_rows = np.concatenate([r for _, r, _ in self.icmp]) if self.icmp else empty
@@ -786,7 +805,8 @@ class _Streamer:
                                 stream_first=stream_first, tallies=self.tallies,
                                 host_ttls=self.capture_wide.total(), capture_end={0: self.last_ts} if self.last_ts is not None else {},
                                 zeek_connections=self.zeek_connections, stream_value=value,
-                                stream_conversations=sharing, span=(self.first_ts, self.last_ts))
+                                stream_conversations=sharing, span=(self.first_ts, self.last_ts),
+                                passing_names=names_passing(PacketTable.concat(self.stored, self.book), stats.payloads))
 
 
 def read_ahead(chunks, depth: int = 2):

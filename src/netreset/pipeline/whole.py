@@ -35,6 +35,7 @@ class Options:
     engine: str = "builtin"  #: "builtin" (netreset's own decoder) or "tshark" (Wireshark's, through tshark)
     ttl_table: Path | None = None  #: a TOML file overriding the shipped TTL table
     service_roots: Path | None = None  #: a TOML file of service roots consulted before the shipped ones
+    idle_timeouts: Path | None = None  #: a TOML file adding to / overriding the shipped idle-timeout defaults
     #: processes for work that splits — several files decoded at once (ingest.parallel), a streamed
     #: capture's pieces judged at once (netreset.pipeline.streamed); the same answer either way. None: the machine's
     #: cores (up to 4) where the input is big enough to repay starting them (:func:`worker_count`).
@@ -147,7 +148,8 @@ def device_causes(conversations, application: dict, verdicts, findings, devices:
     return out
 
 
-def causes_by_conversation(conversations, application: dict, verdicts, findings, devices: dict | None = None) -> dict:
+def causes_by_conversation(conversations, application: dict, verdicts, findings, devices: dict | None = None,
+                           context: dict | None = None) -> dict:
     """Conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes) of each of
     ``conversations``, from their application summaries (id → summary), reset verdicts, handshake
     findings and device causes (:func:`device_causes`); both pipelines call this (the streamed one piece by
@@ -163,11 +165,13 @@ def causes_by_conversation(conversations, application: dict, verdicts, findings,
         found[f.conversation].append(f)
     devices = devices or {}
     return {c.id: (idle_before_reset(resets[c.id]), conversation_causes(c, application.get(c.id), resets[c.id],
-                                                                        found[c.id], devices.get(c.id, ())))
+                                                                        found[c.id], devices.get(c.id, ()),
+                                                                        **(context or {})))
             for c in conversations}
 
 
-def count_causes(conversations, application: dict, verdicts, findings, devices: dict | None = None) -> Counter:
+def count_causes(conversations, application: dict, verdicts, findings, devices: dict | None = None,
+                 context: dict | None = None) -> Counter:
     """Code → how many of ``conversations`` have a cause of that code (``summary``'s ``by_cause``): a
     conversation reset twice after idling counts once, as ``by_outcome`` counts conversations.
 
@@ -187,9 +191,9 @@ def count_causes(conversations, application: dict, verdicts, findings, devices: 
     counts: Counter = Counter()
     for c in conversations:
         app = application.get(c.id)
-        if c.id in resets or c.id in devices or (app is not None and app.events):
-            codes = [x["code"] for x in conversation_causes(c, app, resets.get(c.id, []), [],
-                                                            devices.get(c.id, ()))] + kinds.get(c.id, [])
+        if context or c.id in resets or c.id in devices or (app is not None and app.events):
+            codes = [x["code"] for x in conversation_causes(c, app, resets.get(c.id, []), [], devices.get(c.id, ()),
+                                                            **(context or {}))] + kinds.get(c.id, [])
             counts.update(list(dict.fromkeys(codes)))
         elif c.id in kinds:
             counts.update(list(dict.fromkeys(kinds[c.id])))
@@ -241,7 +245,8 @@ class Analysis:
 
         verdicts = locate_resets(self.table, self.raw_conversations, ttl_table=self.ttl_table, host_ttls=self.capture_wide)
         name_resets(verdicts, self.table, self.raw_conversations, self.stats.payloads, wide=self.capture_wide,
-                    guess=TtlReader(self.ttl_table), roots=self.service_roots)
+                    guess=TtlReader(self.ttl_table), roots=self.service_roots, passing=self.passing_names,
+                    idle_table=self.idle_timeouts)
         return verdicts
 
     @cached_property
@@ -258,6 +263,12 @@ class Analysis:
         from netreset.analyses.interception import load_service_roots
 
         return load_service_roots(self.options.service_roots)
+    @cached_property
+    def passing_names(self) -> dict:
+        """Server address → the TLS names that passed to it, over the whole capture (netreset.analyses.names_passing)."""
+        from netreset.analyses.names_passing import names_passing
+
+        return names_passing(self.table, self.stats.payloads)
 
     @cached_property
     def application(self) -> dict:
@@ -281,7 +292,13 @@ class Analysis:
     def causes(self) -> dict:
         """Selected conversation id → (``idle_before_reset_s``, ``causes``) (netreset.analyses.causes)."""
         return causes_by_conversation(self.conversations, self.application, self.resets, self.handshakes,
-                                      self._device_causes)
+                                      self._device_causes, self._cause_context)
+
+    @cached_property
+    def _cause_context(self) -> dict:
+        """What conversation causes read beyond the conversation (netreset.analyses.causes.conversation_causes):
+        its packets, the names that pass per address, the idle-timeout defaults."""
+        return {"table": self.table, "passing": self.passing_names, "idle_table": self.idle_timeouts}
 
     @cached_property
     def _device_causes(self) -> dict:
@@ -290,7 +307,8 @@ class Analysis:
 
     def cause_counts(self) -> Counter:
         """Cause code → selected conversations with a cause of that code (``summary``'s ``by_cause``)."""
-        return count_causes(self.conversations, self.application, self.resets, self.handshakes, self._device_causes)
+        return count_causes(self.conversations, self.application, self.resets, self.handshakes, self._device_causes,
+                            self._cause_context)
 
     @cached_property
     def all_conversations(self) -> list[Conversation]:
@@ -307,6 +325,15 @@ class Analysis:
         from netreset.analyses.ttl import load_ttl_table
 
         return load_ttl_table(self.options.ttl_table)
+
+    @cached_property
+    def idle_timeouts(self):
+        """The shipped idle-timeout defaults, or with the user's --idle-timeouts file applied (None = shipped)."""
+        if self.options.idle_timeouts is None:
+            return None
+        from netreset.analyses.idle_defaults import load_idle_timeouts
+
+        return load_idle_timeouts(self.options.idle_timeouts)
 
     @cached_property
     def selected_ids(self) -> set[int]:

@@ -207,11 +207,14 @@ def matches_name(summary: ApplicationSummary | None, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(n.lower(), pattern) for n in summary.all_names())
 
 
-def name_resets(verdicts, table, conversations, store, wide=None, guess=None, roots=None) -> None:
+def name_resets(verdicts, table, conversations, store, wide=None, guess=None, roots=None, *,
+                passing: dict | None = None, idle_table=None) -> None:
     """Give each reset verdict its conversation's ``server_name``, ``idle_before_s`` and ``causes`` (in place;
     both pipelines call this). ``wide``: the whole capture's host counts
     (:func:`~netreset.analyses.resets.pairs.host_ttl_counts`) when ``table`` is only part of it; ``guess``: the
-    run's TTL reader; ``roots``: the service roots (netreset.analyses.interception)."""
+    run's TTL reader; ``roots``: the service roots (netreset.analyses.interception); ``passing``: the
+    capture's names per server address; ``idle_table``: the idle-timeout defaults (see
+    netreset.analyses.causes.reset_causes)."""
     from netreset.analyses.causes import idle_before, reset_causes
     from netreset.analyses.interception import devices_by_conversation, interception_causes
     from netreset.analyses.resets.pairs import host_ttl_counts
@@ -241,7 +244,8 @@ def name_resets(verdicts, table, conversations, store, wide=None, guess=None, ro
         conv = by_id.get(v.conversation)
         if conv is not None:
             v.idle_before_s = idle_before(table, conv, v.frame)
-            v.causes = reset_causes(table, conv, summary, v, shared.get(v.conversation, ()))
+            v.causes = reset_causes(table, conv, summary, v, shared.get(v.conversation, ()), passing=passing,
+                                    idle_table=idle_table)
 
 
 def _reader():
