@@ -144,17 +144,3 @@ def test_verdicts_of_unusual_values_are_spelt_as_their_records(changes):
     verdict = _verdict(**changes)
     for _ in range(2):  # the first call makes (or refuses) the template, the second uses it
         assert encode_leaves(verdict.json_kind(), verdict.json_leaves(), verdict.to_dict) == encode_item(verdict.to_dict())
-
-
-def test_causes_with_other_evidence_keys_but_the_same_leaf_types_are_spelt_as_their_own_records(verdicts):
-    """Two causes whose evidence differs only in its keys give the same leaf types: the layout key must
-    tell them apart, or the second would be spelt with the first's keys."""
-    from netreset.records.json import encode_item, encode_leaves
-
-    verdict = verdicts[0]
-    spelt = []
-    for evidence in ({"idle_s": 21.8, "traceroute_hop": 4}, {"sni_s": 21.8, "hop": 4}):
-        verdict.causes = [{"code": "idle_timeout", "sentence": "s", "frames": [1, 2], "evidence": evidence}]
-        spelt.append(encode_leaves(verdict.json_kind(), verdict.json_leaves(), verdict.to_dict))
-        assert spelt[-1] == encode_item(verdict.to_dict())
-    assert '"sni_s"' in spelt[1] and '"idle_s"' in spelt[0]
