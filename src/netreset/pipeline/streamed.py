@@ -211,6 +211,12 @@ def _find(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 _KEY = np.dtype([("hi", np.int64), ("lo", np.int64)])
 
 
+def _tuple_hash(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """One int64 per tuple key pair (wrapping arithmetic; equal pairs, equal hashes)."""
+    with np.errstate(over="ignore"):
+        return lo.astype(np.int64) * np.int64(0x9E3779B97F4A7C15 - (1 << 64)) ^ hi.astype(np.int64)
+
+
 def _keys(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     keys = np.empty(len(lo), dtype=_KEY)
     keys["hi"], keys["lo"] = hi, lo
@@ -287,10 +293,10 @@ class ParkedAttempts:
                                  (self.last_ts, last_ts)))
 
     def seen_in(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Per parked row: its tuple is one of ``lo``/``hi``."""
-        wanted = np.unique(_keys(lo, hi))
-        at, found = _find(wanted, _keys(self.lo, self.hi))
-        return found
+        """Per parked row: its tuple may be one of ``lo``/``hi`` — a hash of both keys, so a rare collision
+        brings a tuple back early, which changes nothing (it is walked again and parked again). A sort of
+        the structured keys cost 0.18 s per batch at 1M packets."""
+        return np.isin(_tuple_hash(self.lo, self.hi), _tuple_hash(lo, hi))
 
     def take(self, out: np.ndarray):
         """Remove the rows ``out`` (a mask) and return their (table, rows, network times)."""
@@ -480,7 +486,9 @@ class StreamedAnalysis:
                 devices = devices_by_conversation(table, conversations, self._host_ttls, TtlReader(self.ttl_table))
                 causes.update(count_causes(conversations, app, verdicts, found,
                                            device_causes(conversations, app, verdicts, found, devices,
-                                                         self.service_roots)))
+                                                         self.service_roots),
+                                           {"table": table, "passing": self.passing_names,
+                                            "idle_table": self.idle_timeouts}))
             placed += [(index, kind, runs[kind].add_run(pairs)) for kind, pairs in written.items()]
         return forged, placed, causes
 

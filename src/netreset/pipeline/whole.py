@@ -188,16 +188,33 @@ def count_causes(conversations, application: dict, verdicts, findings, devices: 
     for f in findings:
         kinds.setdefault(f.conversation, []).append(f.kind)
     devices = devices or {}
+    long = _long_enough(context["table"], conversations) if context else np.zeros(len(conversations), dtype=bool)
     counts: Counter = Counter()
-    for c in conversations:
+    for c, may_idle in zip(conversations, long.tolist()):
         app = application.get(c.id)
-        if context or c.id in resets or c.id in devices or (app is not None and app.events):
+        if may_idle or c.id in resets or c.id in devices or (app is not None and app.events):
             codes = [x["code"] for x in conversation_causes(c, app, resets.get(c.id, []), [], devices.get(c.id, ()),
                                                             **(context or {}))] + kinds.get(c.id, [])
             counts.update(list(dict.fromkeys(codes)))
         elif c.id in kinds:
             counts.update(list(dict.fromkeys(kinds[c.id])))
     return counts
+
+
+def _long_enough(table, conversations) -> np.ndarray:
+    """Per conversation: its timestamps span at least the idle threshold, so it may hold a silent death
+    (netreset.analyses.idle), the one cause that needs neither a RST, a finding nor application bytes."""
+    from netreset.analyses.idle import IDLE_THRESHOLD_S
+
+    lengths = np.array([len(c.rows) for c in conversations], dtype=np.int64)
+    out = np.zeros(len(conversations), dtype=bool)
+    nonempty = lengths > 0
+    if not nonempty.any():
+        return out
+    ts = table.ts_ns[np.concatenate([c.rows for c in conversations if len(c.rows)])].astype(np.int64)
+    starts = np.r_[0, np.cumsum(lengths[nonempty])[:-1]]
+    out[nonempty] = np.maximum.reduceat(ts, starts) - np.minimum.reduceat(ts, starts) >= IDLE_THRESHOLD_S * 1e9
+    return out
 
 
 def worker_count(requested: int | None, big: bool) -> int:
