@@ -19,7 +19,7 @@ def test_every_command_is_in_the_readme():
 def test_readme_quick_start_has_the_two_commands_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    test_command = "python3 -m pip install -q -e '.[test]' && python3 -m pytest"
+    test_command = "python3 -m pip install -q -e '.[test]' && python3 -m pytest -n auto"
     assert test_command in readme and test_command in ci
     assert re.search(r"pip install -e \. && netreset locate-reset captures/\S+\.pcapng", readme)
 
