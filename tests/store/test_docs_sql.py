@@ -63,5 +63,5 @@ def test_syn_timeouts_by_port(answers):
 
 def test_sni_filtered_names(answers):
     # sni-filtered.pcapng: reset by the device at hop 4; sni-dropped.pcapng: dropped, no RST of the device (no hop)
-    assert [(sni, hop) for sni, hop, _ in answers[3]] == [("eu.frontend.clouddatahub.net", None),
-                                                         ("wu2.frontend.clouddatahub.net", "4")]
+    assert sorted((sni, hop or "") for sni, hop, _ in answers[3]) == [("eu.frontend.clouddatahub.net", ""),
+                                                                     ("wu2.frontend.clouddatahub.net", "4")]
