@@ -131,16 +131,19 @@ def tls_alert(app, conv) -> dict | None:
 
 
 def reset_causes(table, conv, app, verdict, device_causes=(), *, passing: dict | None = None,
-                 idle_table=None) -> list[dict]:
+                 idle_table=None, may_idle: bool = True) -> list[dict]:
     """Causes of one RST (``passing``: names per server address; ``idle_table``: the idle-timeout defaults,
     netreset.analyses.idle_defaults). A dropped ClientHello or a silent death is the RST's cause when the RST
     is its sender giving up. ``device_causes``: its conversation's ``tls_interception`` /
-    ``transparent_proxy`` (netreset.analyses.interception), which every RST of that conversation shares."""
+    ``transparent_proxy`` (netreset.analyses.interception), which every RST of that conversation shares.
+    ``may_idle`` False: the conversation is shorter than the idle threshold (netreset.analyses.idle.long_enough,
+    decided for all of a piece's conversations at once), so no idle rule is tried."""
     dropped = sni_dropped(table, conv, app, passing)
     if dropped is not None and verdict.frame not in dropped["frames"]:
         dropped = None
     return [c for c in (sni_filtered(table, conv, app, verdict, passing) or dropped,
-                        idle_reset_cause(table, conv, verdict, idle_table)) if c] + list(device_causes)
+                        idle_reset_cause(table, conv, verdict, idle_table) if may_idle else None) if c] \
+        + list(device_causes)
 
 
 def finding_cause(finding) -> dict:

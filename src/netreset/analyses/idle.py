@@ -267,3 +267,19 @@ def silent_cause(table, conv, silent: dict | None = None, idle_table=None) -> di
     evidence.update(silent=True, retransmissions=n, retransmission_gaps_s=silent["gaps_s"],
                     gave_up_with_rst=silent["rst"] is not None)
     return cause("idle_timeout", sentence, (int(frames[p]) for p in positions), evidence)
+
+
+def long_enough(table, conversations) -> np.ndarray:
+    """Per conversation: its timestamps span at least :data:`IDLE_THRESHOLD_S`, so it may hold an idle timeout
+    (every rule here needs one such silence). In one pass for many conversations: asked per RST it cost
+    5 µs each (0.24 s of judging on the 1M benchmark); summary's ``by_cause`` also reads it, a silent death
+    being the one cause that needs neither a RST, a finding nor application bytes."""
+    lengths = np.array([len(c.rows) for c in conversations], dtype=np.int64)
+    out = np.zeros(len(conversations), dtype=bool)
+    nonempty = lengths > 0
+    if not nonempty.any():
+        return out
+    ts = table.ts_ns[np.concatenate([c.rows for c in conversations if len(c.rows)])].astype(np.int64)
+    starts = np.r_[0, np.cumsum(lengths[nonempty])[:-1]]
+    out[nonempty] = np.maximum.reduceat(ts, starts) - np.minimum.reduceat(ts, starts) >= IDLE_THRESHOLD_S * 1e9
+    return out

@@ -180,6 +180,7 @@ def count_causes(conversations, application: dict, verdicts, findings, devices: 
     netreset.analyses.causes.finding_cause): a conversation's resets' and application layer's causes, then
     its findings' kinds. ``tests/pipeline/test_cause_counts.py`` holds the two equal."""
     from netreset.analyses.causes import conversation_causes
+    from netreset.analyses.idle import long_enough
 
     resets: dict[int, list] = {}
     kinds: dict[int, list[str]] = {}
@@ -188,7 +189,7 @@ def count_causes(conversations, application: dict, verdicts, findings, devices: 
     for f in findings:
         kinds.setdefault(f.conversation, []).append(f.kind)
     devices = devices or {}
-    long = _long_enough(context["table"], conversations) if context else np.zeros(len(conversations), dtype=bool)
+    long = long_enough(context["table"], conversations) if context else np.zeros(len(conversations), dtype=bool)
     counts: Counter = Counter()
     for c, may_idle in zip(conversations, long.tolist()):
         app = application.get(c.id)
@@ -199,22 +200,6 @@ def count_causes(conversations, application: dict, verdicts, findings, devices: 
         elif c.id in kinds:
             counts.update(list(dict.fromkeys(kinds[c.id])))
     return counts
-
-
-def _long_enough(table, conversations) -> np.ndarray:
-    """Per conversation: its timestamps span at least the idle threshold, so it may hold a silent death
-    (netreset.analyses.idle), the one cause that needs neither a RST, a finding nor application bytes."""
-    from netreset.analyses.idle import IDLE_THRESHOLD_S
-
-    lengths = np.array([len(c.rows) for c in conversations], dtype=np.int64)
-    out = np.zeros(len(conversations), dtype=bool)
-    nonempty = lengths > 0
-    if not nonempty.any():
-        return out
-    ts = table.ts_ns[np.concatenate([c.rows for c in conversations if len(c.rows)])].astype(np.int64)
-    starts = np.r_[0, np.cumsum(lengths[nonempty])[:-1]]
-    out[nonempty] = np.maximum.reduceat(ts, starts) - np.minimum.reduceat(ts, starts) >= IDLE_THRESHOLD_S * 1e9
-    return out
 
 
 def worker_count(requested: int | None, big: bool) -> int:

@@ -216,6 +216,7 @@ def name_resets(verdicts, table, conversations, store, wide=None, guess=None, ro
     capture's names per server address; ``idle_table``: the idle-timeout defaults (see
     netreset.analyses.causes.reset_causes)."""
     from netreset.analyses.causes import idle_before, reset_causes
+    from netreset.analyses.idle import long_enough
     from netreset.analyses.interception import devices_by_conversation, interception_causes
     from netreset.analyses.resets.pairs import host_ttl_counts
 
@@ -238,14 +239,16 @@ def name_resets(verdicts, table, conversations, store, wide=None, guess=None, ro
         summary = summaries.get(conv.id)
         if conv.id in devices or (summary is not None and (summary.tls or {}).get("cert_issuer")):
             shared[conv.id] = interception_causes(conv, summary, devices.get(conv.id), roots, of_conversation[conv.id])
+    long = dict(zip((c.id for c in judged), long_enough(table, judged).tolist()))
     for v in verdicts:
         summary = summaries.get(v.conversation)
         v.server_name = summary.server_name if summary is not None else None
         conv = by_id.get(v.conversation)
         if conv is not None:
-            v.idle_before_s = idle_before(table, conv, v.frame)
+            may_idle = long.get(conv.id, True)
+            v.idle_before_s = idle_before(table, conv, v.frame) if may_idle else None
             v.causes = reset_causes(table, conv, summary, v, shared.get(v.conversation, ()), passing=passing,
-                                    idle_table=idle_table)
+                                    idle_table=idle_table, may_idle=may_idle)
 
 
 def _reader():
