@@ -75,9 +75,9 @@ def piece_parts(groups: np.ndarray, most: int) -> list[np.ndarray]:
     failures — or the last one, which retires every attempt still held — must not become one piece."""
     if not len(groups):
         return []
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     if len(groups) <= most:
         return [np.arange(len(groups))]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     cuts, size, begin = [], 0, 0
     ends = np.r_[starts[1:], len(groups)]
     for start, end in zip(starts.tolist(), ends.tolist()):
