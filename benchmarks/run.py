@@ -1,13 +1,15 @@
 """Time netreset against tshark, tcptrace and a plain dpkt loop, in one run, on the same files.
 
     python benchmarks/run.py benchmarks/out/bench-1m-s1.pcap benchmarks/out/bench-1m-s1.pcapng
+    python benchmarks/run.py --tools tshark,tcptrace --repeat 3 benchmarks/out/bench-1m-s1.pcap \
+        benchmarks/out/gen-1m-s1.pcap     # both generators' captures in one run
 
 Every tool runs under ``/usr/bin/time -v`` (peak RSS as the kernel counts it, mapped file pages
 included), one after the other, on a warm page cache (each file is read once before timing). The
 table gives packets/s, the ratio of netreset's throughput to tshark's and tcptrace's on the same
 file, peak RSS (of the largest process, as /usr/bin/time reports it), the peak of all the tool's
 processes together (summed RSS, sampled; netreset forks workers for a big capture's findings), and whether the tool's conversation and RST counts agree with the generator's
-ground-truth sidecar (``<stem>.truth.json``). The machine's load average is printed before and after:
+ground-truth sidecar (:func:`read_truth`). The machine's load average is printed before and after:
 the machine is shared, and a busy neighbour halves any number.
 """
 
@@ -146,6 +148,27 @@ def dpkt_loop(path: str) -> tuple[float, float, dict]:
     return wall, rss, json.loads(out)
 
 
+def read_truth(path: str) -> dict:
+    """The generator's answers for ``path`` as ``{"packets", "conversations", "rst_packets"}``.
+
+    Two generators write them: ``benchmarks/generate.py`` as ``<stem>.truth.json`` with those keys, and
+    ``../shared/tools/gen_capture.py`` (written apart from ours, so that the benchmark is not only run on
+    captures shaped by our own assumptions) as ``<file>.truth.json`` with totals nested per kind."""
+    capture = Path(path)
+    for candidate in (capture.with_suffix(".truth.json"), capture.with_name(capture.name + ".truth.json")):
+        if candidate.exists():
+            truth = json.loads(candidate.read_text())
+            break
+    else:
+        raise SystemExit(f"{path}: no truth file beside it ({capture.with_suffix('.truth.json').name} or "
+                         f"{capture.name}.truth.json); make the capture with benchmarks/generate.py or "
+                         "../shared/tools/gen_capture.py")
+    if isinstance(truth.get("packets"), dict):  # gen_capture.py's shape
+        return {"packets": truth["packets"]["total"], "conversations": truth["conversations"]["total"],
+                "rst_packets": truth["packets"]["rst"]}
+    return truth
+
+
 def check(truth: dict, conversations: int | None, rsts: int | None) -> str:
     problems = []
     if conversations is not None and conversations != truth["conversations"]:
@@ -185,7 +208,7 @@ def run_file(path: str, tools: list[str], plain: bool, repeat: int = 1, report=N
 def measure_once(path: str, tools: list[str], plain: bool, baseline: str | None = None) -> list[Result]:
     """One run of every tool on ``path`` (see :func:`run_file`); with ``baseline`` (another source tree's
     ``src``), that build's two commands too, labelled ``netreset@baseline``, in the same round."""
-    truth = json.loads(Path(path).with_suffix(".truth.json").read_text())
+    truth = read_truth(path)
     n = truth["packets"]
     name = Path(path).name
     Path(path).read_bytes()  # warm the page cache for every tool alike
