@@ -4,6 +4,7 @@ its negatives, and the shipped/overridden idle-timeout table."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from scapy.all import IP, TCP, Ether, Raw
 
@@ -510,3 +511,17 @@ def test_the_cli_reads_idle_timeouts_and_refuses_a_bad_file_in_one_line(tmp_path
     assert done.exit_code == 2 and "Traceback" not in done.output
     assert [line for line in done.output.splitlines() if line] == [
         f"Error: {bad}: malformed idle-timeout table (could not convert string to float: 'soon')"]
+
+
+def test_groups_with_silence_are_the_groups_with_a_long_gap_between_neighbours():
+    from netreset.analyses.idle import IDLE_THRESHOLD_S, groups_with_silence
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        sizes = rng.integers(1, 6, size=rng.integers(1, 8))
+        group_start = np.r_[0, np.cumsum(sizes)]
+        ts = rng.choice([0, 1, 9, 10, 11, -12], size=int(sizes.sum())).cumsum() * 10**9  # steps back too
+        expected = [any(ts[j + 1] - ts[j] >= IDLE_THRESHOLD_S * 1e9 for j in range(a, b - 1))
+                    for a, b in zip(group_start[:-1], group_start[1:])]
+        assert groups_with_silence(ts, group_start).tolist() == expected
+    assert groups_with_silence(np.zeros(0, np.int64), np.zeros(1, np.int64)).tolist() == []

@@ -381,3 +381,40 @@ def test_piece_parts_keep_tuples_whole_and_under_the_limit():
     assert [groups[p].tolist() for p in parts] == [[0, 0, 0, 1], [2] * 9, [3, 3, 4, 4], [5] * 4]
     assert np.array_equal(np.concatenate(parts), np.arange(len(groups)))
     assert [p.tolist() for p in piece_parts(groups[:3], 4)] == [[0, 1, 2]] and piece_parts(groups[:0], 4) == []
+
+
+def _silent_death_capture(path: Path) -> Path:
+    """A connection idle for 25 s whose next data segment is retransmitted into nothing until the capture
+    ends (no RST, no FIN, no finding), among clean connections that retire between the batches."""
+    import dpkt
+
+    packets = []
+
+    def put(t, flags, seq, ack, reply=False, data=b"", sport=41000):
+        a, b = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+        segment = dpkt.tcp.TCP(sport=443 if reply else sport, dport=sport if reply else 443, seq=seq, ack=ack,
+                               flags=flags, off=5, data=data)
+        ip = dpkt.ip.IP(src=b if reply else a, dst=a if reply else b, p=6, ttl=60 if reply else 64, data=segment)
+        ip.len = len(ip)
+        packets.append((t, bytes(dpkt.ethernet.Ethernet(type=0x0800, data=ip))))
+
+    syn, ack, push = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_PUSH
+    put(0, syn, 1000, 0), put(0.01, syn | ack, 5000, 1001, reply=True), put(0.02, ack, 1001, 5001)
+    put(0.03, ack | push, 1001, 5001, data=b"x" * 10), put(0.04, ack, 5001, 1011, reply=True)
+    for t in (25, 25.2, 25.6, 26.4, 28):
+        put(t, ack | push, 1011, 5001, data=b"y" * 10)
+    for i in range(5):
+        sport = 42000 + i
+        put(30 + i, syn, 1, 0, sport=sport), put(30.01 + i, syn | ack, 9, 2, reply=True, sport=sport)
+        put(30.02 + i, ack, 2, 10, sport=sport)
+    with open(path, "wb") as f:
+        writer = dpkt.pcap.Writer(f)
+        for t, frame in sorted(packets, key=lambda p: p[0]):
+            writer.writepkt(frame, ts=1_700_000_000 + t)
+    return path
+
+
+def test_a_silent_death_cut_off_by_the_capture_end_is_counted_as_on_the_whole_path(tmp_path):
+    path = _silent_death_capture(tmp_path / "silent.pcap")
+    streamed = _compare(path, chunk_rows=3, batch_rows=3)
+    assert streamed.cause_counts() == Analysis.of_files([path]).cause_counts() == {"idle_timeout": 1}

@@ -283,3 +283,19 @@ def long_enough(table, conversations) -> np.ndarray:
     starts = np.r_[0, np.cumsum(lengths[nonempty])[:-1]]
     out[nonempty] = np.maximum.reduceat(ts, starts) - np.minimum.reduceat(ts, starts) >= IDLE_THRESHOLD_S * 1e9
     return out
+
+
+def groups_with_silence(ts_ns: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """Per group of consecutive positions (``group_start``: each group's first position, then the end): two
+    neighbouring packets of the group lie at least :data:`IDLE_THRESHOLD_S` apart. A conversation is a run of
+    its tuple's positions, so a tuple without such a silence holds no idle timeout of either shape; the
+    streamed path keeps the others for judging, a silent death that the capture's end cuts off being the one
+    cause with neither a RST, a finding nor application bytes."""
+    groups = np.zeros(max(len(group_start) - 1, 0), dtype=bool)
+    if len(ts_ns) < 2 or not len(groups):
+        return groups
+    silence = np.diff(ts_ns.astype(np.int64)) >= IDLE_THRESHOLD_S * 1e9  # [j]: before position j + 1
+    silence[group_start[1:-1] - 1] = False  # a gap between two groups belongs to neither
+    after = np.flatnonzero(silence) + 1
+    groups[np.searchsorted(group_start, after, side="right") - 1] = True
+    return groups

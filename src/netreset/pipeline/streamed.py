@@ -656,6 +656,7 @@ class _Streamer:
         from netreset.flows.compiled.conversations import Walk
         from netreset.flows.compiled.boundaries import OUT_GONE, OUT_STATE
         from netreset.analyses.handshakes.screen import needs_rules
+        from netreset.analyses.idle import groups_with_silence
         from netreset.flows.compiled.tcpstate import CONN_STATES
 
         if len(self.parked):
@@ -705,6 +706,7 @@ class _Streamer:
         suspect[group_of_conv[screened]] = True
         has_rst = np.add.reduceat((w.col["flags"] & RST) != 0, w.group_start[:-1]) > 0
         suspect |= has_rst
+        suspect |= groups_with_silence(w.col["ts_ns"], w.group_start)  # a silent death the capture's end cut off
         app_frames = self._application_frames()
         if len(app_frames):  # conversation causes read the application bytes (a proxy's 407, a TLS alert)
             suspect |= np.add.reduceat(np.isin(work.frame[w.rows], app_frames), w.group_start[:-1]) > 0
