@@ -173,6 +173,15 @@ def test_simple_packet_block_is_cut_to_the_snaplen_of_interface_zero(tmp_path):
     assert (frames[0].caplen, frames[0].wirelen) == (64, 100)
 
 
+def test_simple_packet_bytes_beyond_the_snaplen_are_not_read_as_options(tmp_path):
+    """An SPB has no options (Wireshark's pcapng.c reads none): what lies past the snaplen is packet data."""
+    data = bytes(range(7, 107))  # past byte 64 these would be option codes and lengths running off the block
+    content = shb() + idb(1, 64) + spb(data, wirelen=100)
+    frames, source = read_all(write(tmp_path, content))
+    assert (frames[0].caplen, frames[0].data) == (64, data[:64])
+    assert source.warnings == ["1 simple packet blocks carry no timestamp; shown at time 0 as Wireshark does"]
+
+
 def test_second_section_may_flip_byte_order_and_restarts_interface_ids(tmp_path):
     content = (shb("<") + idb(1, endian="<") + epb(0, 5_000_000, frame_bytes(1), "<")
                + shb(">") + idb(113, endian=">", tsresol=3) + epb(0, 7_000, frame_bytes(2), ">"))

@@ -286,9 +286,11 @@ class PcapngReader:
         snaplen = self.interfaces[self._section[0][0]].snaplen
         caplen = min(wirelen, len(body) - 8, snaplen or wirelen)
         self._counts["spb"] += 1
-        return self._packet(body, 4, 0, None, caplen, wirelen)
+        # No options: a block longer than the snaplen (the writer kept more than the interface says) holds packet
+        # bytes there, which Wireshark cuts off at the snaplen, not an option list.
+        return self._packet(body, 4, 0, None, caplen, wirelen, options=False)
 
-    def _packet(self, body, start, local, units, caplen, wirelen) -> RawFrame | None:
+    def _packet(self, body, start, local, units, caplen, wirelen, options: bool = True) -> RawFrame | None:
         """Build the frame, or count why the block's packet cannot be one (the walk goes on: framing is intact)."""
         end = len(body) - 4
         if local >= len(self._section) or start + caplen > end:
@@ -296,7 +298,7 @@ class PcapngReader:
             return None
         global_id, linktype, *clock_args = self._section[local]
         padded = start + ((caplen + 3) & ~3)
-        if padded < end:
+        if options and padded < end:
             self._packet_options(body, padded, end)
         self.frame += 1
         ts_ns = 0 if units is None else to_ns(units, *clock_args)
